@@ -1,0 +1,13 @@
+//! Probes: small timestamped messages that measure gossip health on a live mesh.
+//!
+//! Every node may publish a probe at a fixed interval; every receiver measures the
+//! end-to-end delivery latency from the publish time carried inside it. Probes are also
+//! what `x0 devnet` trickles through a local mesh.
+
+mod actor;
+mod core;
+mod wire;
+
+pub use actor::{ProbeActor, ProbeMetrics, PublishProbeNow};
+pub use core::{Delivered, ProbeConfig, ProbeCore, RejectReason};
+pub use wire::{Probe, WireError, BODY_BYTES_MAX, HEADER_BYTES, MESSAGE_BYTES_MAX, VERSION};

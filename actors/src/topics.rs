@@ -1,0 +1,49 @@
+//! Versioned gossipsub topic names.
+//!
+//! Every topic carries the protocol version (`/x0/<version>/<name>`), so a node can run two
+//! versions side by side during an upgrade and never mistakes one wire format for another.
+//! docs/PROTOCOL.md is the contract for what each topic carries.
+
+/// Wire protocol version carried in every topic name.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Probe messages: a steady trickle of small timestamped messages that measure gossip
+/// health (end-to-end delivery latency, duplicates) on a live mesh.
+pub const PROBE: &str = "/x0/1/probe";
+
+/// Every topic this build knows, with the largest message it accepts on it (bytes of
+/// application data, before gossipsub's own framing). The node configures gossipsub's
+/// per-topic transmit limit from this table, so an oversized message is dropped by the
+/// codec before any application code allocates for it.
+pub const KNOWN: &[TopicSpec] = &[TopicSpec {
+    name: PROBE,
+    message_bytes_max: crate::probe::MESSAGE_BYTES_MAX,
+}];
+
+/// A topic and its size limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicSpec {
+    pub name: &'static str,
+    pub message_bytes_max: usize,
+}
+
+/// Looks up a known topic by name.
+pub fn spec(name: &str) -> Option<&'static TopicSpec> {
+    KNOWN.iter().find(|t| t.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_topic_is_versioned_and_bounded() {
+        for topic in KNOWN {
+            let prefix = format!("/x0/{PROTOCOL_VERSION}/");
+            assert!(topic.name.starts_with(&prefix), "{} lacks {prefix}", topic.name);
+            assert!(topic.message_bytes_max > 0);
+        }
+        assert_eq!(spec(PROBE).map(|t| t.name), Some(PROBE));
+        assert!(spec("/x0/2/probe").is_none());
+    }
+}
