@@ -1,0 +1,416 @@
+//! Node configuration: embedded defaults, a TOML file, then command-line overrides.
+//!
+//! The commented default file (`default_config.toml`) is the single source of the default
+//! values: `x0 node init` writes it, and [`Config::embedded`] parses it. Every error names
+//! the file, the field and what is expected, because the operator has to fix it by hand.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use libp2p::multiaddr::Protocol;
+use libp2p::Multiaddr;
+use serde::{Deserialize, Serialize};
+
+/// The commented default configuration, as written by `x0 node init`.
+pub const DEFAULT_TOML: &str = include_str!("default_config.toml");
+
+/// File name of the config inside a data dir.
+pub const FILE_NAME: &str = "x0.toml";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub node: NodeSection,
+    pub network: NetworkSection,
+    pub gossip: GossipSection,
+    pub probe: ProbeSection,
+    pub http: HttpSection,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeSection {
+    /// Empty means the platform default (see [`default_data_dir`]).
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSection {
+    pub listen: Vec<Multiaddr>,
+    pub bootstrap: Vec<Multiaddr>,
+    pub mdns: bool,
+    pub idle_connection_timeout_s: u64,
+    pub limits: LimitsSection,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    pub established_total_max: u32,
+    pub established_per_peer_max: u32,
+    pub pending_incoming_max: u32,
+    pub pending_outgoing_max: u32,
+    pub validations_inflight_max: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GossipSection {
+    pub mesh_n: usize,
+    pub mesh_n_low: usize,
+    pub mesh_n_high: usize,
+    pub gossip_lazy: usize,
+    pub heartbeat_interval_ms: u64,
+    pub history_length: usize,
+    pub history_gossip: usize,
+    pub duplicate_cache_time_s: u64,
+    pub flood_publish: bool,
+    pub prune_backoff_s: u64,
+    pub max_transmit_size_bytes: usize,
+    pub score: ScoreSection,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScoreSection {
+    pub gossip_threshold: f64,
+    pub publish_threshold: f64,
+    pub graylist_threshold: f64,
+    pub accept_px_threshold: f64,
+    pub opportunistic_graft_threshold: f64,
+    pub invalid_message_weight: f64,
+    pub invalid_message_decay: f64,
+    pub ip_colocation_factor_threshold: f64,
+    pub ip_colocation_factor_weight: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbeSection {
+    pub interval_ms: u64,
+    pub body_bytes: usize,
+    pub future_skew_ms_max: u64,
+    pub age_ms_max: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSection {
+    pub bind: SocketAddr,
+}
+
+/// A configuration the operator must fix. Displayed as one line that names the source,
+/// the field and what is expected.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config {path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config {source_name}: field `{field}`: {message}")]
+    Field {
+        source_name: String,
+        field: String,
+        message: String,
+    },
+}
+
+impl ConfigError {
+    fn field(source_name: &str, field: &str, message: impl Into<String>) -> Self {
+        ConfigError::Field {
+            source_name: source_name.to_string(),
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl Config {
+    /// The embedded defaults (the parsed [`DEFAULT_TOML`]).
+    pub fn embedded() -> Config {
+        Config::from_toml(DEFAULT_TOML, "<embedded defaults>")
+            .expect("the embedded default config parses and validates")
+    }
+
+    /// Reads and validates a config file.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates TOML text; `source_name` names it in errors.
+    pub fn from_toml(text: &str, source_name: &str) -> Result<Config, ConfigError> {
+        let deserializer = toml::Deserializer::new(text);
+        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|error| {
+            let field = error.path().to_string();
+            let message = first_line_of_toml_error(&error.inner().to_string());
+            ConfigError::field(source_name, &field, message)
+        })?;
+        config.validate(source_name)?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot: orderings, ranges, and address shapes.
+    pub fn validate(&self, source_name: &str) -> Result<(), ConfigError> {
+        let err = |field: &str, message: String| Err(ConfigError::field(source_name, field, message));
+        if self.network.listen.is_empty() {
+            return err(
+                "network.listen",
+                "needs at least one address, e.g. \"/ip4/0.0.0.0/tcp/4801\"".into(),
+            );
+        }
+        for (index, address) in self.network.listen.iter().enumerate() {
+            let transport_ok = address.iter().any(|p| matches!(p, Protocol::Tcp(_) | Protocol::QuicV1));
+            if !transport_ok {
+                return err(
+                    &format!("network.listen[{index}]"),
+                    format!("`{address}` names no tcp or quic-v1 port; expected e.g. \"/ip4/0.0.0.0/tcp/4801\" or \"/ip4/0.0.0.0/udp/4801/quic-v1\""),
+                );
+            }
+        }
+        for (index, address) in self.network.bootstrap.iter().enumerate() {
+            if !matches!(address.iter().last(), Some(Protocol::P2p(_))) {
+                return err(
+                    &format!("network.bootstrap[{index}]"),
+                    format!("`{address}` must end in /p2p/<peer id> so the node can authenticate the peer it dials"),
+                );
+            }
+        }
+        let limits = &self.network.limits;
+        for (field, value) in [
+            ("network.limits.established_total_max", limits.established_total_max as usize),
+            ("network.limits.established_per_peer_max", limits.established_per_peer_max as usize),
+            ("network.limits.pending_incoming_max", limits.pending_incoming_max as usize),
+            ("network.limits.pending_outgoing_max", limits.pending_outgoing_max as usize),
+            ("network.limits.validations_inflight_max", limits.validations_inflight_max),
+        ] {
+            if value == 0 {
+                return err(field, "must be at least 1".into());
+            }
+        }
+        let gossip = &self.gossip;
+        if !(gossip.mesh_n_low <= gossip.mesh_n && gossip.mesh_n <= gossip.mesh_n_high) {
+            return err(
+                "gossip.mesh_n",
+                format!(
+                    "needs mesh_n_low <= mesh_n <= mesh_n_high, got {} <= {} <= {}",
+                    gossip.mesh_n_low, gossip.mesh_n, gossip.mesh_n_high
+                ),
+            );
+        }
+        if gossip.mesh_n_low == 0 {
+            return err("gossip.mesh_n_low", "must be at least 1".into());
+        }
+        if gossip.heartbeat_interval_ms == 0 {
+            return err("gossip.heartbeat_interval_ms", "must be at least 1".into());
+        }
+        if gossip.history_gossip > gossip.history_length {
+            return err(
+                "gossip.history_gossip",
+                format!("must not exceed history_length ({})", gossip.history_length),
+            );
+        }
+        if gossip.max_transmit_size_bytes < 100 {
+            return err("gossip.max_transmit_size_bytes", "must be at least 100".into());
+        }
+        let score = &gossip.score;
+        if !(0.0 >= score.gossip_threshold
+            && score.gossip_threshold >= score.publish_threshold
+            && score.publish_threshold >= score.graylist_threshold)
+        {
+            return err(
+                "gossip.score.gossip_threshold",
+                "needs 0 >= gossip_threshold >= publish_threshold >= graylist_threshold".into(),
+            );
+        }
+        if score.accept_px_threshold < 0.0 || score.opportunistic_graft_threshold < 0.0 {
+            return err(
+                "gossip.score.accept_px_threshold",
+                "accept_px_threshold and opportunistic_graft_threshold must be >= 0".into(),
+            );
+        }
+        if score.invalid_message_weight > 0.0 {
+            return err("gossip.score.invalid_message_weight", "must be <= 0 (it is a penalty)".into());
+        }
+        if !(0.0 < score.invalid_message_decay && score.invalid_message_decay < 1.0) {
+            return err("gossip.score.invalid_message_decay", "must be in (0, 1)".into());
+        }
+        if score.ip_colocation_factor_weight > 0.0 || score.ip_colocation_factor_threshold < 1.0 {
+            return err(
+                "gossip.score.ip_colocation_factor_weight",
+                "weight must be <= 0 and ip_colocation_factor_threshold >= 1".into(),
+            );
+        }
+        if self.probe.body_bytes > x0_actors::probe::BODY_BYTES_MAX {
+            return err(
+                "probe.body_bytes",
+                format!("must be at most {}", x0_actors::probe::BODY_BYTES_MAX),
+            );
+        }
+        Ok(())
+    }
+
+    /// The data dir, resolving the empty default.
+    pub fn data_dir(&self) -> PathBuf {
+        if self.node.data_dir.as_os_str().is_empty() {
+            default_data_dir()
+        } else {
+            self.node.data_dir.clone()
+        }
+    }
+}
+
+/// `$XDG_DATA_HOME/x0`, else `~/.local/share/x0`, else `./x0-data`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(xdg).join("x0");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(home).join(".local/share/x0");
+    }
+    PathBuf::from("x0-data")
+}
+
+/// toml's messages carry a source excerpt over several lines; the first line says it all.
+fn first_line_of_toml_error(message: &str) -> String {
+    let lines: Vec<&str> = message.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    // toml 0.8 puts "TOML parse error at line L, column C" first and the reason last.
+    match (lines.first(), lines.last()) {
+        (Some(first), Some(last)) if first.starts_with("TOML parse error") && first != last => {
+            format!("{last} ({})", first.trim_start_matches("TOML parse error ").trim())
+        }
+        (Some(first), _) => first.to_string(),
+        _ => message.to_string(),
+    }
+}
+
+macro_rules! default_from_embedded {
+    ($($section:ty => $field:ident),* $(,)?) => {
+        $(impl Default for $section {
+            fn default() -> Self {
+                embedded_raw().$field
+            }
+        })*
+    };
+}
+
+/// The embedded file parsed without `Default` fallbacks (every field is present in it), so
+/// the defaults can never drift from the commented file.
+fn embedded_raw() -> Config {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Complete {
+        node: NodeSection,
+        network: NetworkSection,
+        gossip: GossipSection,
+        probe: ProbeSection,
+        http: HttpSection,
+    }
+    let complete: Complete = toml::from_str(DEFAULT_TOML).expect("default_config.toml is complete and valid");
+    Config {
+        node: complete.node,
+        network: complete.network,
+        gossip: complete.gossip,
+        probe: complete.probe,
+        http: complete.http,
+    }
+}
+
+default_from_embedded!(
+    NodeSection => node,
+    NetworkSection => network,
+    GossipSection => gossip,
+    ProbeSection => probe,
+    HttpSection => http,
+);
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        NetworkSection::default().limits
+    }
+}
+
+impl Default for ScoreSection {
+    fn default() -> Self {
+        GossipSection::default().score
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        embedded_raw()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_error(text: &str) -> (String, String) {
+        match Config::from_toml(text, "test.toml") {
+            Err(ConfigError::Field { field, message, .. }) => (field, message),
+            other => panic!("expected a field error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn empty_file_is_the_embedded_defaults() {
+        assert_eq!(Config::from_toml("", "empty").unwrap(), Config::embedded());
+        assert_eq!(Config::embedded().http.bind.to_string(), "127.0.0.1:9480");
+        assert_eq!(Config::embedded().network.listen.len(), 2);
+    }
+
+    #[test]
+    fn partial_sections_keep_the_other_defaults() {
+        let config = Config::from_toml("[gossip]\nmesh_n = 8\nmesh_n_high = 16\n", "t").unwrap();
+        assert_eq!(config.gossip.mesh_n, 8);
+        assert_eq!(config.gossip.mesh_n_low, 5);
+        assert_eq!(config.gossip.score, ScoreSection::default());
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let (field, message) = field_error("[gossip]\nmesh_m = 3\n");
+        assert_eq!(field, "gossip.mesh_m");
+        assert!(message.contains("unknown field `mesh_m`"), "{message}");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let (field, message) = field_error("[probe]\ninterval_ms = \"often\"\n");
+        assert_eq!(field, "probe.interval_ms");
+        assert!(message.contains("integer"), "{message}");
+    }
+
+    #[test]
+    fn bad_multiaddr_is_named_with_its_index() {
+        let (field, message) =
+            field_error("[network]\nlisten = [\"/ip4/0.0.0.0/tcp/1\", \"/ip4/nonsense\"]\n");
+        assert_eq!(field, "network.listen[1]");
+        assert!(!message.is_empty());
+    }
+
+    #[test]
+    fn bootstrap_needs_a_peer_id() {
+        let (field, message) = field_error("[network]\nbootstrap = [\"/ip4/10.0.0.1/tcp/4801\"]\n");
+        assert_eq!(field, "network.bootstrap[0]");
+        assert!(message.contains("/p2p/"), "{message}");
+    }
+
+    #[test]
+    fn mesh_ordering_is_checked() {
+        let (field, _) = field_error("[gossip]\nmesh_n = 20\n");
+        assert_eq!(field, "gossip.mesh_n");
+    }
+
+    #[test]
+    fn thresholds_must_be_ordered() {
+        let (field, _) = field_error("[gossip.score]\npublish_threshold = -1.0\n");
+        assert_eq!(field, "gossip.score.gossip_threshold");
+    }
+}

@@ -1,0 +1,1 @@
+//! `x0 devnet`: N real nodes on loopback in one process.

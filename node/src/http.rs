@@ -1,0 +1,122 @@
+//! The HTTP endpoint: `/metrics`, `/health`, `/status`. Read-only; bind it to loopback
+//! unless a firewall guards it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::Addr;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::exposition;
+use crate::network::{GetNetworkStatus, NetworkActor};
+use crate::status::{NodeFacts, Status};
+
+#[derive(Clone)]
+struct AppState {
+    registry: Arc<Registry>,
+    network: Addr<NetworkActor>,
+    facts: Arc<NodeFacts>,
+    started: Instant,
+}
+
+/// A running HTTP server; [`HttpServer::stop`] closes it gracefully.
+pub struct HttpServer {
+    pub local_addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl HttpServer {
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.done.await;
+    }
+}
+
+/// Binds `bind` and serves until stopped.
+pub async fn serve(
+    bind: SocketAddr,
+    registry: Arc<Registry>,
+    network: Addr<NetworkActor>,
+    facts: NodeFacts,
+) -> Result<HttpServer, crate::NodeError> {
+    let listener = TcpListener::bind(bind).await.map_err(|e| {
+        crate::NodeError::Config(format!(
+            "config field `http.bind` (or --http-bind): cannot listen on {bind}: {e}; pick a free port, or port 0 for any"
+        ))
+    })?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|e| crate::NodeError::Runtime(format!("http listener: {e}")))?;
+    let state = AppState {
+        registry,
+        network,
+        facts: Arc::new(facts),
+        started: Instant::now(),
+    };
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .route("/status", get(status))
+        .with_state(state);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let done = tokio::spawn(async move {
+        let server = axum::serve(listener, app).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        if let Err(error) = server.await {
+            tracing::error!(%error, "http server failed");
+        }
+    });
+    tracing::info!(address = %local_addr, "serving /metrics, /health, /status");
+    Ok(HttpServer {
+        local_addr,
+        stop,
+        done,
+    })
+}
+
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let mut openmetrics = String::new();
+    if let Err(error) = prometheus_client::encoding::text::encode(&mut openmetrics, &state.registry) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, format!("encoding metrics: {error}")).into_response();
+    }
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    if exposition::wants_openmetrics(accept) {
+        ([(header::CONTENT_TYPE, exposition::OPENMETRICS_CONTENT_TYPE)], openmetrics).into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, exposition::TEXT_CONTENT_TYPE)],
+            exposition::openmetrics_to_classic(&openmetrics),
+        )
+            .into_response()
+    }
+}
+
+/// 200 while the network task answers; 503 once it is gone.
+async fn health(State(state): State<AppState>) -> Response {
+    match state.network.send(GetNetworkStatus).await {
+        Ok(Some(_)) => (StatusCode::OK, "ok\n").into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "network task not answering\n").into_response(),
+    }
+}
+
+async fn status(State(state): State<AppState>) -> Response {
+    match state.network.send(GetNetworkStatus).await {
+        Ok(Some(network)) => Json(Status::from_parts(
+            network,
+            &state.facts,
+            state.started.elapsed().as_secs(),
+        ))
+        .into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "network task not answering\n").into_response(),
+    }
+}

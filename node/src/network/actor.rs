@@ -1,0 +1,337 @@
+//! The network actor: the one door between protocol actors and the swarm task.
+//!
+//! It routes each gossip message to its topic's owner, turns the owner's [`Verdict`] into
+//! gossipsub's acceptance (so nothing is forwarded before an actor accepted it), counts
+//! every outcome, and forwards publishes and subscriptions to the swarm task.
+
+use std::collections::BTreeMap;
+
+use actix::prelude::*;
+use libp2p::gossipsub::{MessageAcceptance, MessageId};
+use libp2p::{Multiaddr, PeerId};
+use tokio::sync::{mpsc, oneshot};
+use x0_actors::network::{
+    Inbound, PeerEvent, PeerKey, Publish, PublishError, Subscribe, SubscribeError, Verdict,
+    WatchPeers,
+};
+use x0_actors::topics;
+
+use super::metrics::{NetworkMetrics, TopicReasonLabel, VerdictLabel};
+use super::swarm_task::{Command, NetworkStatus};
+
+/// Routes gossip between the swarm task and protocol actors.
+pub struct NetworkActor {
+    commands: mpsc::Sender<Command>,
+    owners: BTreeMap<String, Recipient<Inbound>>,
+    watchers: Vec<Recipient<PeerEvent>>,
+    validations_inflight: usize,
+    validations_inflight_max: usize,
+    metrics: NetworkMetrics,
+}
+
+/// Bound on peer-event watchers: each is a protocol actor, a handful at most.
+const WATCHERS_MAX: usize = 64;
+
+impl NetworkActor {
+    pub fn new(
+        commands: mpsc::Sender<Command>,
+        validations_inflight_max: usize,
+        metrics: NetworkMetrics,
+    ) -> Self {
+        assert!(validations_inflight_max > 0);
+        NetworkActor {
+            commands,
+            owners: BTreeMap::new(),
+            watchers: Vec::new(),
+            validations_inflight: 0,
+            validations_inflight_max,
+            metrics,
+        }
+    }
+
+    fn send_command(&self, command: Command, name: &'static str) -> bool {
+        match self.commands.try_send(command) {
+            Ok(()) => true,
+            Err(_) => {
+                self.metrics.drop_command(name);
+                false
+            }
+        }
+    }
+
+    fn report(&self, message_id: MessageId, propagation_source: PeerId, acceptance: MessageAcceptance) {
+        self.send_command(
+            Command::Validated {
+                message_id,
+                propagation_source,
+                acceptance,
+            },
+            "validated",
+        );
+    }
+}
+
+impl Actor for NetworkActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // The swarm task uses try_send: a full mailbox means "ignore this message" rather
+        // than an unbounded queue in front of the validators.
+        ctx.set_mailbox_capacity(self.validations_inflight_max);
+    }
+}
+
+/// A gossip message from the swarm task, waiting for a verdict.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(super) struct GossipArrived {
+    pub message_id: MessageId,
+    pub propagation_source: PeerId,
+    pub author: Option<PeerId>,
+    pub topic: String,
+    pub data: Vec<u8>,
+    pub received_at_unix_ms: u64,
+}
+
+impl Handler<GossipArrived> for NetworkActor {
+    type Result = ();
+
+    fn handle(&mut self, arrived: GossipArrived, ctx: &mut Self::Context) {
+        let Some(owner) = self.owners.get(&arrived.topic).cloned() else {
+            self.metrics.drop_validation("no_owner");
+            self.report(arrived.message_id, arrived.propagation_source, MessageAcceptance::Ignore);
+            return;
+        };
+        if self.validations_inflight >= self.validations_inflight_max {
+            self.metrics.drop_validation("inflight_full");
+            self.report(arrived.message_id, arrived.propagation_source, MessageAcceptance::Ignore);
+            return;
+        }
+        self.validations_inflight += 1;
+        self.metrics.validation_inflight.set(self.validations_inflight as i64);
+        let GossipArrived {
+            message_id,
+            propagation_source,
+            author,
+            topic,
+            data,
+            received_at_unix_ms,
+        } = arrived;
+        let inbound = Inbound {
+            topic: topic.clone(),
+            propagation_source: PeerKey(propagation_source.to_bytes()),
+            author: author.map(|p| PeerKey(p.to_bytes())),
+            data,
+            received_at_unix_ms,
+        };
+        owner
+            .send(inbound)
+            .into_actor(self)
+            .map(move |result, actor, _| {
+                actor.validations_inflight -= 1;
+                actor.metrics.validation_inflight.set(actor.validations_inflight as i64);
+                let verdict = match result {
+                    Ok(verdict) => verdict,
+                    Err(_) => {
+                        actor.metrics.drop_validation("owner_gone");
+                        Verdict::Ignore { reason: "owner_gone" }
+                    }
+                };
+                let (acceptance, label) = match verdict {
+                    Verdict::Accept => (MessageAcceptance::Accept, "accept"),
+                    Verdict::Reject { reason } => {
+                        tracing::debug!(%propagation_source, %topic, reason, "rejected gossip message");
+                        actor
+                            .metrics
+                            .rejected
+                            .get_or_create(&TopicReasonLabel {
+                                topic: topic.clone(),
+                                reason: reason.to_string(),
+                            })
+                            .inc();
+                        (MessageAcceptance::Reject, "reject")
+                    }
+                    Verdict::Ignore { .. } => (MessageAcceptance::Ignore, "ignore"),
+                };
+                actor
+                    .metrics
+                    .validated
+                    .get_or_create(&VerdictLabel {
+                        topic,
+                        verdict: label.to_string(),
+                    })
+                    .inc();
+                actor.report(message_id, propagation_source, acceptance);
+            })
+            .spawn(ctx);
+    }
+}
+
+/// The swarm task could not hand a message over (mailbox full); count it.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(super) struct CountDrop(pub &'static str);
+
+impl Handler<CountDrop> for NetworkActor {
+    type Result = ();
+
+    fn handle(&mut self, CountDrop(reason): CountDrop, _: &mut Self::Context) {
+        self.metrics.drop_validation(reason);
+    }
+}
+
+/// A peer connected or left.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(super) struct PeerChanged {
+    pub peer: PeerId,
+    pub connected: bool,
+}
+
+impl Handler<PeerChanged> for NetworkActor {
+    type Result = ();
+
+    fn handle(&mut self, change: PeerChanged, _: &mut Self::Context) {
+        if change.connected {
+            self.metrics.peers_connected.inc();
+        } else {
+            self.metrics.peers_connected.dec();
+        }
+        let key = PeerKey(change.peer.to_bytes());
+        let event = if change.connected {
+            PeerEvent::Connected(key)
+        } else {
+            PeerEvent::Disconnected(key)
+        };
+        self.watchers.retain(|w| w.connected());
+        for watcher in &self.watchers {
+            watcher.do_send(event.clone());
+        }
+    }
+}
+
+impl Handler<WatchPeers> for NetworkActor {
+    type Result = ();
+
+    fn handle(&mut self, watch: WatchPeers, _: &mut Self::Context) {
+        self.watchers.retain(|w| w.connected());
+        assert!(self.watchers.len() < WATCHERS_MAX, "more peer watchers than actors");
+        self.watchers.push(watch.watcher);
+    }
+}
+
+impl Handler<Subscribe> for NetworkActor {
+    type Result = Result<(), SubscribeError>;
+
+    fn handle(&mut self, subscribe: Subscribe, _: &mut Self::Context) -> Self::Result {
+        if topics::spec(&subscribe.topic).is_none() {
+            return Err(SubscribeError::UnknownTopic(subscribe.topic));
+        }
+        if self.owners.contains_key(&subscribe.topic) {
+            return Err(SubscribeError::AlreadyOwned(subscribe.topic));
+        }
+        if !self.send_command(
+            Command::Subscribe {
+                topic: subscribe.topic.clone(),
+            },
+            "subscribe",
+        ) {
+            return Err(SubscribeError::ShuttingDown);
+        }
+        self.owners.insert(subscribe.topic, subscribe.owner);
+        Ok(())
+    }
+}
+
+impl Handler<Publish> for NetworkActor {
+    type Result = ResponseFuture<Result<(), PublishError>>;
+
+    fn handle(&mut self, publish: Publish, _: &mut Self::Context) -> Self::Result {
+        let Some(spec) = topics::spec(&publish.topic) else {
+            return Box::pin(async move { Err(PublishError::UnknownTopic(publish.topic)) });
+        };
+        // Assert at the sending end too: never put on the wire what a receiver must refuse.
+        if publish.data.len() > spec.message_bytes_max {
+            let error = PublishError::TooLarge {
+                bytes: publish.data.len(),
+                limit: spec.message_bytes_max,
+            };
+            return Box::pin(async move { Err(error) });
+        }
+        let (reply, response) = oneshot::channel();
+        let queued = self.send_command(
+            Command::Publish {
+                topic: publish.topic,
+                data: publish.data,
+                reply,
+            },
+            "publish",
+        );
+        Box::pin(async move {
+            if !queued {
+                return Err(PublishError::QueueFull);
+            }
+            response.await.unwrap_or(Err(PublishError::ShuttingDown))
+        })
+    }
+}
+
+/// Ask for the network's current state.
+#[derive(Debug, Message)]
+#[rtype(result = "Option<NetworkStatus>")]
+pub struct GetNetworkStatus;
+
+impl Handler<GetNetworkStatus> for NetworkActor {
+    type Result = ResponseFuture<Option<NetworkStatus>>;
+
+    fn handle(&mut self, _: GetNetworkStatus, _: &mut Self::Context) -> Self::Result {
+        let (reply, response) = oneshot::channel();
+        let queued = self.send_command(Command::Status { reply }, "status");
+        Box::pin(async move {
+            if !queued {
+                return None;
+            }
+            response.await.ok()
+        })
+    }
+}
+
+/// Dial a peer (devnet and tests wire meshes with it).
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), String>")]
+pub struct Dial(pub Multiaddr);
+
+impl Handler<Dial> for NetworkActor {
+    type Result = ResponseFuture<Result<(), String>>;
+
+    fn handle(&mut self, Dial(address): Dial, _: &mut Self::Context) -> Self::Result {
+        let (reply, response) = oneshot::channel();
+        let queued = self.send_command(Command::Dial { address, reply }, "dial");
+        Box::pin(async move {
+            if !queued {
+                return Err("network queue full".into());
+            }
+            response.await.unwrap_or_else(|_| Err("network stopped".into()))
+        })
+    }
+}
+
+/// Close listeners and connections, and stop the swarm task.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+impl Handler<Shutdown> for NetworkActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Shutdown, _: &mut Self::Context) -> Self::Result {
+        let (reply, response) = oneshot::channel();
+        // Shutdown must not be lost to a full queue: wait for room.
+        let commands = self.commands.clone();
+        Box::pin(async move {
+            if commands.send(Command::Shutdown { reply }).await.is_ok() {
+                let _ = response.await;
+            }
+        })
+    }
+}

@@ -1,0 +1,77 @@
+//! The `/status` document: what an operator asks first about a node.
+
+use serde::{Deserialize, Serialize};
+
+use crate::network::NetworkStatus;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub version: String,
+    pub peer_id: String,
+    pub listen_addrs: Vec<String>,
+    pub connected_peers: Vec<crate::network::PeerStatus>,
+    pub topics: Vec<crate::network::TopicStatus>,
+    pub uptime_s: u64,
+    pub data_dir: String,
+    /// Starts on this data dir, this one included.
+    pub starts: u64,
+    pub previous_stop_clean: bool,
+}
+
+impl Status {
+    pub fn from_parts(network: NetworkStatus, node: &NodeFacts, uptime_s: u64) -> Status {
+        Status {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            peer_id: network.peer_id,
+            listen_addrs: network.listen_addrs,
+            connected_peers: network.connected_peers,
+            topics: network.topics,
+            uptime_s,
+            data_dir: node.data_dir.clone(),
+            starts: node.starts,
+            previous_stop_clean: node.previous_stop_clean,
+        }
+    }
+
+    /// A person-readable rendering, as `x0 status` prints it.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let line = |out: &mut String, s: String| {
+            out.push_str(&s);
+            out.push('\n');
+        };
+        line(&mut out, format!("x0 node {}  (version {})", self.peer_id, self.version));
+        line(&mut out, format!("  up {}  data dir {}  start #{}{}", human_duration(self.uptime_s), self.data_dir, self.starts,
+            if self.previous_stop_clean { "" } else { "  (previous run did not stop cleanly)" }));
+        line(&mut out, "  listening on:".into());
+        for address in &self.listen_addrs {
+            line(&mut out, format!("    {address}"));
+        }
+        line(&mut out, format!("  connected peers: {}", self.connected_peers.len()));
+        for peer in &self.connected_peers {
+            let score = peer.score.map(|s| format!("{s:.2}")).unwrap_or_else(|| "-".into());
+            line(&mut out, format!("    {}  score {score}", peer.peer_id));
+        }
+        line(&mut out, "  topics:".into());
+        for topic in &self.topics {
+            line(&mut out, format!("    {}  mesh {} / subscribed {}", topic.topic, topic.mesh_peers.len(), topic.subscribed_peers));
+        }
+        out
+    }
+}
+
+/// Facts about the node that the network task does not know.
+#[derive(Debug, Clone)]
+pub struct NodeFacts {
+    pub data_dir: String,
+    pub starts: u64,
+    pub previous_stop_clean: bool,
+}
+
+fn human_duration(seconds: u64) -> String {
+    match seconds {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
