@@ -18,7 +18,7 @@ pub const DEFAULT_TOML: &str = include_str!("default_config.toml");
 pub const FILE_NAME: &str = "x0.toml";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
     pub node: NodeSection,
     pub network: NetworkSection,
@@ -28,14 +28,14 @@ pub struct Config {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct NodeSection {
     /// Empty means the platform default (see [`default_data_dir`]).
     pub data_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct NetworkSection {
     pub listen: Vec<Multiaddr>,
     pub bootstrap: Vec<Multiaddr>,
@@ -45,7 +45,7 @@ pub struct NetworkSection {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct LimitsSection {
     pub established_total_max: u32,
     pub established_per_peer_max: u32,
@@ -55,7 +55,7 @@ pub struct LimitsSection {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct GossipSection {
     pub mesh_n: usize,
     pub mesh_n_low: usize,
@@ -72,7 +72,7 @@ pub struct GossipSection {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct ScoreSection {
     pub gossip_threshold: f64,
     pub publish_threshold: f64,
@@ -86,7 +86,7 @@ pub struct ScoreSection {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct ProbeSection {
     pub interval_ms: u64,
     pub body_bytes: usize,
@@ -95,7 +95,7 @@ pub struct ProbeSection {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct HttpSection {
     pub bind: SocketAddr,
 }
@@ -143,10 +143,15 @@ impl Config {
         Config::from_toml(&text, &path.display().to_string())
     }
 
-    /// Parses and validates TOML text; `source_name` names it in errors.
+    /// Parses and validates TOML text; `source_name` names it in errors. Fields the text
+    /// leaves out take their values from the embedded defaults.
     pub fn from_toml(text: &str, source_name: &str) -> Result<Config, ConfigError> {
-        let deserializer = toml::Deserializer::new(text);
-        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let user: toml::Table = toml::from_str(text).map_err(|error| {
+            ConfigError::field(source_name, "(syntax)", first_line_of_toml_error(&error.to_string()))
+        })?;
+        let mut merged = embedded_table();
+        merge(&mut merged, user);
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(merged)).map_err(|error| {
             let field = error.path().to_string();
             let message = first_line_of_toml_error(&error.inner().to_string());
             ConfigError::field(source_name, &field, message)
@@ -289,61 +294,23 @@ fn first_line_of_toml_error(message: &str) -> String {
     }
 }
 
-macro_rules! default_from_embedded {
-    ($($section:ty => $field:ident),* $(,)?) => {
-        $(impl Default for $section {
-            fn default() -> Self {
-                embedded_raw().$field
+/// The embedded defaults as a TOML table: every field is present in it.
+fn embedded_table() -> toml::Table {
+    toml::from_str(DEFAULT_TOML).expect("default_config.toml is valid TOML")
+}
+
+/// Lays `user` over `base`: tables merge key by key, anything else replaces. A key the
+/// defaults lack stays, so the strict deserializer reports it as unknown.
+fn merge(base: &mut toml::Table, user: toml::Table) {
+    for (key, value) in user {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(base_table)), toml::Value::Table(user_table)) => {
+                merge(base_table, user_table)
             }
-        })*
-    };
-}
-
-/// The embedded file parsed without `Default` fallbacks (every field is present in it), so
-/// the defaults can never drift from the commented file.
-fn embedded_raw() -> Config {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Complete {
-        node: NodeSection,
-        network: NetworkSection,
-        gossip: GossipSection,
-        probe: ProbeSection,
-        http: HttpSection,
-    }
-    let complete: Complete = toml::from_str(DEFAULT_TOML).expect("default_config.toml is complete and valid");
-    Config {
-        node: complete.node,
-        network: complete.network,
-        gossip: complete.gossip,
-        probe: complete.probe,
-        http: complete.http,
-    }
-}
-
-default_from_embedded!(
-    NodeSection => node,
-    NetworkSection => network,
-    GossipSection => gossip,
-    ProbeSection => probe,
-    HttpSection => http,
-);
-
-impl Default for LimitsSection {
-    fn default() -> Self {
-        NetworkSection::default().limits
-    }
-}
-
-impl Default for ScoreSection {
-    fn default() -> Self {
-        GossipSection::default().score
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        embedded_raw()
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
     }
 }
 
@@ -370,7 +337,7 @@ mod tests {
         let config = Config::from_toml("[gossip]\nmesh_n = 8\nmesh_n_high = 16\n", "t").unwrap();
         assert_eq!(config.gossip.mesh_n, 8);
         assert_eq!(config.gossip.mesh_n_low, 5);
-        assert_eq!(config.gossip.score, ScoreSection::default());
+        assert_eq!(config.gossip.score, Config::embedded().gossip.score);
     }
 
     #[test]
@@ -384,7 +351,7 @@ mod tests {
     fn wrong_type_is_named() {
         let (field, message) = field_error("[probe]\ninterval_ms = \"often\"\n");
         assert_eq!(field, "probe.interval_ms");
-        assert!(message.contains("integer"), "{message}");
+        assert!(message.contains("integer") || message.contains("u64"), "{message}");
     }
 
     #[test]
@@ -412,5 +379,21 @@ mod tests {
     fn thresholds_must_be_ordered() {
         let (field, _) = field_error("[gossip.score]\npublish_threshold = -1.0\n");
         assert_eq!(field, "gossip.score.gossip_threshold");
+    }
+}
+
+#[cfg(test)]
+mod syntax_tests {
+    use super::*;
+
+    #[test]
+    fn broken_toml_is_reported_with_its_position() {
+        match Config::from_toml("[gossip\nmesh_n = 1", "broken.toml") {
+            Err(ConfigError::Field { field, message, .. }) => {
+                assert_eq!(field, "(syntax)");
+                assert!(message.contains("line"), "{message}");
+            }
+            other => panic!("expected a syntax error, got {other:?}"),
+        }
     }
 }

@@ -1,1 +1,211 @@
-//! `x0 devnet`: N real nodes on loopback in one process.
+//! `x0 devnet`: N real nodes on loopback in one process, meshed, trickling probes.
+//!
+//! Each node is a full [`Node`] (own identity, data dir, swarm, actors and HTTP endpoint);
+//! they only share the process and the actix system. Tests use the same helpers to build
+//! their meshes, so what the devnet shows is what the tests check.
+
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use libp2p::Multiaddr;
+use x0_actors::probe::GetProbeStats;
+use x0_actors::topics;
+
+use crate::config::Config;
+use crate::network::Dial;
+use crate::{Node, NodeError};
+
+/// What `x0 devnet` was asked for.
+#[derive(Debug, Clone)]
+pub struct DevnetOptions {
+    pub nodes: usize,
+    pub probe_interval_ms: u64,
+    /// `None`: run until the stop future resolves.
+    pub duration: Option<Duration>,
+    /// `None`: a temporary dir, removed at exit.
+    pub data_dir: Option<PathBuf>,
+    /// `None`: every node's HTTP endpoint takes any free port.
+    pub http_port_base: Option<u16>,
+}
+
+/// How often the devnet prints a summary line per node.
+const REPORT_INTERVAL: Duration = Duration::from_secs(5);
+/// With at most this many nodes every node dials every earlier one (a full mesh);
+/// beyond it each dials a few, and gossipsub's peer exchange and Kademlia do the rest.
+const FULL_DIAL_NODES_MAX: usize = 12;
+
+/// The config of devnet node `index`: loopback only, any free port, its own data dir.
+pub fn node_config(
+    index: usize,
+    nodes: usize,
+    data_root: &Path,
+    http_port: u16,
+    probe_interval_ms: u64,
+) -> Config {
+    let mut config = Config::embedded();
+    config.node.data_dir = data_root.join(format!("node-{index}"));
+    config.network.listen = vec![
+        "/ip4/127.0.0.1/tcp/0".parse().expect("valid multiaddr"),
+        "/ip4/127.0.0.1/udp/0/quic-v1".parse().expect("valid multiaddr"),
+    ];
+    config.http.bind = SocketAddr::from((Ipv4Addr::LOCALHOST, http_port));
+    config.probe.interval_ms = probe_interval_ms;
+    // Every devnet node shares 127.0.0.1; the Sybil penalty for shared IPs must not apply.
+    config.gossip.score.ip_colocation_factor_threshold = (nodes + 1) as f64;
+    config
+}
+
+/// Which earlier nodes node `index` dials.
+pub fn dial_targets(index: usize, nodes: usize) -> Vec<usize> {
+    if nodes <= FULL_DIAL_NODES_MAX {
+        return (0..index).collect();
+    }
+    let mut targets: Vec<usize> = [0, index / 2, index.saturating_sub(1), index.saturating_sub(2)]
+        .into_iter()
+        .filter(|&t| t < index)
+        .collect();
+    targets.sort_unstable();
+    targets.dedup();
+    targets
+}
+
+/// Starts one node per config and connects them per [`dial_targets`].
+pub async fn start_mesh(configs: Vec<Config>) -> Result<Vec<Node>, NodeError> {
+    let count = configs.len();
+    let mut nodes: Vec<Node> = Vec::with_capacity(count);
+    for config in configs {
+        nodes.push(Node::start(config).await?);
+    }
+    let mut tcp_addrs = Vec::with_capacity(count);
+    for node in &nodes {
+        tcp_addrs.push(tcp_address(node).await?);
+    }
+    for (index, node) in nodes.iter().enumerate() {
+        for target in dial_targets(index, count) {
+            node.network
+                .send(Dial(tcp_addrs[target].clone()))
+                .await
+                .map_err(|e| NodeError::Runtime(e.to_string()))?
+                .map_err(|e| NodeError::Runtime(format!("node {index} dialing node {target}: {e}")))?;
+        }
+    }
+    Ok(nodes)
+}
+
+/// The node's TCP listen address with its /p2p/ suffix.
+pub async fn tcp_address(node: &Node) -> Result<Multiaddr, NodeError> {
+    node.network_status()
+        .await?
+        .listen_addrs
+        .iter()
+        .find(|a| a.contains("/tcp/"))
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| NodeError::Runtime(format!("node {} has no TCP listener", node.peer_id)))
+}
+
+/// Waits until every node has at least `mesh_peers_min` mesh peers on `topic`.
+pub async fn wait_for_mesh(nodes: &[Node], topic: &str, mesh_peers_min: usize, timeout: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let mut all = true;
+        for node in nodes {
+            let mesh = match node.network_status().await {
+                Ok(status) => status
+                    .topics
+                    .iter()
+                    .find(|t| t.topic == topic)
+                    .map(|t| t.mesh_peers.len())
+                    .unwrap_or(0),
+                Err(_) => 0,
+            };
+            all &= mesh >= mesh_peers_min;
+        }
+        if all {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Runs a devnet until `stop` resolves or the duration passes, printing as it goes.
+pub async fn run(
+    options: DevnetOptions,
+    stop: impl Future<Output = Result<(), NodeError>>,
+) -> Result<(), NodeError> {
+    let temporary = match &options.data_dir {
+        Some(_) => None,
+        None => Some(tempfile::tempdir().map_err(|e| NodeError::Runtime(format!("temporary data dir: {e}")))?),
+    };
+    let data_root = options
+        .data_dir
+        .clone()
+        .or_else(|| temporary.as_ref().map(|t| t.path().to_path_buf()))
+        .expect("one of the two is set");
+    let configs = (0..options.nodes)
+        .map(|index| {
+            let port = options.http_port_base.map_or(0, |base| base.saturating_add(index as u16));
+            node_config(index, options.nodes, &data_root, port, options.probe_interval_ms)
+        })
+        .collect();
+    let nodes = start_mesh(configs).await?;
+    println!("x0 devnet: {} nodes on loopback, data in {}", nodes.len(), data_root.display());
+    for (index, node) in nodes.iter().enumerate() {
+        println!(
+            "  node {index:>2}  {}  metrics http://{}/metrics  status http://{}/status",
+            node.peer_id, node.http_addr, node.http_addr
+        );
+    }
+    println!("Ctrl-C stops the devnet.");
+    let expected_mesh = (nodes.len() - 1).min(crate::config::Config::embedded().gossip.mesh_n_low);
+    if !wait_for_mesh(&nodes, topics::PROBE, expected_mesh, Duration::from_secs(15)).await {
+        println!("warning: not every node reached {expected_mesh} mesh peers within 15 s");
+    }
+
+    tokio::pin!(stop);
+    let finish = async {
+        match options.duration {
+            Some(duration) => tokio::time::sleep(duration).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(finish);
+    let mut report = tokio::time::interval(REPORT_INTERVAL);
+    report.tick().await;
+    let outcome = loop {
+        tokio::select! {
+            result = &mut stop => break result,
+            _ = &mut finish => break Ok(()),
+            _ = report.tick() => print_summary(&nodes).await,
+        }
+    };
+    print_summary(&nodes).await;
+    for node in nodes {
+        node.shutdown().await?;
+    }
+    drop(temporary);
+    outcome
+}
+
+async fn print_summary(nodes: &[Node]) {
+    for (index, node) in nodes.iter().enumerate() {
+        let (peers, mesh) = match node.network_status().await {
+            Ok(status) => (
+                status.connected_peers.len(),
+                status
+                    .topics
+                    .iter()
+                    .find(|t| t.topic == topics::PROBE)
+                    .map_or(0, |t| t.mesh_peers.len()),
+            ),
+            Err(_) => (0, 0),
+        };
+        let stats = node.probe.send(GetProbeStats).await.ok();
+        let (sent, received) = stats.map_or((0, 0), |s| (s.published, s.delivered));
+        println!("node {index:>2}: peers {peers:>2}  mesh {mesh:>2}  probes sent {sent:>5}  received {received:>6}");
+    }
+}

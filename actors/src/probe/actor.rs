@@ -19,6 +19,8 @@ pub struct ProbeMetrics {
     pub delivery_latency: Family<TopicLabel, Histogram>,
     /// `x0_probes_published_total`
     pub published: Counter,
+    /// `x0_probes_delivered_total`: valid probes from other nodes received here.
+    pub delivered: Counter,
     /// `x0_probes_publish_failed_total{reason}`
     pub publish_failed: Family<ReasonLabel, Counter>,
 }
@@ -46,6 +48,7 @@ impl ProbeMetrics {
                 Histogram::new(LATENCY_BUCKETS_SECONDS.iter().copied())
             }),
             published: Counter::default(),
+            delivered: Counter::default(),
             publish_failed: Family::default(),
         };
         registry.register_with_unit(
@@ -60,6 +63,11 @@ impl ProbeMetrics {
             metrics.published.clone(),
         );
         registry.register(
+            "probes_delivered",
+            "Valid probe messages from other nodes received here",
+            metrics.delivered.clone(),
+        );
+        registry.register(
             "probes_publish_failed",
             "Probe messages this node could not publish, by reason",
             metrics.publish_failed.clone(),
@@ -72,6 +80,17 @@ impl ProbeMetrics {
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Result<(), PublishError>")]
 pub struct PublishProbeNow;
+
+/// Counts of probes published and delivered here, for `x0 devnet` and tests.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "ProbeStats")]
+pub struct GetProbeStats;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, MessageResponse)]
+pub struct ProbeStats {
+    pub published: u64,
+    pub delivered: u64,
+}
 
 /// Hosts a [`ProbeCore`]. Owns the probe topic's validation.
 pub struct ProbeActor {
@@ -168,6 +187,7 @@ impl Handler<Inbound> for ProbeActor {
             .on_inbound(&message.data, message.received_at_unix_ms)
         {
             Ok(delivered) => {
+                self.metrics.delivered.inc();
                 self.metrics
                     .delivery_latency
                     .get_or_create(&TopicLabel {
@@ -200,5 +220,16 @@ impl Handler<PublishProbeNow> for ProbeActor {
                 result
             },
         ))
+    }
+}
+
+impl Handler<GetProbeStats> for ProbeActor {
+    type Result = ProbeStats;
+
+    fn handle(&mut self, _: GetProbeStats, _: &mut Self::Context) -> ProbeStats {
+        ProbeStats {
+            published: self.metrics.published.get(),
+            delivered: self.metrics.delivered.get(),
+        }
     }
 }

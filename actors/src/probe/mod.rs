@@ -8,6 +8,6 @@ mod actor;
 mod core;
 mod wire;
 
-pub use actor::{ProbeActor, ProbeMetrics, PublishProbeNow};
+pub use actor::{GetProbeStats, ProbeActor, ProbeMetrics, ProbeStats, PublishProbeNow};
 pub use core::{Delivered, ProbeConfig, ProbeCore, RejectReason};
 pub use wire::{Probe, WireError, BODY_BYTES_MAX, HEADER_BYTES, MESSAGE_BYTES_MAX, VERSION};
