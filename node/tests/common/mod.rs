@@ -1,0 +1,199 @@
+//! Helpers shared by the integration tests: real nodes, and a stock libp2p gossipsub peer
+//! (nothing of x0 in it) that stands in for an outside or hostile member.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{noise, tcp, yamux, Multiaddr, PeerId};
+use tokio::sync::{mpsc, oneshot};
+use x0_node::config::Config;
+use x0_node::Node;
+
+/// A node config for tests: loopback TCP only, any free ports, no probes of its own.
+pub fn test_config(data_dir: &Path) -> Config {
+    let mut config = Config::embedded();
+    config.node.data_dir = data_dir.to_path_buf();
+    config.network.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+    config.http.bind = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    config.probe.interval_ms = 0;
+    config.gossip.score.ip_colocation_factor_threshold = 100.0;
+    config
+}
+
+pub async fn mesh_peers(node: &Node, topic: &str) -> Vec<String> {
+    node.network_status()
+        .await
+        .unwrap()
+        .topics
+        .into_iter()
+        .find(|t| t.topic == topic)
+        .map(|t| t.mesh_peers)
+        .unwrap_or_default()
+}
+
+pub async fn score_of(node: &Node, peer: &PeerId) -> Option<f64> {
+    node.network_status()
+        .await
+        .unwrap()
+        .connected_peers
+        .into_iter()
+        .find(|p| p.peer_id == peer.to_string())
+        .and_then(|p| p.score)
+}
+
+/// Polls `condition` every 50 ms until it holds or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if condition().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+enum StockCommand {
+    Dial(Multiaddr),
+    Subscribe(String),
+    Publish(String, Vec<u8>, oneshot::Sender<Result<(), String>>),
+}
+
+/// A stock rust-libp2p gossipsub peer on its own task: default gossipsub config, no
+/// application validation, TCP + noise + yamux.
+pub struct StockPeer {
+    pub peer_id: PeerId,
+    commands: mpsc::UnboundedSender<StockCommand>,
+    received: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+}
+
+impl StockPeer {
+    pub fn spawn(authenticity: Authenticity) -> StockPeer {
+        let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+            .unwrap()
+            .with_behaviour(|key| {
+                let (privacy, mode) = match authenticity {
+                    Authenticity::Signed => (
+                        MessageAuthenticity::Signed(key.clone()),
+                        gossipsub::ValidationMode::Strict,
+                    ),
+                    Authenticity::Anonymous => (
+                        MessageAuthenticity::Anonymous,
+                        gossipsub::ValidationMode::Anonymous,
+                    ),
+                };
+                let config = gossipsub::ConfigBuilder::default()
+                    .validation_mode(mode)
+                    .heartbeat_interval(Duration::from_millis(500))
+                    .build()
+                    .unwrap();
+                gossipsub::Behaviour::<gossipsub::IdentityTransform, gossipsub::AllowAllSubscriptionFilter>::new(privacy, config).unwrap()
+            })
+            .unwrap()
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build();
+        let peer_id = *swarm.local_peer_id();
+        let (commands, mut queue) = mpsc::unbounded_channel();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let sink = received.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    command = queue.recv() => match command {
+                        None => return,
+                        Some(StockCommand::Dial(address)) => { swarm.dial(address).unwrap(); }
+                        Some(StockCommand::Subscribe(topic)) => { swarm.behaviour_mut().subscribe(&IdentTopic::new(topic)).unwrap(); }
+                        Some(StockCommand::Publish(topic, data, reply)) => {
+                            let result = swarm.behaviour_mut().publish(IdentTopic::new(topic), data).map(|_| ()).map_err(|e| e.to_string());
+                            let _ = reply.send(result);
+                        }
+                    },
+                    event = swarm.select_next_some() => {
+                        if let SwarmEvent::Behaviour(gossipsub::Event::Message { message, .. }) = event {
+                            sink.lock().unwrap().push((message.topic.into_string(), message.data));
+                        }
+                    }
+                }
+            }
+        });
+        StockPeer {
+            peer_id,
+            commands,
+            received,
+        }
+    }
+
+    pub fn dial(&self, address: Multiaddr) {
+        self.commands.send(StockCommand::Dial(address)).unwrap();
+    }
+
+    pub fn subscribe(&self, topic: &str) {
+        self.commands.send(StockCommand::Subscribe(topic.to_string())).unwrap();
+    }
+
+    pub async fn publish(&self, topic: &str, data: Vec<u8>) -> Result<(), String> {
+        let (reply, response) = oneshot::channel();
+        self.commands
+            .send(StockCommand::Publish(topic.to_string(), data, reply))
+            .unwrap();
+        response.await.unwrap()
+    }
+
+    pub fn received(&self) -> Vec<(String, Vec<u8>)> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Authenticity {
+    Signed,
+    Anonymous,
+}
+
+/// The current wall clock in Unix milliseconds (what a probe author stamps).
+pub fn unix_ms_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// Fetches a URL over real HTTP; returns status, content type and body.
+pub async fn http_get(url: &str, accept: Option<&str>) -> (u16, String, String) {
+    let client = reqwest::Client::new();
+    let mut request = client.get(url);
+    if let Some(accept) = accept {
+        request = request.header("Accept", accept);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, content_type, response.text().await.unwrap())
+}
+
+/// The value of the first sample line that starts with `prefix` (name and labels).
+pub fn sample_value(exposition: &str, prefix: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .find(|line| line.starts_with(prefix))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}

@@ -1,0 +1,70 @@
+//! Five real nodes over TCP on loopback form a gossipsub mesh, and a message published at
+//! one reaches every other within 2 s, exactly once.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use x0_actors::probe::{GetProbeStats, PublishProbeNow};
+use x0_actors::topics;
+use x0_node::devnet;
+
+use common::{eventually, mesh_peers, test_config};
+
+#[actix_rt::test]
+async fn five_nodes_mesh_and_deliver_within_two_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let configs = (0..5).map(|i| test_config(&dir.path().join(format!("n{i}")))).collect();
+    let nodes = devnet::start_mesh(configs).await.expect("nodes start and dial");
+
+    // Five nodes: every node's mesh should hold the other four (D_lo = 5 > 4 available).
+    assert!(
+        devnet::wait_for_mesh(&nodes, topics::PROBE, 4, Duration::from_secs(10)).await,
+        "mesh did not form"
+    );
+    for node in &nodes {
+        let mesh = mesh_peers(node, topics::PROBE).await;
+        assert_eq!(mesh.len(), 4, "node {} mesh {mesh:?}", node.peer_id);
+        assert!(!mesh.contains(&node.peer_id.to_string()));
+    }
+
+    let authors = [0usize, 3];
+    for round in 0..authors.len() {
+        let author = authors[round];
+        let published_at = Instant::now();
+        nodes[author]
+            .probe
+            .send(PublishProbeNow)
+            .await
+            .unwrap()
+            .expect("publish succeeds");
+        // After this round, node i has delivered every message so far not authored by i.
+        let expected = |index: usize| authors[..=round].iter().filter(|&&a| a != index).count() as u64;
+        let all_received = eventually(Duration::from_secs(2), || async {
+            for (index, node) in nodes.iter().enumerate() {
+                let stats = node.probe.send(GetProbeStats).await.unwrap();
+                if stats.delivered < expected(index) {
+                    return false;
+                }
+            }
+            true
+        })
+        .await;
+        assert!(all_received, "round {round}: not every node got the message within 2 s");
+        println!("round {round}: every node received it after {:?}", published_at.elapsed());
+    }
+
+    // Exactly once each: gossipsub de-duplicates, and no node delivers its own message.
+    let mut published_total = 0;
+    for (index, node) in nodes.iter().enumerate() {
+        let stats = node.probe.send(GetProbeStats).await.unwrap();
+        let authored = u64::from(index == 0 || index == 3);
+        assert_eq!(stats.published, authored, "node {index}");
+        assert_eq!(stats.delivered, 2 - authored, "node {index} delivered {stats:?}");
+        published_total += stats.published;
+    }
+    assert_eq!(published_total, 2);
+    for node in nodes {
+        node.shutdown().await.unwrap();
+    }
+}

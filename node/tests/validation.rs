@@ -1,0 +1,141 @@
+//! Manual application validation: a message the owning actor rejects is not forwarded,
+//! and its sender's peer score drops. The hostile sender is a stock libp2p gossipsub peer.
+//!
+//! Topology: stock peer ──► node A ◄── node B. The stock peer reaches B only through A.
+
+mod common;
+
+use std::time::Duration;
+
+use x0_actors::probe::{GetProbeStats, Probe};
+use x0_actors::topics;
+use x0_node::network::Dial;
+use x0_node::Node;
+
+use common::{eventually, http_get, mesh_peers, sample_value, score_of, test_config, unix_ms_now, Authenticity, StockPeer};
+
+async fn two_nodes(dir: &std::path::Path) -> (Node, Node) {
+    let a = Node::start(test_config(&dir.join("a"))).await.unwrap();
+    let b = Node::start(test_config(&dir.join("b"))).await.unwrap();
+    let a_addr = x0_node::devnet::tcp_address(&a).await.unwrap();
+    b.network.send(Dial(a_addr)).await.unwrap().unwrap();
+    (a, b)
+}
+
+fn valid_probe() -> Vec<u8> {
+    Probe {
+        sequence: 0,
+        published_at_unix_ms: unix_ms_now(),
+        body: vec![1, 2, 3],
+    }
+    .encode()
+}
+
+async fn rejected(node: &Node, reason: &str) -> f64 {
+    let (_, _, body) = http_get(&format!("http://{}/metrics", node.http_addr), None).await;
+    let prefix = format!(
+        "x0_gossip_messages_rejected_total{{topic=\"{}\",reason=\"{reason}\"}}",
+        topics::PROBE
+    );
+    sample_value(&body, &prefix).unwrap_or(0.0)
+}
+
+#[actix_rt::test]
+async fn rejected_message_is_not_forwarded_and_sender_score_drops() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = two_nodes(dir.path()).await;
+    let evil = StockPeer::spawn(Authenticity::Signed);
+    evil.subscribe(topics::PROBE);
+    evil.dial(x0_node::devnet::tcp_address(&a).await.unwrap());
+
+    let evil_id = evil.peer_id.to_string();
+    let b_id = b.peer_id.to_string();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            let mesh = mesh_peers(&a, topics::PROBE).await;
+            mesh.contains(&evil_id) && mesh.contains(&b_id)
+        })
+        .await,
+        "A's mesh never held both the stock peer and B"
+    );
+    let score_before = score_of(&a, &evil.peer_id).await.expect("A scores the stock peer");
+    assert!(score_before >= 0.0, "score before misbehaving: {score_before}");
+
+    // A valid probe from the stock peer crosses A and reaches B: the path works.
+    evil.publish(topics::PROBE, valid_probe()).await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            b.probe.send(GetProbeStats).await.unwrap().delivered == 1
+        })
+        .await,
+        "a valid message from the stock peer never reached B through A"
+    );
+
+    // Malformed and future-dated probes: A's probe actor rejects both.
+    evil.publish(topics::PROBE, b"not a probe at all".to_vec()).await.unwrap();
+    let future = Probe {
+        sequence: 1,
+        published_at_unix_ms: unix_ms_now() + 3_600_000,
+        body: vec![],
+    }
+    .encode();
+    evil.publish(topics::PROBE, future).await.unwrap();
+
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            rejected(&a, "malformed").await == 1.0 && rejected(&a, "timestamp_future").await == 1.0
+        })
+        .await,
+        "A did not reject and count both invalid messages"
+    );
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            score_of(&a, &evil.peer_id).await.is_some_and(|s| s < 0.0)
+        })
+        .await,
+        "the stock peer's score did not drop below zero"
+    );
+    let score_after = score_of(&a, &evil.peer_id).await.unwrap();
+    assert!(score_after < score_before - 10.0, "before {score_before}, after {score_after}");
+
+    // Give any forwarding a full second and a heartbeat to happen; it must not.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(b.probe.send(GetProbeStats).await.unwrap().delivered, 1, "B got a rejected message");
+    assert_eq!(rejected(&b, "malformed").await, 0.0, "B never even saw it");
+    assert_eq!(rejected(&b, "timestamp_future").await, 0.0);
+    let b_score = score_of(&a, &b.peer_id).await.unwrap();
+    assert!(b_score >= 0.0, "the honest neighbour was penalised: {b_score}");
+
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+#[actix_rt::test]
+async fn unsigned_messages_are_refused_under_strict_validation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = two_nodes(dir.path()).await;
+    let anonymous = StockPeer::spawn(Authenticity::Anonymous);
+    anonymous.subscribe(topics::PROBE);
+    anonymous.dial(x0_node::devnet::tcp_address(&a).await.unwrap());
+    let anonymous_id = anonymous.peer_id.to_string();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            mesh_peers(&a, topics::PROBE).await.contains(&anonymous_id)
+        })
+        .await,
+        "the anonymous peer never joined A's mesh"
+    );
+    // A well-formed probe, but unsigned: gossipsub drops it before any actor sees it.
+    anonymous.publish(topics::PROBE, valid_probe()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(a.probe.send(GetProbeStats).await.unwrap().delivered, 0);
+    assert_eq!(b.probe.send(GetProbeStats).await.unwrap().delivered, 0);
+    let (_, _, metrics) = http_get(&format!("http://{}/metrics", a.http_addr), None).await;
+    let invalid = sample_value(
+        &metrics,
+        &format!("gossipsub_invalid_messages_per_topic_total{{hash=\"{}\"}}", topics::PROBE),
+    );
+    assert_eq!(invalid, Some(1.0), "gossipsub counts the unsigned message as invalid");
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
