@@ -17,6 +17,58 @@ pub fn wants_openmetrics(accept: Option<&str>) -> bool {
     accept.is_some_and(|a| a.contains("application/openmetrics-text"))
 }
 
+/// Makes prometheus-client's OpenMetrics output conform where an upstream family does not:
+/// OpenMetrics forbids `_sum` on a histogram with negative buckets (the sum is then not a
+/// counter) and `_count` without `_sum`; libp2p-gossipsub's `score_per_mesh` has such
+/// buckets, so strict parsers refuse the whole exposition. This drops `_sum` and `_count`
+/// from exactly those histograms; the `+Inf` bucket still carries the count.
+pub fn conform_openmetrics(openmetrics: &str) -> String {
+    let mut out = String::with_capacity(openmetrics.len());
+    let mut block: Vec<&str> = Vec::new();
+    let flush = |block: &mut Vec<&str>, out: &mut String| {
+        let histogram = block.iter().find_map(|line| {
+            line.strip_prefix("# TYPE ")
+                .and_then(|rest| rest.strip_suffix(" histogram"))
+        });
+        let negative_buckets = histogram.is_some_and(|name| {
+            let bucket = format!("{name}_bucket{{");
+            block.iter().any(|line| {
+                line.starts_with(&bucket)
+                    && line
+                        .split("le=\"")
+                        .nth(1)
+                        .and_then(|rest| rest.split('"').next())
+                        .and_then(|le| le.parse::<f64>().ok())
+                        .is_some_and(|le| le < 0.0)
+            })
+        });
+        let dropped: Vec<String> = histogram
+            .filter(|_| negative_buckets)
+            .map(|name| {
+                ["_sum{", "_sum ", "_count{", "_count "]
+                    .iter()
+                    .map(|suffix| format!("{name}{suffix}"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for line in block.drain(..) {
+            if dropped.iter().any(|prefix| line.starts_with(prefix.as_str())) {
+                continue;
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+    };
+    for line in openmetrics.lines() {
+        if line.starts_with("# HELP ") || line == "# EOF" {
+            flush(&mut block, &mut out);
+        }
+        block.push(line);
+    }
+    flush(&mut block, &mut out);
+    out
+}
+
 /// Renders OpenMetrics text (as prometheus-client writes it) in the classic 0.0.4 format.
 pub fn openmetrics_to_classic(openmetrics: &str) -> String {
     let mut out = String::with_capacity(openmetrics.len());
@@ -89,6 +141,19 @@ libp2p_x 1\n\
         assert!(classic.contains("# TYPE libp2p_x untyped\n"));
         assert!(!classic.contains("# EOF"));
         assert!(!classic.contains("# UNIT"));
+    }
+
+    #[test]
+    fn negative_bucket_histograms_lose_only_sum_and_count() {
+        let input = "# HELP s Score.\n# TYPE s histogram\ns_sum{t=\"a\"} -3.0\ns_count{t=\"a\"} 1\n\
+s_bucket{le=\"-10.0\",t=\"a\"} 0\ns_bucket{le=\"+Inf\",t=\"a\"} 1\n\
+# HELP p Positive.\n# TYPE p histogram\np_sum 2.0\np_count 1\np_bucket{le=\"+Inf\"} 1\n# EOF\n";
+        let output = conform_openmetrics(input);
+        assert!(!output.contains("s_sum"));
+        assert!(!output.contains("s_count"));
+        assert!(output.contains("s_bucket{le=\"+Inf\",t=\"a\"} 1\n"));
+        assert!(output.contains("p_sum 2.0\n"), "positive histograms keep their sum");
+        assert!(output.ends_with("# EOF\n"));
     }
 
     #[test]

@@ -89,6 +89,7 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
     if let Err(error) = prometheus_client::encoding::text::encode(&mut openmetrics, &state.registry) {
         return (StatusCode::INTERNAL_SERVER_ERROR, format!("encoding metrics: {error}")).into_response();
     }
+    let openmetrics = exposition::conform_openmetrics(&openmetrics);
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     if exposition::wants_openmetrics(accept) {
         ([(header::CONTENT_TYPE, exposition::OPENMETRICS_CONTENT_TYPE)], openmetrics).into_response()
