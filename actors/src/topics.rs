@@ -40,7 +40,11 @@ mod tests {
     fn every_topic_is_versioned_and_bounded() {
         for topic in KNOWN {
             let prefix = format!("/x0/{PROTOCOL_VERSION}/");
-            assert!(topic.name.starts_with(&prefix), "{} lacks {prefix}", topic.name);
+            assert!(
+                topic.name.starts_with(&prefix),
+                "{} lacks {prefix}",
+                topic.name
+            );
             assert!(topic.message_bytes_max > 0);
         }
         assert_eq!(spec(PROBE).map(|t| t.name), Some(PROBE));

@@ -147,22 +147,28 @@ impl Config {
     /// leaves out take their values from the embedded defaults.
     pub fn from_toml(text: &str, source_name: &str) -> Result<Config, ConfigError> {
         let user: toml::Table = toml::from_str(text).map_err(|error| {
-            ConfigError::field(source_name, "(syntax)", first_line_of_toml_error(&error.to_string()))
+            ConfigError::field(
+                source_name,
+                "(syntax)",
+                first_line_of_toml_error(&error.to_string()),
+            )
         })?;
         let mut merged = embedded_table();
         merge(&mut merged, user);
-        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(merged)).map_err(|error| {
-            let field = error.path().to_string();
-            let message = first_line_of_toml_error(&error.inner().to_string());
-            ConfigError::field(source_name, &field, message)
-        })?;
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(merged)).map_err(|error| {
+                let field = error.path().to_string();
+                let message = first_line_of_toml_error(&error.inner().to_string());
+                ConfigError::field(source_name, &field, message)
+            })?;
         config.validate(source_name)?;
         Ok(config)
     }
 
     /// Checks what types alone cannot: orderings, ranges, and address shapes.
     pub fn validate(&self, source_name: &str) -> Result<(), ConfigError> {
-        let err = |field: &str, message: String| Err(ConfigError::field(source_name, field, message));
+        let err =
+            |field: &str, message: String| Err(ConfigError::field(source_name, field, message));
         if self.network.listen.is_empty() {
             return err(
                 "network.listen",
@@ -170,7 +176,9 @@ impl Config {
             );
         }
         for (index, address) in self.network.listen.iter().enumerate() {
-            let transport_ok = address.iter().any(|p| matches!(p, Protocol::Tcp(_) | Protocol::QuicV1));
+            let transport_ok = address
+                .iter()
+                .any(|p| matches!(p, Protocol::Tcp(_) | Protocol::QuicV1));
             if !transport_ok {
                 return err(
                     &format!("network.listen[{index}]"),
@@ -188,11 +196,26 @@ impl Config {
         }
         let limits = &self.network.limits;
         for (field, value) in [
-            ("network.limits.established_total_max", limits.established_total_max as usize),
-            ("network.limits.established_per_peer_max", limits.established_per_peer_max as usize),
-            ("network.limits.pending_incoming_max", limits.pending_incoming_max as usize),
-            ("network.limits.pending_outgoing_max", limits.pending_outgoing_max as usize),
-            ("network.limits.validations_inflight_max", limits.validations_inflight_max),
+            (
+                "network.limits.established_total_max",
+                limits.established_total_max as usize,
+            ),
+            (
+                "network.limits.established_per_peer_max",
+                limits.established_per_peer_max as usize,
+            ),
+            (
+                "network.limits.pending_incoming_max",
+                limits.pending_incoming_max as usize,
+            ),
+            (
+                "network.limits.pending_outgoing_max",
+                limits.pending_outgoing_max as usize,
+            ),
+            (
+                "network.limits.validations_inflight_max",
+                limits.validations_inflight_max,
+            ),
         ] {
             if value == 0 {
                 return err(field, "must be at least 1".into());
@@ -221,7 +244,10 @@ impl Config {
             );
         }
         if gossip.max_transmit_size_bytes < 100 {
-            return err("gossip.max_transmit_size_bytes", "must be at least 100".into());
+            return err(
+                "gossip.max_transmit_size_bytes",
+                "must be at least 100".into(),
+            );
         }
         let score = &gossip.score;
         if !(0.0 >= score.gossip_threshold
@@ -240,10 +266,16 @@ impl Config {
             );
         }
         if score.invalid_message_weight > 0.0 {
-            return err("gossip.score.invalid_message_weight", "must be <= 0 (it is a penalty)".into());
+            return err(
+                "gossip.score.invalid_message_weight",
+                "must be <= 0 (it is a penalty)".into(),
+            );
         }
         if !(0.0 < score.invalid_message_decay && score.invalid_message_decay < 1.0) {
-            return err("gossip.score.invalid_message_decay", "must be in (0, 1)".into());
+            return err(
+                "gossip.score.invalid_message_decay",
+                "must be in (0, 1)".into(),
+            );
         }
         if score.ip_colocation_factor_weight > 0.0 || score.ip_colocation_factor_threshold < 1.0 {
             return err(
@@ -283,11 +315,18 @@ pub fn default_data_dir() -> PathBuf {
 
 /// toml's messages carry a source excerpt over several lines; the first line says it all.
 fn first_line_of_toml_error(message: &str) -> String {
-    let lines: Vec<&str> = message.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     // toml 0.8 puts "TOML parse error at line L, column C" first and the reason last.
     match (lines.first(), lines.last()) {
         (Some(first), Some(last)) if first.starts_with("TOML parse error") && first != last => {
-            format!("{last} ({})", first.trim_start_matches("TOML parse error ").trim())
+            format!(
+                "{last} ({})",
+                first.trim_start_matches("TOML parse error ").trim()
+            )
         }
         (Some(first), _) => first.to_string(),
         _ => message.to_string(),
@@ -351,7 +390,10 @@ mod tests {
     fn wrong_type_is_named() {
         let (field, message) = field_error("[probe]\ninterval_ms = \"often\"\n");
         assert_eq!(field, "probe.interval_ms");
-        assert!(message.contains("integer") || message.contains("u64"), "{message}");
+        assert!(
+            message.contains("integer") || message.contains("u64"),
+            "{message}"
+        );
     }
 
     #[test]

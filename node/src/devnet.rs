@@ -48,7 +48,9 @@ pub fn node_config(
     config.node.data_dir = data_root.join(format!("node-{index}"));
     config.network.listen = vec![
         "/ip4/127.0.0.1/tcp/0".parse().expect("valid multiaddr"),
-        "/ip4/127.0.0.1/udp/0/quic-v1".parse().expect("valid multiaddr"),
+        "/ip4/127.0.0.1/udp/0/quic-v1"
+            .parse()
+            .expect("valid multiaddr"),
     ];
     config.http.bind = SocketAddr::from((Ipv4Addr::LOCALHOST, http_port));
     config.probe.interval_ms = probe_interval_ms;
@@ -62,10 +64,15 @@ pub fn dial_targets(index: usize, nodes: usize) -> Vec<usize> {
     if nodes <= FULL_DIAL_NODES_MAX {
         return (0..index).collect();
     }
-    let mut targets: Vec<usize> = [0, index / 2, index.saturating_sub(1), index.saturating_sub(2)]
-        .into_iter()
-        .filter(|&t| t < index)
-        .collect();
+    let mut targets: Vec<usize> = [
+        0,
+        index / 2,
+        index.saturating_sub(1),
+        index.saturating_sub(2),
+    ]
+    .into_iter()
+    .filter(|&t| t < index)
+    .collect();
     targets.sort_unstable();
     targets.dedup();
     targets
@@ -88,7 +95,9 @@ pub async fn start_mesh(configs: Vec<Config>) -> Result<Vec<Node>, NodeError> {
                 .send(Dial(tcp_addrs[target].clone()))
                 .await
                 .map_err(|e| NodeError::Runtime(e.to_string()))?
-                .map_err(|e| NodeError::Runtime(format!("node {index} dialing node {target}: {e}")))?;
+                .map_err(|e| {
+                    NodeError::Runtime(format!("node {index} dialing node {target}: {e}"))
+                })?;
         }
     }
     Ok(nodes)
@@ -106,7 +115,12 @@ pub async fn tcp_address(node: &Node) -> Result<Multiaddr, NodeError> {
 }
 
 /// Waits until every node has at least `mesh_peers_min` mesh peers on `topic`.
-pub async fn wait_for_mesh(nodes: &[Node], topic: &str, mesh_peers_min: usize, timeout: Duration) -> bool {
+pub async fn wait_for_mesh(
+    nodes: &[Node],
+    topic: &str,
+    mesh_peers_min: usize,
+    timeout: Duration,
+) -> bool {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let mut all = true;
@@ -139,7 +153,10 @@ pub async fn run(
 ) -> Result<(), NodeError> {
     let temporary = match &options.data_dir {
         Some(_) => None,
-        None => Some(tempfile::tempdir().map_err(|e| NodeError::Runtime(format!("temporary data dir: {e}")))?),
+        None => Some(
+            tempfile::tempdir()
+                .map_err(|e| NodeError::Runtime(format!("temporary data dir: {e}")))?,
+        ),
     };
     let data_root = options
         .data_dir
@@ -148,12 +165,24 @@ pub async fn run(
         .expect("one of the two is set");
     let configs = (0..options.nodes)
         .map(|index| {
-            let port = options.http_port_base.map_or(0, |base| base.saturating_add(index as u16));
-            node_config(index, options.nodes, &data_root, port, options.probe_interval_ms)
+            let port = options
+                .http_port_base
+                .map_or(0, |base| base.saturating_add(index as u16));
+            node_config(
+                index,
+                options.nodes,
+                &data_root,
+                port,
+                options.probe_interval_ms,
+            )
         })
         .collect();
     let nodes = start_mesh(configs).await?;
-    println!("x0 devnet: {} nodes on loopback, data in {}", nodes.len(), data_root.display());
+    println!(
+        "x0 devnet: {} nodes on loopback, data in {}",
+        nodes.len(),
+        data_root.display()
+    );
     for (index, node) in nodes.iter().enumerate() {
         println!(
             "  node {index:>2}  {}  metrics http://{}/metrics  status http://{}/status",
@@ -162,7 +191,14 @@ pub async fn run(
     }
     println!("Ctrl-C stops the devnet.");
     let expected_mesh = (nodes.len() - 1).min(crate::config::Config::embedded().gossip.mesh_n_low);
-    if !wait_for_mesh(&nodes, topics::PROBE, expected_mesh, Duration::from_secs(15)).await {
+    if !wait_for_mesh(
+        &nodes,
+        topics::PROBE,
+        expected_mesh,
+        Duration::from_secs(15),
+    )
+    .await
+    {
         println!("warning: not every node reached {expected_mesh} mesh peers within 15 s");
     }
 

@@ -8,7 +8,8 @@
 //! and `# EOF` dropped, `unknown` written as `untyped`, `info` as a `_info` gauge.
 
 /// Content type of OpenMetrics text.
-pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
 /// Content type of the classic Prometheus text format.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -52,7 +53,10 @@ pub fn conform_openmetrics(openmetrics: &str) -> String {
             })
             .unwrap_or_default();
         for line in block.drain(..) {
-            if dropped.iter().any(|prefix| line.starts_with(prefix.as_str())) {
+            if dropped
+                .iter()
+                .any(|prefix| line.starts_with(prefix.as_str()))
+            {
                 continue;
             }
             out.push_str(line);
@@ -136,7 +140,8 @@ libp2p_x 1\n\
     fn counters_take_their_total_name_and_openmetrics_only_lines_go() {
         let classic = openmetrics_to_classic(OPENMETRICS);
         assert!(classic.contains("# HELP x0_probes_published_total Probes published.\n"));
-        assert!(classic.contains("# TYPE x0_probes_published_total counter\nx0_probes_published_total 3\n"));
+        assert!(classic
+            .contains("# TYPE x0_probes_published_total counter\nx0_probes_published_total 3\n"));
         assert!(classic.contains("# TYPE x0_delivery_latency_seconds histogram\n"));
         assert!(classic.contains("# TYPE libp2p_x untyped\n"));
         assert!(!classic.contains("# EOF"));
@@ -145,14 +150,18 @@ libp2p_x 1\n\
 
     #[test]
     fn negative_bucket_histograms_lose_only_sum_and_count() {
-        let input = "# HELP s Score.\n# TYPE s histogram\ns_sum{t=\"a\"} -3.0\ns_count{t=\"a\"} 1\n\
+        let input =
+            "# HELP s Score.\n# TYPE s histogram\ns_sum{t=\"a\"} -3.0\ns_count{t=\"a\"} 1\n\
 s_bucket{le=\"-10.0\",t=\"a\"} 0\ns_bucket{le=\"+Inf\",t=\"a\"} 1\n\
 # HELP p Positive.\n# TYPE p histogram\np_sum 2.0\np_count 1\np_bucket{le=\"+Inf\"} 1\n# EOF\n";
         let output = conform_openmetrics(input);
         assert!(!output.contains("s_sum"));
         assert!(!output.contains("s_count"));
         assert!(output.contains("s_bucket{le=\"+Inf\",t=\"a\"} 1\n"));
-        assert!(output.contains("p_sum 2.0\n"), "positive histograms keep their sum");
+        assert!(
+            output.contains("p_sum 2.0\n"),
+            "positive histograms keep their sum"
+        );
         assert!(output.ends_with("# EOF\n"));
     }
 

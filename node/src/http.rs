@@ -86,13 +86,22 @@ pub async fn serve(
 
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let mut openmetrics = String::new();
-    if let Err(error) = prometheus_client::encoding::text::encode(&mut openmetrics, &state.registry) {
-        return (StatusCode::INTERNAL_SERVER_ERROR, format!("encoding metrics: {error}")).into_response();
+    if let Err(error) = prometheus_client::encoding::text::encode(&mut openmetrics, &state.registry)
+    {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("encoding metrics: {error}"),
+        )
+            .into_response();
     }
     let openmetrics = exposition::conform_openmetrics(&openmetrics);
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     if exposition::wants_openmetrics(accept) {
-        ([(header::CONTENT_TYPE, exposition::OPENMETRICS_CONTENT_TYPE)], openmetrics).into_response()
+        (
+            [(header::CONTENT_TYPE, exposition::OPENMETRICS_CONTENT_TYPE)],
+            openmetrics,
+        )
+            .into_response()
     } else {
         (
             [(header::CONTENT_TYPE, exposition::TEXT_CONTENT_TYPE)],
@@ -106,7 +115,11 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
 async fn health(State(state): State<AppState>) -> Response {
     match state.network.send(GetNetworkStatus).await {
         Ok(Some(_)) => (StatusCode::OK, "ok\n").into_response(),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "network task not answering\n").into_response(),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "network task not answering\n",
+        )
+            .into_response(),
     }
 }
 
@@ -118,6 +131,10 @@ async fn status(State(state): State<AppState>) -> Response {
             state.started.elapsed().as_secs(),
         ))
         .into_response(),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "network task not answering\n").into_response(),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "network task not answering\n",
+        )
+            .into_response(),
     }
 }

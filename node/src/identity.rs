@@ -72,7 +72,10 @@ mod tests {
     fn created_once_with_mode_0600_and_reloaded_identically() {
         let dir = tempfile::tempdir().unwrap();
         let first = load_or_create(dir.path()).unwrap();
-        let mode = fs::metadata(dir.path().join(FILE_NAME)).unwrap().permissions().mode();
+        let mode = fs::metadata(dir.path().join(FILE_NAME))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let second = load_or_create(dir.path()).unwrap();
         assert_eq!(first.public().to_peer_id(), second.public().to_peer_id());
@@ -84,8 +87,15 @@ mod tests {
         let path = dir.path().join(FILE_NAME);
         fs::write(&path, b"garbage").unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(matches!(load_or_create(dir.path()), Err(IdentityError::Corrupt { .. })));
-        assert_eq!(fs::read(&path).unwrap(), b"garbage", "the file is left for the operator");
+        assert!(matches!(
+            load_or_create(dir.path()),
+            Err(IdentityError::Corrupt { .. })
+        ));
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            b"garbage",
+            "the file is left for the operator"
+        );
     }
 
     #[test]

@@ -125,21 +125,25 @@ struct DevnetArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Kademlia warns at every start without peers ("no known peers"); not actionable.
     let default_log = match cli.command {
-        Command::Devnet(_) => "warn",
-        _ => "info",
+        Command::Devnet(_) => "warn,libp2p_kad=error",
+        _ => "info,libp2p_kad=error",
     };
     let filter = cli.log.clone().unwrap_or_else(|| default_log.to_string());
     let filter = match EnvFilter::try_new(&filter) {
         Ok(filter) => filter,
         Err(error) => {
-            eprintln!("error: --log / X0_LOG: `{filter}` is not a valid filter ({error}); try `info`");
+            eprintln!(
+                "error: --log / X0_LOG: `{filter}` is not a valid filter ({error}); try `info`"
+            );
             return ExitCode::from(2);
         }
     };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let result = match cli.command {
         Command::Node(NodeArgs {
@@ -163,7 +167,10 @@ fn resolve_config(run: &RunArgs) -> Result<Config, NodeError> {
     let mut config = match &run.config {
         Some(path) => Config::from_file(path).map_err(|e| NodeError::Config(e.to_string()))?,
         None => {
-            let data_dir = run.data_dir.clone().unwrap_or_else(config::default_data_dir);
+            let data_dir = run
+                .data_dir
+                .clone()
+                .unwrap_or_else(config::default_data_dir);
             let in_data_dir = data_dir.join(config::FILE_NAME);
             if in_data_dir.exists() {
                 Config::from_file(&in_data_dir).map_err(|e| NodeError::Config(e.to_string()))?
@@ -178,7 +185,10 @@ fn resolve_config(run: &RunArgs) -> Result<Config, NodeError> {
     if !run.listen.is_empty() {
         config.network.listen = run.listen.clone();
     }
-    config.network.bootstrap.extend(run.bootstrap.iter().cloned());
+    config
+        .network
+        .bootstrap
+        .extend(run.bootstrap.iter().cloned());
     if let Some(bind) = run.http_bind {
         config.http.bind = bind;
     }
@@ -220,11 +230,16 @@ fn node_init(init: InitArgs) -> Result<(), NodeError> {
         )));
     }
     std::fs::create_dir_all(&data_dir).map_err(|e| {
-        NodeError::Config(format!("--data-dir {}: cannot create: {e}", data_dir.display()))
+        NodeError::Config(format!(
+            "--data-dir {}: cannot create: {e}",
+            data_dir.display()
+        ))
     })?;
     let data_dir_toml = toml::Value::String(data_dir.display().to_string()).to_string();
-    let text = config::DEFAULT_TOML.replacen("data_dir = \"\"", &format!("data_dir = {data_dir_toml}"), 1);
-    Config::from_toml(&text, &path.display().to_string()).map_err(|e| NodeError::Config(e.to_string()))?;
+    let text =
+        config::DEFAULT_TOML.replacen("data_dir = \"\"", &format!("data_dir = {data_dir_toml}"), 1);
+    Config::from_toml(&text, &path.display().to_string())
+        .map_err(|e| NodeError::Config(e.to_string()))?;
     std::fs::write(&path, text)
         .map_err(|e| NodeError::Config(format!("{}: cannot write: {e}", path.display())))?;
     let key = x0_node::identity::load_or_create(&data_dir)?;
@@ -251,11 +266,21 @@ fn status(args: StatusArgs) -> Result<(), NodeError> {
             .get(url.clone())
             .send()
             .await
-            .map_err(|e| NodeError::Runtime(format!("{url}: {e}; is the node running, and is --api its http.bind?")))?;
+            .map_err(|e| {
+                NodeError::Runtime(format!(
+                    "{url}: {e}; is the node running, and is --api its http.bind?"
+                ))
+            })?;
         if !response.status().is_success() {
-            return Err(NodeError::Runtime(format!("{url}: HTTP {}", response.status())));
+            return Err(NodeError::Runtime(format!(
+                "{url}: HTTP {}",
+                response.status()
+            )));
         }
-        let text = response.text().await.map_err(|e| NodeError::Runtime(format!("{url}: {e}")))?;
+        let text = response
+            .text()
+            .await
+            .map_err(|e| NodeError::Runtime(format!("{url}: {e}")))?;
         if args.json {
             println!("{text}");
             return Ok(());
@@ -281,8 +306,8 @@ fn devnet(args: DevnetArgs) -> Result<(), NodeError> {
 /// Resolves on SIGINT or SIGTERM.
 async fn shutdown_signal() -> Result<(), NodeError> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut terminate =
-        signal(SignalKind::terminate()).map_err(|e| NodeError::Runtime(format!("SIGTERM handler: {e}")))?;
+    let mut terminate = signal(SignalKind::terminate())
+        .map_err(|e| NodeError::Runtime(format!("SIGTERM handler: {e}")))?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
         _ = terminate.recv() => tracing::info!("SIGTERM: stopping"),

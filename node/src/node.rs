@@ -68,9 +68,15 @@ impl Node {
             age_ms_max: config.probe.age_ms_max,
             body_bytes: config.probe.body_bytes,
         });
-        let probe_interval = (config.probe.interval_ms > 0)
-            .then(|| Duration::from_millis(config.probe.interval_ms));
-        let probe = ProbeActor::new(probe_core, network.clone().recipient(), probe_interval, probe_metrics).start();
+        let probe_interval =
+            (config.probe.interval_ms > 0).then(|| Duration::from_millis(config.probe.interval_ms));
+        let probe = ProbeActor::new(
+            probe_core,
+            network.clone().recipient(),
+            probe_interval,
+            probe_metrics,
+        )
+        .start();
         subscribe(&network, topics::PROBE, probe.clone().recipient()).await?;
 
         // HTTP last: everything it reports on exists now.
@@ -79,7 +85,8 @@ impl Node {
             starts: lifecycle.starts,
             previous_stop_clean: lifecycle.previous_stop_clean,
         };
-        let http = http::serve(config.http.bind, Arc::new(registry), network.clone(), facts).await?;
+        let http =
+            http::serve(config.http.bind, Arc::new(registry), network.clone(), facts).await?;
         let node = Node {
             peer_id,
             network,

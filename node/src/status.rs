@@ -40,21 +40,50 @@ impl Status {
             out.push_str(&s);
             out.push('\n');
         };
-        line(&mut out, format!("x0 node {}  (version {})", self.peer_id, self.version));
-        line(&mut out, format!("  up {}  data dir {}  start #{}{}", human_duration(self.uptime_s), self.data_dir, self.starts,
-            if self.previous_stop_clean { "" } else { "  (previous run did not stop cleanly)" }));
+        line(
+            &mut out,
+            format!("x0 node {}  (version {})", self.peer_id, self.version),
+        );
+        line(
+            &mut out,
+            format!(
+                "  up {}  data dir {}  start #{}{}",
+                human_duration(self.uptime_s),
+                self.data_dir,
+                self.starts,
+                if self.previous_stop_clean {
+                    ""
+                } else {
+                    "  (previous run did not stop cleanly)"
+                }
+            ),
+        );
         line(&mut out, "  listening on:".into());
         for address in &self.listen_addrs {
             line(&mut out, format!("    {address}"));
         }
-        line(&mut out, format!("  connected peers: {}", self.connected_peers.len()));
+        line(
+            &mut out,
+            format!("  connected peers: {}", self.connected_peers.len()),
+        );
         for peer in &self.connected_peers {
-            let score = peer.score.map(|s| format!("{s:.2}")).unwrap_or_else(|| "-".into());
+            let score = peer
+                .score
+                .map(|s| format!("{s:.2}"))
+                .unwrap_or_else(|| "-".into());
             line(&mut out, format!("    {}  score {score}", peer.peer_id));
         }
         line(&mut out, "  topics:".into());
         for topic in &self.topics {
-            line(&mut out, format!("    {}  mesh {} / subscribed {}", topic.topic, topic.mesh_peers.len(), topic.subscribed_peers));
+            line(
+                &mut out,
+                format!(
+                    "    {}  mesh {} / subscribed {}",
+                    topic.topic,
+                    topic.mesh_peers.len(),
+                    topic.subscribed_peers
+                ),
+            );
         }
         out
     }

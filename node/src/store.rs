@@ -99,7 +99,9 @@ impl Store {
                 (Some(_), None) => false,
             };
             let insert = |meta: &mut redb::Table<&str, u64>, key, value| {
-                meta.insert(key, value).map(|_| ()).map_err(|e| self.other(e))
+                meta.insert(key, value)
+                    .map(|_| ())
+                    .map_err(|e| self.other(e))
             };
             insert(&mut meta, KEY_SCHEMA_VERSION, SCHEMA_VERSION)?;
             insert(&mut meta, KEY_STARTS, starts)?;
@@ -143,10 +145,12 @@ fn classify_open(path: &Path, error: redb::DatabaseError) -> StoreError {
         redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked {
             path: path.to_path_buf(),
         },
-        redb::DatabaseError::Storage(redb::StorageError::Corrupted(reason)) => StoreError::Corrupt {
-            path: path.to_path_buf(),
-            reason,
-        },
+        redb::DatabaseError::Storage(redb::StorageError::Corrupted(reason)) => {
+            StoreError::Corrupt {
+                path: path.to_path_buf(),
+                reason,
+            }
+        }
         redb::DatabaseError::Storage(redb::StorageError::Io(io))
             if io.kind() == std::io::ErrorKind::WouldBlock =>
         {
@@ -158,7 +162,8 @@ fn classify_open(path: &Path, error: redb::DatabaseError) -> StoreError {
             let reason = other.to_string();
             // redb reports a file that is not a database through several variants; all of
             // them mean the same to an operator.
-            if reason.contains("magic") || reason.contains("corrupt") || reason.contains("invalid") {
+            if reason.contains("magic") || reason.contains("corrupt") || reason.contains("invalid")
+            {
                 StoreError::Corrupt {
                     path: path.to_path_buf(),
                     reason,
@@ -188,21 +193,41 @@ mod tests {
     fn counts_starts_and_detects_unclean_stops() {
         let dir = tempfile::tempdir().unwrap();
         let first = Store::open(dir.path()).unwrap();
-        assert_eq!(first.lifecycle(), Lifecycle { starts: 1, previous_stop_clean: true });
+        assert_eq!(
+            first.lifecycle(),
+            Lifecycle {
+                starts: 1,
+                previous_stop_clean: true
+            }
+        );
         first.record_clean_stop().unwrap();
         drop(first);
         let second = Store::open(dir.path()).unwrap();
-        assert_eq!(second.lifecycle(), Lifecycle { starts: 2, previous_stop_clean: true });
+        assert_eq!(
+            second.lifecycle(),
+            Lifecycle {
+                starts: 2,
+                previous_stop_clean: true
+            }
+        );
         drop(second); // a crash: no clean stop recorded
         let third = Store::open(dir.path()).unwrap();
-        assert_eq!(third.lifecycle(), Lifecycle { starts: 3, previous_stop_clean: false });
+        assert_eq!(
+            third.lifecycle(),
+            Lifecycle {
+                starts: 3,
+                previous_stop_clean: false
+            }
+        );
     }
 
     #[test]
     fn a_second_opener_gets_locked_not_a_panic() {
         let dir = tempfile::tempdir().unwrap();
         let _held = Store::open(dir.path()).unwrap();
-        let error = Store::open(dir.path()).err().expect("second open must fail");
+        let error = Store::open(dir.path())
+            .err()
+            .expect("second open must fail");
         assert!(matches!(error, StoreError::Locked { .. }), "{error}");
     }
 
@@ -210,7 +235,9 @@ mod tests {
     fn garbage_file_is_reported_corrupt() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(FILE_NAME), vec![0x5a; 8192]).unwrap();
-        let error = Store::open(dir.path()).err().expect("garbage must not open");
+        let error = Store::open(dir.path())
+            .err()
+            .expect("garbage must not open");
         assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
     }
 }

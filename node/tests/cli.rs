@@ -60,8 +60,14 @@ fn start_node(data_dir: &Path, extra: &[&str]) -> RunningNode {
     let (mut peer_id, mut http, mut tcp_port) = (None, None, None);
     let deadline = Instant::now() + Duration::from_secs(20);
     while peer_id.is_none() || http.is_none() || tcp_port.is_none() {
-        assert!(Instant::now() < deadline, "node did not report its addresses");
-        let line = lines.next().expect("node printed its start banner").unwrap();
+        assert!(
+            Instant::now() < deadline,
+            "node did not report its addresses"
+        );
+        let line = lines
+            .next()
+            .expect("node printed its start banner")
+            .unwrap();
         if let Some(rest) = line.strip_prefix("x0 node ") {
             peer_id = rest.split_whitespace().next().map(str::to_string);
         } else if let Some(url) = line.trim().strip_prefix("status   ") {
@@ -109,19 +115,33 @@ fn unknown_field_exits_2_naming_file_and_field() {
 #[test]
 fn wrong_type_exits_2_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), "[network.limits]\nestablished_total_max = \"many\"\n");
+    let path = write_config(
+        dir.path(),
+        "[network.limits]\nestablished_total_max = \"many\"\n",
+    );
     let output = x0(&["node", "--config", &path]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("network.limits.established_total_max"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("network.limits.established_total_max"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
 fn unparsable_multiaddr_exits_2_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), "[network]\nlisten = [\"/ip4/127.0.0.1/tcp/0\", \"tcp://nope\"]\n");
+    let path = write_config(
+        dir.path(),
+        "[network]\nlisten = [\"/ip4/127.0.0.1/tcp/0\", \"tcp://nope\"]\n",
+    );
     let output = x0(&["node", "--config", &path]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("network.listen[1]"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("network.listen[1]"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -134,12 +154,22 @@ fn bad_flags_exit_2_naming_the_flag() {
     assert!(stderr(&output).contains("--nodes"), "{}", stderr(&output));
     let output = x0(&["node", "--config", "/nonexistent/x0.toml"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("/nonexistent/x0.toml"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("/nonexistent/x0.toml"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
 fn help_explains_every_command() {
-    for args in [&["--help"][..], &["node", "--help"], &["node", "init", "--help"], &["status", "--help"], &["devnet", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["node", "--help"],
+        &["node", "init", "--help"],
+        &["status", "--help"],
+        &["devnet", "--help"],
+    ] {
         let output = x0(args);
         assert_eq!(output.status.code(), Some(0), "{args:?}");
         let text = String::from_utf8_lossy(&output.stdout);
@@ -155,8 +185,14 @@ fn init_then_node_restart_keeps_peer_id_and_sigterm_exits_0() {
     let output = x0(&["node", "init", "--data-dir", &data]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let config = std::fs::read_to_string(data_dir.join("x0.toml")).unwrap();
-    assert!(config.contains("[gossip.score]"), "init writes the commented defaults");
-    assert!(config.contains(&format!("data_dir = \"{data}\"")), "{config}");
+    assert!(
+        config.contains("[gossip.score]"),
+        "init writes the commented defaults"
+    );
+    assert!(
+        config.contains(&format!("data_dir = \"{data}\"")),
+        "{config}"
+    );
     let init_peer = String::from_utf8_lossy(&output.stdout)
         .lines()
         .find_map(|l| l.strip_prefix("node identity ").map(str::to_string))
@@ -192,9 +228,21 @@ fn a_second_node_on_the_same_data_dir_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let first = start_node(dir.path(), &[]);
     let data = dir.path().display().to_string();
-    let output = x0(&["node", "--data-dir", &data, "--listen", "/ip4/127.0.0.1/tcp/0", "--http-bind", "127.0.0.1:0"]);
+    let output = x0(&[
+        "node",
+        "--data-dir",
+        &data,
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--http-bind",
+        "127.0.0.1:0",
+    ]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("in use by another x0 process"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("in use by another x0 process"),
+        "{}",
+        stderr(&output)
+    );
     assert_eq!(terminate(first), 0);
 }
 
@@ -205,10 +253,21 @@ fn corrupt_state_is_a_clear_error() {
     assert_eq!(terminate(first), 0);
     std::fs::write(dir.path().join("state.redb"), vec![0x42; 16384]).unwrap();
     let data = dir.path().display().to_string();
-    let output = x0(&["node", "--data-dir", &data, "--listen", "/ip4/127.0.0.1/tcp/0", "--http-bind", "127.0.0.1:0"]);
+    let output = x0(&[
+        "node",
+        "--data-dir",
+        &data,
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--http-bind",
+        "127.0.0.1:0",
+    ]);
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
-    assert!(message.contains("state.redb") && message.contains("corrupt"), "{message}");
+    assert!(
+        message.contains("state.redb") && message.contains("corrupt"),
+        "{message}"
+    );
     assert!(!message.contains("panicked"), "{message}");
 }
 
@@ -218,7 +277,15 @@ fn busy_http_port_names_the_field() {
     let port = taken.local_addr().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().display().to_string();
-    let output = x0(&["node", "--data-dir", &data, "--listen", "/ip4/127.0.0.1/tcp/0", "--http-bind", &port]);
+    let output = x0(&[
+        "node",
+        "--data-dir",
+        &data,
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--http-bind",
+        &port,
+    ]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("http.bind"), "{}", stderr(&output));
 }
@@ -226,12 +293,23 @@ fn busy_http_port_names_the_field() {
 #[test]
 fn devnet_shows_five_full_meshes_with_messages_flowing() {
     let output = Command::new(X0)
-        .args(["devnet", "--nodes", "5", "--duration-s", "7", "--probe-interval-ms", "200"])
+        .args([
+            "devnet",
+            "--nodes",
+            "5",
+            "--duration-s",
+            "7",
+            "--probe-interval-ms",
+            "200",
+        ])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let urls = stdout.lines().filter(|l| l.contains("metrics http://127.0.0.1:")).count();
+    let urls = stdout
+        .lines()
+        .filter(|l| l.contains("metrics http://127.0.0.1:"))
+        .count();
     assert_eq!(urls, 5, "{stdout}");
     // The last summary: one line per node, every node meshed with the other four.
     let summary: Vec<&str> = stdout.lines().filter(|l| l.starts_with("node ")).collect();

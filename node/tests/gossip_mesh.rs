@@ -14,8 +14,12 @@ use common::{eventually, mesh_peers, test_config};
 #[actix_rt::test]
 async fn five_nodes_mesh_and_deliver_within_two_seconds() {
     let dir = tempfile::tempdir().unwrap();
-    let configs = (0..5).map(|i| test_config(&dir.path().join(format!("n{i}")))).collect();
-    let nodes = devnet::start_mesh(configs).await.expect("nodes start and dial");
+    let configs = (0..5)
+        .map(|i| test_config(&dir.path().join(format!("n{i}"))))
+        .collect();
+    let nodes = devnet::start_mesh(configs)
+        .await
+        .expect("nodes start and dial");
 
     // Five nodes: every node's mesh should hold the other four (D_lo = 5 > 4 available).
     assert!(
@@ -39,7 +43,8 @@ async fn five_nodes_mesh_and_deliver_within_two_seconds() {
             .unwrap()
             .expect("publish succeeds");
         // After this round, node i has delivered every message so far not authored by i.
-        let expected = |index: usize| authors[..=round].iter().filter(|&&a| a != index).count() as u64;
+        let expected =
+            |index: usize| authors[..=round].iter().filter(|&&a| a != index).count() as u64;
         let all_received = eventually(Duration::from_secs(2), || async {
             for (index, node) in nodes.iter().enumerate() {
                 let stats = node.probe.send(GetProbeStats).await.unwrap();
@@ -50,8 +55,14 @@ async fn five_nodes_mesh_and_deliver_within_two_seconds() {
             true
         })
         .await;
-        assert!(all_received, "round {round}: not every node got the message within 2 s");
-        println!("round {round}: every node received it after {:?}", published_at.elapsed());
+        assert!(
+            all_received,
+            "round {round}: not every node got the message within 2 s"
+        );
+        println!(
+            "round {round}: every node received it after {:?}",
+            published_at.elapsed()
+        );
     }
 
     // Exactly once each: gossipsub de-duplicates, and no node delivers its own message.
@@ -60,7 +71,11 @@ async fn five_nodes_mesh_and_deliver_within_two_seconds() {
         let stats = node.probe.send(GetProbeStats).await.unwrap();
         let authored = u64::from(index == 0 || index == 3);
         assert_eq!(stats.published, authored, "node {index}");
-        assert_eq!(stats.delivered, 2 - authored, "node {index} delivered {stats:?}");
+        assert_eq!(
+            stats.delivered,
+            2 - authored,
+            "node {index} delivered {stats:?}"
+        );
         published_total += stats.published;
     }
     assert_eq!(published_total, 2);

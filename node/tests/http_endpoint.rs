@@ -19,7 +19,8 @@ use x0_node::status::Status;
 
 use common::{eventually, http_get, sample_value, test_config};
 
-const OPENMETRICS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
+const OPENMETRICS_ACCEPT: &str =
+    "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
 
 fn run_tool(program: &str, args: &[&str], input: &str) -> (i32, String) {
     let mut child = Command::new(program)
@@ -29,7 +30,12 @@ fn run_tool(program: &str, args: &[&str], input: &str) -> (i32, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("{program} is required (run scripts/setup): {e}"));
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let output = child.wait_with_output().unwrap();
     let text = format!(
         "{}{}",
@@ -87,10 +93,16 @@ async fn metrics_health_and_status_over_http() {
     // OpenMetrics, as Prometheus asks for it.
     let (code, content_type, openmetrics) = http_get(&metrics_url, Some(OPENMETRICS_ACCEPT)).await;
     assert_eq!(code, 200);
-    assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
     assert!(openmetrics.ends_with("# EOF\n"));
     let (status, families) = run_tool("/usr/bin/python3", &["-c", PARSE_OPENMETRICS], &openmetrics);
-    assert_eq!(status, 0, "reference OpenMetrics parser refused the exposition:\n{families}");
+    assert_eq!(
+        status, 0,
+        "reference OpenMetrics parser refused the exposition:\n{families}"
+    );
     for (family, kind) in [
         ("gossipsub_topic_msg_recv_counts", "counter"),
         ("gossipsub_mesh_peer_counts", "gauge"),
@@ -105,7 +117,9 @@ async fn metrics_health_and_status_over_http() {
         ("x0_peers_connected", "gauge"),
     ] {
         assert!(
-            families.lines().any(|l| l.starts_with(&format!("{family} {kind} "))),
+            families
+                .lines()
+                .any(|l| l.starts_with(&format!("{family} {kind} "))),
             "family {family} ({kind}) missing; parser saw:\n{families}"
         );
     }
@@ -113,18 +127,42 @@ async fn metrics_health_and_status_over_http() {
     // Non-zero counts where the mesh did work.
     let probe = topics::PROBE;
     for (sample, at_least) in [
-        (format!("gossipsub_topic_msg_recv_counts_total{{hash=\"{probe}\"}}"), 10.0),
-        (format!("gossipsub_topic_msg_published_total{{hash=\"{probe}\"}}"), 1.0),
-        (format!("gossipsub_mesh_peer_counts{{supports_partial=\"false\",topic_hash=\"{probe}\"}}"), 2.0),
-        (format!("x0_delivery_latency_seconds_count{{topic=\"{probe}\"}}"), 10.0),
-        (format!("x0_gossip_messages_validated_total{{topic=\"{probe}\",verdict=\"accept\"}}"), 10.0),
+        (
+            format!("gossipsub_topic_msg_recv_counts_total{{hash=\"{probe}\"}}"),
+            10.0,
+        ),
+        (
+            format!("gossipsub_topic_msg_published_total{{hash=\"{probe}\"}}"),
+            1.0,
+        ),
+        (
+            format!(
+                "gossipsub_mesh_peer_counts{{supports_partial=\"false\",topic_hash=\"{probe}\"}}"
+            ),
+            2.0,
+        ),
+        (
+            format!("x0_delivery_latency_seconds_count{{topic=\"{probe}\"}}"),
+            10.0,
+        ),
+        (
+            format!("x0_gossip_messages_validated_total{{topic=\"{probe}\",verdict=\"accept\"}}"),
+            10.0,
+        ),
         ("x0_peers_connected".to_string(), 2.0),
     ] {
         let value = sample_value(&openmetrics, &format!("{sample} ")).unwrap_or(0.0);
-        assert!(value >= at_least, "{sample} = {value}, expected at least {at_least}");
+        assert!(
+            value >= at_least,
+            "{sample} = {value}, expected at least {at_least}"
+        );
     }
     // Loopback delivery is fast: the whole latency mass sits at or below 0.5 s.
-    let count = sample_value(&openmetrics, &format!("x0_delivery_latency_seconds_count{{topic=\"{probe}\"}} ")).unwrap();
+    let count = sample_value(
+        &openmetrics,
+        &format!("x0_delivery_latency_seconds_count{{topic=\"{probe}\"}} "),
+    )
+    .unwrap();
     let under_half_second = sample_value(
         &openmetrics,
         &format!("x0_delivery_latency_seconds_bucket{{le=\"0.5\",topic=\"{probe}\"}} "),
@@ -132,13 +170,20 @@ async fn metrics_health_and_status_over_http() {
     .unwrap();
     assert_eq!(under_half_second, count);
     // Three fully meshed nodes: each message arrives once directly and once relayed.
-    let duplicates = sample_value(&openmetrics, &format!("x0_gossip_duplicates_per_message_sum{{topic=\"{probe}\"}} ")).unwrap();
+    let duplicates = sample_value(
+        &openmetrics,
+        &format!("x0_gossip_duplicates_per_message_sum{{topic=\"{probe}\"}} "),
+    )
+    .unwrap();
     assert!(duplicates > 0.0, "no duplicate ever counted");
 
     // The classic text format, for everything that does not ask for OpenMetrics.
     let (code, content_type, classic) = http_get(&metrics_url, None).await;
     assert_eq!(code, 200);
-    assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
     let (status, lint) = run_tool("promtool", &["check", "metrics"], &classic);
     assert_eq!(status, 0, "promtool check metrics failed:\n{lint}");
     assert!(lint.trim().is_empty(), "promtool lint problems:\n{lint}");
@@ -155,8 +200,15 @@ async fn metrics_health_and_status_over_http() {
     assert_eq!(status.peer_id, a.peer_id.to_string());
     assert_eq!(status.version, env!("CARGO_PKG_VERSION"));
     assert_eq!(status.connected_peers.len(), 2);
-    assert!(status.listen_addrs.iter().all(|addr| addr.ends_with(&a.peer_id.to_string())));
-    let probe_topic = status.topics.iter().find(|t| t.topic == probe).expect("probe topic in status");
+    assert!(status
+        .listen_addrs
+        .iter()
+        .all(|addr| addr.ends_with(&a.peer_id.to_string())));
+    let probe_topic = status
+        .topics
+        .iter()
+        .find(|t| t.topic == probe)
+        .expect("probe topic in status");
     let mut others: Vec<String> = nodes[1..].iter().map(|n| n.peer_id.to_string()).collect();
     others.sort();
     assert_eq!(probe_topic.mesh_peers, others);

@@ -12,7 +12,10 @@ use x0_actors::topics;
 use x0_node::network::Dial;
 use x0_node::Node;
 
-use common::{eventually, http_get, mesh_peers, sample_value, score_of, test_config, unix_ms_now, Authenticity, StockPeer};
+use common::{
+    eventually, http_get, mesh_peers, sample_value, score_of, test_config, unix_ms_now,
+    Authenticity, StockPeer,
+};
 
 async fn two_nodes(dir: &std::path::Path) -> (Node, Node) {
     let a = Node::start(test_config(&dir.join("a"))).await.unwrap();
@@ -58,8 +61,13 @@ async fn rejected_message_is_not_forwarded_and_sender_score_drops() {
         .await,
         "A's mesh never held both the stock peer and B"
     );
-    let score_before = score_of(&a, &evil.peer_id).await.expect("A scores the stock peer");
-    assert!(score_before >= 0.0, "score before misbehaving: {score_before}");
+    let score_before = score_of(&a, &evil.peer_id)
+        .await
+        .expect("A scores the stock peer");
+    assert!(
+        score_before >= 0.0,
+        "score before misbehaving: {score_before}"
+    );
 
     // A valid probe from the stock peer crosses A and reaches B: the path works.
     evil.publish(topics::PROBE, valid_probe()).await.unwrap();
@@ -72,7 +80,9 @@ async fn rejected_message_is_not_forwarded_and_sender_score_drops() {
     );
 
     // Malformed and future-dated probes: A's probe actor rejects both.
-    evil.publish(topics::PROBE, b"not a probe at all".to_vec()).await.unwrap();
+    evil.publish(topics::PROBE, b"not a probe at all".to_vec())
+        .await
+        .unwrap();
     let future = Probe {
         sequence: 1,
         published_at_unix_ms: unix_ms_now() + 3_600_000,
@@ -96,15 +106,25 @@ async fn rejected_message_is_not_forwarded_and_sender_score_drops() {
         "the stock peer's score did not drop below zero"
     );
     let score_after = score_of(&a, &evil.peer_id).await.unwrap();
-    assert!(score_after < score_before - 10.0, "before {score_before}, after {score_after}");
+    assert!(
+        score_after < score_before - 10.0,
+        "before {score_before}, after {score_after}"
+    );
 
     // Give any forwarding a full second and a heartbeat to happen; it must not.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(b.probe.send(GetProbeStats).await.unwrap().delivered, 1, "B got a rejected message");
+    assert_eq!(
+        b.probe.send(GetProbeStats).await.unwrap().delivered,
+        1,
+        "B got a rejected message"
+    );
     assert_eq!(rejected(&b, "malformed").await, 0.0, "B never even saw it");
     assert_eq!(rejected(&b, "timestamp_future").await, 0.0);
     let b_score = score_of(&a, &b.peer_id).await.unwrap();
-    assert!(b_score >= 0.0, "the honest neighbour was penalised: {b_score}");
+    assert!(
+        b_score >= 0.0,
+        "the honest neighbour was penalised: {b_score}"
+    );
 
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
@@ -126,16 +146,26 @@ async fn unsigned_messages_are_refused_under_strict_validation() {
         "the anonymous peer never joined A's mesh"
     );
     // A well-formed probe, but unsigned: gossipsub drops it before any actor sees it.
-    anonymous.publish(topics::PROBE, valid_probe()).await.unwrap();
+    anonymous
+        .publish(topics::PROBE, valid_probe())
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(a.probe.send(GetProbeStats).await.unwrap().delivered, 0);
     assert_eq!(b.probe.send(GetProbeStats).await.unwrap().delivered, 0);
     let (_, _, metrics) = http_get(&format!("http://{}/metrics", a.http_addr), None).await;
     let invalid = sample_value(
         &metrics,
-        &format!("gossipsub_invalid_messages_per_topic_total{{hash=\"{}\"}}", topics::PROBE),
+        &format!(
+            "gossipsub_invalid_messages_per_topic_total{{hash=\"{}\"}}",
+            topics::PROBE
+        ),
     );
-    assert_eq!(invalid, Some(1.0), "gossipsub counts the unsigned message as invalid");
+    assert_eq!(
+        invalid,
+        Some(1.0),
+        "gossipsub counts the unsigned message as invalid"
+    );
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }

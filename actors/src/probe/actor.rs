@@ -213,13 +213,16 @@ impl Handler<PublishProbeNow> for ProbeActor {
             topic: topics::PROBE.to_string(),
             data,
         };
-        Box::pin(self.network.send(publish).into_actor(self).map(
-            move |result, _, _| {
-                let result = flatten(result);
-                record_publish(&metrics, result.clone());
-                result
-            },
-        ))
+        Box::pin(
+            self.network
+                .send(publish)
+                .into_actor(self)
+                .map(move |result, _, _| {
+                    let result = flatten(result);
+                    record_publish(&metrics, result.clone());
+                    result
+                }),
+        )
     }
 }
 

@@ -74,7 +74,10 @@ pub struct ProbeCore {
 
 impl ProbeCore {
     pub fn new(config: ProbeConfig) -> Self {
-        assert!(config.body_bytes <= BODY_BYTES_MAX, "probe body_bytes over limit");
+        assert!(
+            config.body_bytes <= BODY_BYTES_MAX,
+            "probe body_bytes over limit"
+        );
         ProbeCore {
             config,
             sequence_next: 0,

@@ -59,7 +59,12 @@ impl NetworkActor {
         }
     }
 
-    fn report(&self, message_id: MessageId, propagation_source: PeerId, acceptance: MessageAcceptance) {
+    fn report(
+        &self,
+        message_id: MessageId,
+        propagation_source: PeerId,
+        acceptance: MessageAcceptance,
+    ) {
         self.send_command(
             Command::Validated {
                 message_id,
@@ -99,16 +104,26 @@ impl Handler<GossipArrived> for NetworkActor {
     fn handle(&mut self, arrived: GossipArrived, ctx: &mut Self::Context) {
         let Some(owner) = self.owners.get(&arrived.topic).cloned() else {
             self.metrics.drop_validation("no_owner");
-            self.report(arrived.message_id, arrived.propagation_source, MessageAcceptance::Ignore);
+            self.report(
+                arrived.message_id,
+                arrived.propagation_source,
+                MessageAcceptance::Ignore,
+            );
             return;
         };
         if self.validations_inflight >= self.validations_inflight_max {
             self.metrics.drop_validation("inflight_full");
-            self.report(arrived.message_id, arrived.propagation_source, MessageAcceptance::Ignore);
+            self.report(
+                arrived.message_id,
+                arrived.propagation_source,
+                MessageAcceptance::Ignore,
+            );
             return;
         }
         self.validations_inflight += 1;
-        self.metrics.validation_inflight.set(self.validations_inflight as i64);
+        self.metrics
+            .validation_inflight
+            .set(self.validations_inflight as i64);
         let GossipArrived {
             message_id,
             propagation_source,
@@ -215,7 +230,10 @@ impl Handler<WatchPeers> for NetworkActor {
 
     fn handle(&mut self, watch: WatchPeers, _: &mut Self::Context) {
         self.watchers.retain(|w| w.connected());
-        assert!(self.watchers.len() < WATCHERS_MAX, "more peer watchers than actors");
+        assert!(
+            self.watchers.len() < WATCHERS_MAX,
+            "more peer watchers than actors"
+        );
         self.watchers.push(watch.watcher);
     }
 }
@@ -311,7 +329,9 @@ impl Handler<Dial> for NetworkActor {
             if !queued {
                 return Err("network queue full".into());
             }
-            response.await.unwrap_or_else(|_| Err("network stopped".into()))
+            response
+                .await
+                .unwrap_or_else(|_| Err("network stopped".into()))
         })
     }
 }

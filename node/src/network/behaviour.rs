@@ -50,7 +50,8 @@ impl Behaviour {
 
         let mut gossipsub = Gossipsub::new_with_transform(
             gossipsub::MessageAuthenticity::Signed(key.clone()),
-            gossipsub_config(&config.gossip).map_err(|e| anyhow::anyhow!("gossipsub config: {e}"))?,
+            gossipsub_config(&config.gossip)
+                .map_err(|e| anyhow::anyhow!("gossipsub config: {e}"))?,
             duplicates,
         )
         .map_err(|e| anyhow::anyhow!("gossipsub: {e}"))?
@@ -69,10 +70,14 @@ impl Behaviour {
         );
         let mut kad_config = kad::Config::new(KAD_PROTOCOL);
         kad_config.set_query_timeout(Duration::from_secs(30));
-        let mut kad = kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
+        let mut kad =
+            kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
         kad.set_mode(Some(kad::Mode::Server));
         let mdns = if config.network.mdns {
-            Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)?)
+            Some(mdns::tokio::Behaviour::new(
+                mdns::Config::default(),
+                peer_id,
+            )?)
         } else {
             None
         };
@@ -88,7 +93,9 @@ impl Behaviour {
 }
 
 /// gossipsub with Strict signing, manual validation and a size limit per known topic.
-pub fn gossipsub_config(gossip: &GossipSection) -> Result<gossipsub::Config, gossipsub::ConfigBuilderError> {
+pub fn gossipsub_config(
+    gossip: &GossipSection,
+) -> Result<gossipsub::Config, gossipsub::ConfigBuilderError> {
     let mut builder = gossipsub::ConfigBuilder::default();
     builder
         .validation_mode(gossipsub::ValidationMode::Strict)
@@ -185,7 +192,10 @@ mod tests {
         let gossip = Config::embedded().gossip;
         let config = gossipsub_config(&gossip).expect("defaults build");
         assert_eq!(config.mesh_n(), 6);
-        assert!(matches!(config.validation_mode(), gossipsub::ValidationMode::Strict));
+        assert!(matches!(
+            config.validation_mode(),
+            gossipsub::ValidationMode::Strict
+        ));
         assert!(config.validate_messages());
         let probe = gossipsub::IdentTopic::new(topics::PROBE).hash();
         assert_eq!(

@@ -99,7 +99,10 @@ impl DuplicateCounter {
 }
 
 impl DataTransform for DuplicateCounter {
-    fn inbound_transform(&self, raw_message: RawMessage) -> Result<gossipsub::Message, std::io::Error> {
+    fn inbound_transform(
+        &self,
+        raw_message: RawMessage,
+    ) -> Result<gossipsub::Message, std::io::Error> {
         self.observe(&raw_message);
         Ok(gossipsub::Message {
             source: raw_message.source,
@@ -109,7 +112,11 @@ impl DataTransform for DuplicateCounter {
         })
     }
 
-    fn outbound_transform(&self, _topic: &TopicHash, data: Vec<u8>) -> Result<Vec<u8>, std::io::Error> {
+    fn outbound_transform(
+        &self,
+        _topic: &TopicHash,
+        data: Vec<u8>,
+    ) -> Result<Vec<u8>, std::io::Error> {
         Ok(data)
     }
 }

@@ -7,11 +7,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix::Addr;
 use futures::StreamExt;
+use libp2p::core::transport::ListenerId;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId, TopicHash};
 use libp2p::identity::Keypair;
 use libp2p::metrics::{Metrics as Libp2pMetrics, Recorder};
 use libp2p::multiaddr::Protocol;
-use libp2p::core::transport::ListenerId;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{identify, kad, mdns, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
 use prometheus_client::registry::Registry;
@@ -346,7 +346,10 @@ impl SwarmTask {
                 if let identify::Event::Received { peer_id, info, .. } = event {
                     if info.protocols.contains(&behaviour::KAD_PROTOCOL) {
                         for address in info.listen_addrs {
-                            self.swarm.behaviour_mut().kad.add_address(&peer_id, address);
+                            self.swarm
+                                .behaviour_mut()
+                                .kad
+                                .add_address(&peer_id, address);
                         }
                     }
                 }
@@ -366,7 +369,10 @@ impl SwarmTask {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, address) in found {
-                    self.swarm.behaviour_mut().kad.add_address(&peer, address.clone());
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer, address.clone());
                     if !self.swarm.is_connected(&peer) {
                         let _ = self.swarm.dial(address);
                     }
@@ -379,7 +385,12 @@ impl SwarmTask {
         }
     }
 
-    fn on_gossip(&mut self, propagation_source: PeerId, message_id: MessageId, message: gossipsub::Message) {
+    fn on_gossip(
+        &mut self,
+        propagation_source: PeerId,
+        message_id: MessageId,
+        message: gossipsub::Message,
+    ) {
         let arrived = GossipArrived {
             message_id: message_id.clone(),
             propagation_source,
@@ -390,11 +401,14 @@ impl SwarmTask {
         };
         if self.actor.try_send(arrived).is_err() {
             // The actor's mailbox is full: judge nothing, forward nothing, penalise no one.
-            self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
-                &message_id,
-                &propagation_source,
-                MessageAcceptance::Ignore,
-            );
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .report_message_validation_result(
+                    &message_id,
+                    &propagation_source,
+                    MessageAcceptance::Ignore,
+                );
             self.actor.do_send(super::actor::CountDrop("mailbox_full"));
         }
     }
@@ -414,4 +428,3 @@ fn unix_ms_now() -> u64 {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
-

@@ -65,6 +65,9 @@ where
     }
 }
 
+/// (topic, data) of every message a stock peer received.
+type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 enum StockCommand {
     Dial(Multiaddr),
     Subscribe(String),
@@ -76,14 +79,18 @@ enum StockCommand {
 pub struct StockPeer {
     pub peer_id: PeerId,
     commands: mpsc::UnboundedSender<StockCommand>,
-    received: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    received: Received,
 }
 
 impl StockPeer {
     pub fn spawn(authenticity: Authenticity) -> StockPeer {
         let mut swarm = libp2p::SwarmBuilder::with_new_identity()
             .with_tokio()
-            .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+            .with_tcp(
+                tcp::Config::default(),
+                noise::Config::new,
+                yamux::Config::default,
+            )
             .unwrap()
             .with_behaviour(|key| {
                 let (privacy, mode) = match authenticity {
@@ -101,14 +108,18 @@ impl StockPeer {
                     .heartbeat_interval(Duration::from_millis(500))
                     .build()
                     .unwrap();
-                gossipsub::Behaviour::<gossipsub::IdentityTransform, gossipsub::AllowAllSubscriptionFilter>::new(privacy, config).unwrap()
+                gossipsub::Behaviour::<
+                    gossipsub::IdentityTransform,
+                    gossipsub::AllowAllSubscriptionFilter,
+                >::new(privacy, config)
+                .unwrap()
             })
             .unwrap()
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
             .build();
         let peer_id = *swarm.local_peer_id();
         let (commands, mut queue) = mpsc::unbounded_channel();
-        let received = Arc::new(Mutex::new(Vec::new()));
+        let received: Received = Arc::new(Mutex::new(Vec::new()));
         let sink = received.clone();
         tokio::spawn(async move {
             loop {
@@ -142,7 +153,9 @@ impl StockPeer {
     }
 
     pub fn subscribe(&self, topic: &str) {
-        self.commands.send(StockCommand::Subscribe(topic.to_string())).unwrap();
+        self.commands
+            .send(StockCommand::Subscribe(topic.to_string()))
+            .unwrap();
     }
 
     pub async fn publish(&self, topic: &str, data: Vec<u8>) -> Result<(), String> {
