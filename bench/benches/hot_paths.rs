@@ -24,7 +24,9 @@ fn probe_validate(c: &mut Criterion) {
     let receiver = ProbeCore::new(ProbeConfig::default());
     let bytes = author.next_probe(NOW_UNIX_MS);
     let mut group = c.benchmark_group("probe_validate");
-    group.bench_function("baseline_copy_bytes", |b| b.iter(|| black_box(black_box(&bytes).to_vec())));
+    group.bench_function("baseline_copy_bytes", |b| {
+        b.iter(|| black_box(black_box(&bytes).to_vec()))
+    });
     group.bench_function("on_inbound", |b| {
         b.iter(|| black_box(receiver.on_inbound(black_box(&bytes), NOW_UNIX_MS + 3)))
     });
@@ -43,7 +45,10 @@ fn duplicate_observe(c: &mut Criterion) {
         .collect();
     let mut group = c.benchmark_group("duplicate_observe");
     group.bench_function("baseline_btreemap_insert_remove", |b| {
-        let mut map: BTreeMap<Vec<u8>, u64> = ids[..config.entries_max].iter().map(|id| (id.clone(), 0)).collect();
+        let mut map: BTreeMap<Vec<u8>, u64> = ids[..config.entries_max]
+            .iter()
+            .map(|id| (id.clone(), 0))
+            .collect();
         let mut next = config.entries_max;
         b.iter(|| {
             let id = &ids[next % ids.len()];
@@ -79,12 +84,16 @@ fn sample_exposition() -> String {
             text.push_str(&format!("# TYPE fam_{family} histogram\n"));
             text.push_str(&format!("fam_{family}_sum{{topic=\"/x0/1/probe\"}} 1.5\nfam_{family}_count{{topic=\"/x0/1/probe\"}} 3\n"));
             for le in ["-10.0", "0.1", "1.0", "+Inf"] {
-                text.push_str(&format!("fam_{family}_bucket{{le=\"{le}\",topic=\"/x0/1/probe\"}} 3\n"));
+                text.push_str(&format!(
+                    "fam_{family}_bucket{{le=\"{le}\",topic=\"/x0/1/probe\"}} 3\n"
+                ));
             }
         } else {
             text.push_str(&format!("# TYPE fam_{family} counter\n"));
             for label in 0..3 {
-                text.push_str(&format!("fam_{family}_total{{reason=\"r{label}\"}} {label}\n"));
+                text.push_str(&format!(
+                    "fam_{family}_total{{reason=\"r{label}\"}} {label}\n"
+                ));
             }
         }
     }
@@ -96,7 +105,11 @@ fn metrics_render(c: &mut Criterion) {
     let openmetrics = sample_exposition();
     let mut group = c.benchmark_group("metrics_render");
     group.bench_function("baseline_clone_openmetrics", |b| {
-        b.iter_batched(|| (), |_| black_box(openmetrics.clone()), BatchSize::SmallInput)
+        b.iter_batched(
+            || (),
+            |_| black_box(openmetrics.clone()),
+            BatchSize::SmallInput,
+        )
     });
     group.bench_function("conform_and_classic", |b| {
         b.iter(|| {

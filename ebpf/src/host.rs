@@ -48,7 +48,9 @@ impl HostFacts {
     pub fn enforcement_mode(&self) -> EnforcementMode {
         let mut reasons = Vec::new();
         match self.kernel {
-            None => reasons.push("kernel version unreadable (/proc/sys/kernel/osrelease)".to_string()),
+            None => {
+                reasons.push("kernel version unreadable (/proc/sys/kernel/osrelease)".to_string())
+            }
             Some(version) if version < KERNEL_MIN => reasons.push(format!(
                 "kernel {version} is older than {KERNEL_MIN}; upgrade the kernel"
             )),
@@ -63,10 +65,14 @@ impl HostFacts {
             );
         }
         if !self.bpffs_mounted {
-            reasons.push("no BPF filesystem at /sys/fs/bpf; mount -t bpf bpf /sys/fs/bpf".to_string());
+            reasons
+                .push("no BPF filesystem at /sys/fs/bpf; mount -t bpf bpf /sys/fs/bpf".to_string());
         }
         if !self.cgroup2_mounted {
-            reasons.push("no cgroup v2 hierarchy mounted; boot with systemd.unified_cgroup_hierarchy=1".to_string());
+            reasons.push(
+                "no cgroup v2 hierarchy mounted; boot with systemd.unified_cgroup_hierarchy=1"
+                    .to_string(),
+            );
         }
         if reasons.is_empty() {
             EnforcementMode::Kernel
@@ -129,9 +135,24 @@ mod tests {
 
     #[test]
     fn parses_real_release_strings() {
-        assert_eq!(parse_kernel_release("6.1.0-18-amd64\n"), Some(KernelVersion { major: 6, minor: 1 }));
-        assert_eq!(parse_kernel_release("5.15.153.1-microsoft-standard-WSL2"), Some(KernelVersion { major: 5, minor: 15 }));
-        assert_eq!(parse_kernel_release("4.19"), Some(KernelVersion { major: 4, minor: 19 }));
+        assert_eq!(
+            parse_kernel_release("6.1.0-18-amd64\n"),
+            Some(KernelVersion { major: 6, minor: 1 })
+        );
+        assert_eq!(
+            parse_kernel_release("5.15.153.1-microsoft-standard-WSL2"),
+            Some(KernelVersion {
+                major: 5,
+                minor: 15
+            })
+        );
+        assert_eq!(
+            parse_kernel_release("4.19"),
+            Some(KernelVersion {
+                major: 4,
+                minor: 19
+            })
+        );
         assert_eq!(parse_kernel_release(""), None);
         assert_eq!(parse_kernel_release("linux"), None);
     }
@@ -151,7 +172,10 @@ mod tests {
     fn kernel_mode_only_when_everything_is_in_place() {
         assert_eq!(capable_host().enforcement_mode(), EnforcementMode::Kernel);
         let old = HostFacts {
-            kernel: Some(KernelVersion { major: 4, minor: 19 }),
+            kernel: Some(KernelVersion {
+                major: 4,
+                minor: 19,
+            }),
             ..capable_host()
         };
         let EnforcementMode::Userspace { reasons } = old.enforcement_mode() else {
@@ -167,7 +191,10 @@ mod tests {
             capabilities_effective: 1 << CAP_BPF,
             ..capable_host()
         };
-        assert!(matches!(bpf_only.enforcement_mode(), EnforcementMode::Userspace { .. }));
+        assert!(matches!(
+            bpf_only.enforcement_mode(),
+            EnforcementMode::Userspace { .. }
+        ));
         let bpf_net = HostFacts {
             capabilities_effective: (1 << CAP_BPF) | (1 << CAP_NET_ADMIN),
             ..capable_host()

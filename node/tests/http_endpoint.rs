@@ -219,3 +219,18 @@ async fn metrics_health_and_status_over_http() {
         node.shutdown().await.unwrap();
     }
 }
+
+#[test]
+fn shipped_scrape_config_is_valid_for_promtool() {
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/prometheus.yml");
+    let output = Command::new("promtool")
+        .args(["check", "config", config])
+        .output()
+        .expect("promtool is required (run scripts/setup)");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -81,7 +81,10 @@ impl<E> Engine<E> {
                 events_max: self.events_max,
             });
         }
-        let at_ms = self.now_ms.checked_add(delay_ms).expect("virtual time overflow");
+        let at_ms = self
+            .now_ms
+            .checked_add(delay_ms)
+            .expect("virtual time overflow");
         self.queue.push(Reverse(Scheduled {
             at_ms,
             sequence: self.sequence_next,
@@ -127,19 +130,29 @@ mod tests {
     }
 
     enum Event {
-        Publish { author: usize },
-        Arrive { receiver: usize, bytes: Vec<u8>, delay_ms: u64 },
+        Publish {
+            author: usize,
+        },
+        Arrive {
+            receiver: usize,
+            bytes: Vec<u8>,
+            delay_ms: u64,
+        },
     }
 
     /// Three nodes run the node's own probe core over links with random latency; every
     /// measured latency must equal the modelled one, and the trace depends on the seed only.
     fn run_probes(seed: u64) -> Vec<String> {
         let mut engine = Engine::new(seed, 1024);
-        let mut cores: Vec<ProbeCore> = (0..3).map(|_| ProbeCore::new(ProbeConfig::default())).collect();
+        let mut cores: Vec<ProbeCore> = (0..3)
+            .map(|_| ProbeCore::new(ProbeConfig::default()))
+            .collect();
         let mut trace = Vec::new();
         for round in 0..20u64 {
             let author = engine.rng().gen_range(0..3);
-            engine.schedule(round * 100, Event::Publish { author }).unwrap();
+            engine
+                .schedule(round * 100, Event::Publish { author })
+                .unwrap();
         }
         // Virtual wall clock: the run starts at a fixed Unix time.
         let epoch_unix_ms = 1_800_000_000_000;
@@ -150,14 +163,30 @@ mod tests {
                     for receiver in (0..3).filter(|&r| r != author) {
                         let delay_ms = engine.rng().gen_range(1..250);
                         engine
-                            .schedule(delay_ms, Event::Arrive { receiver, bytes: bytes.clone(), delay_ms })
+                            .schedule(
+                                delay_ms,
+                                Event::Arrive {
+                                    receiver,
+                                    bytes: bytes.clone(),
+                                    delay_ms,
+                                },
+                            )
                             .unwrap();
                     }
                 }
-                Event::Arrive { receiver, bytes, delay_ms } => {
-                    let delivered = cores[receiver].on_inbound(&bytes, epoch_unix_ms + now_ms).unwrap();
+                Event::Arrive {
+                    receiver,
+                    bytes,
+                    delay_ms,
+                } => {
+                    let delivered = cores[receiver]
+                        .on_inbound(&bytes, epoch_unix_ms + now_ms)
+                        .unwrap();
                     assert_eq!(delivered.latency_ms, delay_ms);
-                    trace.push(format!("{now_ms} node{receiver} seq{} {}ms", delivered.sequence, delay_ms));
+                    trace.push(format!(
+                        "{now_ms} node{receiver} seq{} {}ms",
+                        delivered.sequence, delay_ms
+                    ));
                 }
             }
         }
