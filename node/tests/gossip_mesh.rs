@@ -83,3 +83,50 @@ async fn five_nodes_mesh_and_deliver_within_two_seconds() {
         node.shutdown().await.unwrap();
     }
 }
+
+#[actix_rt::test]
+async fn two_nodes_gossip_over_quic() {
+    let dir = tempfile::tempdir().unwrap();
+    let configs: Vec<_> = (0..2)
+        .map(|i| {
+            let mut config = test_config(&dir.path().join(format!("q{i}")));
+            config.network.listen = vec!["/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap()];
+            config
+        })
+        .collect();
+    let mut nodes = Vec::new();
+    for config in configs {
+        nodes.push(x0_node::Node::start(config).await.unwrap());
+    }
+    let quic_address: libp2p::Multiaddr = nodes[0]
+        .network_status()
+        .await
+        .unwrap()
+        .listen_addrs
+        .into_iter()
+        .find(|a| a.contains("/quic-v1/"))
+        .expect("a QUIC listener")
+        .parse()
+        .unwrap();
+    nodes[1]
+        .network
+        .send(x0_node::network::Dial(quic_address))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        devnet::wait_for_mesh(&nodes, topics::PROBE, 1, Duration::from_secs(10)).await,
+        "no mesh over QUIC"
+    );
+    nodes[0].probe.send(PublishProbeNow).await.unwrap().unwrap();
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            nodes[1].probe.send(GetProbeStats).await.unwrap().delivered == 1
+        })
+        .await,
+        "the probe did not cross the QUIC connection"
+    );
+    for node in nodes {
+        node.shutdown().await.unwrap();
+    }
+}

@@ -175,7 +175,7 @@ pub fn score_parameters(
     (params, thresholds)
 }
 
-/// True when `peer` is one of the bootstrap peers (used to keep them in Kademlia).
+/// The peer a multiaddr names in its `/p2p/` component, if any.
 pub fn peer_of(address: &libp2p::Multiaddr) -> Option<PeerId> {
     address.iter().find_map(|p| match p {
         libp2p::multiaddr::Protocol::P2p(peer) => Some(peer),

@@ -417,7 +417,10 @@ impl SwarmTask {
 fn publish_error(error: gossipsub::PublishError) -> PublishError {
     match error {
         gossipsub::PublishError::NoPeersSubscribedToTopic => PublishError::NoPeers,
-        gossipsub::PublishError::MessageTooLarge => PublishError::TooLarge { bytes: 0, limit: 0 },
+        // The network actor checks sizes first; reaching this means the limits disagree.
+        gossipsub::PublishError::MessageTooLarge => {
+            PublishError::Refused("gossipsub: message over the topic's transmit limit".into())
+        }
         other => PublishError::Refused(other.to_string()),
     }
 }
