@@ -29,6 +29,20 @@ fn write_config(dir: &Path, body: &str) -> String {
     path.display().to_string()
 }
 
+/// Runs `x0 node` on `data_dir` (loopback, any ports) to completion: for start-up errors.
+fn x0_node_once(data_dir: &Path, http_bind: &str) -> Output {
+    let data = data_dir.display().to_string();
+    x0(&[
+        "node",
+        "--data-dir",
+        &data,
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--http-bind",
+        http_bind,
+    ])
+}
+
 /// A node started as a child process, with what it printed at start.
 struct RunningNode {
     child: Child,
@@ -100,47 +114,38 @@ fn terminate(mut node: RunningNode) -> i32 {
     }
 }
 
+/// Runs `x0 node` on a config holding `body`; asserts exit 2 with a message naming the
+/// file and `field`, and returns the message.
+fn assert_config_refused(body: &str, field: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), body);
+    let output = x0(&["node", "--config", &path]);
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{message}");
+    assert!(message.contains(&path), "names the file: {message}");
+    assert!(message.contains(field), "names {field}: {message}");
+    message
+}
+
 #[test]
 fn unknown_field_exits_2_naming_file_and_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), "[gossip]\nmesh_m = 6\n");
-    let output = x0(&["node", "--config", &path]);
-    assert_eq!(output.status.code(), Some(2));
-    let message = stderr(&output);
-    assert!(message.contains(&path), "{message}");
-    assert!(message.contains("gossip.mesh_m"), "{message}");
+    let message = assert_config_refused("[gossip]\nmesh_m = 6\n", "gossip.mesh_m");
     assert!(message.contains("unknown field"), "{message}");
 }
 
 #[test]
 fn wrong_type_exits_2_naming_the_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_config(
-        dir.path(),
+    assert_config_refused(
         "[network.limits]\nestablished_total_max = \"many\"\n",
-    );
-    let output = x0(&["node", "--config", &path]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr(&output).contains("network.limits.established_total_max"),
-        "{}",
-        stderr(&output)
+        "network.limits.established_total_max",
     );
 }
 
 #[test]
 fn unparsable_multiaddr_exits_2_naming_the_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_config(
-        dir.path(),
+    assert_config_refused(
         "[network]\nlisten = [\"/ip4/127.0.0.1/tcp/0\", \"tcp://nope\"]\n",
-    );
-    let output = x0(&["node", "--config", &path]);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr(&output).contains("network.listen[1]"),
-        "{}",
-        stderr(&output)
+        "network.listen[1]",
     );
 }
 
@@ -227,16 +232,7 @@ fn init_then_node_restart_keeps_peer_id_and_sigterm_exits_0() {
 fn a_second_node_on_the_same_data_dir_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let first = start_node(dir.path(), &[]);
-    let data = dir.path().display().to_string();
-    let output = x0(&[
-        "node",
-        "--data-dir",
-        &data,
-        "--listen",
-        "/ip4/127.0.0.1/tcp/0",
-        "--http-bind",
-        "127.0.0.1:0",
-    ]);
+    let output = x0_node_once(dir.path(), "127.0.0.1:0");
     assert_eq!(output.status.code(), Some(2));
     assert!(
         stderr(&output).contains("in use by another x0 process"),
@@ -252,16 +248,7 @@ fn corrupt_state_is_a_clear_error() {
     let first = start_node(dir.path(), &[]);
     assert_eq!(terminate(first), 0);
     std::fs::write(dir.path().join("state.redb"), vec![0x42; 16384]).unwrap();
-    let data = dir.path().display().to_string();
-    let output = x0(&[
-        "node",
-        "--data-dir",
-        &data,
-        "--listen",
-        "/ip4/127.0.0.1/tcp/0",
-        "--http-bind",
-        "127.0.0.1:0",
-    ]);
+    let output = x0_node_once(dir.path(), "127.0.0.1:0");
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
     assert!(
@@ -276,16 +263,7 @@ fn busy_http_port_names_the_field() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().display().to_string();
-    let output = x0(&[
-        "node",
-        "--data-dir",
-        &data,
-        "--listen",
-        "/ip4/127.0.0.1/tcp/0",
-        "--http-bind",
-        &port,
-    ]);
+    let output = x0_node_once(dir.path(), &port);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("http.bind"), "{}", stderr(&output));
 }

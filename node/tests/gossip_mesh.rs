@@ -130,3 +130,34 @@ async fn two_nodes_gossip_over_quic() {
         node.shutdown().await.unwrap();
     }
 }
+
+#[actix_rt::test]
+async fn a_node_joins_through_its_configured_bootstrap_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = x0_node::Node::start(test_config(&dir.path().join("seed")))
+        .await
+        .unwrap();
+    let seed_address = devnet::tcp_address(&seed).await.unwrap();
+    let mut config = test_config(&dir.path().join("joiner"));
+    config.network.bootstrap = vec![seed_address];
+    let joiner = x0_node::Node::start(config).await.unwrap();
+    let seed_id = seed.peer_id.to_string();
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            joiner
+                .network_status()
+                .await
+                .unwrap()
+                .connected_peers
+                .iter()
+                .any(|p| p.peer_id == seed_id)
+        })
+        .await,
+        "the joiner never connected to its bootstrap peer"
+    );
+    let nodes = [seed, joiner];
+    assert!(devnet::wait_for_mesh(&nodes, topics::PROBE, 1, Duration::from_secs(10)).await);
+    for node in nodes {
+        node.shutdown().await.unwrap();
+    }
+}

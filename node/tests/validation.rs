@@ -169,3 +169,55 @@ async fn unsigned_messages_are_refused_under_strict_validation() {
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }
+
+#[actix_rt::test]
+async fn oversized_message_is_dropped_before_any_actor() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = two_nodes(dir.path()).await;
+    let sender = StockPeer::spawn(Authenticity::Signed);
+    sender.subscribe(topics::PROBE);
+    sender.dial(x0_node::devnet::tcp_address(&a).await.unwrap());
+    let sender_id = sender.peer_id.to_string();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            mesh_peers(&a, topics::PROBE).await.contains(&sender_id)
+        })
+        .await,
+        "the stock peer never joined A's mesh"
+    );
+    // Far over the probe topic's limit (1,043 bytes + framing), well under the stock
+    // peer's own 64 KiB limit, so only the node's per-topic limit can stop it.
+    let oversized = vec![0u8; 8 * 1024];
+    sender.publish(topics::PROBE, oversized).await.unwrap();
+    // A control message that fits proves the connection still carries traffic.
+    sender.publish(topics::PROBE, valid_probe()).await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(3), || async {
+            a.probe.send(GetProbeStats).await.unwrap().delivered == 1
+        })
+        .await,
+        "the valid message after the oversized one never arrived"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(a.probe.send(GetProbeStats).await.unwrap().delivered, 1);
+    let (_, _, metrics) = http_get(&format!("http://{}/metrics", a.http_addr), None).await;
+    let verdicts = |verdict: &str| {
+        sample_value(
+            &metrics,
+            &format!(
+                "x0_gossip_messages_validated_total{{topic=\"{}\",verdict=\"{verdict}\"}} ",
+                topics::PROBE
+            ),
+        )
+        .unwrap_or(0.0)
+    };
+    assert_eq!(
+        verdicts("reject"),
+        0.0,
+        "no actor ever saw the oversized bytes"
+    );
+    assert_eq!(verdicts("accept"), 1.0);
+    assert_eq!(b.probe.send(GetProbeStats).await.unwrap().delivered, 1);
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
