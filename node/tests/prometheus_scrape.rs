@@ -1,0 +1,133 @@
+//! A real Prometheus server (Debian's `prometheus`, installed by scripts/setup) scrapes a
+//! live node over loopback and stores its series: the strongest form of "valid for
+//! Prometheus' own tools". Prometheus negotiates OpenMetrics, so this checks that path.
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use x0_actors::probe::GetProbeStats;
+
+use common::{eventually, test_config};
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs an instant query against Prometheus' HTTP API; returns the first sample's value.
+async fn query(prometheus: &str, promql: &str) -> Option<f64> {
+    let response: serde_json::Value = reqwest::Client::new()
+        .get(format!("{prometheus}/api/v1/query"))
+        .query(&[("query", promql)])
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    response["data"]["result"][0]["value"][1]
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+#[actix_rt::test]
+async fn prometheus_scrapes_and_stores_the_node_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let configs = (0..2)
+        .map(|i| {
+            let mut config = test_config(&dir.path().join(format!("n{i}")));
+            config.probe.interval_ms = 100;
+            config
+        })
+        .collect();
+    let nodes = x0_node::devnet::start_mesh(configs).await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            nodes[0].probe.send(GetProbeStats).await.unwrap().delivered >= 5
+        })
+        .await
+    );
+
+    let config_path = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: x0\n    static_configs:\n      - targets: ['{}']\n",
+            nodes[0].http_addr
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let prometheus = format!("http://127.0.0.1:{port}");
+    let _server = KillOnDrop(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus is required (run scripts/setup)"),
+    );
+
+    // `up` is 1 only after a scrape that parsed; a parse failure sets it to 0.
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            query(&prometheus, "up{job=\"x0\"}").await == Some(1.0)
+        })
+        .await,
+        "Prometheus never scraped the node successfully"
+    );
+    let latency = "x0_delivery_latency_seconds_count{topic=\"/x0/1/probe\"}";
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            query(&prometheus, latency).await.unwrap_or(0.0) > 0.0
+        })
+        .await,
+        "the latency histogram never reached Prometheus"
+    );
+    let p99 = query(
+        &prometheus,
+        "histogram_quantile(0.99, sum by (le) (x0_delivery_latency_seconds_bucket))",
+    )
+    .await
+    .expect("a p99 latency");
+    assert!(p99 < 0.5, "loopback p99 delivery latency {p99} s");
+    let received = query(
+        &prometheus,
+        "gossipsub_topic_msg_recv_counts_total{hash=\"/x0/1/probe\"}",
+    )
+    .await
+    .unwrap_or(0.0);
+    assert!(received > 0.0, "gossipsub counters are stored");
+    let scrape_samples = query(&prometheus, "scrape_samples_scraped{job=\"x0\"}")
+        .await
+        .unwrap();
+    assert!(
+        scrape_samples > 50.0,
+        "only {scrape_samples} samples per scrape"
+    );
+
+    for node in nodes {
+        node.shutdown().await.unwrap();
+    }
+}
