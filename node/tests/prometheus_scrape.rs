@@ -29,9 +29,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Runs an instant query against Prometheus' HTTP API; returns the first sample's value.
-async fn query(prometheus: &str, promql: &str) -> Option<f64> {
-    let response: serde_json::Value = reqwest::Client::new()
+/// Runs an instant query against Prometheus' HTTP API; returns the whole answer.
+async fn query_raw(prometheus: &str, promql: &str) -> Option<serde_json::Value> {
+    reqwest::Client::new()
         .get(format!("{prometheus}/api/v1/query"))
         .query(&[("query", promql)])
         .send()
@@ -39,11 +39,36 @@ async fn query(prometheus: &str, promql: &str) -> Option<f64> {
         .ok()?
         .json()
         .await
-        .ok()?;
+        .ok()
+}
+
+/// The first sample's value of an instant query.
+async fn query(prometheus: &str, promql: &str) -> Option<f64> {
+    let response = query_raw(prometheus, promql).await?;
     response["data"]["result"][0]["value"][1]
         .as_str()?
         .parse()
         .ok()
+}
+
+/// Every query of the shipped Grafana dashboard, with its panel title.
+fn dashboard_queries() -> Vec<(String, String)> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/grafana/x0-gossip-health.json"
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut queries = Vec::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            queries.push((
+                panel["title"].as_str().unwrap().to_string(),
+                target["expr"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    queries
 }
 
 #[actix_rt::test]
@@ -126,6 +151,39 @@ async fn prometheus_scrapes_and_stores_the_node_metrics() {
         scrape_samples > 50.0,
         "only {scrape_samples} samples per scrape"
     );
+
+    // Every dashboard query is valid PromQL, and the panels a healthy mesh must fill are
+    // filled (rates need two scrapes in their window, hence the wait).
+    let must_have_data = [
+        "Delivery latency p50 / p99 (probes)",
+        "Duplicates per message (mean)",
+        "Mesh peers per topic",
+        "Connected peers",
+        "Verdicts per second",
+        "Messages received per topic (after de-duplication)",
+    ];
+    for (title, expr) in dashboard_queries() {
+        let answer = query_raw(&prometheus, &expr)
+            .await
+            .expect("Prometheus answers");
+        assert_eq!(
+            answer["status"], "success",
+            "panel {title}: {expr}: {answer}"
+        );
+        if must_have_data.contains(&title.as_str()) {
+            assert!(
+                eventually(Duration::from_secs(15), || async {
+                    query_raw(&prometheus, &expr).await.is_some_and(|a| {
+                        a["data"]["result"]
+                            .as_array()
+                            .is_some_and(|r| !r.is_empty())
+                    })
+                })
+                .await,
+                "panel {title} shows no data: {expr}"
+            );
+        }
+    }
 
     for node in nodes {
         node.shutdown().await.unwrap();
