@@ -111,3 +111,9 @@ pub enum PeerEvent {
 pub struct WatchPeers {
     pub watcher: Recipient<PeerEvent>,
 }
+
+/// Stop the receiving actor: sent by the node's assembly on shutdown, so no actor keeps
+/// publishing into a network that is closing.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct Stop;

@@ -12,7 +12,7 @@ use actix::{Actor, Addr};
 use libp2p::PeerId;
 use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
-use x0_actors::network::Subscribe;
+use x0_actors::network::{Stop, Subscribe};
 use x0_actors::probe::{ProbeActor, ProbeConfig, ProbeCore, ProbeMetrics};
 use x0_actors::topics;
 
@@ -128,6 +128,8 @@ impl Node {
 
     /// Stops cleanly: listeners and connections closed, HTTP closed, state flushed.
     pub async fn shutdown(self) -> Result<(), NodeError> {
+        // Protocol actors first, so nothing publishes into a closing network.
+        let _ = self.probe.send(Stop).await;
         let _ = self.network.send(network::Shutdown).await;
         self.http.stop().await;
         self.store.record_clean_stop()?;

@@ -236,3 +236,11 @@ impl Handler<GetProbeStats> for ProbeActor {
         }
     }
 }
+
+impl Handler<crate::network::Stop> for ProbeActor {
+    type Result = ();
+
+    fn handle(&mut self, _: crate::network::Stop, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}

@@ -342,16 +342,18 @@ impl Handler<Dial> for NetworkActor {
 pub struct Shutdown;
 
 impl Handler<Shutdown> for NetworkActor {
-    type Result = ResponseFuture<()>;
+    type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, _: Shutdown, _: &mut Self::Context) -> Self::Result {
         let (reply, response) = oneshot::channel();
         // Shutdown must not be lost to a full queue: wait for room.
         let commands = self.commands.clone();
-        Box::pin(async move {
+        let stopped = async move {
             if commands.send(Command::Shutdown { reply }).await.is_ok() {
                 let _ = response.await;
             }
-        })
+        };
+        // Once the swarm task is gone, this actor has nothing left to route.
+        Box::pin(stopped.into_actor(self).map(|_, _, ctx| ctx.stop()))
     }
 }
