@@ -30,7 +30,7 @@ impl Default for DuplicateTrackerConfig {
 /// One message whose count is final.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settled {
-    pub topic: String,
+    pub topic: &'static str,
     /// Copies beyond the first.
     pub duplicates: u32,
     /// Settled before its window ended because the tracker was full; its count may be low.
@@ -39,7 +39,9 @@ pub struct Settled {
 
 #[derive(Debug)]
 struct Entry {
-    topic: String,
+    /// Only topics this build knows are tracked (`&'static`), so neither labels nor
+    /// memory grow with topic names a peer makes up.
+    topic: &'static str,
     first_seen_ms: u64,
     copies: u32,
 }
@@ -76,7 +78,7 @@ impl DuplicateTracker {
     pub fn observe(
         &mut self,
         message_id: &[u8],
-        topic: &str,
+        topic: &'static str,
         now_ms: u64,
         settled: &mut Vec<Settled>,
     ) {
@@ -90,7 +92,7 @@ impl DuplicateTracker {
         self.entries.insert(
             message_id.to_vec(),
             Entry {
-                topic: topic.to_string(),
+                topic,
                 first_seen_ms: now_ms,
                 copies: 1,
             },
@@ -148,7 +150,7 @@ mod tests {
         assert_eq!(
             out,
             vec![Settled {
-                topic: "/x0/1/probe".into(),
+                topic: "/x0/1/probe",
                 duplicates: 2,
                 early: false
             }]

@@ -177,7 +177,12 @@ pub async fn run(
             )
         })
         .collect();
-    let nodes = start_mesh(configs).await?;
+    tokio::pin!(stop);
+    // A stop during start-up ends the run at once; the temporary dir goes with it.
+    let nodes = tokio::select! {
+        nodes = start_mesh(configs) => nodes?,
+        result = &mut stop => return result,
+    };
     println!(
         "x0 devnet: {} nodes on loopback, data in {}",
         nodes.len(),
@@ -191,18 +196,20 @@ pub async fn run(
     }
     println!("Ctrl-C stops the devnet.");
     let expected_mesh = (nodes.len() - 1).min(crate::config::Config::embedded().gossip.mesh_n_low);
-    if !wait_for_mesh(
+    let mesh_wait = wait_for_mesh(
         &nodes,
         topics::PROBE,
         expected_mesh,
         Duration::from_secs(15),
-    )
-    .await
-    {
+    );
+    let meshed = tokio::select! {
+        meshed = mesh_wait => meshed,
+        result = &mut stop => return stop_all(nodes, temporary, result).await,
+    };
+    if !meshed {
         println!("warning: not every node reached {expected_mesh} mesh peers within 15 s");
     }
 
-    tokio::pin!(stop);
     let finish = async {
         match options.duration {
             Some(duration) => tokio::time::sleep(duration).await,
@@ -220,6 +227,15 @@ pub async fn run(
         }
     };
     print_summary(&nodes).await;
+    stop_all(nodes, temporary, outcome).await
+}
+
+/// Shuts every node down cleanly, then removes the temporary data dir (if any).
+async fn stop_all(
+    nodes: Vec<Node>,
+    temporary: Option<tempfile::TempDir>,
+    outcome: Result<(), NodeError>,
+) -> Result<(), NodeError> {
     for node in nodes {
         node.shutdown().await?;
     }

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix::Addr;
 use axum::extract::State;
@@ -34,10 +34,20 @@ pub struct HttpServer {
     done: tokio::task::JoinHandle<()>,
 }
 
+/// How long a stop waits for open requests to finish before it cuts them off, so a
+/// client that never finishes its request cannot hold the node up.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
 impl HttpServer {
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         let _ = self.stop.send(());
-        let _ = self.done.await;
+        if tokio::time::timeout(STOP_GRACE, &mut self.done)
+            .await
+            .is_err()
+        {
+            tracing::warn!("open HTTP requests did not finish within {STOP_GRACE:?}; closing them");
+            self.done.abort();
+        }
     }
 }
 

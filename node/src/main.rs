@@ -207,14 +207,23 @@ fn resolve_config(run: &RunArgs) -> Result<Config, NodeError> {
 fn run_node(run: RunArgs) -> Result<(), NodeError> {
     let config = resolve_config(&run)?;
     actix_rt::System::new().block_on(async move {
-        let node = Node::start(config).await?;
+        // Handlers first: a signal during start-up must stop the node cleanly too.
+        let mut signals = StopSignals::install()?;
+        let node = tokio::select! {
+            node = Node::start(config) => node?,
+            signal = signals.recv() => {
+                tracing::info!(signal, "stopped during start-up");
+                return Ok(());
+            }
+        };
         println!("x0 node {} running", node.peer_id);
         println!("  metrics  http://{}/metrics", node.http_addr);
         println!("  status   http://{}/status", node.http_addr);
         for address in node.network_status().await?.listen_addrs {
             println!("  listen   {address}");
         }
-        shutdown_signal().await?;
+        let signal = signals.recv().await;
+        tracing::info!(signal, "stopping");
         node.shutdown().await
     })
 }
@@ -300,17 +309,41 @@ fn devnet(args: DevnetArgs) -> Result<(), NodeError> {
         data_dir: args.data_dir,
         http_port_base: args.http_port_base,
     };
-    actix_rt::System::new().block_on(devnet::run(options, shutdown_signal()))
+    actix_rt::System::new().block_on(async move {
+        let mut signals = StopSignals::install()?;
+        devnet::run(options, async move {
+            let signal = signals.recv().await;
+            tracing::info!(signal, "stopping the devnet");
+            Ok(())
+        })
+        .await
+    })
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() -> Result<(), NodeError> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut terminate = signal(SignalKind::terminate())
-        .map_err(|e| NodeError::Runtime(format!("SIGTERM handler: {e}")))?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
-        _ = terminate.recv() => tracing::info!("SIGTERM: stopping"),
+/// SIGINT and SIGTERM, registered eagerly: a signal that arrives before anyone waits is
+/// kept, not lost to the default handler (which would kill the process mid-write).
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> Result<Self, NodeError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let handler = |kind, name: &str| {
+            signal(kind).map_err(|e| NodeError::Runtime(format!("{name} handler: {e}")))
+        };
+        Ok(StopSignals {
+            interrupt: handler(SignalKind::interrupt(), "SIGINT")?,
+            terminate: handler(SignalKind::terminate(), "SIGTERM")?,
+        })
     }
-    Ok(())
+
+    /// Waits for the next stop signal; returns its name.
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
+    }
 }

@@ -56,10 +56,17 @@ impl Node {
         let network = NetworkActor::new(
             commands,
             config.network.limits.validations_inflight_max,
-            network_metrics,
+            network_metrics.clone(),
         )
         .start();
-        network::spawn(&key, &config, &mut registry, network.clone(), command_queue)?;
+        network::spawn(
+            &key,
+            &config,
+            &mut registry,
+            network.clone(),
+            command_queue,
+            network_metrics,
+        )?;
 
         // Probe: measures gossip health; owns topics::PROBE.
         let probe_metrics = ProbeMetrics::register(registry.sub_registry_with_prefix("x0"));

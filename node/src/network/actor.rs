@@ -182,19 +182,6 @@ impl Handler<GossipArrived> for NetworkActor {
     }
 }
 
-/// The swarm task could not hand a message over (mailbox full); count it.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub(super) struct CountDrop(pub &'static str);
-
-impl Handler<CountDrop> for NetworkActor {
-    type Result = ();
-
-    fn handle(&mut self, CountDrop(reason): CountDrop, _: &mut Self::Context) {
-        self.metrics.drop_validation(reason);
-    }
-}
-
 /// A peer connected or left.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
@@ -207,11 +194,6 @@ impl Handler<PeerChanged> for NetworkActor {
     type Result = ();
 
     fn handle(&mut self, change: PeerChanged, _: &mut Self::Context) {
-        if change.connected {
-            self.metrics.peers_connected.inc();
-        } else {
-            self.metrics.peers_connected.dec();
-        }
         let key = PeerKey(change.peer.to_bytes());
         let event = if change.connected {
             PeerEvent::Connected(key)

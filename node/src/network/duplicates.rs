@@ -14,6 +14,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use x0_actors::duplicates::{DuplicateTracker, DuplicateTrackerConfig, Settled};
+use x0_actors::topics;
 
 use super::metrics::TopicLabel;
 
@@ -62,6 +63,11 @@ impl DuplicateCounter {
     }
 
     fn observe(&self, raw: &RawMessage) {
+        // gossipsub calls the transform before it checks the subscription: a message on a
+        // made-up topic must not create a label or hold memory.
+        let Some(topic) = topics::spec(raw.topic.as_str()) else {
+            return;
+        };
         let mut message_id = raw.source.map(|p| p.to_bytes()).unwrap_or_default();
         message_id.extend_from_slice(&raw.sequence_number.unwrap_or(0).to_be_bytes());
         let mut inner = self.inner.lock().expect("duplicate counter lock");
@@ -69,7 +75,7 @@ impl DuplicateCounter {
         let Inner {
             tracker, settled, ..
         } = &mut *inner;
-        tracker.observe(&message_id, raw.topic.as_str(), now_ms, settled);
+        tracker.observe(&message_id, topic.name, now_ms, settled);
         tracker.settle(now_ms, settled);
         self.record(settled);
     }
@@ -92,7 +98,9 @@ impl DuplicateCounter {
                 self.settled_early.inc();
             }
             self.duplicates
-                .get_or_create(&TopicLabel { topic: done.topic })
+                .get_or_create(&TopicLabel {
+                    topic: done.topic.to_string(),
+                })
                 .observe(f64::from(done.duplicates));
         }
     }

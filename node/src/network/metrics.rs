@@ -28,6 +28,11 @@ pub struct ReasonLabel {
     pub reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CommandLabel {
+    pub command: String,
+}
+
 /// Families registered under the `x0_` prefix by the network actor.
 #[derive(Clone)]
 pub struct NetworkMetrics {
@@ -42,9 +47,12 @@ pub struct NetworkMetrics {
     pub validation_inflight: Gauge,
     /// `x0_peers_connected`: peers with at least one connection.
     pub peers_connected: Gauge,
-    /// `x0_network_commands_dropped_total{reason}`: commands to the swarm task refused
+    /// `x0_network_commands_dropped_total{command}`: commands to the swarm task refused
     /// because its bounded queue was full.
-    pub commands_dropped: Family<ReasonLabel, Counter>,
+    pub commands_dropped: Family<CommandLabel, Counter>,
+    /// `x0_peer_events_dropped_total`: connect/disconnect notices not delivered to the
+    /// network actor because its mailbox was full (watchers miss them; the gauge does not).
+    pub peer_events_dropped: Counter,
 }
 
 impl NetworkMetrics {
@@ -56,6 +64,7 @@ impl NetworkMetrics {
             validation_inflight: Gauge::default(),
             peers_connected: Gauge::default(),
             commands_dropped: Family::default(),
+            peer_events_dropped: Counter::default(),
         };
         registry.register(
             "gossip_messages_validated",
@@ -87,6 +96,11 @@ impl NetworkMetrics {
             "Commands to the network task dropped because its queue was full, by command",
             metrics.commands_dropped.clone(),
         );
+        registry.register(
+            "peer_events_dropped",
+            "Peer connect/disconnect notices dropped because the network actor was overloaded",
+            metrics.peer_events_dropped.clone(),
+        );
         metrics
     }
 
@@ -100,8 +114,8 @@ impl NetworkMetrics {
 
     pub fn drop_command(&self, command: &str) {
         self.commands_dropped
-            .get_or_create(&ReasonLabel {
-                reason: command.to_string(),
+            .get_or_create(&CommandLabel {
+                command: command.to_string(),
             })
             .inc();
     }

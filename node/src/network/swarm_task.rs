@@ -23,6 +23,7 @@ use x0_actors::network::PublishError;
 use super::actor::{GossipArrived, NetworkActor, PeerChanged};
 use super::behaviour::{self, Behaviour, BehaviourEvent};
 use super::duplicates::DuplicateCounter;
+use super::metrics::NetworkMetrics;
 use crate::config::Config;
 
 /// Commands the swarm task accepts. The queue is bounded (see [`COMMAND_QUEUE_LEN`]).
@@ -92,6 +93,7 @@ pub fn spawn(
     registry: &mut Registry,
     actor: Addr<NetworkActor>,
     commands: mpsc::Receiver<Command>,
+    metrics: NetworkMetrics,
 ) -> Result<(), crate::NodeError> {
     let duplicates = DuplicateCounter::new(
         DuplicateTrackerConfig::default(),
@@ -126,6 +128,7 @@ pub fn spawn(
         libp2p_metrics,
         listen_addrs: BTreeSet::new(),
         listener_ids: Vec::new(),
+        metrics,
     };
     task.start_listening(config)?;
     task.bootstrap(config);
@@ -141,6 +144,9 @@ struct SwarmTask {
     libp2p_metrics: Libp2pMetrics,
     listen_addrs: BTreeSet<Multiaddr>,
     listener_ids: Vec<ListenerId>,
+    /// Counted here, not by messages to the actor: a message per drop would itself be an
+    /// unbounded queue (actix's do_send ignores mailbox capacity).
+    metrics: NetworkMetrics,
 }
 
 impl SwarmTask {
@@ -314,10 +320,8 @@ impl SwarmTask {
                 ..
             } if num_established.get() == 1 => {
                 tracing::debug!(%peer_id, "peer connected");
-                self.actor.do_send(PeerChanged {
-                    peer: peer_id,
-                    connected: true,
-                });
+                self.metrics.peers_connected.inc();
+                self.notify_peer(peer_id, true);
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
@@ -325,10 +329,8 @@ impl SwarmTask {
                 ..
             } => {
                 tracing::debug!(%peer_id, "peer disconnected");
-                self.actor.do_send(PeerChanged {
-                    peer: peer_id,
-                    connected: false,
-                });
+                self.metrics.peers_connected.dec();
+                self.notify_peer(peer_id, false);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => {
                 self.libp2p_metrics.record(&event);
@@ -409,7 +411,17 @@ impl SwarmTask {
                     &propagation_source,
                     MessageAcceptance::Ignore,
                 );
-            self.actor.do_send(super::actor::CountDrop("mailbox_full"));
+            self.metrics.drop_validation("mailbox_full");
+        }
+    }
+
+    fn notify_peer(&self, peer: PeerId, connected: bool) {
+        if self
+            .actor
+            .try_send(PeerChanged { peer, connected })
+            .is_err()
+        {
+            self.metrics.peer_events_dropped.inc();
         }
     }
 }
