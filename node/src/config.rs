@@ -231,11 +231,66 @@ impl Config {
                 ),
             );
         }
-        if gossip.mesh_n_low == 0 {
-            return err("gossip.mesh_n_low", "must be at least 1".into());
-        }
-        if gossip.heartbeat_interval_ms == 0 {
-            return err("gossip.heartbeat_interval_ms", "must be at least 1".into());
+        // Upper bounds keep what the operator sets from turning into allocations: gossipsub
+        // sizes its backoff ring as prune_backoff / heartbeat slots, for example.
+        for (field, value, min, max) in [
+            ("gossip.mesh_n_low", gossip.mesh_n_low as u64, 1, 64),
+            ("gossip.mesh_n_high", gossip.mesh_n_high as u64, 1, 128),
+            ("gossip.gossip_lazy", gossip.gossip_lazy as u64, 0, 128),
+            (
+                "gossip.heartbeat_interval_ms",
+                gossip.heartbeat_interval_ms,
+                100,
+                60_000,
+            ),
+            (
+                "gossip.history_length",
+                gossip.history_length as u64,
+                1,
+                100,
+            ),
+            (
+                "gossip.duplicate_cache_time_s",
+                gossip.duplicate_cache_time_s,
+                1,
+                3_600,
+            ),
+            ("gossip.prune_backoff_s", gossip.prune_backoff_s, 1, 3_600),
+            (
+                "gossip.max_transmit_size_bytes",
+                gossip.max_transmit_size_bytes as u64,
+                100,
+                16 << 20,
+            ),
+            (
+                "network.idle_connection_timeout_s",
+                self.network.idle_connection_timeout_s,
+                1,
+                86_400,
+            ),
+            (
+                "network.limits.established_total_max",
+                limits.established_total_max as u64,
+                1,
+                100_000,
+            ),
+            (
+                "network.limits.validations_inflight_max",
+                limits.validations_inflight_max as u64,
+                1,
+                1 << 20,
+            ),
+            (
+                "probe.future_skew_ms_max",
+                self.probe.future_skew_ms_max,
+                0,
+                3_600_000,
+            ),
+            ("probe.age_ms_max", self.probe.age_ms_max, 1, 3_600_000),
+        ] {
+            if !(min..=max).contains(&value) {
+                return err(field, format!("{value} is outside {min}..={max}"));
+            }
         }
         if gossip.history_gossip > gossip.history_length {
             return err(
@@ -243,13 +298,40 @@ impl Config {
                 format!("must not exceed history_length ({})", gossip.history_length),
             );
         }
-        if gossip.max_transmit_size_bytes < 100 {
-            return err(
-                "gossip.max_transmit_size_bytes",
-                "must be at least 100".into(),
-            );
-        }
         let score = &gossip.score;
+        for (field, value) in [
+            ("gossip.score.gossip_threshold", score.gossip_threshold),
+            ("gossip.score.publish_threshold", score.publish_threshold),
+            ("gossip.score.graylist_threshold", score.graylist_threshold),
+            (
+                "gossip.score.accept_px_threshold",
+                score.accept_px_threshold,
+            ),
+            (
+                "gossip.score.opportunistic_graft_threshold",
+                score.opportunistic_graft_threshold,
+            ),
+            (
+                "gossip.score.invalid_message_weight",
+                score.invalid_message_weight,
+            ),
+            (
+                "gossip.score.invalid_message_decay",
+                score.invalid_message_decay,
+            ),
+            (
+                "gossip.score.ip_colocation_factor_threshold",
+                score.ip_colocation_factor_threshold,
+            ),
+            (
+                "gossip.score.ip_colocation_factor_weight",
+                score.ip_colocation_factor_weight,
+            ),
+        ] {
+            if !value.is_finite() {
+                return err(field, format!("{value} is not a finite number"));
+            }
+        }
         if !(0.0 >= score.gossip_threshold
             && score.gossip_threshold >= score.publish_threshold
             && score.publish_threshold >= score.graylist_threshold)
@@ -281,6 +363,18 @@ impl Config {
             return err(
                 "gossip.score.ip_colocation_factor_weight",
                 "weight must be <= 0 and ip_colocation_factor_threshold >= 1".into(),
+            );
+        }
+        // A probe must stay in gossipsub's seen-cache for as long as it can be valid, or a
+        // captured probe could be replayed (and forwarded) after its id is forgotten.
+        let valid_for_ms = self.probe.future_skew_ms_max + self.probe.age_ms_max;
+        if valid_for_ms > gossip.duplicate_cache_time_s * 1_000 {
+            return err(
+                "probe.age_ms_max",
+                format!(
+                    "future_skew_ms_max + age_ms_max = {valid_for_ms} ms exceeds gossip.duplicate_cache_time_s ({} s): a probe could be replayed after its id is forgotten; lower them or raise duplicate_cache_time_s",
+                    gossip.duplicate_cache_time_s
+                ),
             );
         }
         if self.probe.body_bytes > x0_actors::probe::BODY_BYTES_MAX {
@@ -415,6 +509,28 @@ mod tests {
     fn mesh_ordering_is_checked() {
         let (field, _) = field_error("[gossip]\nmesh_n = 20\n");
         assert_eq!(field, "gossip.mesh_n");
+    }
+
+    #[test]
+    fn values_that_would_exhaust_memory_are_refused() {
+        let (field, message) = field_error("[gossip]\nprune_backoff_s = 100000000\n");
+        assert_eq!(field, "gossip.prune_backoff_s");
+        assert!(message.contains("outside"), "{message}");
+        let (field, _) = field_error("[gossip]\nheartbeat_interval_ms = 1\n");
+        assert_eq!(field, "gossip.heartbeat_interval_ms");
+    }
+
+    #[test]
+    fn nan_is_refused() {
+        let (field, _) = field_error("[gossip.score]\ninvalid_message_weight = nan\n");
+        assert_eq!(field, "gossip.score.invalid_message_weight");
+    }
+
+    #[test]
+    fn probe_validity_must_fit_in_the_seen_cache() {
+        let (field, message) = field_error("[gossip]\nduplicate_cache_time_s = 60\n");
+        assert_eq!(field, "probe.age_ms_max");
+        assert!(message.contains("replayed"), "{message}");
     }
 
     #[test]

@@ -37,3 +37,17 @@ impl NodeError {
         }
     }
 }
+
+/// An error and its sources on one line: libp2p's transport errors keep their cause (an
+/// `AddrInUse`, say) only in the source chain.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        parts.push(cause.to_string());
+        source = cause.source();
+    }
+    parts.retain(|p| !p.is_empty());
+    parts.dedup();
+    parts.join(": ")
+}

@@ -59,14 +59,17 @@ impl Node {
             network_metrics.clone(),
         )
         .start();
-        network::spawn(
+        if let Err(error) = network::spawn(
             &key,
             &config,
             &mut registry,
             network.clone(),
             command_queue,
             network_metrics,
-        )?;
+        ) {
+            stop_actors(&network, None).await;
+            return Err(error);
+        }
 
         // Probe: measures gossip health; owns topics::PROBE.
         let probe_metrics = ProbeMetrics::register(registry.sub_registry_with_prefix("x0"));
@@ -84,7 +87,6 @@ impl Node {
             probe_metrics,
         )
         .start();
-        subscribe(&network, topics::PROBE, probe.clone().recipient()).await?;
 
         // HTTP last: everything it reports on exists now.
         let facts = NodeFacts {
@@ -92,8 +94,17 @@ impl Node {
             starts: lifecycle.starts,
             previous_stop_clean: lifecycle.previous_stop_clean,
         };
-        let http =
-            http::serve(config.http.bind, Arc::new(registry), network.clone(), facts).await?;
+        let serving = async {
+            subscribe(&network, topics::PROBE, probe.clone().recipient()).await?;
+            http::serve(config.http.bind, Arc::new(registry), network.clone(), facts).await
+        };
+        let http = match serving.await {
+            Ok(http) => http,
+            Err(error) => {
+                stop_actors(&network, Some(&probe)).await;
+                return Err(error);
+            }
+        };
         let node = Node {
             peer_id,
             network,
@@ -102,7 +113,16 @@ impl Node {
             http,
             store,
         };
-        node.wait_for_listeners(config.network.listen.len()).await?;
+        let up = async {
+            node.wait_for_listeners(config.network.listen.len()).await?;
+            // Only now is this a start: a failed one leaves the store as it was.
+            node.store.record_start().map_err(NodeError::from)
+        };
+        if let Err(error) = up.await {
+            stop_actors(&node.network, Some(&node.probe)).await;
+            node.http.stop().await;
+            return Err(error);
+        }
         Ok(node)
     }
 
@@ -135,14 +155,21 @@ impl Node {
 
     /// Stops cleanly: listeners and connections closed, HTTP closed, state flushed.
     pub async fn shutdown(self) -> Result<(), NodeError> {
-        // Protocol actors first, so nothing publishes into a closing network.
-        let _ = self.probe.send(Stop).await;
-        let _ = self.network.send(network::Shutdown).await;
+        stop_actors(&self.network, Some(&self.probe)).await;
         self.http.stop().await;
         self.store.record_clean_stop()?;
         tracing::info!(peer_id = %self.peer_id, "stopped cleanly");
         Ok(())
     }
+}
+
+/// Stops what a node started: protocol actors first, so nothing publishes into a closing
+/// network, then the network (listeners, connections, swarm task, network actor).
+async fn stop_actors(network: &Addr<NetworkActor>, probe: Option<&Addr<ProbeActor>>) {
+    if let Some(probe) = probe {
+        let _ = probe.send(Stop).await;
+    }
+    let _ = network.send(network::Shutdown).await;
 }
 
 async fn subscribe(

@@ -63,7 +63,10 @@ impl Store {
                 previous_stop_clean: true,
             },
         };
-        store.lifecycle = store.record_start()?;
+        // Read (and check the schema) now; the start itself is recorded by
+        // [`Store::record_start`] once the node is really up, so a start that fails on a
+        // busy port does not count as an unclean stop.
+        store.lifecycle = store.start_transaction(false)?;
         Ok(store)
     }
 
@@ -75,7 +78,13 @@ impl Store {
         &self.path
     }
 
-    fn record_start(&self) -> Result<Lifecycle, StoreError> {
+    /// Records this start (the node is up). Until it is called, the store has not changed.
+    pub fn record_start(&self) -> Result<(), StoreError> {
+        self.start_transaction(true).map(|_| ())
+    }
+
+    /// Computes the lifecycle as of this start; writes it only when `commit`.
+    fn start_transaction(&self, commit: bool) -> Result<Lifecycle, StoreError> {
         let txn = self.db.begin_write().map_err(|e| self.other(e))?;
         let lifecycle = {
             let mut meta = txn.open_table(META).map_err(|e| self.other(e))?;
@@ -111,7 +120,11 @@ impl Store {
                 previous_stop_clean,
             }
         };
-        txn.commit().map_err(|e| self.other(e))?;
+        if commit {
+            txn.commit().map_err(|e| self.other(e))?;
+        } else {
+            txn.abort().map_err(|e| self.other(e))?;
+        }
         Ok(lifecycle)
     }
 
@@ -189,36 +202,29 @@ fn unix_ms_now() -> u64 {
 mod tests {
     use super::*;
 
+    fn lifecycle(starts: u64, previous_stop_clean: bool) -> Lifecycle {
+        Lifecycle {
+            starts,
+            previous_stop_clean,
+        }
+    }
+
     #[test]
     fn counts_starts_and_detects_unclean_stops() {
         let dir = tempfile::tempdir().unwrap();
+        // A start that fails before record_start (a busy port, say) leaves no trace.
+        drop(Store::open(dir.path()).unwrap());
         let first = Store::open(dir.path()).unwrap();
-        assert_eq!(
-            first.lifecycle(),
-            Lifecycle {
-                starts: 1,
-                previous_stop_clean: true
-            }
-        );
+        assert_eq!(first.lifecycle(), lifecycle(1, true));
+        first.record_start().unwrap();
         first.record_clean_stop().unwrap();
         drop(first);
         let second = Store::open(dir.path()).unwrap();
-        assert_eq!(
-            second.lifecycle(),
-            Lifecycle {
-                starts: 2,
-                previous_stop_clean: true
-            }
-        );
+        assert_eq!(second.lifecycle(), lifecycle(2, true));
+        second.record_start().unwrap();
         drop(second); // a crash: no clean stop recorded
         let third = Store::open(dir.path()).unwrap();
-        assert_eq!(
-            third.lifecycle(),
-            Lifecycle {
-                starts: 3,
-                previous_stop_clean: false
-            }
-        );
+        assert_eq!(third.lifecycle(), lifecycle(3, false));
     }
 
     #[test]

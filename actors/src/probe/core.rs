@@ -19,7 +19,7 @@ impl Default for ProbeConfig {
     fn default() -> Self {
         ProbeConfig {
             future_skew_ms_max: 30_000,
-            age_ms_max: 120_000,
+            age_ms_max: 60_000,
             body_bytes: 64,
         }
     }
@@ -157,9 +157,9 @@ mod tests {
         let mut author = ProbeCore::new(ProbeConfig::default());
         let receiver = ProbeCore::new(ProbeConfig::default());
         let old = author.next_probe(NOW);
-        assert!(receiver.on_inbound(&old, NOW + 120_000).is_ok());
+        assert!(receiver.on_inbound(&old, NOW + 60_000).is_ok());
         assert_eq!(
-            receiver.on_inbound(&old, NOW + 120_001),
+            receiver.on_inbound(&old, NOW + 60_001),
             Err(RejectReason::TimestampStale)
         );
     }

@@ -33,13 +33,30 @@ pub struct Behaviour {
     pub mdns: Toggle<mdns::tokio::Behaviour>,
 }
 
+/// Why the behaviour could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BehaviourError {
+    /// The `[gossip]` section is inconsistent in a way the config checks did not catch.
+    #[error("config section `gossip`: gossipsub refused it: {0}")]
+    Gossipsub(String),
+    #[error(
+        "mDNS (network.mdns = true) cannot start: {0}; set network.mdns = false or allow multicast"
+    )]
+    Mdns(std::io::Error),
+}
+
+/// Kademlia record store bounds. Record filtering is on (see below), so peers cannot fill
+/// it; the bounds cover what this node itself stores.
+const KAD_RECORDS_MAX: usize = 1024;
+const KAD_RECORD_BYTES_MAX: usize = 16 * 1024;
+
 impl Behaviour {
     pub fn new(
         key: &Keypair,
         config: &Config,
         duplicates: DuplicateCounter,
         registry: &mut Registry,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, BehaviourError> {
         let peer_id = key.public().to_peer_id();
         let limits = &config.network.limits;
         let connection_limits = connection_limits::ConnectionLimits::default()
@@ -51,10 +68,10 @@ impl Behaviour {
         let mut gossipsub = Gossipsub::new_with_transform(
             gossipsub::MessageAuthenticity::Signed(key.clone()),
             gossipsub_config(&config.gossip)
-                .map_err(|e| anyhow::anyhow!("gossipsub config: {e}"))?,
+                .map_err(|e| BehaviourError::Gossipsub(e.to_string()))?,
             duplicates,
         )
-        .map_err(|e| anyhow::anyhow!("gossipsub: {e}"))?
+        .map_err(|e| BehaviourError::Gossipsub(e.to_string()))?
         .with_metrics(
             registry.sub_registry_with_prefix("gossipsub"),
             gossipsub::MetricsConfig::default(),
@@ -62,7 +79,7 @@ impl Behaviour {
         let (params, thresholds) = score_parameters(&config.gossip);
         gossipsub
             .with_peer_score(params, thresholds)
-            .map_err(|e| anyhow::anyhow!("gossipsub peer score: {e}"))?;
+            .map_err(BehaviourError::Gossipsub)?;
 
         let identify = identify::Behaviour::new(
             identify::Config::new(IDENTIFY_PROTOCOL_VERSION.to_string(), key.public())
@@ -70,14 +87,25 @@ impl Behaviour {
         );
         let mut kad_config = kad::Config::new(KAD_PROTOCOL);
         kad_config.set_query_timeout(Duration::from_secs(30));
-        let mut kad =
-            kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
+        // x0 uses the DHT for peer routing only: records and provider announcements from
+        // other peers are not stored (they arrive as events, which the node ignores).
+        kad_config.set_record_filtering(kad::StoreInserts::FilterBoth);
+        let store = kad::store::MemoryStore::with_config(
+            peer_id,
+            kad::store::MemoryStoreConfig {
+                max_records: KAD_RECORDS_MAX,
+                max_value_bytes: KAD_RECORD_BYTES_MAX,
+                max_providers_per_key: 8,
+                max_provided_keys: KAD_RECORDS_MAX,
+            },
+        );
+        let mut kad = kad::Behaviour::with_config(peer_id, store, kad_config);
         kad.set_mode(Some(kad::Mode::Server));
         let mdns = if config.network.mdns {
-            Some(mdns::tokio::Behaviour::new(
-                mdns::Config::default(),
-                peer_id,
-            )?)
+            Some(
+                mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)
+                    .map_err(BehaviourError::Mdns)?,
+            )
         } else {
             None
         };

@@ -100,7 +100,7 @@ pub fn spawn(
         registry.sub_registry_with_prefix("x0"),
     );
     let behaviour = Behaviour::new(key, config, duplicates.clone(), registry)
-        .map_err(|e| crate::NodeError::Config(format!("config field `gossip`: {e:#}")))?;
+        .map_err(|e| crate::NodeError::Config(e.to_string()))?;
     let libp2p_metrics = Libp2pMetrics::new(registry);
     let swarm = libp2p::SwarmBuilder::with_existing_identity(key.clone())
         .with_tokio()
@@ -154,7 +154,8 @@ impl SwarmTask {
         for (index, address) in config.network.listen.iter().enumerate() {
             let id = self.swarm.listen_on(address.clone()).map_err(|e| {
                 crate::NodeError::Config(format!(
-                    "config field `network.listen[{index}]` (or --listen): cannot listen on {address}: {e}; pick a free port or port 0"
+                    "config field `network.listen[{index}]` (or --listen): cannot listen on {address}: {}; pick a free port, or port 0 for any",
+                    crate::error_chain(&e)
                 ))
             })?;
             self.listener_ids.push(id);
