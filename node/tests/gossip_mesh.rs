@@ -157,7 +157,18 @@ async fn a_node_joins_through_its_configured_bootstrap_peer() {
     );
     let nodes = [seed, joiner];
     assert!(devnet::wait_for_mesh(&nodes, topics::PROBE, 1, Duration::from_secs(10)).await);
-    for node in nodes {
-        node.shutdown().await.unwrap();
-    }
+    let [seed, joiner] = nodes;
+    let seed_port: u16 = devnet::tcp_address(&seed)
+        .await
+        .unwrap()
+        .iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .unwrap();
+    seed.shutdown().await.unwrap();
+    // Shutdown closed the listener while this process lives on: the port is free again.
+    std::net::TcpListener::bind(("127.0.0.1", seed_port)).expect("listener closed on shutdown");
+    joiner.shutdown().await.unwrap();
 }

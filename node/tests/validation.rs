@@ -70,7 +70,7 @@ async fn rejected_message_is_not_forwarded_and_sender_score_drops() {
     );
 
     // A valid probe from the stock peer crosses A and reaches B: the path works.
-    evil.publish(topics::PROBE, valid_probe()).await.unwrap();
+    evil.publish_when_ready(topics::PROBE, valid_probe()).await;
     assert!(
         eventually(Duration::from_secs(3), || async {
             b.probe.send(GetProbeStats).await.unwrap().delivered == 1
@@ -80,16 +80,15 @@ async fn rejected_message_is_not_forwarded_and_sender_score_drops() {
     );
 
     // Malformed and future-dated probes: A's probe actor rejects both.
-    evil.publish(topics::PROBE, b"not a probe at all".to_vec())
-        .await
-        .unwrap();
+    evil.publish_when_ready(topics::PROBE, b"not a probe at all".to_vec())
+        .await;
     let future = Probe {
         sequence: 1,
         published_at_unix_ms: unix_ms_now() + 3_600_000,
         body: vec![],
     }
     .encode();
-    evil.publish(topics::PROBE, future).await.unwrap();
+    evil.publish_when_ready(topics::PROBE, future).await;
 
     assert!(
         eventually(Duration::from_secs(3), || async {
@@ -147,9 +146,8 @@ async fn unsigned_messages_are_refused_under_strict_validation() {
     );
     // A well-formed probe, but unsigned: gossipsub drops it before any actor sees it.
     anonymous
-        .publish(topics::PROBE, valid_probe())
-        .await
-        .unwrap();
+        .publish_when_ready(topics::PROBE, valid_probe())
+        .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(a.probe.send(GetProbeStats).await.unwrap().delivered, 0);
     assert_eq!(b.probe.send(GetProbeStats).await.unwrap().delivered, 0);
@@ -161,9 +159,9 @@ async fn unsigned_messages_are_refused_under_strict_validation() {
             topics::PROBE
         ),
     );
-    assert_eq!(
-        invalid,
-        Some(1.0),
+    // At least once: a later IHAVE from the peer can make A fetch and count it again.
+    assert!(
+        invalid.unwrap_or(0.0) >= 1.0,
         "gossipsub counts the unsigned message as invalid"
     );
     a.shutdown().await.unwrap();
@@ -188,9 +186,11 @@ async fn oversized_message_is_dropped_before_any_actor() {
     // Far over the probe topic's limit (1,043 bytes + framing), well under the stock
     // peer's own 64 KiB limit, so only the node's per-topic limit can stop it.
     let oversized = vec![0u8; 8 * 1024];
-    sender.publish(topics::PROBE, oversized).await.unwrap();
+    sender.publish_when_ready(topics::PROBE, oversized).await;
     // A control message that fits proves the connection still carries traffic.
-    sender.publish(topics::PROBE, valid_probe()).await.unwrap();
+    sender
+        .publish_when_ready(topics::PROBE, valid_probe())
+        .await;
     assert!(
         eventually(Duration::from_secs(3), || async {
             a.probe.send(GetProbeStats).await.unwrap().delivered == 1

@@ -166,6 +166,22 @@ impl StockPeer {
         response.await.unwrap()
     }
 
+    /// Publishes, retrying while the peer has not yet learnt that anyone subscribes (its
+    /// view of remote subscriptions lags the other side's mesh by a round trip).
+    pub async fn publish_when_ready(&self, topic: &str, data: Vec<u8>) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match self.publish(topic, data.clone()).await {
+                Ok(()) => return,
+                Err(error) if tokio::time::Instant::now() < deadline => {
+                    let _ = error;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(error) => panic!("stock peer could not publish on {topic}: {error}"),
+            }
+        }
+    }
+
     pub fn received(&self) -> Vec<(String, Vec<u8>)> {
         self.received.lock().unwrap().clone()
     }
