@@ -13,11 +13,10 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use x0_actors::probe::GetProbeStats;
 use x0_actors::topics;
 use x0_node::status::Status;
 
-use common::{eventually, http_get, sample_value, test_config};
+use common::{eventually, http_get, probes_delivered, probing_mesh, sample_value};
 
 const OPENMETRICS_ACCEPT: &str =
     "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
@@ -57,20 +56,10 @@ for family in text_string_to_metric_families(sys.stdin.read()):
 async fn metrics_health_and_status_over_http() {
     let dir = tempfile::tempdir().unwrap();
     // Three nodes, so every message also arrives a second time (a duplicate) somewhere.
-    let configs = (0..3)
-        .map(|i| {
-            let mut config = test_config(&dir.path().join(format!("n{i}")));
-            config.probe.interval_ms = 100;
-            config
-        })
-        .collect();
-    let nodes = x0_node::devnet::start_mesh(configs).await.unwrap();
+    let nodes = probing_mesh(dir.path(), 3, 100).await;
     let a = &nodes[0];
     assert!(
-        eventually(Duration::from_secs(10), || async {
-            a.probe.send(GetProbeStats).await.unwrap().delivered >= 10
-        })
-        .await,
+        probes_delivered(a, 10, Duration::from_secs(10)).await,
         "probes did not flow"
     );
     let metrics_url = format!("http://{}/metrics", a.http_addr);

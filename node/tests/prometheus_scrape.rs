@@ -8,9 +8,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use x0_actors::probe::GetProbeStats;
-
-use common::{eventually, test_config};
+use common::{eventually, probes_delivered, probing_mesh};
 
 struct KillOnDrop(Child);
 
@@ -74,20 +72,8 @@ fn dashboard_queries() -> Vec<(String, String)> {
 #[actix_rt::test]
 async fn prometheus_scrapes_and_stores_the_node_metrics() {
     let dir = tempfile::tempdir().unwrap();
-    let configs = (0..2)
-        .map(|i| {
-            let mut config = test_config(&dir.path().join(format!("n{i}")));
-            config.probe.interval_ms = 100;
-            config
-        })
-        .collect();
-    let nodes = x0_node::devnet::start_mesh(configs).await.unwrap();
-    assert!(
-        eventually(Duration::from_secs(10), || async {
-            nodes[0].probe.send(GetProbeStats).await.unwrap().delivered >= 5
-        })
-        .await
-    );
+    let nodes = probing_mesh(dir.path(), 2, 100).await;
+    assert!(probes_delivered(&nodes[0], 5, Duration::from_secs(10)).await);
 
     let config_path = dir.path().join("prometheus.yml");
     std::fs::write(

@@ -26,6 +26,31 @@ pub fn test_config(data_dir: &Path) -> Config {
     config
 }
 
+/// `count` nodes meshed on loopback, each publishing a probe every `probe_interval_ms`.
+pub async fn probing_mesh(dir: &Path, count: usize, probe_interval_ms: u64) -> Vec<Node> {
+    let configs = (0..count)
+        .map(|i| {
+            let mut config = test_config(&dir.join(format!("n{i}")));
+            config.probe.interval_ms = probe_interval_ms;
+            config
+        })
+        .collect();
+    x0_node::devnet::start_mesh(configs).await.unwrap()
+}
+
+/// Waits until `node` has received at least `count` probes from others.
+pub async fn probes_delivered(node: &Node, count: u64, timeout: Duration) -> bool {
+    eventually(timeout, || async {
+        node.probe
+            .send(x0_actors::probe::GetProbeStats)
+            .await
+            .unwrap()
+            .delivered
+            >= count
+    })
+    .await
+}
+
 pub async fn mesh_peers(node: &Node, topic: &str) -> Vec<String> {
     node.network_status()
         .await
