@@ -15,3 +15,4 @@ pub mod duplicates;
 pub mod network;
 pub mod probe;
 pub mod topics;
+pub mod wall_clock;

@@ -2,9 +2,9 @@
 //! for now it records the node's lifecycle, so an operator can see unclean stops.
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use redb::{Database, ReadableTable, TableDefinition};
+use x0_actors::wall_clock::unix_ms_now;
 
 /// File name of the database inside the data dir.
 pub const FILE_NAME: &str = "state.redb";
@@ -189,13 +189,6 @@ fn classify_open(path: &Path, error: redb::DatabaseError) -> StoreError {
             }
         }
     }
-}
-
-fn unix_ms_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

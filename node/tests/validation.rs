@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use x0_actors::probe::{GetProbeStats, Probe};
 use x0_actors::topics;
+use x0_actors::wall_clock::unix_ms_now;
 use x0_node::network::Dial;
 use x0_node::Node;
 
 use common::{
-    eventually, http_get, mesh_peers, sample_value, score_of, test_config, unix_ms_now,
-    Authenticity, StockPeer,
+    eventually, http_get, mesh_peers, sample_value, score_of, test_config, Authenticity, StockPeer,
 };
 
 async fn two_nodes(dir: &std::path::Path) -> (Node, Node) {

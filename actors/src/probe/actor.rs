@@ -1,6 +1,6 @@
 //! The probe actor: owns the probe topic, publishes on a timer, records latency.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use actix::prelude::*;
 use prometheus_client::metrics::counter::Counter;
@@ -11,6 +11,7 @@ use prometheus_client::registry::Registry;
 use super::core::ProbeCore;
 use crate::network::{Inbound, Publish, PublishError, Verdict};
 use crate::topics;
+use crate::wall_clock::unix_ms_now;
 
 /// Metrics the probe actor records. Registered once, in the node's registry.
 #[derive(Clone)]
@@ -157,14 +158,6 @@ fn record_publish(metrics: &ProbeMetrics, result: Result<(), PublishError>) {
                 .inc();
         }
     }
-}
-
-/// The shell's clock. Cores never call it; actors pass its reading in.
-pub(crate) fn unix_ms_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 impl Actor for ProbeActor {

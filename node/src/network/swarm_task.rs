@@ -3,7 +3,7 @@
 //! verdict and come back as `Command::Validated`.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use actix::Addr;
 use futures::StreamExt;
@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use x0_actors::duplicates::DuplicateTrackerConfig;
 use x0_actors::network::PublishError;
+use x0_actors::wall_clock::unix_ms_now;
 
 use super::actor::{GossipArrived, NetworkActor, PeerChanged};
 use super::behaviour::{self, Behaviour, BehaviourEvent};
@@ -436,11 +437,4 @@ fn publish_error(error: gossipsub::PublishError) -> PublishError {
         }
         other => PublishError::Refused(other.to_string()),
     }
-}
-
-fn unix_ms_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }

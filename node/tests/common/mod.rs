@@ -218,14 +218,6 @@ pub enum Authenticity {
     Anonymous,
 }
 
-/// The current wall clock in Unix milliseconds (what a probe author stamps).
-pub fn unix_ms_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
 /// Fetches a URL over real HTTP; returns status, content type and body.
 pub async fn http_get(url: &str, accept: Option<&str>) -> (u16, String, String) {
     let client = reqwest::Client::new();
