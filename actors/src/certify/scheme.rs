@@ -1,0 +1,342 @@
+//! The threshold-signature scheme behind certificates, as a small trait so the simulator
+//! can plug in a cost-modelled scheme with the same valid/invalid semantics, and its real
+//! implementation on BLS12-381 with blsttc.
+
+use std::collections::BTreeSet;
+
+use blsttc::{PublicKeySet, PublicKeyShare, SecretKeyShare, Signature, SignatureShare};
+
+use super::proposal::ProposalId;
+
+/// A committee member's position in the key set, 0-based.
+pub type MemberIndex = u16;
+
+/// Bytes of a signature share and of a combined certificate signature.
+pub const SIGNATURE_BYTES: usize = 96;
+
+/// Domain tag of what members sign: a share can only ever endorse a proposal id.
+const SIGNING_DOMAIN: &[u8] = b"x0/1/certificate";
+
+/// The bytes every member signs for `id`.
+pub fn signing_message(id: &ProposalId) -> Vec<u8> {
+    let mut message = Vec::with_capacity(SIGNING_DOMAIN.len() + 32);
+    message.extend_from_slice(SIGNING_DOMAIN);
+    message.extend_from_slice(&id.0);
+    message
+}
+
+/// Verification side of a committee's threshold scheme: everything a node needs to judge
+/// shares and certificates.
+pub trait ThresholdScheme {
+    type Share: Clone;
+    type Certificate: Clone;
+
+    /// Members in the committee.
+    fn committee_size(&self) -> usize;
+    /// Distinct shares a combination needs (the key set's degree plus one).
+    fn share_count_min(&self) -> usize;
+    fn verify_share(&self, member: MemberIndex, message: &[u8], share: &Self::Share) -> bool;
+    /// Combines `share_count_min` shares from distinct members. `None` for too few shares,
+    /// a repeated member or an unknown one; it does not check the shares themselves (combine
+    /// first, verify once, and only on failure verify shares one by one).
+    fn combine(&self, shares: &[(MemberIndex, Self::Share)]) -> Option<Self::Certificate>;
+    fn verify_certificate(&self, message: &[u8], certificate: &Self::Certificate) -> bool;
+}
+
+/// Signing side: one member's secret share.
+pub trait ShareSigner {
+    type Share;
+    fn member(&self) -> MemberIndex;
+    fn sign_share(&self, message: &[u8]) -> Self::Share;
+}
+
+/// A committee's public BLS key set, with every member's public key share computed once
+/// (deriving one costs milliseconds; a node checks many shares per epoch).
+#[derive(Clone)]
+pub struct BlsCommittee {
+    key_set: PublicKeySet,
+    member_keys: Vec<PublicKeyShare>,
+}
+
+impl BlsCommittee {
+    pub fn new(key_set: PublicKeySet, committee_size: usize) -> Self {
+        assert!(
+            committee_size > key_set.threshold(),
+            "a committee must be able to reach its threshold"
+        );
+        assert!(committee_size <= usize::from(MemberIndex::MAX));
+        let member_keys = (0..committee_size)
+            .map(|i| key_set.public_key_share(i))
+            .collect();
+        BlsCommittee {
+            key_set,
+            member_keys,
+        }
+    }
+
+    pub fn key_set(&self) -> &PublicKeySet {
+        &self.key_set
+    }
+}
+
+impl ThresholdScheme for BlsCommittee {
+    type Share = SignatureShare;
+    type Certificate = Signature;
+
+    fn committee_size(&self) -> usize {
+        self.member_keys.len()
+    }
+
+    fn share_count_min(&self) -> usize {
+        self.key_set.threshold() + 1
+    }
+
+    fn verify_share(&self, member: MemberIndex, message: &[u8], share: &SignatureShare) -> bool {
+        self.member_keys
+            .get(usize::from(member))
+            .is_some_and(|key| key.verify(share, message))
+    }
+
+    fn combine(&self, shares: &[(MemberIndex, SignatureShare)]) -> Option<Signature> {
+        let needed = self.share_count_min();
+        let chosen = &shares.get(..needed)?;
+        let distinct: BTreeSet<MemberIndex> = chosen.iter().map(|(member, _)| *member).collect();
+        if distinct.len() != needed
+            || distinct
+                .iter()
+                .any(|&m| usize::from(m) >= self.committee_size())
+        {
+            return None;
+        }
+        self.key_set
+            .combine_signatures(
+                chosen
+                    .iter()
+                    .map(|(member, share)| (usize::from(*member), share)),
+            )
+            .ok()
+    }
+
+    fn verify_certificate(&self, message: &[u8], certificate: &Signature) -> bool {
+        self.key_set.public_key().verify(certificate, message)
+    }
+}
+
+/// A member's secret BLS key share.
+pub struct BlsMember {
+    member: MemberIndex,
+    secret: SecretKeyShare,
+}
+
+impl BlsMember {
+    pub fn new(member: MemberIndex, secret: SecretKeyShare) -> Self {
+        BlsMember { member, secret }
+    }
+}
+
+impl ShareSigner for BlsMember {
+    type Share = SignatureShare;
+
+    fn member(&self) -> MemberIndex {
+        self.member
+    }
+
+    fn sign_share(&self, message: &[u8]) -> SignatureShare {
+        self.secret.sign(message)
+    }
+}
+
+/// Why 96 bytes are not a signature.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureBytesError {
+    #[error("expected {SIGNATURE_BYTES} bytes, got {0}")]
+    Length(usize),
+    #[error("not a point of the signature group")]
+    NotAPoint,
+}
+
+fn signature_array(bytes: &[u8]) -> Result<[u8; SIGNATURE_BYTES], SignatureBytesError> {
+    bytes
+        .try_into()
+        .map_err(|_| SignatureBytesError::Length(bytes.len()))
+}
+
+/// Decodes a share from untrusted bytes; never panics.
+pub fn decode_share(bytes: &[u8]) -> Result<SignatureShare, SignatureBytesError> {
+    SignatureShare::from_bytes(signature_array(bytes)?).map_err(|_| SignatureBytesError::NotAPoint)
+}
+
+/// Decodes a combined signature from untrusted bytes; never panics.
+pub fn decode_certificate(bytes: &[u8]) -> Result<Signature, SignatureBytesError> {
+    Signature::from_bytes(signature_array(bytes)?).map_err(|_| SignatureBytesError::NotAPoint)
+}
+
+#[cfg(test)]
+mod tests {
+    use blsttc::SecretKeySet;
+    use rand::seq::SliceRandom;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    use super::*;
+    use crate::certify::threshold::{faulty_max, share_count_min, ChangeClass};
+
+    const N: usize = 10;
+
+    struct Committee {
+        scheme: BlsCommittee,
+        members: Vec<BlsMember>,
+    }
+
+    fn committee(seed: u64) -> Committee {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let secret_set = SecretKeySet::random(faulty_max(N), &mut rng);
+        let members = (0..N)
+            .map(|i| BlsMember::new(i as MemberIndex, secret_set.secret_key_share(i)))
+            .collect();
+        Committee {
+            scheme: BlsCommittee::new(secret_set.public_keys(), N),
+            members,
+        }
+    }
+
+    fn message() -> Vec<u8> {
+        signing_message(&ProposalId([7; 32]))
+    }
+
+    fn all_shares(committee: &Committee, message: &[u8]) -> Vec<(MemberIndex, SignatureShare)> {
+        committee
+            .members
+            .iter()
+            .map(|m| (m.member(), m.sign_share(message)))
+            .collect()
+    }
+
+    #[test]
+    fn threshold_matches_the_33_percent_rule() {
+        let c = committee(1);
+        assert_eq!(
+            c.scheme.share_count_min(),
+            share_count_min(N, ChangeClass::Standard)
+        );
+        assert_eq!(c.scheme.share_count_min(), 4);
+    }
+
+    #[test]
+    fn any_t_plus_1_valid_shares_give_the_same_valid_certificate() {
+        let c = committee(2);
+        let message = message();
+        let shares = all_shares(&c, &message);
+        for (member, share) in &shares {
+            assert!(c.scheme.verify_share(*member, &message, share));
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut first: Option<[u8; SIGNATURE_BYTES]> = None;
+        for _ in 0..25 {
+            let mut subset = shares.clone();
+            subset.shuffle(&mut rng);
+            subset.truncate(c.scheme.share_count_min());
+            let certificate = c
+                .scheme
+                .combine(&subset)
+                .expect("t+1 distinct shares combine");
+            assert!(c.scheme.verify_certificate(&message, &certificate));
+            let bytes = certificate.to_bytes();
+            assert_eq!(
+                *first.get_or_insert(bytes),
+                bytes,
+                "every subset gives one certificate"
+            );
+        }
+    }
+
+    #[test]
+    fn t_shares_never_combine() {
+        let c = committee(4);
+        let shares = all_shares(&c, &message());
+        assert!(c
+            .scheme
+            .combine(&shares[..c.scheme.share_count_min() - 1])
+            .is_none());
+    }
+
+    #[test]
+    fn repeated_or_unknown_members_never_count() {
+        let c = committee(5);
+        let shares = all_shares(&c, &message());
+        let t_plus_1 = c.scheme.share_count_min();
+        let mut repeated: Vec<_> = shares[..t_plus_1 - 1].to_vec();
+        repeated.push(shares[0].clone());
+        assert!(c.scheme.combine(&repeated).is_none());
+        let mut unknown: Vec<_> = shares[..t_plus_1 - 1].to_vec();
+        unknown.push((N as MemberIndex, shares[t_plus_1].1.clone()));
+        assert!(c.scheme.combine(&unknown).is_none());
+        assert!(!c
+            .scheme
+            .verify_share(N as MemberIndex, &message(), &shares[0].1));
+    }
+
+    #[test]
+    fn an_invalid_share_spoils_the_combination_and_is_found_one_by_one() {
+        let c = committee(6);
+        let message = message();
+        let mut shares = all_shares(&c, &message);
+        // Member 2 signs something else: a Byzantine share.
+        shares[2].1 = c.members[2].sign_share(b"another proposal");
+        let subset = &shares[..c.scheme.share_count_min()];
+        let certificate = c.scheme.combine(subset).expect("combines");
+        assert!(!c.scheme.verify_certificate(&message, &certificate));
+        let bad: Vec<MemberIndex> = subset
+            .iter()
+            .filter(|(m, s)| !c.scheme.verify_share(*m, &message, s))
+            .map(|(m, _)| *m)
+            .collect();
+        assert_eq!(bad, vec![2]);
+    }
+
+    #[test]
+    fn two_members_shares_swapped_never_verify() {
+        let c = committee(7);
+        let message = message();
+        let mut shares = all_shares(&c, &message);
+        let (a, b) = (shares[0].1.clone(), shares[1].1.clone());
+        shares[0].1 = b;
+        shares[1].1 = a;
+        assert!(!c.scheme.verify_share(0, &message, &shares[0].1));
+        assert!(!c.scheme.verify_share(1, &message, &shares[1].1));
+        let certificate = c
+            .scheme
+            .combine(&shares[..c.scheme.share_count_min()])
+            .unwrap();
+        assert!(!c.scheme.verify_certificate(&message, &certificate));
+    }
+
+    #[test]
+    fn another_committee_cannot_certify() {
+        let ours = committee(8);
+        let theirs = committee(9);
+        let message = message();
+        let shares = all_shares(&theirs, &message);
+        let certificate = theirs.scheme.combine(&shares[..4]).unwrap();
+        assert!(theirs.scheme.verify_certificate(&message, &certificate));
+        assert!(!ours.scheme.verify_certificate(&message, &certificate));
+    }
+
+    #[test]
+    fn signature_bytes_round_trip_and_garbage_is_an_error() {
+        let c = committee(10);
+        let share = c.members[0].sign_share(&message());
+        assert_eq!(decode_share(&share.to_bytes()).unwrap(), share);
+        assert_eq!(
+            decode_share(&[0u8; 10]),
+            Err(SignatureBytesError::Length(10))
+        );
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        for _ in 0..64 {
+            let garbage: Vec<u8> = (0..SIGNATURE_BYTES).map(|_| rng.gen()).collect();
+            // Random bytes are almost never a valid compressed point; either way, no panic.
+            let _ = decode_share(&garbage);
+            let _ = decode_certificate(&garbage);
+        }
+    }
+}
