@@ -5,6 +5,7 @@
 //! and the signature scheme are here and tested; the collection state machine, its actor
 //! and persistence come next.
 
+pub mod collector;
 pub mod proposal;
 pub mod scheme;
 pub mod threshold;
