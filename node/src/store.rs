@@ -3,7 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
+
 use redb::{Database, ReadableTable, TableDefinition};
+use x0_actors::certify::collector::SlotKey;
+use x0_actors::certify::proposal::ProposalId;
 use x0_actors::wall_clock::unix_ms_now;
 
 /// File name of the database inside the data dir.
@@ -13,6 +17,9 @@ pub const FILE_NAME: &str = "state.redb";
 pub const SCHEMA_VERSION: u64 = 1;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// (epoch, slot) -> id of the one proposal this member signed for it. Written and committed
+/// before the share leaves the node, so a restart never signs the slot again.
+const SIGNED_SLOTS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("signed_slots");
 const KEY_SCHEMA_VERSION: &str = "schema_version";
 const KEY_STARTS: &str = "starts";
 const KEY_RUNNING_SINCE_MS: &str = "running_since_unix_ms";
@@ -26,6 +33,8 @@ pub enum StoreError {
     Corrupt { path: PathBuf, reason: String },
     #[error("state {path} was written by a newer x0 (schema {found}, this build reads {SCHEMA_VERSION}); upgrade x0")]
     TooNew { path: PathBuf, found: u64 },
+    #[error("slot {epoch}/{slot} is already signed for another proposal; refusing to sign twice")]
+    SlotAlreadySigned { epoch: u64, slot: String },
     #[error("state {path}: {reason}")]
     Other { path: PathBuf, reason: String },
 }
@@ -145,6 +154,56 @@ impl Store {
         txn.commit().map_err(|e| self.other(e))
     }
 
+    /// Durably records that this member signed `id` for `slot`. Recording the same id again
+    /// is a no-op; a different id for a recorded slot is refused: the caller must not sign.
+    pub fn record_signed_slot(&self, slot: &SlotKey, id: &ProposalId) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.other(e))?;
+        {
+            let mut table = txn.open_table(SIGNED_SLOTS).map_err(|e| self.other(e))?;
+            let key = (slot.0, slot.1.as_str());
+            let existing = table
+                .get(key)
+                .map_err(|e| self.other(e))?
+                .map(|v| v.value().to_vec());
+            match existing {
+                Some(bytes) if bytes == id.0 => return Ok(()),
+                Some(_) => {
+                    return Err(StoreError::SlotAlreadySigned {
+                        epoch: slot.0,
+                        slot: slot.1.clone(),
+                    })
+                }
+                None => {
+                    table
+                        .insert(key, id.0.as_slice())
+                        .map_err(|e| self.other(e))?;
+                }
+            }
+        }
+        txn.commit().map_err(|e| self.other(e))
+    }
+
+    /// Every slot this member has signed, as the collector needs it on start.
+    pub fn signed_slots(&self) -> Result<BTreeMap<SlotKey, ProposalId>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.other(e))?;
+        let table = match txn.open_table(SIGNED_SLOTS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(BTreeMap::new()),
+            Err(e) => return Err(self.other(e)),
+        };
+        let mut slots = BTreeMap::new();
+        for row in table.iter().map_err(|e| self.other(e))? {
+            let (key, value) = row.map_err(|e| self.other(e))?;
+            let (epoch, slot) = key.value();
+            let id: [u8; 32] = value.value().try_into().map_err(|_| StoreError::Corrupt {
+                path: self.path.clone(),
+                reason: format!("signed slot {epoch}/{slot} holds an id that is not 32 bytes"),
+            })?;
+            slots.insert((epoch, slot.to_string()), ProposalId(id));
+        }
+        Ok(slots)
+    }
+
     fn other(&self, error: impl std::fmt::Display) -> StoreError {
         StoreError::Other {
             path: self.path.clone(),
@@ -218,6 +277,34 @@ mod tests {
         drop(second); // a crash: no clean stop recorded
         let third = Store::open(dir.path()).unwrap();
         assert_eq!(third.lifecycle(), lifecycle(3, false));
+    }
+
+    #[test]
+    fn signed_slots_survive_a_crash_and_are_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let slot: SlotKey = (3, "gossip/mesh_n".into());
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert!(store.signed_slots().unwrap().is_empty());
+            store
+                .record_signed_slot(&slot, &ProposalId([1; 32]))
+                .unwrap();
+            store
+                .record_signed_slot(&slot, &ProposalId([1; 32]))
+                .unwrap();
+            // dropped without a clean stop: a crash
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            store.signed_slots().unwrap(),
+            BTreeMap::from([(slot.clone(), ProposalId([1; 32]))])
+        );
+        let refused = store.record_signed_slot(&slot, &ProposalId([2; 32]));
+        assert!(matches!(
+            refused,
+            Err(StoreError::SlotAlreadySigned { epoch: 3, .. })
+        ));
+        assert_eq!(store.signed_slots().unwrap()[&slot], ProposalId([1; 32]));
     }
 
     #[test]
