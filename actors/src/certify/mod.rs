@@ -9,3 +9,4 @@ pub mod collector;
 pub mod proposal;
 pub mod scheme;
 pub mod threshold;
+pub mod wire;
