@@ -301,12 +301,7 @@ where
             ),
             None => {
                 // Combine failed: find the bad shares one by one, drop and report them.
-                let scheme = &self.scheme;
-                let bad: Vec<MemberIndex> = chosen
-                    .iter()
-                    .filter(|(m, s)| !scheme.verify_share(*m, &message, s))
-                    .map(|(m, _)| *m)
-                    .collect();
+                let bad = self.scheme.invalid_shares(&message, &chosen);
                 assert!(!bad.is_empty(), "a failed combination has an invalid share");
                 for member in &bad {
                     entry.shares.remove(member);
