@@ -17,3 +17,6 @@ pub mod network;
 pub mod probe;
 pub mod topics;
 pub mod wall_clock;
+
+#[cfg(test)]
+mod test_bytes;

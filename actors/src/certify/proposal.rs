@@ -265,14 +265,7 @@ mod tests {
         let mut state: u64 = 0x2545_f491_4f6c_dd1d;
         for len in 0..200 {
             for _ in 0..32 {
-                let bytes: Vec<u8> = (0..len)
-                    .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
-                        state as u8
-                    })
-                    .collect();
+                let bytes: Vec<u8> = crate::test_bytes::pseudo_random(&mut state, len);
                 let _ = Proposal::decode(&bytes);
             }
         }

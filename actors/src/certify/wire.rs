@@ -226,14 +226,7 @@ mod tests {
         let mut state: u64 = 0x1234_5678_9abc_def1;
         for len in [0, 1, 5, 50, SHARE_BYTES, 200, 500] {
             for _ in 0..200 {
-                let mut bytes: Vec<u8> = (0..len)
-                    .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
-                        state as u8
-                    })
-                    .collect();
+                let mut bytes: Vec<u8> = crate::test_bytes::pseudo_random(&mut state, len);
                 if let Some(first) = bytes.first_mut() {
                     *first = VERSION;
                 }

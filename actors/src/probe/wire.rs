@@ -145,14 +145,7 @@ mod tests {
         let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
         for len in 0..(HEADER_BYTES * 3) {
             for _ in 0..64 {
-                let bytes: Vec<u8> = (0..len)
-                    .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
-                        state as u8
-                    })
-                    .collect();
+                let bytes: Vec<u8> = crate::test_bytes::pseudo_random(&mut state, len);
                 let _ = Probe::decode(&bytes);
             }
         }
