@@ -43,6 +43,22 @@ async fn rejected(node: &Node, reason: &str) -> f64 {
     sample_value(&body, &prefix).unwrap_or(0.0)
 }
 
+/// A stock peer subscribed to the probe topic, dialed into `a`, and in a's mesh.
+async fn stock_peer_in_mesh_of(a: &Node, authenticity: Authenticity) -> StockPeer {
+    let peer = StockPeer::spawn(authenticity);
+    peer.subscribe(topics::PROBE);
+    peer.dial(x0_node::devnet::tcp_address(a).await.unwrap());
+    let peer_id = peer.peer_id.to_string();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            mesh_peers(a, topics::PROBE).await.contains(&peer_id)
+        })
+        .await,
+        "the stock peer never joined A's mesh"
+    );
+    peer
+}
+
 #[actix_rt::test]
 async fn rejected_message_is_not_forwarded_and_sender_score_drops() {
     let dir = tempfile::tempdir().unwrap();
@@ -133,17 +149,7 @@ async fn rejected_message_is_not_forwarded_and_sender_score_drops() {
 async fn unsigned_messages_are_refused_under_strict_validation() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = two_nodes(dir.path()).await;
-    let anonymous = StockPeer::spawn(Authenticity::Anonymous);
-    anonymous.subscribe(topics::PROBE);
-    anonymous.dial(x0_node::devnet::tcp_address(&a).await.unwrap());
-    let anonymous_id = anonymous.peer_id.to_string();
-    assert!(
-        eventually(Duration::from_secs(10), || async {
-            mesh_peers(&a, topics::PROBE).await.contains(&anonymous_id)
-        })
-        .await,
-        "the anonymous peer never joined A's mesh"
-    );
+    let anonymous = stock_peer_in_mesh_of(&a, Authenticity::Anonymous).await;
     // A well-formed probe, but unsigned: gossipsub drops it before any actor sees it.
     anonymous
         .publish_when_ready(topics::PROBE, valid_probe())
@@ -172,17 +178,7 @@ async fn unsigned_messages_are_refused_under_strict_validation() {
 async fn oversized_message_is_dropped_before_any_actor() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = two_nodes(dir.path()).await;
-    let sender = StockPeer::spawn(Authenticity::Signed);
-    sender.subscribe(topics::PROBE);
-    sender.dial(x0_node::devnet::tcp_address(&a).await.unwrap());
-    let sender_id = sender.peer_id.to_string();
-    assert!(
-        eventually(Duration::from_secs(10), || async {
-            mesh_peers(&a, topics::PROBE).await.contains(&sender_id)
-        })
-        .await,
-        "the stock peer never joined A's mesh"
-    );
+    let sender = stock_peer_in_mesh_of(&a, Authenticity::Signed).await;
     // Far over the probe topic's limit (1,043 bytes + framing), well under the stock
     // peer's own 64 KiB limit, so only the node's per-topic limit can stop it.
     let oversized = vec![0u8; 8 * 1024];
