@@ -8,15 +8,20 @@
 //! * combine first: t+1 shares are combined and the result verified once; only if that
 //!   fails is each share verified, and the invalid ones are dropped and their senders
 //!   reported;
+//! * a share is not forwarded before it is known to be valid: its verdict is held until a
+//!   combination proves it, or until `share_hold_ms` passes and it is verified on its own
+//!   (so shares still spread when a node alone never reaches t+1);
 //! * two valid certificates for one (epoch, slot) and different proposals halt the slot
 //!   and name the members whose valid shares endorse both.
+//!
+//! Shares per proposal are bounded by the committee size: one per member, the first wins.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::proposal::{Proposal, ProposalId};
 use super::scheme::{signing_message, MemberIndex, ShareSigner, ThresholdScheme};
 
-/// Bounds of the collector.
+/// Bounds and timers of the collector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CollectorConfig {
     /// Proposals being collected at once; beyond it new ones are refused (and counted).
@@ -25,6 +30,10 @@ pub struct CollectorConfig {
     pub pending_ttl_ms: u64,
     /// Slots whose certificate is remembered (for conflict detection).
     pub certified_max: usize,
+    /// How long a share's verdict waits for a combination before the share is verified on
+    /// its own. Short enough that shares keep spreading, long enough that most are proven
+    /// by one combination instead of one pairing each.
+    pub share_hold_ms: u64,
 }
 
 impl Default for CollectorConfig {
@@ -33,6 +42,7 @@ impl Default for CollectorConfig {
             pending_max: 1024,
             pending_ttl_ms: 120_000,
             certified_max: 65_536,
+            share_hold_ms: 200,
         }
     }
 }
@@ -49,11 +59,33 @@ pub struct Certificate<C> {
     pub signature: C,
 }
 
+/// What becomes of one received share: the gossip verdict the shell gives its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShareVerdict {
+    /// Proven valid (by a combination or on its own): forward it.
+    Valid,
+    /// Invalid: reject the message, penalise the sender, keep the evidence.
+    Invalid(&'static str),
+    /// Not invalid, not worth forwarding (duplicate, late, no room).
+    Ignored(&'static str),
+}
+
+/// What becomes of one received certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificateVerdict {
+    /// Valid and new here (possibly a conflict): forward it.
+    Accepted,
+    /// This proposal is certified here already.
+    Duplicate,
+    /// Failed verification: reject, penalise the sender.
+    Rejected(&'static str),
+}
+
 /// What the shell must do.
 #[derive(Debug, Clone)]
 pub enum Output<S, C> {
-    /// Persist `(epoch, slot) -> id` as signed, then publish the share. Never the other
-    /// order: after a crash the node must know it already signed this slot.
+    /// Persist `(epoch, slot) -> id` and the share as signed, then publish the share.
+    /// Never the other order: after a crash the node must know it already signed this slot.
     PublishShare {
         slot: SlotKey,
         id: ProposalId,
@@ -63,17 +95,24 @@ pub enum Output<S, C> {
     /// A certificate formed here: persist it, then publish it.
     PublishCertificate(Certificate<C>),
     /// A valid certificate was accepted for this slot (formed here or received).
-    Certified { slot: SlotKey, id: ProposalId },
-    /// A member sent an invalid share: penalise the sender and keep the evidence.
-    RejectShare {
+    /// `collecting_ms`: first sight of the proposal or a share here to the certificate.
+    Certified {
+        slot: SlotKey,
+        id: ProposalId,
+        collecting_ms: Option<u64>,
+    },
+    /// The verdict on a share whose verdict [`Collector::on_share`] held back.
+    ShareDecided {
         member: MemberIndex,
         id: ProposalId,
-        reason: &'static str,
+        verdict: ShareVerdict,
     },
-    /// A received certificate failed verification.
-    RejectCertificate {
+    /// A member sent an invalid share: keep it as evidence. The share's verdict is given
+    /// separately (it is `Invalid`).
+    InvalidShare {
+        member: MemberIndex,
         id: ProposalId,
-        reason: &'static str,
+        share: S,
     },
     /// Two valid certificates for one slot: the slot is halted until a ballot settles it.
     Conflict {
@@ -85,10 +124,20 @@ pub enum Output<S, C> {
     Dropped { what: &'static str },
 }
 
+struct Held<S> {
+    share: S,
+    arrived_ms: u64,
+    /// True once a verdict was given (immediately or by [`Output::ShareDecided`]).
+    decided: bool,
+}
+
 struct Pending<S> {
     proposal: Option<Proposal>,
-    /// First share per member; unverified until a combination fails.
-    shares: BTreeMap<MemberIndex, S>,
+    /// First share per member; unverified until a combination fails or the hold expires.
+    shares: BTreeMap<MemberIndex, Held<S>>,
+    /// Members caught with an invalid share for this proposal: their further shares are
+    /// ignored, so one Byzantine member cannot make us pay a pairing per message.
+    caught: BTreeSet<MemberIndex>,
     first_seen_ms: u64,
     certified: bool,
 }
@@ -101,6 +150,8 @@ pub struct Collector<S: ThresholdScheme, K> {
     signed: BTreeMap<SlotKey, ProposalId>,
     pending: BTreeMap<ProposalId, Pending<S::Share>>,
     certified: BTreeMap<SlotKey, Certificate<S::Certificate>>,
+    /// Every proposal id certified here, also the second one of a conflict.
+    certified_ids: BTreeSet<ProposalId>,
     halted: BTreeSet<SlotKey>,
 }
 
@@ -130,8 +181,13 @@ where
             signed,
             pending: BTreeMap::new(),
             certified: BTreeMap::new(),
+            certified_ids: BTreeSet::new(),
             halted: BTreeSet::new(),
         }
+    }
+
+    pub fn scheme(&self) -> &S {
+        &self.scheme
     }
 
     pub fn is_halted(&self, slot: &SlotKey) -> bool {
@@ -142,6 +198,22 @@ where
         self.certified.get(slot)
     }
 
+    /// Halted slots, in order.
+    pub fn halted(&self) -> impl Iterator<Item = &SlotKey> {
+        self.halted.iter()
+    }
+
+    pub fn pending_count(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Re-admits a certificate the store kept from an earlier run. It was verified before
+    /// it was stored, so it is not verified again; conflicts between stored certificates
+    /// are found again and reported in `out`.
+    pub fn restore(&mut self, certificate: Certificate<S::Certificate>, out: &mut Vec<Out<S>>) {
+        self.accept(certificate, None, out);
+    }
+
     /// A proposal arrived (already checked for rights and replay by the shell).
     pub fn on_proposal(&mut self, proposal: Proposal, now_ms: u64, out: &mut Vec<Out<S>>) {
         let id = proposal.id();
@@ -150,7 +222,10 @@ where
             return;
         }
         let entry = self.pending.get_mut(&id).expect("entry just ensured");
-        entry.proposal.get_or_insert(proposal);
+        if entry.proposal.is_some() {
+            return; // a repeated proposal changes nothing
+        }
+        entry.proposal = Some(proposal);
         if self.halted.contains(&slot) {
             out.push(Output::Dropped {
                 what: "slot_halted",
@@ -162,12 +237,20 @@ where
                 Some(signed_id) if *signed_id != id => out.push(Output::Dropped {
                     what: "slot_already_signed",
                 }),
-                Some(_) => {} // signed this very proposal before (a restart): nothing new
-                None => {
+                // BLS signing is deterministic: signing again gives the very share this
+                // member persisted and published before a restart, never a new one.
+                _ => {
                     let share = signer.sign_share(&signing_message(&id));
                     let member = signer.member();
                     self.signed.insert(slot.clone(), id);
-                    entry.shares.insert(member, share.clone());
+                    entry.shares.insert(
+                        member,
+                        Held {
+                            share: share.clone(),
+                            arrived_ms: now_ms,
+                            decided: true,
+                        },
+                    );
                     out.push(Output::PublishShare {
                         slot,
                         id,
@@ -177,10 +260,11 @@ where
                 }
             }
         }
-        self.try_certify(id, out);
+        self.try_certify(id, now_ms, out);
     }
 
-    /// A share from `member` for proposal `id` arrived.
+    /// A share from `member` for proposal `id` arrived. Returns its verdict now, or `None`
+    /// when the verdict is held: it comes later as [`Output::ShareDecided`].
     pub fn on_share(
         &mut self,
         member: MemberIndex,
@@ -188,69 +272,118 @@ where
         share: S::Share,
         now_ms: u64,
         out: &mut Vec<Out<S>>,
-    ) {
+    ) -> Option<ShareVerdict> {
         if usize::from(member) >= self.scheme.committee_size() {
-            out.push(Output::RejectShare {
-                member,
-                id,
-                reason: "unknown_member",
-            });
-            return;
+            return Some(ShareVerdict::Invalid("unknown_member"));
+        }
+        if self.certified_ids.contains(&id) {
+            return Some(ShareVerdict::Ignored("already_certified"));
         }
         if !self.entry(id, now_ms, out) {
-            return;
+            return Some(ShareVerdict::Ignored("pending_full"));
         }
         let entry = self.pending.get_mut(&id).expect("entry just ensured");
-        if entry.certified {
-            return; // late share: the certificate exists already
-        }
         if entry.shares.contains_key(&member) {
-            out.push(Output::Dropped {
-                what: "duplicate_share",
-            });
-            return;
+            return Some(ShareVerdict::Ignored("duplicate_share"));
         }
-        entry.shares.insert(member, share);
-        self.try_certify(id, out);
+        if entry.caught.contains(&member) {
+            return Some(ShareVerdict::Ignored("member_caught"));
+        }
+        entry.shares.insert(
+            member,
+            Held {
+                share,
+                arrived_ms: now_ms,
+                decided: false,
+            },
+        );
+        let first_new = out.len();
+        self.try_certify(id, now_ms, out);
+        // The combination may have decided this very share already.
+        let decided_now = out[first_new..].iter().find_map(|o| match o {
+            Output::ShareDecided {
+                member: m,
+                id: i,
+                verdict,
+            } if *m == member && *i == id => Some(*verdict),
+            _ => None,
+        });
+        if decided_now.is_some() {
+            let mut index = 0;
+            out.retain(|o| {
+                index += 1;
+                index <= first_new
+                    || !matches!(o, Output::ShareDecided { member: m, id: i, .. } if *m == member && *i == id)
+            });
+        }
+        decided_now
     }
 
     /// A certificate arrived from the network.
     pub fn on_certificate(
         &mut self,
         certificate: Certificate<S::Certificate>,
+        now_ms: u64,
         out: &mut Vec<Out<S>>,
-    ) {
-        let id = certificate.proposal.id();
+    ) -> CertificateVerdict {
         if certificate.proposal.check().is_err() {
-            out.push(Output::RejectCertificate {
-                id,
-                reason: "malformed_proposal",
-            });
-            return;
+            return CertificateVerdict::Rejected("malformed_proposal");
+        }
+        let id = certificate.proposal.id();
+        // Checked before the pairing: copies of a certificate cost nothing.
+        if self.certified_ids.contains(&id) {
+            return CertificateVerdict::Duplicate;
         }
         if !self
             .scheme
             .verify_certificate(&signing_message(&id), &certificate.signature)
         {
-            out.push(Output::RejectCertificate {
-                id,
-                reason: "invalid_signature",
-            });
-            return;
+            return CertificateVerdict::Rejected("invalid_signature");
         }
-        self.accept(certificate, out);
+        self.accept(certificate, Some(now_ms), out);
+        CertificateVerdict::Accepted
     }
 
-    /// Forgets proposals that did not certify in time.
+    /// Verifies shares held past `share_hold_ms` on their own, and forgets proposals that
+    /// did not certify in time.
     pub fn tick(&mut self, now_ms: u64, out: &mut Vec<Out<S>>) {
+        let hold = self.config.share_hold_ms;
+        let ids: Vec<ProposalId> = self.pending.keys().copied().collect();
+        for id in ids {
+            let message = signing_message(&id);
+            let entry = self.pending.get_mut(&id).expect("listed above");
+            let overdue: Vec<MemberIndex> = entry
+                .shares
+                .iter()
+                .filter(|(_, h)| !h.decided && now_ms.saturating_sub(h.arrived_ms) >= hold)
+                .map(|(m, _)| *m)
+                .collect();
+            if overdue.is_empty() {
+                continue;
+            }
+            let checked: Vec<(MemberIndex, S::Share)> = overdue
+                .iter()
+                .map(|m| (*m, entry.shares[m].share.clone()))
+                .collect();
+            let bad = self.scheme.invalid_shares(&message, &checked);
+            decide(entry, id, &overdue, &bad, out);
+            self.try_certify(id, now_ms, out);
+        }
         let ttl = self.config.pending_ttl_ms;
-        let before = self.pending.len();
-        self.pending
-            .retain(|_, p| now_ms.saturating_sub(p.first_seen_ms) < ttl);
-        for _ in self.pending.len()..before {
-            out.push(Output::Dropped {
-                what: "pending_expired",
-            });
+        let expired: Vec<ProposalId> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| now_ms.saturating_sub(p.first_seen_ms) >= ttl)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            let mut entry = self.pending.remove(&id).expect("listed above");
+            release(&mut entry, id, "expired", out);
+            if !entry.certified {
+                out.push(Output::Dropped {
+                    what: "pending_expired",
+                });
+            }
         }
     }
 
@@ -270,6 +403,7 @@ where
             Pending {
                 proposal: None,
                 shares: BTreeMap::new(),
+                caught: BTreeSet::new(),
                 first_seen_ms: now_ms,
                 certified: false,
             },
@@ -277,7 +411,7 @@ where
         true
     }
 
-    fn try_certify(&mut self, id: ProposalId, out: &mut Vec<Out<S>>) {
+    fn try_certify(&mut self, id: ProposalId, now_ms: u64, out: &mut Vec<Out<S>>) {
         let needed = self.scheme.share_count_min();
         let message = signing_message(&id);
         let entry = self.pending.get_mut(&id).expect("pending entry");
@@ -288,55 +422,57 @@ where
             .shares
             .iter()
             .take(needed)
-            .map(|(m, s)| (*m, s.clone()))
+            .map(|(m, h)| (*m, h.share.clone()))
             .collect();
+        let members: Vec<MemberIndex> = chosen.iter().map(|(m, _)| *m).collect();
         let combined = self
             .scheme
             .combine(&chosen)
             .filter(|signature| self.scheme.verify_certificate(&message, signature));
-        let (signers, signature) = match combined {
-            Some(signature) => (
-                chosen.iter().map(|(m, _)| *m).collect::<Vec<_>>(),
-                signature,
-            ),
-            None => {
-                // Combine failed: find the bad shares one by one, drop and report them.
-                let bad = self.scheme.invalid_shares(&message, &chosen);
-                assert!(!bad.is_empty(), "a failed combination has an invalid share");
-                for member in &bad {
-                    entry.shares.remove(member);
-                    out.push(Output::RejectShare {
-                        member: *member,
-                        id,
-                        reason: "invalid_share",
-                    });
-                }
-                // The remaining shares may reach the threshold again.
-                return self.try_certify(id, out);
-            }
+        let Some(signature) = combined else {
+            // Combine failed: find the bad shares one by one, drop and report them.
+            let bad = self.scheme.invalid_shares(&message, &chosen);
+            assert!(!bad.is_empty(), "a failed combination has an invalid share");
+            decide(entry, id, &members, &bad, out);
+            // The remaining shares may reach the threshold again.
+            return self.try_certify(id, now_ms, out);
         };
-        entry.certified = true;
+        // The combination proves every share in it.
+        decide(entry, id, &members, &[], out);
         let certificate = Certificate {
             proposal: entry.proposal.clone().expect("checked above"),
-            signers,
+            signers: members,
             signature,
         };
         out.push(Output::PublishCertificate(certificate.clone()));
-        self.accept(certificate, out);
+        self.accept(certificate, Some(now_ms), out);
     }
 
     /// Records a verified certificate for its slot; detects conflicts.
-    fn accept(&mut self, certificate: Certificate<S::Certificate>, out: &mut Vec<Out<S>>) {
+    fn accept(
+        &mut self,
+        certificate: Certificate<S::Certificate>,
+        now_ms: Option<u64>,
+        out: &mut Vec<Out<S>>,
+    ) {
         let id = certificate.proposal.id();
         let slot: SlotKey = (
             certificate.proposal.epoch,
             certificate.proposal.slot.clone(),
         );
-        if let Some(pending) = self.pending.get_mut(&id) {
-            pending.certified = true;
+        if !self.certified_ids.insert(id) {
+            return; // seen already
         }
+        let collecting_ms = match self.pending.get_mut(&id) {
+            Some(pending) => {
+                pending.certified = true;
+                // Shares not needed any more are not forwarded.
+                release(pending, id, "already_certified", out);
+                now_ms.map(|now| now.saturating_sub(pending.first_seen_ms))
+            }
+            None => None,
+        };
         match self.certified.get(&slot) {
-            Some(existing) if existing.proposal.id() == id => {} // seen already
             Some(existing) => {
                 let other = existing.proposal.id();
                 let double_signers = self.double_signers(other, id);
@@ -356,7 +492,11 @@ where
                     return;
                 }
                 self.certified.insert(slot.clone(), certificate);
-                out.push(Output::Certified { slot, id });
+                out.push(Output::Certified {
+                    slot,
+                    id,
+                    collecting_ms,
+                });
             }
         }
     }
@@ -369,14 +509,72 @@ where
         let (ma, mb) = (signing_message(&a), signing_message(&b));
         pa.shares
             .iter()
-            .filter(|(m, s)| self.scheme.verify_share(**m, &ma, s))
+            .filter(|(m, h)| self.scheme.verify_share(**m, &ma, &h.share))
             .filter(|(m, _)| {
                 pb.shares
                     .get(*m)
-                    .is_some_and(|s| self.scheme.verify_share(**m, &mb, s))
+                    .is_some_and(|h| self.scheme.verify_share(**m, &mb, &h.share))
             })
             .map(|(m, _)| *m)
             .collect()
+    }
+}
+
+/// Gives verdicts to `members` of `entry`: `bad` ones are invalid (and removed, with
+/// evidence), the rest valid. Members decided before get no second verdict.
+fn decide<S: Clone, C>(
+    entry: &mut Pending<S>,
+    id: ProposalId,
+    members: &[MemberIndex],
+    bad: &[MemberIndex],
+    out: &mut Vec<Output<S, C>>,
+) {
+    for member in members {
+        if bad.contains(member) {
+            let held = entry.shares.remove(member).expect("member of entry");
+            entry.caught.insert(*member);
+            if !held.decided {
+                out.push(Output::ShareDecided {
+                    member: *member,
+                    id,
+                    verdict: ShareVerdict::Invalid("invalid_share"),
+                });
+            }
+            out.push(Output::InvalidShare {
+                member: *member,
+                id,
+                share: held.share,
+            });
+        } else {
+            let held = entry.shares.get_mut(member).expect("member of entry");
+            if !held.decided {
+                held.decided = true;
+                out.push(Output::ShareDecided {
+                    member: *member,
+                    id,
+                    verdict: ShareVerdict::Valid,
+                });
+            }
+        }
+    }
+}
+
+/// Gives every share of `entry` still waiting a verdict `Ignored(reason)`.
+fn release<S, C>(
+    entry: &mut Pending<S>,
+    id: ProposalId,
+    reason: &'static str,
+    out: &mut Vec<Output<S, C>>,
+) {
+    for (member, held) in &mut entry.shares {
+        if !held.decided {
+            held.decided = true;
+            out.push(Output::ShareDecided {
+                member: *member,
+                id,
+                verdict: ShareVerdict::Ignored(reason),
+            });
+        }
     }
 }
 
@@ -471,8 +669,12 @@ mod tests {
             .is_some());
         // Every other node accepts it.
         let mut out = Vec::new();
-        w.nodes[5].on_certificate(certificate, &mut out);
+        let verdict = w.nodes[5].on_certificate(certificate.clone(), 2, &mut out);
+        assert_eq!(verdict, CertificateVerdict::Accepted);
         assert!(out.iter().any(|o| matches!(o, Output::Certified { .. })));
+        // A second copy costs no pairing and is not forwarded.
+        let again = w.nodes[5].on_certificate(certificate, 3, &mut out);
+        assert_eq!(again, CertificateVerdict::Duplicate);
     }
 
     #[test]
@@ -484,35 +686,71 @@ mod tests {
         let mut out = Vec::new();
         aggregator.on_proposal(p.clone(), 0, &mut out);
         // Members 1..=3 are Byzantine: valid-looking shares over the wrong message.
+        let mut verdicts = Vec::new();
         for m in 1..=3u16 {
             let bad = w.secret.secret_key_share(usize::from(m)).sign(b"forged");
-            aggregator.on_share(m, id, bad, 1, &mut out);
+            verdicts.push(aggregator.on_share(m, id, bad, 1, &mut out));
         }
-        let rejected: Vec<MemberIndex> = out
+        // The first two wait for a combination; the third completes t+1, the combination
+        // fails, and all three are found invalid one by one.
+        assert_eq!(
+            verdicts,
+            vec![None, None, Some(ShareVerdict::Invalid("invalid_share"))]
+        );
+        let decided: Vec<(MemberIndex, ShareVerdict)> = out
             .iter()
             .filter_map(|o| match o {
-                Output::RejectShare {
-                    member,
-                    reason: "invalid_share",
-                    ..
-                } => Some(*member),
+                Output::ShareDecided {
+                    member, verdict, ..
+                } => Some((*member, *verdict)),
                 _ => None,
             })
             .collect();
-        assert_eq!(rejected, vec![1, 2, 3]);
+        let invalid = ShareVerdict::Invalid("invalid_share");
+        assert_eq!(decided, vec![(1, invalid), (2, invalid)]);
+        let evidence: Vec<MemberIndex> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::InvalidShare { member, .. } => Some(*member),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(evidence, vec![1, 2, 3]);
+        // A caught member's next share is not looked at.
+        let again = w.secret.secret_key_share(1usize).sign(signing_message(&id));
+        assert_eq!(
+            aggregator.on_share(1, id, again, 1, &mut out),
+            Some(ShareVerdict::Ignored("member_caught"))
+        );
         assert!(!out
             .iter()
             .any(|o| matches!(o, Output::PublishCertificate(_))));
+        let mut verdicts = Vec::new();
         for m in 4..=6u16 {
             let good = w
                 .secret
                 .secret_key_share(usize::from(m))
                 .sign(signing_message(&id));
-            aggregator.on_share(m, id, good, 2, &mut out);
+            verdicts.push(aggregator.on_share(m, id, good, 2, &mut out));
         }
+        assert_eq!(verdicts, vec![None, None, Some(ShareVerdict::Valid)]);
+        assert!(out.iter().any(|o| matches!(
+            o,
+            Output::ShareDecided {
+                member: 4,
+                verdict: ShareVerdict::Valid,
+                ..
+            }
+        )));
         assert!(out
             .iter()
             .any(|o| matches!(o, Output::PublishCertificate(_))));
+        // Shares after the certificate are not forwarded.
+        let late = w.secret.secret_key_share(7usize).sign(signing_message(&id));
+        assert_eq!(
+            aggregator.on_share(7, id, late, 3, &mut out),
+            Some(ShareVerdict::Ignored("already_certified"))
+        );
     }
 
     #[test]
@@ -582,22 +820,28 @@ mod tests {
         for (m, s) in shares_a.iter().take(3).cloned() {
             observer.on_share(m, pa.id(), s, 0, &mut out);
         }
-        observer.on_certificate(
+        let verdict_b = observer.on_certificate(
             Certificate {
                 proposal: pb.clone(),
                 signers: vec![0, 1, 2, 4],
                 signature: sig_b,
             },
+            1,
             &mut out,
         );
-        observer.on_certificate(
+        let verdict_a = observer.on_certificate(
             Certificate {
                 proposal: pa.clone(),
                 signers: vec![0, 1, 2, 3],
                 signature: sig_a,
             },
+            1,
             &mut out,
         );
+        // The conflicting one is forwarded (every node must learn of the conflict); A was
+        // certified here already from its shares.
+        assert_eq!(verdict_b, CertificateVerdict::Accepted);
+        assert_eq!(verdict_a, CertificateVerdict::Duplicate);
         let conflict = out
             .iter()
             .find_map(|o| match o {
@@ -627,31 +871,22 @@ mod tests {
             .combine(&shares)
             .unwrap();
         let mut out = Vec::new();
-        w.nodes[0].on_certificate(
+        let verdict = w.nodes[0].on_certificate(
             Certificate {
                 proposal: p.clone(),
                 signers: vec![0, 1, 2, 3],
                 signature: forged,
             },
+            0,
             &mut out,
         );
-        assert!(matches!(
-            out[0],
-            Output::RejectCertificate {
-                reason: "invalid_signature",
-                ..
-            }
-        ));
-        let mut out = Vec::new();
+        assert_eq!(verdict, CertificateVerdict::Rejected("invalid_signature"));
+        assert!(out.is_empty());
         let share = w.secret.secret_key_share(0usize).sign(&message);
-        w.nodes[0].on_share(N as MemberIndex, p.id(), share, 0, &mut out);
-        assert!(matches!(
-            out[0],
-            Output::RejectShare {
-                reason: "unknown_member",
-                ..
-            }
-        ));
+        assert_eq!(
+            w.nodes[0].on_share(N as MemberIndex, p.id(), share, 0, &mut out),
+            Some(ShareVerdict::Invalid("unknown_member"))
+        );
     }
 
     #[test]
@@ -664,6 +899,7 @@ mod tests {
                 pending_max: 2,
                 pending_ttl_ms: 100,
                 certified_max: 8,
+                share_hold_ms: 10,
             },
             BTreeMap::new(),
         );
@@ -695,5 +931,107 @@ mod tests {
                 .count(),
             2
         );
+    }
+
+    #[test]
+    fn a_held_share_is_verified_on_its_own_when_no_combination_comes() {
+        let w = world(8);
+        let mut collector: Bls = Collector::new(
+            BlsCommittee::new(w.secret.public_keys(), N),
+            None,
+            CollectorConfig::default(),
+            BTreeMap::new(),
+        );
+        let id = proposal(b"8").id();
+        let good = w.secret.secret_key_share(2usize).sign(signing_message(&id));
+        let bad = w.secret.secret_key_share(3usize).sign(b"other");
+        let mut out = Vec::new();
+        assert_eq!(collector.on_share(2, id, good, 1_000, &mut out), None);
+        assert_eq!(collector.on_share(3, id, bad, 1_050, &mut out), None);
+        let hold = CollectorConfig::default().share_hold_ms;
+        // Just before the first hold ends nothing is decided.
+        collector.tick(1_000 + hold - 1, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        collector.tick(1_000 + hold, &mut out);
+        assert!(matches!(
+            out.as_slice(),
+            [Output::ShareDecided {
+                member: 2,
+                verdict: ShareVerdict::Valid,
+                ..
+            }]
+        ));
+        out.clear();
+        collector.tick(1_050 + hold, &mut out);
+        assert!(matches!(
+            out.as_slice(),
+            [
+                Output::ShareDecided {
+                    member: 3,
+                    verdict: ShareVerdict::Invalid("invalid_share"),
+                    ..
+                },
+                Output::InvalidShare { member: 3, .. }
+            ]
+        ));
+        // Expiry releases nothing twice: both shares were decided already.
+        out.clear();
+        collector.tick(1_000 + CollectorConfig::default().pending_ttl_ms, &mut out);
+        assert!(matches!(
+            out.as_slice(),
+            [Output::Dropped {
+                what: "pending_expired"
+            }]
+        ));
+    }
+
+    #[test]
+    fn restored_certificates_block_conflicts_after_a_restart() {
+        let w = world(9);
+        let (pa, pb) = (proposal(b"8"), proposal(b"9"));
+        let sign = |p: &Proposal| {
+            let message = signing_message(&p.id());
+            let shares: Vec<_> = (0..4)
+                .map(|m| (m as MemberIndex, w.secret.secret_key_share(m).sign(&message)))
+                .collect();
+            BlsCommittee::new(w.secret.public_keys(), N)
+                .combine(&shares)
+                .unwrap()
+        };
+        let mut restarted: Bls = Collector::new(
+            BlsCommittee::new(w.secret.public_keys(), N),
+            None,
+            CollectorConfig::default(),
+            BTreeMap::new(),
+        );
+        let mut out = Vec::new();
+        restarted.restore(
+            Certificate {
+                proposal: pa.clone(),
+                signers: vec![0, 1, 2, 3],
+                signature: sign(&pa),
+            },
+            &mut out,
+        );
+        assert!(matches!(
+            out.as_slice(),
+            [Output::Certified {
+                collecting_ms: None,
+                ..
+            }]
+        ));
+        out.clear();
+        let verdict = restarted.on_certificate(
+            Certificate {
+                proposal: pb.clone(),
+                signers: vec![0, 1, 2, 3],
+                signature: sign(&pb),
+            },
+            5,
+            &mut out,
+        );
+        assert_eq!(verdict, CertificateVerdict::Accepted);
+        assert!(matches!(out.as_slice(), [Output::Conflict { .. }]));
+        assert!(restarted.is_halted(&(1, "gossip/mesh_n".into())));
     }
 }
