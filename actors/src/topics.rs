@@ -11,14 +11,37 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// health (end-to-end delivery latency, duplicates) on a live mesh.
 pub const PROBE: &str = "/x0/1/probe";
 
+/// Proposals for network-wide changes (canonical proposal encoding), from members.
+pub const PROPOSALS: &str = "/x0/1/proposals";
+
+/// Members' signature shares over proposal ids.
+pub const SHARES: &str = "/x0/1/shares";
+
+/// Certificates: a proposal, its signers and the combined threshold signature.
+pub const CERTIFICATES: &str = "/x0/1/certificates";
+
 /// Every topic this build knows, with the largest message it accepts on it (bytes of
 /// application data, before gossipsub's own framing). The node configures gossipsub's
 /// per-topic transmit limit from this table, so an oversized message is dropped by the
 /// codec before any application code allocates for it.
-pub const KNOWN: &[TopicSpec] = &[TopicSpec {
-    name: PROBE,
-    message_bytes_max: crate::probe::MESSAGE_BYTES_MAX,
-}];
+pub const KNOWN: &[TopicSpec] = &[
+    TopicSpec {
+        name: PROBE,
+        message_bytes_max: crate::probe::MESSAGE_BYTES_MAX,
+    },
+    TopicSpec {
+        name: PROPOSALS,
+        message_bytes_max: crate::certify::proposal::ENCODED_BYTES_MAX,
+    },
+    TopicSpec {
+        name: SHARES,
+        message_bytes_max: crate::certify::wire::SHARE_BYTES,
+    },
+    TopicSpec {
+        name: CERTIFICATES,
+        message_bytes_max: crate::certify::wire::CERTIFICATE_BYTES_MAX,
+    },
+];
 
 /// A topic and its size limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

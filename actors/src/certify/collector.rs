@@ -218,6 +218,9 @@ where
     pub fn on_proposal(&mut self, proposal: Proposal, now_ms: u64, out: &mut Vec<Out<S>>) {
         let id = proposal.id();
         let slot: SlotKey = (proposal.epoch, proposal.slot.clone());
+        if self.certified_ids.contains(&id) {
+            return; // a replay of a certified proposal changes nothing
+        }
         if !self.entry(id, now_ms, out) {
             return;
         }

@@ -1,11 +1,12 @@
 //! Peer-signature collection ("Anti-Meave"): proposals for network-wide changes, the
 //! threshold they need, and the threshold-signature scheme behind certificates.
 //!
-//! Work in progress for the peer-signature issue: the proposal format, the threshold rule
-//! and the signature scheme are here and tested; the collection state machine, its actor
-//! and persistence come next.
+//! The core ([`collector`]) is sans-IO; [`actor`] hosts it in a node, with two collectors
+//! (standard and supermajority key sets) and a journal that persists before publishing.
 
+pub mod actor;
 pub mod collector;
+pub mod committee;
 pub mod proposal;
 pub mod scheme;
 pub mod threshold;

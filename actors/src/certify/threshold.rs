@@ -1,7 +1,7 @@
 //! The 33% BFT threshold: a committee of n tolerates t = floor((n-1)/3) faulty members.
 
 /// How many distinct valid signers a change class needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ChangeClass {
     /// t+1: at least one honest member endorsed it. Two certificates for one slot remain
     /// possible if the t faulty members sign both; nodes detect that and halt the slot.

@@ -2,7 +2,8 @@
 //! here; the scheme decodes them ([`super::scheme::decode_share`]).
 //!
 //! ```text
-//! share:        version u8 = 1 | proposal id [32] | member u16 BE | signature share [96]
+//! share:        version u8 = 1 | key set u8 (0 standard, 1 supermajority)
+//!               | proposal id [32] | member u16 BE | signature share [96]
 //! certificate:  version u8 = 1 | proposal_len u16 BE | proposal (canonical encoding)
 //!               | signer_count u16 BE | signers u16 BE each, strictly increasing
 //!               | signature [96]
@@ -10,9 +11,10 @@
 
 use super::proposal::{Proposal, ProposalError, ProposalId, ENCODED_BYTES_MAX};
 use super::scheme::{MemberIndex, SIGNATURE_BYTES};
+use super::threshold::ChangeClass;
 
 pub const VERSION: u8 = 1;
-pub const SHARE_BYTES: usize = 1 + 32 + 2 + SIGNATURE_BYTES;
+pub const SHARE_BYTES: usize = 1 + 1 + 32 + 2 + SIGNATURE_BYTES;
 /// Largest committee a certificate can name.
 pub const SIGNERS_MAX: usize = 1024;
 pub const CERTIFICATE_BYTES_MAX: usize =
@@ -20,6 +22,8 @@ pub const CERTIFICATE_BYTES_MAX: usize =
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShareMessage {
+    /// Which key set signed: a share is only ever combined with shares of its own set.
+    pub class: ChangeClass,
     pub id: ProposalId,
     pub member: MemberIndex,
     pub share: [u8; SIGNATURE_BYTES],
@@ -44,12 +48,18 @@ pub enum WireError {
     TooManySigners(usize),
     #[error("signers are not strictly increasing")]
     SignersUnordered,
+    #[error("key set {0} is not known")]
+    UnknownKeySet(u8),
 }
 
 impl ShareMessage {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(SHARE_BYTES);
         out.push(VERSION);
+        out.push(match self.class {
+            ChangeClass::Standard => 0,
+            ChangeClass::Supermajority => 1,
+        });
         out.extend_from_slice(&self.id.0);
         out.extend_from_slice(&self.member.to_be_bytes());
         out.extend_from_slice(&self.share);
@@ -64,12 +74,18 @@ impl ShareMessage {
         if bytes[0] != VERSION {
             return Err(WireError::UnsupportedVersion(bytes[0]));
         }
+        let class = match bytes[1] {
+            0 => ChangeClass::Standard,
+            1 => ChangeClass::Supermajority,
+            other => return Err(WireError::UnknownKeySet(other)),
+        };
         let mut id = [0u8; 32];
-        id.copy_from_slice(&bytes[1..33]);
-        let member = u16::from_be_bytes([bytes[33], bytes[34]]);
+        id.copy_from_slice(&bytes[2..34]);
+        let member = u16::from_be_bytes([bytes[34], bytes[35]]);
         let mut share = [0u8; SIGNATURE_BYTES];
-        share.copy_from_slice(&bytes[35..]);
+        share.copy_from_slice(&bytes[36..]);
         Ok(ShareMessage {
+            class,
             id: ProposalId(id),
             member,
             share,
@@ -166,6 +182,7 @@ mod tests {
     #[test]
     fn share_round_trips_and_rejects_bad_shapes() {
         let share = ShareMessage {
+            class: ChangeClass::Supermajority,
             id: ProposalId([1; 32]),
             member: 513,
             share: [2; SIGNATURE_BYTES],
@@ -176,11 +193,17 @@ mod tests {
             ShareMessage::decode(&bytes[1..]),
             Err(WireError::Length(SHARE_BYTES - 1, SHARE_BYTES))
         );
-        let mut version = bytes;
+        let mut version = bytes.clone();
         version[0] = 7;
         assert_eq!(
             ShareMessage::decode(&version),
             Err(WireError::UnsupportedVersion(7))
+        );
+        let mut key_set = bytes;
+        key_set[1] = 2;
+        assert_eq!(
+            ShareMessage::decode(&key_set),
+            Err(WireError::UnknownKeySet(2))
         );
     }
 
