@@ -11,6 +11,8 @@ use libp2p::multiaddr::Protocol;
 use libp2p::Multiaddr;
 use serde::{Deserialize, Serialize};
 
+use crate::committee::{CommitteeKeyError, CommitteeSection};
+
 /// The commented default configuration, as written by `x0 node init`.
 pub const DEFAULT_TOML: &str = include_str!("default_config.toml");
 
@@ -24,6 +26,9 @@ pub struct Config {
     pub network: NetworkSection,
     pub gossip: GossipSection,
     pub probe: ProbeSection,
+    pub certify: CertifySection,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committee: Option<CommitteeSection>,
     pub http: HttpSection,
 }
 
@@ -92,6 +97,38 @@ pub struct ProbeSection {
     pub body_bytes: usize,
     pub future_skew_ms_max: u64,
     pub age_ms_max: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertifySection {
+    pub pending_max: usize,
+    pub pending_ttl_ms: u64,
+    pub certified_max: usize,
+    pub share_hold_ms: u64,
+    pub tick_ms: u64,
+    pub held_verdicts_max: usize,
+    pub proposal_future_skew_ms_max: u64,
+    pub proposal_age_ms_max: u64,
+    pub retry_queue_max: usize,
+}
+
+impl CertifySection {
+    pub fn actor_config(&self) -> x0_actors::certify::actor::CertifyConfig {
+        x0_actors::certify::actor::CertifyConfig {
+            collector: x0_actors::certify::collector::CollectorConfig {
+                pending_max: self.pending_max,
+                pending_ttl_ms: self.pending_ttl_ms,
+                certified_max: self.certified_max,
+                share_hold_ms: self.share_hold_ms,
+            },
+            tick_ms: self.tick_ms,
+            held_verdicts_max: self.held_verdicts_max,
+            proposal_future_skew_ms_max: self.proposal_future_skew_ms_max,
+            proposal_age_ms_max: self.proposal_age_ms_max,
+            retry_queue_max: self.retry_queue_max,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -382,6 +419,30 @@ impl Config {
                 "probe.body_bytes",
                 format!("must be at most {}", x0_actors::probe::BODY_BYTES_MAX),
             );
+        }
+        let certify = &self.certify;
+        for (field, value, min, max) in [
+            ("certify.pending_max", certify.pending_max as u64, 1, 1 << 16),
+            ("certify.pending_ttl_ms", certify.pending_ttl_ms, 1_000, 3_600_000),
+            ("certify.certified_max", certify.certified_max as u64, 1, 1 << 20),
+            ("certify.share_hold_ms", certify.share_hold_ms, 0, 60_000),
+            ("certify.tick_ms", certify.tick_ms, 1, 10_000),
+            ("certify.held_verdicts_max", certify.held_verdicts_max as u64, 1, 1 << 20),
+            ("certify.proposal_future_skew_ms_max", certify.proposal_future_skew_ms_max, 0, 3_600_000),
+            ("certify.proposal_age_ms_max", certify.proposal_age_ms_max, 1_000, 86_400_000),
+            ("certify.retry_queue_max", certify.retry_queue_max as u64, 1, 1 << 16),
+        ] {
+            if !(min..=max).contains(&value) {
+                return err(field, format!("must be in {min}..={max}, got {value}"));
+            }
+        }
+        if let Some(committee) = &self.committee {
+            if let Err(error) = committee.committee() {
+                return match error {
+                    CommitteeKeyError::Field { field, message } => err(&field, message),
+                    other => err("committee", other.to_string()),
+                };
+            }
         }
         Ok(())
     }

@@ -1,21 +1,23 @@
-//! The HTTP endpoint: `/metrics`, `/health`, `/status`. Read-only; bind it to loopback
-//! unless a firewall guards it.
+//! The HTTP endpoint: `/metrics`, `/health`, `/status`, and the certificate API
+//! ([`crate::api`]: proposing is for loopback clients only). Bind it to loopback unless a
+//! firewall guards it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::Addr;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use x0_actors::certify::actor::{CertifyActor, GetCertifyStatus};
 
-use crate::exposition;
+use crate::{api, exposition};
 use crate::network::{GetNetworkStatus, NetworkActor};
 use crate::status::{NodeFacts, Status};
 
@@ -25,6 +27,13 @@ struct AppState {
     network: Addr<NetworkActor>,
     facts: Arc<NodeFacts>,
     started: Instant,
+    certify: Option<Addr<CertifyActor>>,
+}
+
+impl FromRef<AppState> for Option<Addr<CertifyActor>> {
+    fn from_ref(state: &AppState) -> Self {
+        state.certify.clone()
+    }
 }
 
 /// A running HTTP server; [`HttpServer::stop`] closes it gracefully.
@@ -56,6 +65,7 @@ pub async fn serve(
     bind: SocketAddr,
     registry: Arc<Registry>,
     network: Addr<NetworkActor>,
+    certify: Option<Addr<CertifyActor>>,
     facts: NodeFacts,
 ) -> Result<HttpServer, crate::NodeError> {
     let listener = TcpListener::bind(bind).await.map_err(|e| {
@@ -71,14 +81,18 @@ pub async fn serve(
         network,
         facts: Arc::new(facts),
         started: Instant::now(),
+        certify,
     };
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/health", get(health))
         .route("/status", get(status))
+        .route("/proposals", post(api::propose))
+        .route("/certificates/{id}", get(api::certificate))
         .with_state(state);
     let (stop, stopped) = oneshot::channel::<()>();
     let done = tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let server = axum::serve(listener, app).with_graceful_shutdown(async {
             let _ = stopped.await;
         });
@@ -86,7 +100,7 @@ pub async fn serve(
             tracing::error!(%error, "http server failed");
         }
     });
-    tracing::info!(address = %local_addr, "serving /metrics, /health, /status");
+    tracing::info!(address = %local_addr, "serving /metrics, /health, /status, /proposals, /certificates");
     Ok(HttpServer {
         local_addr,
         stop,
@@ -134,11 +148,16 @@ async fn health(State(state): State<AppState>) -> Response {
 }
 
 async fn status(State(state): State<AppState>) -> Response {
+    let certify = match &state.certify {
+        Some(certify) => certify.send(GetCertifyStatus).await.ok(),
+        None => None,
+    };
     match state.network.send(GetNetworkStatus).await {
         Ok(Some(network)) => Json(Status::from_parts(
             network,
             &state.facts,
             state.started.elapsed().as_secs(),
+            certify,
         ))
         .into_response(),
         _ => (

@@ -1,11 +1,15 @@
 //! The x0 mesh node: the libp2p network, the actor assembly, HTTP metrics and status, and
 //! the CLI's building blocks. The binary `x0` (src/main.rs) is a thin edge over this.
 
+pub mod api;
+pub mod committee;
+pub mod certify_cli;
 pub mod config;
 pub mod devnet;
 pub mod exposition;
 pub mod http;
 pub mod identity;
+pub mod journal;
 pub mod network;
 pub mod node;
 pub mod status;

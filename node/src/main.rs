@@ -9,6 +9,8 @@ use clap::{Args, Parser, Subcommand};
 use libp2p::Multiaddr;
 use tracing_subscriber::EnvFilter;
 use x0_node::config::{self, Config};
+use x0_node::api::ProposeRequest;
+use x0_node::certify_cli;
 use x0_node::devnet::{self, DevnetOptions};
 use x0_node::{status::Status, Node, NodeError};
 
@@ -40,8 +42,77 @@ enum Command {
     Status(StatusArgs),
     /// Start N real nodes on loopback in this process, mesh them and trickle probes.
     ///
-    /// Prints each node's metrics and status URL; runs until Ctrl-C or --duration-s.
+    /// The nodes form one committee (keys dealt in memory), so `x0 propose --api <a node's
+    /// URL>` reaches a certificate. Prints each node's URL; runs until Ctrl-C or --duration-s.
     Devnet(DevnetArgs),
+    /// Committee keys: deal them (trusted dealer) or show a committee.
+    #[command(subcommand)]
+    Committee(CommitteeCommand),
+    /// Propose a network-wide change through a running member node (loopback API only).
+    Propose(ProposeArgs),
+    /// Certificates: verify one offline against the committee's public keys.
+    #[command(subcommand)]
+    Cert(CertCommand),
+}
+
+#[derive(Subcommand)]
+enum CommitteeCommand {
+    /// Deal committee keys: DIR/committee.toml (public, for every node's config) and one
+    /// secret share file per member (mode 0600).
+    Deal {
+        /// One member PeerId per line (`#` comments allowed); the order fixes the indices.
+        #[arg(long, value_name = "FILE")]
+        members: PathBuf,
+        /// Output directory; must not hold files of an earlier dealing.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The committee's epoch; proposals and certificates carry it.
+        #[arg(long, default_value_t = 1)]
+        epoch: u64,
+        /// A slot (or prefix ending in `*`) that needs a supermajority; repeat for several.
+        #[arg(long = "supermajority-slot", value_name = "PATTERN")]
+        supermajority_slots: Vec<String>,
+    },
+    /// Print a committee: size, thresholds, keys, members.
+    Show {
+        /// A node config or a committee.toml with a [committee] table.
+        #[arg(long, value_name = "FILE")]
+        committee: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct ProposeArgs {
+    /// The member node's HTTP endpoint (it must be on this machine).
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9480")]
+    api: reqwest::Url,
+    /// What the change touches, e.g. gossip/mesh_n.
+    #[arg(long)]
+    slot: String,
+    /// The new value.
+    #[arg(long)]
+    payload: String,
+    /// Share of the network the change affects, 0.0 to 1.0.
+    #[arg(long, default_value_t = 1.0)]
+    affected_fraction: f64,
+    /// Wait this long for the certificate (0: return after proposing).
+    #[arg(long, default_value_t = 10)]
+    wait_s: u64,
+    /// Write the certificate (JSON) here; default: print it.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum CertCommand {
+    /// Verify a certificate file (JSON from `x0 propose --out` or /certificates/{id}, or
+    /// hex of the wire encoding). Exit 0 valid, 1 invalid, 2 unreadable arguments.
+    Verify {
+        file: PathBuf,
+        /// A node config or committee.toml with the committee's [committee] table.
+        #[arg(long, value_name = "FILE")]
+        committee: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -153,6 +224,17 @@ fn main() -> ExitCode {
         Command::Node(NodeArgs { run, .. }) => run_node(run),
         Command::Status(args) => status(args),
         Command::Devnet(args) => devnet(args),
+        Command::Committee(CommitteeCommand::Deal {
+            members,
+            out,
+            epoch,
+            supermajority_slots,
+        }) => certify_cli::deal(&members, &out, epoch, supermajority_slots),
+        Command::Committee(CommitteeCommand::Show { committee }) => certify_cli::show(&committee),
+        Command::Propose(args) => propose(args),
+        Command::Cert(CertCommand::Verify { file, committee }) => {
+            certify_cli::verify_file(&file, &committee)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -318,6 +400,46 @@ fn devnet(args: DevnetArgs) -> Result<(), NodeError> {
         })
         .await
     })
+}
+
+fn propose(args: ProposeArgs) -> Result<(), NodeError> {
+    if !(0.0..=1.0).contains(&args.affected_fraction) {
+        return Err(NodeError::Config(format!(
+            "--affected-fraction {}: must be between 0.0 and 1.0",
+            args.affected_fraction
+        )));
+    }
+    let request = ProposeRequest {
+        slot: args.slot,
+        payload: args.payload,
+        affected_fraction: args.affected_fraction,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| NodeError::Runtime(e.to_string()))?;
+    let wait = std::time::Duration::from_secs(args.wait_s);
+    let (id, certificate) =
+        runtime.block_on(certify_cli::propose(&args.api, &request, wait))?;
+    println!("proposal {id}");
+    let Some(certificate) = certificate else {
+        return Ok(());
+    };
+    let json = serde_json::to_string_pretty(&certificate).expect("document serialises");
+    match args.out {
+        Some(path) => {
+            std::fs::write(&path, json + "\n").map_err(|e| {
+                NodeError::Config(format!("--out {}: cannot write: {e}", path.display()))
+            })?;
+            println!(
+                "certified by {} signers; wrote {}",
+                certificate.signers.len(),
+                path.display()
+            );
+        }
+        None => println!("{json}"),
+    }
+    Ok(())
 }
 
 /// SIGINT and SIGTERM, registered eagerly: a signal that arrives before anyone waits is

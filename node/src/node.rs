@@ -2,7 +2,8 @@
 //!
 //! Order matters only in one place: the network actor exists before the swarm task (the
 //! task reports to it), and every protocol actor subscribes its topics through it.
-//! A later protocol (signatures, ballots, the charter) adds its actor below `probe`.
+//! Each protocol actor follows `probe` below: certificate collection (`certify`) next;
+//! ballots and the charter will follow it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,16 +13,19 @@ use actix::{Actor, Addr};
 use libp2p::PeerId;
 use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
-use x0_actors::network::{Stop, Subscribe};
+use x0_actors::certify::actor::{CertifyActor, CertifyMetrics, CertifySetup};
+use x0_actors::certify::wire::CertificateMessage;
+use x0_actors::network::{PeerKey, Stop, Subscribe};
 use x0_actors::probe::{ProbeActor, ProbeConfig, ProbeCore, ProbeMetrics};
 use x0_actors::topics;
 
 use crate::config::Config;
 use crate::http::{self, HttpServer};
+use crate::journal::StoreJournal;
 use crate::network::metrics::NetworkMetrics;
 use crate::network::{self, GetNetworkStatus, NetworkActor, NetworkStatus};
 use crate::status::NodeFacts;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::{identity, NodeError};
 
 /// A running node. Drop it only through [`Node::shutdown`].
@@ -29,9 +33,11 @@ pub struct Node {
     pub peer_id: PeerId,
     pub network: Addr<NetworkActor>,
     pub probe: Addr<ProbeActor>,
+    /// Certificate collection; `None` without a `[committee]` in the config.
+    pub certify: Option<Addr<CertifyActor>>,
     pub http_addr: SocketAddr,
     http: HttpServer,
-    store: Store,
+    store: Arc<Store>,
 }
 
 /// How long start-up waits for the listeners to report their addresses.
@@ -43,7 +49,7 @@ impl Node {
         let data_dir = config.data_dir();
         let key = identity::load_or_create(&data_dir)?;
         let peer_id = key.public().to_peer_id();
-        let store = Store::open(&data_dir)?;
+        let store = Arc::new(Store::open(&data_dir)?);
         let lifecycle = store.lifecycle();
         if !lifecycle.previous_stop_clean {
             tracing::warn!(data_dir = %data_dir.display(), "the previous run on this data dir did not stop cleanly");
@@ -67,7 +73,7 @@ impl Node {
             command_queue,
             network_metrics,
         ) {
-            stop_actors(&network, None).await;
+            stop_actors(&network, &[]).await;
             return Err(error);
         }
 
@@ -88,6 +94,18 @@ impl Node {
         )
         .start();
 
+        // Certify: collects signature shares into certificates; owns the proposals, shares
+        // and certificates topics. Only with a committee in the config.
+        let certify = match certify_actor(&config, &data_dir, &peer_id, &store, &network, &mut registry) {
+            Ok(certify) => certify,
+            Err(error) => {
+                stop_actors(&network, &[probe.clone().recipient()]).await;
+                return Err(error);
+            }
+        };
+        let mut protocol_actors = vec![probe.clone().recipient::<Stop>()];
+        protocol_actors.extend(certify.iter().map(|c| c.clone().recipient::<Stop>()));
+
         // HTTP last: everything it reports on exists now.
         let facts = NodeFacts {
             data_dir: data_dir.display().to_string(),
@@ -96,12 +114,24 @@ impl Node {
         };
         let serving = async {
             subscribe(&network, topics::PROBE, probe.clone().recipient()).await?;
-            http::serve(config.http.bind, Arc::new(registry), network.clone(), facts).await
+            if let Some(certify) = &certify {
+                for topic in [topics::PROPOSALS, topics::SHARES, topics::CERTIFICATES] {
+                    subscribe(&network, topic, certify.clone().recipient()).await?;
+                }
+            }
+            http::serve(
+                config.http.bind,
+                Arc::new(registry),
+                network.clone(),
+                certify.clone(),
+                facts,
+            )
+            .await
         };
         let http = match serving.await {
             Ok(http) => http,
             Err(error) => {
-                stop_actors(&network, Some(&probe)).await;
+                stop_actors(&network, &protocol_actors).await;
                 return Err(error);
             }
         };
@@ -109,6 +139,7 @@ impl Node {
             peer_id,
             network,
             probe,
+            certify,
             http_addr: http.local_addr,
             http,
             store,
@@ -119,7 +150,7 @@ impl Node {
             node.store.record_start().map_err(NodeError::from)
         };
         if let Err(error) = up.await {
-            stop_actors(&node.network, Some(&node.probe)).await;
+            stop_actors(&node.network, &protocol_actors).await;
             node.http.stop().await;
             return Err(error);
         }
@@ -155,7 +186,9 @@ impl Node {
 
     /// Stops cleanly: listeners and connections closed, HTTP closed, state flushed.
     pub async fn shutdown(self) -> Result<(), NodeError> {
-        stop_actors(&self.network, Some(&self.probe)).await;
+        let mut protocol_actors = vec![self.probe.clone().recipient::<Stop>()];
+        protocol_actors.extend(self.certify.iter().map(|c| c.clone().recipient::<Stop>()));
+        stop_actors(&self.network, &protocol_actors).await;
         self.http.stop().await;
         self.store.record_clean_stop()?;
         tracing::info!(peer_id = %self.peer_id, "stopped cleanly");
@@ -165,11 +198,63 @@ impl Node {
 
 /// Stops what a node started: protocol actors first, so nothing publishes into a closing
 /// network, then the network (listeners, connections, swarm task, network actor).
-async fn stop_actors(network: &Addr<NetworkActor>, probe: Option<&Addr<ProbeActor>>) {
-    if let Some(probe) = probe {
-        let _ = probe.send(Stop).await;
+async fn stop_actors(network: &Addr<NetworkActor>, protocol_actors: &[actix::Recipient<Stop>]) {
+    for actor in protocol_actors {
+        let _ = actor.send(Stop).await;
     }
     let _ = network.send(network::Shutdown).await;
+}
+
+/// Builds the certify actor from the config's committee, this node's shares and what the
+/// store remembers (signed slots, certificates).
+fn certify_actor(
+    config: &Config,
+    data_dir: &std::path::Path,
+    peer_id: &PeerId,
+    store: &Arc<Store>,
+    network: &Addr<NetworkActor>,
+    registry: &mut Registry,
+) -> Result<Option<Addr<CertifyActor>>, NodeError> {
+    let Some(section) = &config.committee else {
+        return Ok(None);
+    };
+    let committee = section
+        .committee()
+        .map_err(|e| NodeError::Config(format!("config: {e}")))?;
+    let shares = section
+        .load_shares(&committee, data_dir, peer_id)
+        .map_err(|e| NodeError::Config(e.to_string()))?;
+    let mut certificates = Vec::new();
+    for bytes in store.certificates()? {
+        let message = CertificateMessage::decode(&bytes).map_err(|e| StoreError::Corrupt {
+            path: store.path().to_path_buf(),
+            reason: format!("a stored certificate does not decode: {e}"),
+        })?;
+        certificates.push(message);
+    }
+    tracing::info!(
+        epoch = committee.epoch,
+        members = committee.size(),
+        member = shares.is_some(),
+        certificates = certificates.len(),
+        "committee loaded"
+    );
+    let setup = CertifySetup {
+        committee: Arc::new(committee),
+        own_key: PeerKey(peer_id.to_bytes()),
+        shares,
+        signed: store.signed_slots()?,
+        certificates,
+    };
+    let metrics = CertifyMetrics::register(registry.sub_registry_with_prefix("x0"));
+    let actor = CertifyActor::new(
+        setup,
+        Box::new(StoreJournal(store.clone())),
+        network.clone().recipient(),
+        config.certify.actor_config(),
+        metrics,
+    );
+    Ok(Some(actor.start()))
 }
 
 async fn subscribe(

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use x0_actors::certify::actor::CertifyStatus;
+
 use crate::network::NetworkStatus;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -16,10 +18,50 @@ pub struct Status {
     /// Starts on this data dir, this one included.
     pub starts: u64,
     pub previous_stop_clean: bool,
+    /// Certificate collection; absent on a node without a `[committee]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certify: Option<CertifySummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CertifySummary {
+    pub epoch: u64,
+    pub members: usize,
+    pub own_member: Option<u16>,
+    pub standard_signers_min: usize,
+    pub supermajority_signers_min: usize,
+    pub certificates: usize,
+    pub pending: usize,
+    /// Slots halted by conflicting certificates, as `epoch/slot`.
+    pub halted_slots: Vec<String>,
+}
+
+impl From<CertifyStatus> for CertifySummary {
+    fn from(s: CertifyStatus) -> Self {
+        CertifySummary {
+            epoch: s.epoch,
+            members: s.members,
+            own_member: s.own_member,
+            standard_signers_min: s.standard_signers_min,
+            supermajority_signers_min: s.supermajority_signers_min,
+            certificates: s.certificates,
+            pending: s.pending,
+            halted_slots: s
+                .halted
+                .iter()
+                .map(|(epoch, slot)| format!("{epoch}/{slot}"))
+                .collect(),
+        }
+    }
 }
 
 impl Status {
-    pub fn from_parts(network: NetworkStatus, node: &NodeFacts, uptime_s: u64) -> Status {
+    pub fn from_parts(
+        network: NetworkStatus,
+        node: &NodeFacts,
+        uptime_s: u64,
+        certify: Option<CertifyStatus>,
+    ) -> Status {
         Status {
             version: env!("CARGO_PKG_VERSION").to_string(),
             peer_id: network.peer_id,
@@ -30,6 +72,7 @@ impl Status {
             data_dir: node.data_dir.clone(),
             starts: node.starts,
             previous_stop_clean: node.previous_stop_clean,
+            certify: certify.map(CertifySummary::from),
         }
     }
 
@@ -72,6 +115,35 @@ impl Status {
                 .map(|s| format!("{s:.2}"))
                 .unwrap_or_else(|| "-".into());
             line(&mut out, format!("    {}  score {score}", peer.peer_id));
+        }
+        match &self.certify {
+            None => line(&mut out, "  committee: none configured".into()),
+            Some(c) => {
+                let member = c
+                    .own_member
+                    .map(|m| format!("member {m}"))
+                    .unwrap_or_else(|| "not a member".into());
+                line(
+                    &mut out,
+                    format!(
+                        "  committee: epoch {}, {} members ({member}); certificates need {} (standard) / {} (supermajority) signers",
+                        c.epoch, c.members, c.standard_signers_min, c.supermajority_signers_min
+                    ),
+                );
+                line(
+                    &mut out,
+                    format!(
+                        "    certificates held {}  proposals pending {}",
+                        c.certificates, c.pending
+                    ),
+                );
+                for slot in &c.halted_slots {
+                    line(
+                        &mut out,
+                        format!("    HALTED {slot}: conflicting certificates, awaiting a ballot"),
+                    );
+                }
+            }
         }
         line(&mut out, "  topics:".into());
         for topic in &self.topics {

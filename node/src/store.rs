@@ -1,11 +1,12 @@
-//! The node's state database (redb) in the data dir. Later protocols add their tables;
-//! for now it records the node's lifecycle, so an operator can see unclean stops.
+//! The node's state database (redb) in the data dir: the node's lifecycle (so an operator
+//! sees unclean stops), and what certificate collection must never forget: the slots this
+//! member signed, the certificates it holds, and the evidence it collected.
 
 use std::path::{Path, PathBuf};
 
 use std::collections::BTreeMap;
 
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use x0_actors::certify::collector::SlotKey;
 use x0_actors::certify::proposal::ProposalId;
 use x0_actors::wall_clock::unix_ms_now;
@@ -17,9 +18,19 @@ pub const FILE_NAME: &str = "state.redb";
 pub const SCHEMA_VERSION: u64 = 1;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-/// (epoch, slot) -> id of the one proposal this member signed for it. Written and committed
-/// before the share leaves the node, so a restart never signs the slot again.
+/// (epoch, slot) -> id of the one proposal this member signed for it, then the share it
+/// published (id [32] | share [96]). Written and committed before the share leaves the
+/// node, so a restart never signs the slot again.
 const SIGNED_SLOTS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("signed_slots");
+/// proposal id -> certificate in its wire encoding. Written before a certificate is
+/// published or acted on.
+const CERTIFICATES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("certificates");
+/// sequence -> one evidence record (JSON).
+const EVIDENCE: TableDefinition<u64, &str> = TableDefinition::new("evidence");
+/// Stored certificates and evidence records, at most. Past these, new ones are refused
+/// (and counted by the caller) rather than growing the file without end.
+pub const CERTIFICATES_MAX: u64 = 65_536;
+pub const EVIDENCE_MAX: u64 = 10_000;
 const KEY_SCHEMA_VERSION: &str = "schema_version";
 const KEY_STARTS: &str = "starts";
 const KEY_RUNNING_SINCE_MS: &str = "running_since_unix_ms";
@@ -35,6 +46,12 @@ pub enum StoreError {
     TooNew { path: PathBuf, found: u64 },
     #[error("slot {epoch}/{slot} is already signed for another proposal; refusing to sign twice")]
     SlotAlreadySigned { epoch: u64, slot: String },
+    #[error("state {path}: {what} is full ({max} records)")]
+    Full {
+        path: PathBuf,
+        what: &'static str,
+        max: u64,
+    },
     #[error("state {path}: {reason}")]
     Other { path: PathBuf, reason: String },
 }
@@ -154,9 +171,15 @@ impl Store {
         txn.commit().map_err(|e| self.other(e))
     }
 
-    /// Durably records that this member signed `id` for `slot`. Recording the same id again
-    /// is a no-op; a different id for a recorded slot is refused: the caller must not sign.
-    pub fn record_signed_slot(&self, slot: &SlotKey, id: &ProposalId) -> Result<(), StoreError> {
+    /// Durably records that this member signed `id` for `slot` with `share`. Recording the
+    /// same id again is a no-op; a different id for a recorded slot is refused: the caller
+    /// must not publish.
+    pub fn record_signed_slot(
+        &self,
+        slot: &SlotKey,
+        id: &ProposalId,
+        share: &[u8],
+    ) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(|e| self.other(e))?;
         {
             let mut table = txn.open_table(SIGNED_SLOTS).map_err(|e| self.other(e))?;
@@ -166,7 +189,7 @@ impl Store {
                 .map_err(|e| self.other(e))?
                 .map(|v| v.value().to_vec());
             match existing {
-                Some(bytes) if bytes == id.0 => return Ok(()),
+                Some(bytes) if bytes[..32.min(bytes.len())] == id.0 => return Ok(()),
                 Some(_) => {
                     return Err(StoreError::SlotAlreadySigned {
                         epoch: slot.0,
@@ -174,8 +197,9 @@ impl Store {
                     })
                 }
                 None => {
+                    let value = [id.0.as_slice(), share].concat();
                     table
-                        .insert(key, id.0.as_slice())
+                        .insert(key, value.as_slice())
                         .map_err(|e| self.other(e))?;
                 }
             }
@@ -195,13 +219,94 @@ impl Store {
         for row in table.iter().map_err(|e| self.other(e))? {
             let (key, value) = row.map_err(|e| self.other(e))?;
             let (epoch, slot) = key.value();
-            let id: [u8; 32] = value.value().try_into().map_err(|_| StoreError::Corrupt {
-                path: self.path.clone(),
-                reason: format!("signed slot {epoch}/{slot} holds an id that is not 32 bytes"),
-            })?;
+            let id: [u8; 32] = value
+                .value()
+                .get(..32)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    reason: format!("signed slot {epoch}/{slot} holds no 32-byte id"),
+                })?;
             slots.insert((epoch, slot.to_string()), ProposalId(id));
         }
         Ok(slots)
+    }
+
+    /// Durably records a verified certificate. The same id again is a no-op.
+    pub fn record_certificate(&self, id: &ProposalId, encoded: &[u8]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.other(e))?;
+        {
+            let mut table = txn.open_table(CERTIFICATES).map_err(|e| self.other(e))?;
+            if table.get(id.0.as_slice()).map_err(|e| self.other(e))?.is_some() {
+                return Ok(());
+            }
+            if table.len().map_err(|e| self.other(e))? >= CERTIFICATES_MAX {
+                return Err(StoreError::Full {
+                    path: self.path.clone(),
+                    what: "certificates",
+                    max: CERTIFICATES_MAX,
+                });
+            }
+            table
+                .insert(id.0.as_slice(), encoded)
+                .map_err(|e| self.other(e))?;
+        }
+        txn.commit().map_err(|e| self.other(e))
+    }
+
+    /// Every stored certificate in its wire encoding, in id order.
+    pub fn certificates(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.other(e))?;
+        let table = match txn.open_table(CERTIFICATES) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.other(e)),
+        };
+        let mut out = Vec::new();
+        for row in table.iter().map_err(|e| self.other(e))? {
+            let (_, value) = row.map_err(|e| self.other(e))?;
+            out.push(value.value().to_vec());
+        }
+        Ok(out)
+    }
+
+    /// Durably appends one evidence record.
+    pub fn record_evidence(&self, record: &str) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.other(e))?;
+        {
+            let mut table = txn.open_table(EVIDENCE).map_err(|e| self.other(e))?;
+            let count = table.len().map_err(|e| self.other(e))?;
+            if count >= EVIDENCE_MAX {
+                return Err(StoreError::Full {
+                    path: self.path.clone(),
+                    what: "evidence",
+                    max: EVIDENCE_MAX,
+                });
+            }
+            let next = table
+                .last()
+                .map_err(|e| self.other(e))?
+                .map(|(k, _)| k.value() + 1)
+                .unwrap_or(0);
+            table.insert(next, record).map_err(|e| self.other(e))?;
+        }
+        txn.commit().map_err(|e| self.other(e))
+    }
+
+    /// Every evidence record, oldest first.
+    pub fn evidence(&self) -> Result<Vec<String>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.other(e))?;
+        let table = match txn.open_table(EVIDENCE) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.other(e)),
+        };
+        let mut out = Vec::new();
+        for row in table.iter().map_err(|e| self.other(e))? {
+            let (_, value) = row.map_err(|e| self.other(e))?;
+            out.push(value.value().to_string());
+        }
+        Ok(out)
     }
 
     fn other(&self, error: impl std::fmt::Display) -> StoreError {
@@ -287,11 +392,15 @@ mod tests {
             let store = Store::open(dir.path()).unwrap();
             assert!(store.signed_slots().unwrap().is_empty());
             store
-                .record_signed_slot(&slot, &ProposalId([1; 32]))
+                .record_signed_slot(&slot, &ProposalId([1; 32]), &[9; 96])
                 .unwrap();
             store
-                .record_signed_slot(&slot, &ProposalId([1; 32]))
+                .record_signed_slot(&slot, &ProposalId([1; 32]), &[9; 96])
                 .unwrap();
+            store
+                .record_certificate(&ProposalId([1; 32]), b"certificate")
+                .unwrap();
+            store.record_evidence("{\"kind\":\"x\"}").unwrap();
             // dropped without a clean stop: a crash
         }
         let store = Store::open(dir.path()).unwrap();
@@ -299,7 +408,9 @@ mod tests {
             store.signed_slots().unwrap(),
             BTreeMap::from([(slot.clone(), ProposalId([1; 32]))])
         );
-        let refused = store.record_signed_slot(&slot, &ProposalId([2; 32]));
+        assert_eq!(store.certificates().unwrap(), vec![b"certificate".to_vec()]);
+        assert_eq!(store.evidence().unwrap(), vec!["{\"kind\":\"x\"}".to_string()]);
+        let refused = store.record_signed_slot(&slot, &ProposalId([2; 32]), &[8; 96]);
         assert!(matches!(
             refused,
             Err(StoreError::SlotAlreadySigned { epoch: 3, .. })

@@ -1,0 +1,67 @@
+//! The certify actor's [`Journal`], backed by the node's redb store: every write is a
+//! committed transaction before the actor publishes anything that depends on it.
+
+use std::sync::Arc;
+
+use x0_actors::certify::actor::{hex, Evidence, Journal, JournalError};
+use x0_actors::certify::collector::SlotKey;
+use x0_actors::certify::proposal::ProposalId;
+use x0_actors::wall_clock::unix_ms_now;
+
+use crate::store::{Store, StoreError};
+
+pub struct StoreJournal(pub Arc<Store>);
+
+fn journal_error(error: StoreError) -> JournalError {
+    match error {
+        StoreError::SlotAlreadySigned { .. } => JournalError::SlotAlreadySigned,
+        StoreError::Full {
+            what: "evidence", ..
+        } => JournalError::EvidenceFull,
+        other => JournalError::Storage(other.to_string()),
+    }
+}
+
+impl Journal for StoreJournal {
+    fn record_signed(
+        &self,
+        slot: &SlotKey,
+        id: &ProposalId,
+        share: &[u8],
+    ) -> Result<(), JournalError> {
+        self.0
+            .record_signed_slot(slot, id, share)
+            .map_err(journal_error)
+    }
+
+    fn record_certificate(&self, id: &ProposalId, encoded: &[u8]) -> Result<(), JournalError> {
+        self.0.record_certificate(id, encoded).map_err(journal_error)
+    }
+
+    fn record_evidence(&self, evidence: &Evidence) -> Result<(), JournalError> {
+        let record = evidence_json(evidence, unix_ms_now());
+        self.0.record_evidence(&record).map_err(journal_error)
+    }
+}
+
+/// One evidence record as a line of JSON: what an operator or a ballot reads.
+pub fn evidence_json(evidence: &Evidence, recorded_at_unix_ms: u64) -> String {
+    let value = match evidence {
+        Evidence::InvalidShare { member, id, share } => serde_json::json!({
+            "kind": "invalid_share",
+            "member": member,
+            "proposal_id": hex(&id.0),
+            "share": hex(share),
+            "recorded_at_unix_ms": recorded_at_unix_ms,
+        }),
+        Evidence::DoubleSigned { slot, ids, members } => serde_json::json!({
+            "kind": "double_signed",
+            "epoch": slot.0,
+            "slot": slot.1,
+            "proposal_ids": [hex(&ids[0].0), hex(&ids[1].0)],
+            "members": members,
+            "recorded_at_unix_ms": recorded_at_unix_ms,
+        }),
+    };
+    value.to_string()
+}
