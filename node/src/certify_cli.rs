@@ -116,6 +116,8 @@ pub enum CertificateInvalid {
         needed: usize,
         class: ChangeClass,
     },
+    #[error("names signer {0}, the committee has no such member")]
+    UnknownSigner(u16),
     #[error("the threshold signature does not verify under the committee's {0:?} key set")]
     BadSignature(ChangeClass),
 }
@@ -153,12 +155,14 @@ pub fn verify_certificate(
     }
     let class = committee.class_of(&message.proposal.slot);
     let needed = share_count_min(committee.size(), class);
-    if message.signers.len() < needed
-        || message
-            .signers
-            .iter()
-            .any(|s| usize::from(*s) >= committee.size())
+    if let Some(unknown) = message
+        .signers
+        .iter()
+        .find(|s| usize::from(**s) >= committee.size())
     {
+        return Err(CertificateInvalid::UnknownSigner(*unknown));
+    }
+    if message.signers.len() < needed {
         return Err(CertificateInvalid::TooFewSigners {
             found: message.signers.len(),
             needed,

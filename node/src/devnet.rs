@@ -1,4 +1,6 @@
-//! `x0 devnet`: N real nodes on loopback in one process, meshed, trickling probes.
+//! `x0 devnet`: N real nodes on loopback in one process, meshed, trickling probes, and
+//! forming one committee (keys dealt in memory, shares in each node's data dir), so a
+//! proposal made with `x0 propose` against any of them reaches a certificate.
 //!
 //! Each node is a full [`Node`] (own identity, data dir, swarm, actors and HTTP endpoint);
 //! they only share the process and the actix system. Tests use the same helpers to build
@@ -10,9 +12,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use libp2p::Multiaddr;
+use x0_actors::certify::actor::GetCertifyStatus;
 use x0_actors::probe::GetProbeStats;
 use x0_actors::topics;
 
+use crate::committee::{self, CommitteeFile};
 use crate::config::Config;
 use crate::network::Dial;
 use crate::{Node, NodeError};
@@ -57,6 +61,62 @@ pub fn node_config(
     // Every devnet node shares 127.0.0.1; the Sybil penalty for shared IPs must not apply.
     config.gossip.score.ip_colocation_factor_threshold = (nodes + 1) as f64;
     config
+}
+
+/// File name of a member's share inside its data dir, as devnet and tests write it.
+pub const SHARE_FILE_NAME: &str = "committee-share.toml";
+
+/// Makes every node in `configs` a member of one committee: creates their identities,
+/// deals keys (or reuses `data_root/committee.toml` from an earlier run on the same dir),
+/// writes each member's share into its data dir and the section into its config.
+pub fn with_committee(
+    configs: &mut [Config],
+    data_root: &Path,
+    supermajority_slots: Vec<String>,
+) -> Result<(), NodeError> {
+    let mut peers = Vec::with_capacity(configs.len());
+    for config in configs.iter() {
+        let key = crate::identity::load_or_create(&config.data_dir())?;
+        peers.push(key.public().to_peer_id());
+    }
+    let public = data_root.join("committee.toml");
+    let runtime = |e: committee::CommitteeKeyError| NodeError::Runtime(e.to_string());
+    let section = if public.exists() {
+        let text = std::fs::read_to_string(&public)
+            .map_err(|e| NodeError::Runtime(format!("{}: {e}", public.display())))?;
+        let file: CommitteeFile = toml::from_str(&text)
+            .map_err(|e| NodeError::Config(format!("{}: {e}", public.display())))?;
+        let expected: Vec<String> = peers.iter().map(|p| p.to_string()).collect();
+        if file.committee.members != expected {
+            return Err(NodeError::Config(format!(
+                "{} names other members than the nodes in this data dir; use a new --data-dir",
+                public.display()
+            )));
+        }
+        file.committee
+    } else {
+        let dealt = committee::deal(&peers, 1, supermajority_slots, &mut rand::thread_rng());
+        std::fs::create_dir_all(data_root)
+            .map_err(|e| NodeError::Runtime(format!("{}: {e}", data_root.display())))?;
+        let text = toml::to_string(&CommitteeFile {
+            committee: dealt.section.clone(),
+        })
+        .expect("committee serialises");
+        std::fs::write(&public, text)
+            .map_err(|e| NodeError::Runtime(format!("{}: {e}", public.display())))?;
+        for (config, share) in configs.iter().zip(&dealt.shares) {
+            committee::write_share_file(share, &config.data_dir().join(SHARE_FILE_NAME))
+                .map_err(runtime)?;
+        }
+        dealt.section
+    };
+    for config in configs.iter_mut() {
+        config.committee = Some(committee::CommitteeSection {
+            share_file: Some(SHARE_FILE_NAME.into()),
+            ..section.clone()
+        });
+    }
+    Ok(())
 }
 
 /// Which earlier nodes node `index` dials.
@@ -163,7 +223,7 @@ pub async fn run(
         .clone()
         .or_else(|| temporary.as_ref().map(|t| t.path().to_path_buf()))
         .expect("one of the two is set");
-    let configs = (0..options.nodes)
+    let mut configs: Vec<Config> = (0..options.nodes)
         .map(|index| {
             let port = options
                 .http_port_base
@@ -177,6 +237,7 @@ pub async fn run(
             )
         })
         .collect();
+    with_committee(&mut configs, &data_root, vec!["charter/*".into()])?;
     tokio::pin!(stop);
     // A stop during start-up ends the run at once; the temporary dir goes with it.
     let nodes = tokio::select! {
@@ -194,6 +255,10 @@ pub async fn run(
             node.peer_id, node.http_addr, node.http_addr
         );
     }
+    println!(
+        "Propose a change: x0 propose --api http://{} --slot gossip/mesh_n --payload 8",
+        nodes[0].http_addr
+    );
     println!("Ctrl-C stops the devnet.");
     let expected_mesh = (nodes.len() - 1).min(crate::config::Config::embedded().gossip.mesh_n_low);
     let mesh_wait = wait_for_mesh(
@@ -258,6 +323,13 @@ async fn print_summary(nodes: &[Node]) {
         };
         let stats = node.probe.send(GetProbeStats).await.ok();
         let (sent, received) = stats.map_or((0, 0), |s| (s.published, s.delivered));
-        println!("node {index:>2}: peers {peers:>2}  mesh {mesh:>2}  probes sent {sent:>5}  received {received:>6}");
+        let certificates = match &node.certify {
+            Some(certify) => certify
+                .send(GetCertifyStatus)
+                .await
+                .map_or(0, |s| s.certificates),
+            None => 0,
+        };
+        println!("node {index:>2}: peers {peers:>2}  mesh {mesh:>2}  probes sent {sent:>5}  received {received:>6}  certificates {certificates}");
     }
 }
