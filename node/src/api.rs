@@ -128,7 +128,10 @@ pub async fn certificate(
     };
     match certify.send(GetCertificate(id)).await {
         Ok(Some(message)) => Json(CertificateDocument::from_message(&message)).into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, "no certificate for this proposal here (yet)"),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "no certificate for this proposal here (yet)",
+        ),
         Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "certify actor stopped"),
     }
 }

@@ -49,9 +49,14 @@ pub fn deal(
         x0_actors::certify::committee::check_slot_pattern(pattern)
             .map_err(|e| operator(format!("--supermajority-slot #{}: {e}", index + 1)))?;
     }
-    let members = committee::read_members(members_file)
-        .map_err(|e| operator(format!("--members: {e}")))?;
-    let dealt = committee::deal(&members, epoch, supermajority_slots, &mut rand::thread_rng());
+    let members =
+        committee::read_members(members_file).map_err(|e| operator(format!("--members: {e}")))?;
+    let dealt = committee::deal(
+        &members,
+        epoch,
+        supermajority_slots,
+        &mut rand::thread_rng(),
+    );
     let written = committee::write_dealt(&dealt, out_dir)
         .map_err(|e| operator(format!("--out: {e}; use a new, empty directory")))?;
     let n = members.len();
@@ -169,10 +174,13 @@ pub fn verify_certificate(
             class,
         });
     }
-    let signature =
-        decode_certificate(&message.signature).map_err(|_| CertificateInvalid::BadSignature(class))?;
+    let signature = decode_certificate(&message.signature)
+        .map_err(|_| CertificateInvalid::BadSignature(class))?;
     let signed = signing_message(&message.proposal.id());
-    if !committee.scheme(class).verify_certificate(&signed, &signature) {
+    if !committee
+        .scheme(class)
+        .verify_certificate(&signed, &signature)
+    {
         return Err(CertificateInvalid::BadSignature(class));
     }
     Ok(message)
@@ -222,7 +230,11 @@ pub async fn propose(
         .json(request)
         .send()
         .await
-        .map_err(|e| NodeError::Runtime(format!("{url}: {e}; is the node running, and is --api its http.bind?")))?;
+        .map_err(|e| {
+            NodeError::Runtime(format!(
+                "{url}: {e}; is the node running, and is --api its http.bind?"
+            ))
+        })?;
     let status = response.status();
     let text = response
         .text()

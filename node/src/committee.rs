@@ -77,8 +77,12 @@ fn field(name: &str, message: impl Into<String>) -> CommitteeKeyError {
 }
 
 fn decode_key_set(name: &str, text: &str) -> Result<PublicKeySet, CommitteeKeyError> {
-    let bytes = hex::decode(text.trim())
-        .map_err(|e| field(name, format!("is not hex ({e}); copy it from `x0 committee deal`'s committee.toml")))?;
+    let bytes = hex::decode(text.trim()).map_err(|e| {
+        field(
+            name,
+            format!("is not hex ({e}); copy it from `x0 committee deal`'s committee.toml"),
+        )
+    })?;
     PublicKeySet::from_bytes(bytes)
         .map_err(|e| field(name, format!("is not a BLS public key set ({e}); copy it from `x0 committee deal`'s committee.toml")))
 }
@@ -105,9 +109,8 @@ impl CommitteeSection {
             members.push(PeerKey(peer.to_bytes()));
         }
         for (index, pattern) in self.supermajority_slots.iter().enumerate() {
-            check_slot_pattern(pattern).map_err(|e| {
-                field(&format!("supermajority_slots[{index}]"), e.to_string())
-            })?;
+            check_slot_pattern(pattern)
+                .map_err(|e| field(&format!("supermajority_slots[{index}]"), e.to_string()))?;
         }
         let standard = decode_key_set("public_key_set", &self.public_key_set)?;
         let supermajority = decode_key_set(
@@ -242,7 +245,10 @@ pub fn read_members(path: &Path) -> Result<Vec<PeerId>, CommitteeKeyError> {
             continue;
         }
         let peer: PeerId = line.parse().map_err(|e| {
-            members_error(format!("line {}: `{line}` is not a PeerId ({e})", number + 1))
+            members_error(format!(
+                "line {}: `{line}` is not a PeerId ({e})",
+                number + 1
+            ))
         })?;
         if members.contains(&peer) {
             return Err(members_error(format!(
@@ -277,8 +283,7 @@ pub fn deal(
     let n = members.len();
     assert!(n > 0 && n <= MEMBERS_MAX);
     let standard = SecretKeySet::random(key_set_threshold(n, ChangeClass::Standard), rng);
-    let supermajority =
-        SecretKeySet::random(key_set_threshold(n, ChangeClass::Supermajority), rng);
+    let supermajority = SecretKeySet::random(key_set_threshold(n, ChangeClass::Supermajority), rng);
     let shares = members
         .iter()
         .enumerate()
@@ -474,9 +479,15 @@ mod tests {
         let a = PeerId::random();
         fs::write(&path, format!("# committee\n{a}\n\n{a} # again\n")).unwrap();
         let error = read_members(&path).unwrap_err().to_string();
-        assert!(error.contains("line 4") && error.contains("twice"), "{error}");
+        assert!(
+            error.contains("line 4") && error.contains("twice"),
+            "{error}"
+        );
         fs::write(&path, "12D3KooWnope\n").unwrap();
-        assert!(read_members(&path).unwrap_err().to_string().contains("line 1"));
+        assert!(read_members(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("line 1"));
         fs::write(&path, format!("{a}\n")).unwrap();
         assert_eq!(read_members(&path).unwrap(), vec![a]);
     }

@@ -422,15 +422,50 @@ impl Config {
         }
         let certify = &self.certify;
         for (field, value, min, max) in [
-            ("certify.pending_max", certify.pending_max as u64, 1, 1 << 16),
-            ("certify.pending_ttl_ms", certify.pending_ttl_ms, 1_000, 3_600_000),
-            ("certify.certified_max", certify.certified_max as u64, 1, 1 << 20),
+            (
+                "certify.pending_max",
+                certify.pending_max as u64,
+                1,
+                1 << 16,
+            ),
+            (
+                "certify.pending_ttl_ms",
+                certify.pending_ttl_ms,
+                1_000,
+                3_600_000,
+            ),
+            (
+                "certify.certified_max",
+                certify.certified_max as u64,
+                1,
+                1 << 20,
+            ),
             ("certify.share_hold_ms", certify.share_hold_ms, 0, 60_000),
             ("certify.tick_ms", certify.tick_ms, 1, 10_000),
-            ("certify.held_verdicts_max", certify.held_verdicts_max as u64, 1, 1 << 20),
-            ("certify.proposal_future_skew_ms_max", certify.proposal_future_skew_ms_max, 0, 3_600_000),
-            ("certify.proposal_age_ms_max", certify.proposal_age_ms_max, 1_000, 86_400_000),
-            ("certify.retry_queue_max", certify.retry_queue_max as u64, 1, 1 << 16),
+            (
+                "certify.held_verdicts_max",
+                certify.held_verdicts_max as u64,
+                1,
+                1 << 20,
+            ),
+            (
+                "certify.proposal_future_skew_ms_max",
+                certify.proposal_future_skew_ms_max,
+                0,
+                3_600_000,
+            ),
+            (
+                "certify.proposal_age_ms_max",
+                certify.proposal_age_ms_max,
+                1_000,
+                86_400_000,
+            ),
+            (
+                "certify.retry_queue_max",
+                certify.retry_queue_max as u64,
+                1,
+                1 << 16,
+            ),
         ] {
             if !(min..=max).contains(&value) {
                 return err(field, format!("must be in {min}..={max}, got {value}"));

@@ -17,9 +17,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use x0_actors::certify::actor::{CertifyActor, GetCertifyStatus};
 
-use crate::{api, exposition};
 use crate::network::{GetNetworkStatus, NetworkActor};
 use crate::status::{NodeFacts, Status};
+use crate::{api, exposition};
 
 #[derive(Clone)]
 struct AppState {

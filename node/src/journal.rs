@@ -35,7 +35,9 @@ impl Journal for StoreJournal {
     }
 
     fn record_certificate(&self, id: &ProposalId, encoded: &[u8]) -> Result<(), JournalError> {
-        self.0.record_certificate(id, encoded).map_err(journal_error)
+        self.0
+            .record_certificate(id, encoded)
+            .map_err(journal_error)
     }
 
     fn record_evidence(&self, evidence: &Evidence) -> Result<(), JournalError> {

@@ -2,8 +2,8 @@
 //! the CLI's building blocks. The binary `x0` (src/main.rs) is a thin edge over this.
 
 pub mod api;
-pub mod committee;
 pub mod certify_cli;
+pub mod committee;
 pub mod config;
 pub mod devnet;
 pub mod exposition;

@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use libp2p::Multiaddr;
 use tracing_subscriber::EnvFilter;
-use x0_node::config::{self, Config};
 use x0_node::api::ProposeRequest;
 use x0_node::certify_cli;
+use x0_node::config::{self, Config};
 use x0_node::devnet::{self, DevnetOptions};
 use x0_node::{status::Status, Node, NodeError};
 
@@ -419,8 +419,7 @@ fn propose(args: ProposeArgs) -> Result<(), NodeError> {
         .build()
         .map_err(|e| NodeError::Runtime(e.to_string()))?;
     let wait = std::time::Duration::from_secs(args.wait_s);
-    let (id, certificate) =
-        runtime.block_on(certify_cli::propose(&args.api, &request, wait))?;
+    let (id, certificate) = runtime.block_on(certify_cli::propose(&args.api, &request, wait))?;
     println!("proposal {id}");
     let Some(certificate) = certificate else {
         return Ok(());

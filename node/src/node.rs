@@ -96,7 +96,14 @@ impl Node {
 
         // Certify: collects signature shares into certificates; owns the proposals, shares
         // and certificates topics. Only with a committee in the config.
-        let certify = match certify_actor(&config, &data_dir, &peer_id, &store, &network, &mut registry) {
+        let certify = match certify_actor(
+            &config,
+            &data_dir,
+            &peer_id,
+            &store,
+            &network,
+            &mut registry,
+        ) {
             Ok(certify) => certify,
             Err(error) => {
                 stop_actors(&network, &[probe.clone().recipient()]).await;

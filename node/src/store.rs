@@ -237,7 +237,11 @@ impl Store {
         let txn = self.db.begin_write().map_err(|e| self.other(e))?;
         {
             let mut table = txn.open_table(CERTIFICATES).map_err(|e| self.other(e))?;
-            if table.get(id.0.as_slice()).map_err(|e| self.other(e))?.is_some() {
+            if table
+                .get(id.0.as_slice())
+                .map_err(|e| self.other(e))?
+                .is_some()
+            {
                 return Ok(());
             }
             if table.len().map_err(|e| self.other(e))? >= CERTIFICATES_MAX {
@@ -409,7 +413,10 @@ mod tests {
             BTreeMap::from([(slot.clone(), ProposalId([1; 32]))])
         );
         assert_eq!(store.certificates().unwrap(), vec![b"certificate".to_vec()]);
-        assert_eq!(store.evidence().unwrap(), vec!["{\"kind\":\"x\"}".to_string()]);
+        assert_eq!(
+            store.evidence().unwrap(),
+            vec!["{\"kind\":\"x\"}".to_string()]
+        );
         let refused = store.record_signed_slot(&slot, &ProposalId([2; 32]), &[8; 96]);
         assert!(matches!(
             refused,

@@ -545,8 +545,7 @@ impl CertifyActor {
         let class = self.committee.class_of(&message.proposal.slot);
         let needed = share_count_min(self.committee.size(), class);
         let size = self.committee.size();
-        if message.signers.len() < needed
-            || message.signers.iter().any(|s| usize::from(*s) >= size)
+        if message.signers.len() < needed || message.signers.iter().any(|s| usize::from(*s) >= size)
         {
             return reject(&self.metrics, "signers_malformed");
         }
@@ -560,7 +559,10 @@ impl CertifyActor {
             signers: message.signers.clone(),
             signature,
         };
-        match self.core(class).on_certificate(certificate, now_ms, &mut out) {
+        match self
+            .core(class)
+            .on_certificate(certificate, now_ms, &mut out)
+        {
             CertificateVerdict::Accepted => {
                 // Persisted before it is forwarded, and before the node acts on it.
                 let id = message.proposal.id();
@@ -711,7 +713,10 @@ impl CertifyActor {
             Evidence::InvalidShare { .. } => "invalid_share",
             Evidence::DoubleSigned { .. } => "double_signed",
         };
-        self.metrics.evidence.get_or_create(&KindLabel { kind }).inc();
+        self.metrics
+            .evidence
+            .get_or_create(&KindLabel { kind })
+            .inc();
         if let Err(error) = self.journal.record_evidence(&evidence) {
             self.journal_failed("evidence", &error);
         }
@@ -880,7 +885,11 @@ impl Handler<Propose> for CertifyActor {
 impl Handler<GetCertificate> for CertifyActor {
     type Result = Option<CertificateMessage>;
 
-    fn handle(&mut self, GetCertificate(id): GetCertificate, _: &mut Self::Context) -> Self::Result {
+    fn handle(
+        &mut self,
+        GetCertificate(id): GetCertificate,
+        _: &mut Self::Context,
+    ) -> Self::Result {
         self.certificates.get(&id).cloned()
     }
 }

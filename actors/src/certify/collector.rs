@@ -995,7 +995,12 @@ mod tests {
         let sign = |p: &Proposal| {
             let message = signing_message(&p.id());
             let shares: Vec<_> = (0..4)
-                .map(|m| (m as MemberIndex, w.secret.secret_key_share(m).sign(&message)))
+                .map(|m| {
+                    (
+                        m as MemberIndex,
+                        w.secret.secret_key_share(m).sign(&message),
+                    )
+                })
                 .collect();
             BlsCommittee::new(w.secret.public_keys(), N)
                 .combine(&shares)

@@ -185,9 +185,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(faulty_max(n), 3);
-        assert_eq!(committee.class_of("charter/policy"), ChangeClass::Supermajority);
-        assert_eq!(committee.class_of("gossip/mesh_n"), ChangeClass::Supermajority);
-        assert_eq!(committee.class_of("gossip/mesh_n_low"), ChangeClass::Standard);
+        assert_eq!(
+            committee.class_of("charter/policy"),
+            ChangeClass::Supermajority
+        );
+        assert_eq!(
+            committee.class_of("gossip/mesh_n"),
+            ChangeClass::Supermajority
+        );
+        assert_eq!(
+            committee.class_of("gossip/mesh_n_low"),
+            ChangeClass::Standard
+        );
         assert_eq!(committee.class_of("probe/interval"), ChangeClass::Standard);
         assert_eq!(committee.member_index(&PeerKey(vec![4, 7])), Some(4));
         assert_eq!(committee.member_index(&PeerKey(vec![40, 7])), None);
