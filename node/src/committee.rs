@@ -483,7 +483,7 @@ mod tests {
             error.contains("line 4") && error.contains("twice"),
             "{error}"
         );
-        fs::write(&path, "12D3KooWnope\n").unwrap();
+        fs::write(&path, "not-a-peer-id\n").unwrap();
         assert!(read_members(&path)
             .unwrap_err()
             .to_string()
