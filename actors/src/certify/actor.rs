@@ -102,6 +102,7 @@ pub struct CertifyMetrics {
     pub certificates: Family<OriginLabel, Counter>,
     pub shares_received: Family<ClassLabel, Counter>,
     pub shares_rejected: Family<ReasonLabel, Counter>,
+    pub shares_ignored: Family<ReasonLabel, Counter>,
     pub certificates_rejected: Family<ReasonLabel, Counter>,
     pub proposals_ignored: Family<ReasonLabel, Counter>,
     pub conflicts: Counter,
@@ -146,6 +147,7 @@ impl CertifyMetrics {
             certificates: Family::default(),
             shares_received: Family::default(),
             shares_rejected: Family::default(),
+            shares_ignored: Family::default(),
             certificates_rejected: Family::default(),
             proposals_ignored: Family::default(),
             conflicts: Counter::default(),
@@ -176,6 +178,11 @@ impl CertifyMetrics {
             "shares_rejected",
             "Signature shares rejected, by reason",
             m.shares_rejected.clone(),
+        );
+        registry.register(
+            "shares_ignored",
+            "Signature shares not forwarded though not invalid (duplicate, late, no room), by reason",
+            m.shares_ignored.clone(),
         );
         registry.register(
             "certificates_rejected",
@@ -485,7 +492,10 @@ impl CertifyActor {
             return Some(self.reject_share("malformed_share"));
         };
         let key = (message.class, message.id, message.member);
-        if self.held.len() >= self.config.held_verdicts_max || self.held.contains_key(&key) {
+        if self.held.contains_key(&key) {
+            return Some(self.share_verdict(ShareVerdict::Ignored("duplicate_share")));
+        }
+        if self.held.len() >= self.config.held_verdicts_max {
             self.metrics.drop("held_verdicts_full");
             return Some(Verdict::Ignore {
                 reason: "held_verdicts_full",
@@ -522,7 +532,13 @@ impl CertifyActor {
         match verdict {
             ShareVerdict::Valid => Verdict::Accept,
             ShareVerdict::Invalid(reason) => self.reject_share(reason),
-            ShareVerdict::Ignored(reason) => Verdict::Ignore { reason },
+            ShareVerdict::Ignored(reason) => {
+                self.metrics
+                    .shares_ignored
+                    .get_or_create(&ReasonLabel { reason })
+                    .inc();
+                Verdict::Ignore { reason }
+            }
         }
     }
 
