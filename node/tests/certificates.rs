@@ -8,7 +8,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use blsttc::SecretKeyShare;
-use common::{eventually, http_get, sample_value, score_of, test_config, StockPeer};
+use common::{
+    eventually, http_get, run_tool, sample_value, score_of, test_config, StockPeer,
+    PARSE_OPENMETRICS,
+};
 use libp2p::PeerId;
 use x0_actors::certify::actor::{GetCertificate, GetCertifyStatus};
 use x0_actors::certify::proposal::{Proposal, ProposalId};
@@ -231,6 +234,19 @@ async fn ten_members_three_byzantine_every_honest_node_gets_one_certificate_with
         let evidence = sample_value(&metrics, "x0_evidence_total{kind=\"invalid_share\"}");
         assert_eq!(evidence, Some(3.0), "node {index}");
     }
+    // The certificate families pass Prometheus' own checks, in both formats.
+    let metrics_url = format!("http://{}/metrics", nodes[0].http_addr);
+    let (_, _, classic) = http_get(&metrics_url, None).await;
+    let (status, lint) = run_tool("promtool", &["check", "metrics"], &classic);
+    assert!(status == 0 && lint.trim().is_empty(), "promtool: {lint}");
+    assert!(classic.contains("x0_certificate_formation_seconds_bucket"));
+    let (_, _, openmetrics) = http_get(
+        &metrics_url,
+        Some("application/openmetrics-text;version=1.0.0"),
+    )
+    .await;
+    let (status, parsed) = run_tool("/usr/bin/python3", &["-c", PARSE_OPENMETRICS], &openmetrics);
+    assert_eq!(status, 0, "OpenMetrics parser: {parsed}");
     // Honest peers keep a non-negative score with each other.
     let honest_score = score_of(&nodes[0], &nodes[1].peer_id).await.unwrap();
     assert!(honest_score >= 0.0, "honest peer scored {honest_score}");

@@ -9,48 +9,18 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use x0_actors::topics;
 use x0_node::status::Status;
 
-use common::{eventually, http_get, probes_delivered, probing_mesh, sample_value};
+use common::{
+    eventually, http_get, probes_delivered, probing_mesh, run_tool, sample_value, PARSE_OPENMETRICS,
+};
 
 const OPENMETRICS_ACCEPT: &str =
     "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
-
-fn run_tool(program: &str, args: &[&str], input: &str) -> (i32, String) {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{program} is required (run scripts/setup): {e}"));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.code().unwrap_or(-1), text)
-}
-
-/// Parses OpenMetrics with the reference parser; prints `name type` per family.
-const PARSE_OPENMETRICS: &str = r#"
-import sys
-from prometheus_client.openmetrics.parser import text_string_to_metric_families
-for family in text_string_to_metric_families(sys.stdin.read()):
-    print(family.name, family.type, len(family.samples))
-"#;
 
 #[actix_rt::test]
 async fn metrics_health_and_status_over_http() {
