@@ -91,6 +91,31 @@ impl CommitteeSection {
     /// Checks the section and builds the committee (computing every member's public key
     /// shares once, for the epoch).
     pub fn committee(&self) -> Result<Committee, CommitteeKeyError> {
+        let (members, standard, supermajority) = self.parts()?;
+        Committee::new(
+            self.epoch,
+            members,
+            standard,
+            supermajority,
+            self.supermajority_slots.clone(),
+        )
+        .map_err(committee_field_error)
+    }
+
+    /// Checks the section without building the committee: cheap enough for every config
+    /// load, whatever the committee's size.
+    pub fn check(&self) -> Result<(), CommitteeKeyError> {
+        let (members, standard, supermajority) = self.parts()?;
+        Committee::check(
+            &members,
+            &standard,
+            &supermajority,
+            &self.supermajority_slots,
+        )
+        .map_err(committee_field_error)
+    }
+
+    fn parts(&self) -> Result<(Vec<PeerKey>, PublicKeySet, PublicKeySet), CommitteeKeyError> {
         let n = self.members.len();
         if n == 0 || n > MEMBERS_MAX {
             return Err(field(
@@ -117,27 +142,7 @@ impl CommitteeSection {
             "supermajority_public_key_set",
             &self.supermajority_public_key_set,
         )?;
-        Committee::new(
-            self.epoch,
-            members,
-            standard,
-            supermajority,
-            self.supermajority_slots.clone(),
-        )
-        .map_err(|e| {
-            use x0_actors::certify::committee::CommitteeError;
-            let name = match &e {
-                CommitteeError::KeySetThreshold {
-                    class: ChangeClass::Standard,
-                    ..
-                } => "public_key_set".to_string(),
-                CommitteeError::KeySetThreshold { .. } => "supermajority_public_key_set".into(),
-                CommitteeError::DuplicateMember(index) => format!("members[{index}]"),
-                CommitteeError::SlotPattern(_) => "supermajority_slots".into(),
-                CommitteeError::Size(_) => "members".into(),
-            };
-            field(&name, e.to_string())
-        })
+        Ok((members, standard, supermajority))
     }
 
     /// Loads this node's secret shares and checks they belong to it and to this committee.
@@ -221,6 +226,22 @@ impl CommitteeSection {
         let standard = members.pop().expect("two shares");
         Ok(Some((standard, supermajority)))
     }
+}
+
+/// Names the `[committee]` field a committee error is about.
+fn committee_field_error(e: x0_actors::certify::committee::CommitteeError) -> CommitteeKeyError {
+    use x0_actors::certify::committee::CommitteeError;
+    let name = match &e {
+        CommitteeError::KeySetThreshold {
+            class: ChangeClass::Standard,
+            ..
+        } => "public_key_set".to_string(),
+        CommitteeError::KeySetThreshold { .. } => "supermajority_public_key_set".into(),
+        CommitteeError::DuplicateMember(index) => format!("members[{index}]"),
+        CommitteeError::SlotPattern(_) => "supermajority_slots".into(),
+        CommitteeError::Size(_) => "members".into(),
+    };
+    field(&name, e.to_string())
 }
 
 fn decode_secret_share(text: &str) -> Option<SecretKeyShare> {

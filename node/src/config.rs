@@ -472,7 +472,7 @@ impl Config {
             }
         }
         if let Some(committee) = &self.committee {
-            if let Err(error) = committee.committee() {
+            if let Err(error) = committee.check() {
                 return match error {
                     CommitteeKeyError::Field { field, message } => err(&field, message),
                     other => err("committee", other.to_string()),

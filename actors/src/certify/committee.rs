@@ -49,6 +49,25 @@ impl Committee {
         supermajority: blsttc::PublicKeySet,
         supermajority_slots: Vec<String>,
     ) -> Result<Committee, CommitteeError> {
+        Committee::check(&members, &standard, &supermajority, &supermajority_slots)?;
+        let n = members.len();
+        Ok(Committee {
+            epoch,
+            standard: BlsCommittee::new(standard, n),
+            supermajority: BlsCommittee::new(supermajority, n),
+            members,
+            supermajority_slots,
+        })
+    }
+
+    /// Everything [`Committee::new`] checks, without computing the members' public key
+    /// shares (milliseconds each): what a config check needs.
+    pub fn check(
+        members: &[PeerKey],
+        standard: &blsttc::PublicKeySet,
+        supermajority: &blsttc::PublicKeySet,
+        supermajority_slots: &[String],
+    ) -> Result<(), CommitteeError> {
         let n = members.len();
         if n == 0 || n > MEMBERS_MAX {
             return Err(CommitteeError::Size(n));
@@ -59,8 +78,8 @@ impl Committee {
             }
         }
         for (class, key_set) in [
-            (ChangeClass::Standard, &standard),
-            (ChangeClass::Supermajority, &supermajority),
+            (ChangeClass::Standard, standard),
+            (ChangeClass::Supermajority, supermajority),
         ] {
             let expected = key_set_threshold(n, class);
             if key_set.threshold() != expected {
@@ -72,16 +91,10 @@ impl Committee {
                 });
             }
         }
-        for pattern in &supermajority_slots {
+        for pattern in supermajority_slots {
             check_slot_pattern(pattern)?;
         }
-        Ok(Committee {
-            epoch,
-            standard: BlsCommittee::new(standard, n),
-            supermajority: BlsCommittee::new(supermajority, n),
-            members,
-            supermajority_slots,
-        })
+        Ok(())
     }
 
     pub fn size(&self) -> usize {
