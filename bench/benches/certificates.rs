@@ -4,8 +4,10 @@
 //! * `sign_share`, `verify_share`, `combine` (t+1 shares), `verify_certificate`;
 //! * `full_combine_first`: combine t+1 unverified shares and verify the result once (the
 //!   node's normal path); `full_verify_all`: verify each of the t+1 shares, then combine
-//!   and verify (the path taken when a combination fails). Same run, so their ratio is
-//!   the saving of combine-first.
+//!   and verify (the path taken when a combination fails), the shares checked on all
+//!   cores as the node does; `full_verify_all_1thread`: the same with the shares checked
+//!   one after the other. Same run, so their ratios are the saving of combine-first and
+//!   the gain of the threads.
 //!
 //! Run: `cargo bench -p x0-bench --bench certificates`
 
@@ -59,6 +61,15 @@ fn certificates(c: &mut Criterion) {
             b.iter(|| {
                 assert!(committee
                     .invalid_shares(&message, black_box(&shares))
+                    .is_empty());
+                let combined = committee.combine(&shares).unwrap();
+                assert!(committee.verify_certificate(&message, &combined));
+            })
+        });
+        group.bench_function(BenchmarkId::new("full_verify_all_1thread", n), |b| {
+            b.iter(|| {
+                assert!(committee
+                    .invalid_shares_on(&message, black_box(&shares), 1)
                     .is_empty());
                 let combined = committee.combine(&shares).unwrap();
                 assert!(committee.verify_certificate(&message, &combined));
