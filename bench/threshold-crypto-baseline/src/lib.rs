@@ -1,0 +1,1 @@
+//! Empty: this crate only holds the `baseline` bench (see `benches/baseline.rs`).
