@@ -327,7 +327,7 @@ async fn print_summary(nodes: &[Node]) {
             Some(certify) => certify
                 .send(GetCertifyStatus)
                 .await
-                .map_or(0, |s| s.certificates),
+                .map_or(0, |s| s.0.certificates),
             None => 0,
         };
         println!("node {index:>2}: peers {peers:>2}  mesh {mesh:>2}  probes sent {sent:>5}  received {received:>6}  certificates {certificates}");

@@ -37,7 +37,7 @@ pub struct CertifySummary {
 }
 
 impl From<CertifyStatus> for CertifySummary {
-    fn from(s: CertifyStatus) -> Self {
+    fn from(CertifyStatus(s): CertifyStatus) -> Self {
         CertifySummary {
             epoch: s.epoch,
             members: s.members,

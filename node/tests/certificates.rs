@@ -456,7 +456,7 @@ async fn two_certificates_for_one_slot_halt_it_on_every_node() {
     for (index, node) in nodes.iter().enumerate() {
         let certify = node.certify.as_ref().unwrap();
         let halted = eventually(Duration::from_secs(5), || async {
-            certify.send(GetCertifyStatus).await.unwrap().halted
+            certify.send(GetCertifyStatus).await.unwrap().0.halted
                 == vec![(1, "gossip/mesh_n".to_string())]
         })
         .await;

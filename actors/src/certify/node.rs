@@ -1,0 +1,734 @@
+//! What one node does with certificate traffic, sans-IO: the wire checks, the two
+//! collection cores (standard and supermajority key sets), held share verdicts, and the
+//! certificates it holds. The actix actor ([`super::actor`]) and the simulator are the
+//! shells: they bring bytes, authors and `now`, and carry out the [`Action`]s (persist,
+//! then publish; metrics; logs).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use super::collector::{
+    Certificate, CertificateVerdict, Collector, CollectorConfig, Output, ShareVerdict, SlotKey,
+};
+use super::committee::Committee;
+use super::proposal::{Proposal, ProposalId};
+use super::scheme::{decode_certificate, decode_share, BlsCommittee, BlsMember, MemberIndex};
+use super::threshold::{share_count_min, ChangeClass};
+use super::wire::{CertificateMessage, ShareMessage};
+use crate::network::{PeerKey, Verdict};
+use crate::topics;
+
+type Core = Collector<BlsCommittee, BlsMember>;
+type CoreOutput = Output<blsttc::SignatureShare, blsttc::Signature>;
+
+/// Bounds and timers (the `[certify]` config section).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CertifyConfig {
+    pub collector: CollectorConfig,
+    /// How often the shell calls [`CertifyNode::tick`].
+    pub tick_ms: u64,
+    /// Share verdicts waiting for the core at once; beyond it a share is ignored.
+    pub held_verdicts_max: usize,
+    /// A proposal stamped further ahead of our clock than this is ignored.
+    pub proposal_future_skew_ms_max: u64,
+    /// A proposal older than this is ignored (it could only be a replay or a straggler).
+    pub proposal_age_ms_max: u64,
+    /// Publications waiting for a retry (no peers yet, queue full), in the shell.
+    pub retry_queue_max: usize,
+}
+
+/// Misbehaviour the node can prove to anyone holding the committee's public keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Evidence {
+    /// `member` published a share for `id` that does not verify.
+    InvalidShare {
+        member: MemberIndex,
+        id: ProposalId,
+        share: Vec<u8>,
+    },
+    /// Two valid certificates for one slot; `members` have valid shares for both.
+    DoubleSigned {
+        slot: SlotKey,
+        ids: [ProposalId; 2],
+        members: Vec<MemberIndex>,
+    },
+}
+
+/// A share message whose verdict is held; its verdict comes as [`Action::Verdict`].
+pub type HeldShare = (ChangeClass, ProposalId, MemberIndex);
+
+/// The verdict on an inbound message: now, or later for a held share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboundVerdict {
+    Now(Verdict),
+    Held(HeldShare),
+}
+
+/// What the shell must do, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Persist `slot -> id` (and the share) as signed, then publish `encoded` on the
+    /// shares topic. If the write fails, publish nothing.
+    PublishShare {
+        slot: SlotKey,
+        id: ProposalId,
+        share: [u8; super::scheme::SIGNATURE_BYTES],
+        encoded: Vec<u8>,
+    },
+    /// Persist the certificate, then publish it on the certificates topic.
+    PublishCertificate {
+        id: ProposalId,
+        encoded: Vec<u8>,
+    },
+    /// Persist a received certificate before the message is forwarded or acted on.
+    StoreCertificate {
+        id: ProposalId,
+        encoded: Vec<u8>,
+    },
+    /// Publish a proposal this node made (nothing to persist: the share is persisted).
+    PublishProposal {
+        encoded: Vec<u8>,
+    },
+    /// The verdict on a held share message.
+    Verdict {
+        held: HeldShare,
+        verdict: Verdict,
+    },
+    /// Keep this proof of misbehaviour.
+    Evidence(Evidence),
+    /// A valid certificate for this slot is held here now.
+    Certified {
+        slot: SlotKey,
+        id: ProposalId,
+        class: ChangeClass,
+        origin: Origin,
+        collecting_ms: Option<u64>,
+    },
+    /// Two valid certificates for one slot: halted until a ballot settles it.
+    Conflict {
+        slot: SlotKey,
+        ids: [ProposalId; 2],
+        double_signers: Vec<MemberIndex>,
+    },
+    /// For metrics: a share arrived, of this key set.
+    ShareReceived {
+        class: ChangeClass,
+    },
+    /// For metrics: a share was rejected (`Reject`) or ignored (`Ignore`), with reason.
+    ShareRefused {
+        verdict: Verdict,
+    },
+    /// For metrics: a certificate or proposal was refused, with the verdict given.
+    CertificateRefused {
+        verdict: Verdict,
+    },
+    ProposalRefused {
+        verdict: Verdict,
+    },
+    /// Something was refused for a bound or a rule; `what` is the metric label.
+    Dropped {
+        what: &'static str,
+    },
+}
+
+/// Where a certificate held here came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Formed,
+    Received,
+    Restored,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Formed => "formed",
+            Origin::Received => "received",
+            Origin::Restored => "restored",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProposeError {
+    #[error("this node is not a committee member, so it may not propose")]
+    NotMember,
+    #[error("invalid proposal: {0}")]
+    Invalid(String),
+    #[error("slot ({0}) is halted by conflicting certificates; a ballot must settle it")]
+    Halted(String),
+    #[error("could not persist: {0}")]
+    Journal(String),
+}
+
+/// A summary for `/status`, the CLI and the simulator's report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertifySummary {
+    pub epoch: u64,
+    pub members: usize,
+    pub own_member: Option<MemberIndex>,
+    pub standard_signers_min: usize,
+    pub supermajority_signers_min: usize,
+    pub certificates: usize,
+    pub pending: usize,
+    pub held_verdicts: usize,
+    pub halted: Vec<SlotKey>,
+}
+
+/// What a node brings from its keys and its store.
+pub struct CertifySetup {
+    pub committee: Arc<Committee>,
+    pub own_key: PeerKey,
+    /// This node's secret shares (standard, supermajority), if it is a member.
+    pub shares: Option<(BlsMember, BlsMember)>,
+    /// What the store remembers this member signed.
+    pub signed: BTreeMap<SlotKey, ProposalId>,
+    /// Certificates the store kept, in wire form.
+    pub certificates: Vec<CertificateMessage>,
+}
+
+/// One node's certificate state machine.
+pub struct CertifyNode {
+    committee: Arc<Committee>,
+    own_key: PeerKey,
+    own_member: Option<MemberIndex>,
+    standard: Core,
+    supermajority: Core,
+    config: CertifyConfig,
+    held: BTreeSet<HeldShare>,
+    /// Every certificate held here, by proposal id, in wire form (bounded like the cores).
+    certificates: BTreeMap<ProposalId, CertificateMessage>,
+}
+
+impl CertifyNode {
+    /// Builds the node and re-admits the stored certificates; `out` receives what that
+    /// found (certified slots, conflicts among stored certificates).
+    pub fn new(setup: CertifySetup, config: CertifyConfig, out: &mut Vec<Action>) -> Self {
+        assert!(config.tick_ms > 0 && config.held_verdicts_max > 0);
+        let committee = setup.committee;
+        let own_member = setup.shares.as_ref().map(|(s, _)| {
+            use super::scheme::ShareSigner;
+            s.member()
+        });
+        let (standard_signer, supermajority_signer) = match setup.shares {
+            Some((a, b)) => (Some(a), Some(b)),
+            None => (None, None),
+        };
+        let split = |class: ChangeClass| -> BTreeMap<SlotKey, ProposalId> {
+            setup
+                .signed
+                .iter()
+                .filter(|((_, slot), _)| committee.class_of(slot) == class)
+                .map(|(k, v)| (k.clone(), *v))
+                .collect()
+        };
+        let standard = Collector::new(
+            committee.scheme(ChangeClass::Standard).clone(),
+            standard_signer,
+            config.collector,
+            split(ChangeClass::Standard),
+        );
+        let supermajority = Collector::new(
+            committee.scheme(ChangeClass::Supermajority).clone(),
+            supermajority_signer,
+            config.collector,
+            split(ChangeClass::Supermajority),
+        );
+        let mut node = CertifyNode {
+            committee,
+            own_key: setup.own_key,
+            own_member,
+            standard,
+            supermajority,
+            config,
+            held: BTreeSet::new(),
+            certificates: BTreeMap::new(),
+        };
+        for message in setup.certificates {
+            node.restore(message, out);
+        }
+        node
+    }
+
+    pub fn committee(&self) -> &Committee {
+        &self.committee
+    }
+
+    pub fn config(&self) -> &CertifyConfig {
+        &self.config
+    }
+
+    pub fn certificate(&self, id: &ProposalId) -> Option<&CertificateMessage> {
+        self.certificates.get(id)
+    }
+
+    pub fn certificates(&self) -> impl Iterator<Item = &CertificateMessage> {
+        self.certificates.values()
+    }
+
+    pub fn summary(&self) -> CertifySummary {
+        let n = self.committee.size();
+        CertifySummary {
+            epoch: self.committee.epoch,
+            members: n,
+            own_member: self.own_member,
+            standard_signers_min: share_count_min(n, ChangeClass::Standard),
+            supermajority_signers_min: share_count_min(n, ChangeClass::Supermajority),
+            certificates: self.certificates.len(),
+            pending: self.standard.pending_count() + self.supermajority.pending_count(),
+            held_verdicts: self.held.len(),
+            halted: self
+                .standard
+                .halted()
+                .chain(self.supermajority.halted())
+                .cloned()
+                .collect(),
+        }
+    }
+
+    fn core(&mut self, class: ChangeClass) -> &mut Core {
+        match class {
+            ChangeClass::Standard => &mut self.standard,
+            ChangeClass::Supermajority => &mut self.supermajority,
+        }
+    }
+
+    fn restore(&mut self, message: CertificateMessage, out: &mut Vec<Action>) {
+        let class = self.committee.class_of(&message.proposal.slot);
+        let Ok(signature) = decode_certificate(&message.signature) else {
+            out.push(Action::Dropped {
+                what: "stored_certificate_unreadable",
+            });
+            return;
+        };
+        let mut core_out = Vec::new();
+        self.core(class).restore(
+            Certificate {
+                proposal: message.proposal.clone(),
+                signers: message.signers.clone(),
+                signature,
+            },
+            &mut core_out,
+        );
+        self.remember(message.proposal.id(), message, out);
+        self.apply(class, core_out, Origin::Restored, out);
+    }
+
+    /// A gossip message on one of the certificate topics arrived.
+    pub fn on_inbound(
+        &mut self,
+        topic: &str,
+        author: Option<&PeerKey>,
+        data: &[u8],
+        now_ms: u64,
+        out: &mut Vec<Action>,
+    ) -> InboundVerdict {
+        let verdict = match topic {
+            topics::PROPOSALS => self.on_proposal(author, data, now_ms, out),
+            topics::CERTIFICATES => self.on_certificate(data, now_ms, out),
+            topics::SHARES => return self.on_share(author, data, now_ms, out),
+            _ => Verdict::Ignore {
+                reason: "not_my_topic",
+            },
+        };
+        InboundVerdict::Now(verdict)
+    }
+
+    /// Checks a proposal against what the core does not know: the epoch, the proposer,
+    /// the clock.
+    fn admit_proposal(
+        &self,
+        proposal: &Proposal,
+        author: Option<&PeerKey>,
+        now_ms: u64,
+    ) -> Result<(), Verdict> {
+        if proposal.epoch != self.committee.epoch {
+            return Err(Verdict::Ignore {
+                reason: "other_epoch",
+            });
+        }
+        if author.map(|a| a.0.as_slice()) != Some(proposal.proposer.as_slice()) {
+            return Err(Verdict::Reject {
+                reason: "proposer_not_author",
+            });
+        }
+        // Until capability tokens land, proposing is a committee member's right.
+        if self
+            .committee
+            .member_index(&PeerKey(proposal.proposer.clone()))
+            .is_none()
+        {
+            return Err(Verdict::Reject {
+                reason: "proposer_not_member",
+            });
+        }
+        if proposal.timestamp_unix_ms > now_ms + self.config.proposal_future_skew_ms_max {
+            return Err(Verdict::Ignore {
+                reason: "from_the_future",
+            });
+        }
+        if now_ms.saturating_sub(proposal.timestamp_unix_ms) > self.config.proposal_age_ms_max {
+            return Err(Verdict::Ignore { reason: "stale" });
+        }
+        Ok(())
+    }
+
+    fn on_proposal(
+        &mut self,
+        author: Option<&PeerKey>,
+        data: &[u8],
+        now_ms: u64,
+        out: &mut Vec<Action>,
+    ) -> Verdict {
+        let refuse = |verdict: Verdict, out: &mut Vec<Action>| {
+            out.push(Action::ProposalRefused { verdict });
+            verdict
+        };
+        let Ok(proposal) = Proposal::decode(data) else {
+            return refuse(
+                Verdict::Reject {
+                    reason: "malformed_proposal",
+                },
+                out,
+            );
+        };
+        if let Err(verdict) = self.admit_proposal(&proposal, author, now_ms) {
+            return refuse(verdict, out);
+        }
+        let class = self.committee.class_of(&proposal.slot);
+        let mut core_out = Vec::new();
+        self.core(class)
+            .on_proposal(proposal, now_ms, &mut core_out);
+        self.apply(class, core_out, Origin::Formed, out);
+        Verdict::Accept
+    }
+
+    fn on_share(
+        &mut self,
+        author: Option<&PeerKey>,
+        data: &[u8],
+        now_ms: u64,
+        out: &mut Vec<Action>,
+    ) -> InboundVerdict {
+        let refuse = |verdict: Verdict, out: &mut Vec<Action>| {
+            out.push(Action::ShareRefused { verdict });
+            InboundVerdict::Now(verdict)
+        };
+        let Ok(message) = ShareMessage::decode(data) else {
+            return refuse(
+                Verdict::Reject {
+                    reason: "malformed_share",
+                },
+                out,
+            );
+        };
+        out.push(Action::ShareReceived {
+            class: message.class,
+        });
+        // Strict signing makes `author` the libp2p key that signed the message: a member
+        // index is only believed from that member's own key.
+        if self.committee.member(message.member) != author {
+            return refuse(
+                Verdict::Reject {
+                    reason: "share_not_from_member",
+                },
+                out,
+            );
+        }
+        let Ok(share) = decode_share(&message.share) else {
+            return refuse(
+                Verdict::Reject {
+                    reason: "malformed_share",
+                },
+                out,
+            );
+        };
+        let held: HeldShare = (message.class, message.id, message.member);
+        if self.held.contains(&held) {
+            return refuse(
+                Verdict::Ignore {
+                    reason: "duplicate_share",
+                },
+                out,
+            );
+        }
+        if self.held.len() >= self.config.held_verdicts_max {
+            out.push(Action::Dropped {
+                what: "held_verdicts_full",
+            });
+            return refuse(
+                Verdict::Ignore {
+                    reason: "held_verdicts_full",
+                },
+                out,
+            );
+        }
+        let mut core_out = Vec::new();
+        let verdict = self.core(message.class).on_share(
+            message.member,
+            message.id,
+            share,
+            now_ms,
+            &mut core_out,
+        );
+        match verdict {
+            Some(verdict) => {
+                self.apply(message.class, core_out, Origin::Formed, out);
+                let verdict = share_verdict(verdict);
+                if verdict != Verdict::Accept {
+                    out.push(Action::ShareRefused { verdict });
+                }
+                InboundVerdict::Now(verdict)
+            }
+            None => {
+                self.held.insert(held);
+                self.apply(message.class, core_out, Origin::Formed, out);
+                InboundVerdict::Held(held)
+            }
+        }
+    }
+
+    fn on_certificate(&mut self, data: &[u8], now_ms: u64, out: &mut Vec<Action>) -> Verdict {
+        let refuse = |verdict: Verdict, out: &mut Vec<Action>| {
+            out.push(Action::CertificateRefused { verdict });
+            verdict
+        };
+        let Ok(message) = CertificateMessage::decode(data) else {
+            return refuse(
+                Verdict::Reject {
+                    reason: "malformed_certificate",
+                },
+                out,
+            );
+        };
+        if message.proposal.epoch != self.committee.epoch {
+            return refuse(
+                Verdict::Ignore {
+                    reason: "other_epoch",
+                },
+                out,
+            );
+        }
+        let class = self.committee.class_of(&message.proposal.slot);
+        let needed = share_count_min(self.committee.size(), class);
+        let size = self.committee.size();
+        if message.signers.len() < needed || message.signers.iter().any(|s| usize::from(*s) >= size)
+        {
+            return refuse(
+                Verdict::Reject {
+                    reason: "signers_malformed",
+                },
+                out,
+            );
+        }
+        let Ok(signature) = decode_certificate(&message.signature) else {
+            return refuse(
+                Verdict::Reject {
+                    reason: "malformed_certificate",
+                },
+                out,
+            );
+        };
+        let certificate = Certificate {
+            proposal: message.proposal.clone(),
+            signers: message.signers.clone(),
+            signature,
+        };
+        let mut core_out = Vec::new();
+        match self
+            .core(class)
+            .on_certificate(certificate, now_ms, &mut core_out)
+        {
+            CertificateVerdict::Accepted => {
+                // Persisted before it is forwarded, and before the node acts on it.
+                let id = message.proposal.id();
+                out.push(Action::StoreCertificate {
+                    id,
+                    encoded: data.to_vec(),
+                });
+                self.remember(id, message, out);
+                self.apply(class, core_out, Origin::Received, out);
+                Verdict::Accept
+            }
+            CertificateVerdict::Duplicate => refuse(
+                Verdict::Ignore {
+                    reason: "duplicate_certificate",
+                },
+                out,
+            ),
+            CertificateVerdict::Rejected(reason) => refuse(Verdict::Reject { reason }, out),
+        }
+    }
+
+    /// The local operator proposes a change, as this node.
+    pub fn propose(
+        &mut self,
+        slot: String,
+        payload: Vec<u8>,
+        affected_ppm: u32,
+        nonce: [u8; 16],
+        now_ms: u64,
+        out: &mut Vec<Action>,
+    ) -> Result<ProposalId, ProposeError> {
+        if self.own_member.is_none() {
+            return Err(ProposeError::NotMember);
+        }
+        let proposal = Proposal {
+            epoch: self.committee.epoch,
+            slot,
+            payload,
+            affected_ppm,
+            proposer: self.own_key.0.clone(),
+            nonce,
+            timestamp_unix_ms: now_ms,
+        };
+        proposal
+            .check()
+            .map_err(|e| ProposeError::Invalid(e.to_string()))?;
+        let class = self.committee.class_of(&proposal.slot);
+        let slot: SlotKey = (proposal.epoch, proposal.slot.clone());
+        if self.core(class).is_halted(&slot) {
+            return Err(ProposeError::Halted(slot.1));
+        }
+        let id = proposal.id();
+        let encoded = proposal.encode();
+        let mut core_out = Vec::new();
+        self.core(class)
+            .on_proposal(proposal, now_ms, &mut core_out);
+        if let Some(what) = core_out.iter().find_map(|o| match o {
+            Output::Dropped { what } => Some(*what),
+            _ => None,
+        }) {
+            self.apply(class, core_out, Origin::Formed, out);
+            return Err(ProposeError::Invalid(format!(
+                "this node refused to sign it: {what}"
+            )));
+        }
+        // The proposal goes out first, so receivers know it when the share arrives.
+        out.push(Action::PublishProposal { encoded });
+        self.apply(class, core_out, Origin::Formed, out);
+        Ok(id)
+    }
+
+    /// Verifies held shares whose hold ended and forgets expired proposals.
+    pub fn tick(&mut self, now_ms: u64, out: &mut Vec<Action>) {
+        for class in [ChangeClass::Standard, ChangeClass::Supermajority] {
+            let mut core_out = Vec::new();
+            self.core(class).tick(now_ms, &mut core_out);
+            self.apply(class, core_out, Origin::Formed, out);
+        }
+    }
+
+    /// Keeps a certificate, within the cores' bound on certified slots.
+    fn remember(&mut self, id: ProposalId, message: CertificateMessage, out: &mut Vec<Action>) {
+        if self.certificates.len() >= self.config.collector.certified_max {
+            out.push(Action::Dropped {
+                what: "certificate_index_full",
+            });
+            return;
+        }
+        self.certificates.insert(id, message);
+    }
+
+    /// Turns the core's outputs into actions; `origin` says where a `Certified` came
+    /// from (formed here, received, restored) when the core does not.
+    fn apply(
+        &mut self,
+        class: ChangeClass,
+        outputs: Vec<CoreOutput>,
+        origin: Origin,
+        out: &mut Vec<Action>,
+    ) {
+        for output in outputs {
+            match output {
+                Output::PublishShare {
+                    slot,
+                    id,
+                    member,
+                    share,
+                } => {
+                    let message = ShareMessage {
+                        class,
+                        id,
+                        member,
+                        share: share.to_bytes(),
+                    };
+                    out.push(Action::PublishShare {
+                        slot,
+                        id,
+                        share: message.share,
+                        encoded: message.encode(),
+                    });
+                }
+                Output::PublishCertificate(certificate) => {
+                    let message = CertificateMessage {
+                        proposal: certificate.proposal,
+                        signers: certificate.signers,
+                        signature: certificate.signature.to_bytes(),
+                    };
+                    let id = message.proposal.id();
+                    let encoded = message.encode();
+                    self.remember(id, message, out);
+                    out.push(Action::PublishCertificate { id, encoded });
+                }
+                Output::Certified {
+                    slot,
+                    id,
+                    collecting_ms,
+                } => out.push(Action::Certified {
+                    slot,
+                    id,
+                    class,
+                    origin,
+                    collecting_ms,
+                }),
+                Output::ShareDecided {
+                    member,
+                    id,
+                    verdict,
+                } => {
+                    let held = (class, id, member);
+                    if self.held.remove(&held) {
+                        let verdict = share_verdict(verdict);
+                        if verdict != Verdict::Accept {
+                            out.push(Action::ShareRefused { verdict });
+                        }
+                        out.push(Action::Verdict { held, verdict });
+                    }
+                }
+                Output::InvalidShare { member, id, share } => {
+                    out.push(Action::Evidence(Evidence::InvalidShare {
+                        member,
+                        id,
+                        share: share.to_bytes().to_vec(),
+                    }))
+                }
+                Output::Conflict {
+                    slot,
+                    ids,
+                    double_signers,
+                } => {
+                    out.push(Action::Evidence(Evidence::DoubleSigned {
+                        slot: slot.clone(),
+                        ids,
+                        members: double_signers.clone(),
+                    }));
+                    out.push(Action::Conflict {
+                        slot,
+                        ids,
+                        double_signers,
+                    });
+                }
+                Output::Dropped { what } => out.push(Action::Dropped { what }),
+            }
+        }
+    }
+}
+
+fn share_verdict(verdict: ShareVerdict) -> Verdict {
+    match verdict {
+        ShareVerdict::Valid => Verdict::Accept,
+        ShareVerdict::Invalid(reason) => Verdict::Reject { reason },
+        ShareVerdict::Ignored(reason) => Verdict::Ignore { reason },
+    }
+}
