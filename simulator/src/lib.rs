@@ -1,10 +1,21 @@
-//! The deterministic simulator's engine: a virtual clock, an event queue, one seeded RNG,
-//! one thread. Nothing here reads the wall clock, so the same seed replays the same run.
+//! The deterministic simulator: a virtual clock, an event queue, one seeded RNG, one
+//! thread, running the protocol cores of `x0-actors` (the very code the node runs) over a
+//! model of gossipsub and of the network. The same scenario and seed replay the same run,
+//! event for event.
 //!
-//! The gossip and network models, Byzantine behaviours and scenario files build on this
-//! engine (issue "Deterministic simulator"); the protocol logic they drive is the cores of
-//! `x0-actors`, the very code the node runs.
+//! * [`engine`]: events in virtual-time order, the run's only RNG;
+//! * [`gossip`]: gossipsub v1.1 as the node configures it, per node;
+//! * [`scenario`]: the scenario files (`scenarios/*.toml`);
+//! * [`world`]: nodes, links, faults and Byzantine members;
+//! * [`report`]: figures, invariants, and the trace digest.
 
 pub mod engine;
+pub mod gossip;
+pub mod report;
+pub mod scenario;
+pub mod world;
 
 pub use engine::{Engine, QueueFull};
+pub use report::Report;
+pub use scenario::Scenario;
+pub use world::World;

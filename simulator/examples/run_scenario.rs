@@ -1,0 +1,16 @@
+//! Runs a scenario file and prints its JSON report: `cargo run -p x0-simulator --example
+//! run_scenario -- scenarios/quickstart.toml [seed]`. (`x0 simulate` is the operator's way.)
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let path = args.next().expect("usage: run_scenario FILE [SEED]");
+    let scenario = x0_simulator::Scenario::from_file(std::path::Path::new(&path))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let seed = args
+        .next()
+        .map_or(scenario.seed, |s| s.parse().expect("seed is a number"));
+    let started = std::time::Instant::now();
+    let report = x0_simulator::World::new(scenario, seed).run();
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+    eprintln!("ran in {:?}", started.elapsed());
+}

@@ -1,0 +1,351 @@
+//! Scenario files (`scenarios/*.toml`): engine-neutral descriptions of a network, its
+//! traffic, the faults that hit it and what must hold. The simulator runs them; the same
+//! files are meant to drive real node processes in network namespaces later, so they
+//! speak of nodes, links and times, never of simulator internals.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    /// Default seed; `x0 simulate --seed` overrides it.
+    pub seed: u64,
+    pub duration_ms: u64,
+    pub topology: Topology,
+    #[serde(default)]
+    pub gossip: GossipOverrides,
+    pub network: Network,
+    pub committee: CommitteeSpec,
+    #[serde(default)]
+    pub traffic: Traffic,
+    #[serde(default)]
+    pub proposals: Vec<ProposalSpec>,
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+    #[serde(default)]
+    pub byzantine: Byzantine,
+    pub criteria: Criteria,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    pub nodes: u32,
+    /// Each node dials this many distinct random peers (links are two-way).
+    pub connections_per_node: u32,
+}
+
+/// The node's `[gossip]` parameters; absent ones take the node's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GossipOverrides {
+    pub mesh_n: Option<usize>,
+    pub mesh_n_low: Option<usize>,
+    pub mesh_n_high: Option<usize>,
+    pub gossip_lazy: Option<usize>,
+    pub heartbeat_interval_ms: Option<u64>,
+    pub history_length: Option<usize>,
+    pub history_gossip: Option<usize>,
+    pub flood_publish: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    pub latency: Latency,
+    /// Probability that a message on any link is lost, both directions.
+    #[serde(default)]
+    pub loss: f64,
+}
+
+/// One-way link latency, drawn per message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Latency {
+    Fixed {
+        ms: u64,
+    },
+    Uniform {
+        min_ms: u64,
+        max_ms: u64,
+    },
+    /// Log-normal around `median_ms` with shape `sigma` (0.5 is a typical WAN spread).
+    LogNormal {
+        median_ms: u64,
+        sigma: f64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommitteeSpec {
+    /// Members are nodes 0..size.
+    pub size: u32,
+    #[serde(default)]
+    pub supermajority_slots: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Traffic {
+    /// Every node publishes a probe this often (0: none); latency figures come from them.
+    #[serde(default)]
+    pub probe_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProposalSpec {
+    pub at_ms: u64,
+    /// A committee member's node index.
+    pub proposer: u32,
+    pub slot: String,
+    pub payload: String,
+}
+
+/// Nodes `first..=last`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRange {
+    pub first: u32,
+    pub last: u32,
+}
+
+impl NodeRange {
+    pub fn contains(&self, node: u32) -> bool {
+        (self.first..=self.last).contains(&node)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = u32> {
+        self.first..=self.last
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Fault {
+    /// Split the nodes into groups; no message crosses between groups (`two_way`), or
+    /// none from an earlier group to a later one (`one_way`). Nodes in no group are cut
+    /// off from all groups.
+    Partition {
+        at_ms: u64,
+        groups: Vec<NodeRange>,
+        direction: Direction,
+    },
+    /// End every partition.
+    Heal { at_ms: u64 },
+    /// The nodes stop: no messages in or out, no timers; state not persisted is lost.
+    Crash { at_ms: u64, nodes: NodeRange },
+    /// Crashed nodes start again from what they persisted, and reconnect.
+    Restart { at_ms: u64, nodes: NodeRange },
+    /// From `at_ms` until `until_ms`, messages from `from` nodes are lost with
+    /// probability `rate` (`direction` says whether replies to them are lost too).
+    Loss {
+        at_ms: u64,
+        until_ms: u64,
+        nodes: NodeRange,
+        rate: f64,
+        direction: Direction,
+    },
+    /// The nodes' clocks run `skew_ms` ahead (negative: behind) from `at_ms` on.
+    ClockSkew {
+        at_ms: u64,
+        nodes: NodeRange,
+        skew_ms: i64,
+    },
+}
+
+impl Fault {
+    pub fn at_ms(&self) -> u64 {
+        match self {
+            Fault::Partition { at_ms, .. }
+            | Fault::Heal { at_ms }
+            | Fault::Crash { at_ms, .. }
+            | Fault::Restart { at_ms, .. }
+            | Fault::Loss { at_ms, .. }
+            | Fault::ClockSkew { at_ms, .. } => *at_ms,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    TwoWay,
+    OneWay,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Byzantine {
+    /// Committee members `members.first..=members.last` misbehave.
+    pub members: Option<NodeRange>,
+    #[serde(default)]
+    pub behaviours: Vec<Behaviour>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Behaviour {
+    /// Publish shares over the wrong message instead of valid ones.
+    InvalidShares,
+    /// Never sign, never forward anything.
+    Withhold,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Criteria {
+    /// p99 probe delivery latency over the whole run, at most.
+    pub delivery_p99_ms_max: Option<u64>,
+    /// Every honest node that is up at the end holds every certificate formed anywhere.
+    #[serde(default)]
+    pub no_loss: bool,
+    /// Every certificate any honest node holds verifies under the committee's keys and
+    /// names enough distinct signers; conflicting certificates are detected by every node
+    /// holding both.
+    #[serde(default)]
+    pub safety: bool,
+    /// Every proposal is certified on every up honest node within this long of being made
+    /// (or of the last heal/restart before that, when later).
+    pub certified_within_ms: Option<u64>,
+}
+
+/// Nodes, connections and events a scenario may ask for, at most: a scenario is input,
+/// and the simulator must refuse one that would exhaust the machine.
+pub const NODES_MAX: u32 = 20_000;
+pub const CONNECTIONS_PER_NODE_MAX: u32 = 64;
+pub const COMMITTEE_MAX: u32 = 1_024;
+pub const DURATION_MS_MAX: u64 = 24 * 3_600_000;
+
+/// A scenario the operator must fix: the field and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("scenario {source_name}: {field}: {message}")]
+pub struct ScenarioError {
+    pub source_name: String,
+    pub field: String,
+    pub message: String,
+}
+
+impl Scenario {
+    pub fn from_file(path: &Path) -> Result<Scenario, ScenarioError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            source_name: name.clone(),
+            field: "(file)".into(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Scenario::from_toml(&text, &name)
+    }
+
+    pub fn from_toml(text: &str, source_name: &str) -> Result<Scenario, ScenarioError> {
+        let deserializer = toml::Deserializer::new(text);
+        let scenario: Scenario =
+            serde_path_to_error::deserialize(deserializer).map_err(|e| ScenarioError {
+                source_name: source_name.to_string(),
+                field: e.path().to_string(),
+                message: e.inner().message().trim().to_string(),
+            })?;
+        scenario.validate(source_name)?;
+        Ok(scenario)
+    }
+
+    pub fn validate(&self, source_name: &str) -> Result<(), ScenarioError> {
+        let err = |field: &str, message: String| {
+            Err(ScenarioError {
+                source_name: source_name.to_string(),
+                field: field.to_string(),
+                message,
+            })
+        };
+        let n = self.topology.nodes;
+        if !(2..=NODES_MAX).contains(&n) {
+            return err("topology.nodes", format!("must be in 2..={NODES_MAX}"));
+        }
+        let c = self.topology.connections_per_node;
+        if c == 0 || c > CONNECTIONS_PER_NODE_MAX || c >= n {
+            return err(
+                "topology.connections_per_node",
+                format!(
+                    "must be in 1..={} and below the node count",
+                    CONNECTIONS_PER_NODE_MAX
+                ),
+            );
+        }
+        if self.duration_ms == 0 || self.duration_ms > DURATION_MS_MAX {
+            return err("duration_ms", format!("must be in 1..={DURATION_MS_MAX}"));
+        }
+        let m = self.committee.size;
+        if m == 0 || m > COMMITTEE_MAX || m > n {
+            return err(
+                "committee.size",
+                format!("must be in 1..={COMMITTEE_MAX} and at most topology.nodes"),
+            );
+        }
+        if !(0.0..=1.0).contains(&self.network.loss) {
+            return err("network.loss", "must be a probability in 0.0..=1.0".into());
+        }
+        match self.network.latency {
+            Latency::Uniform { min_ms, max_ms } if min_ms > max_ms => {
+                return err("network.latency", "min_ms must not exceed max_ms".into())
+            }
+            Latency::LogNormal { sigma, .. } if !(0.0..=3.0).contains(&sigma) => {
+                return err("network.latency.sigma", "must be in 0.0..=3.0".into())
+            }
+            _ => {}
+        }
+        for (index, proposal) in self.proposals.iter().enumerate() {
+            if proposal.proposer >= m {
+                return err(
+                    &format!("proposals[{index}].proposer"),
+                    format!(
+                        "node {} is not a committee member (0..{m})",
+                        proposal.proposer
+                    ),
+                );
+            }
+        }
+        for (index, fault) in self.faults.iter().enumerate() {
+            let ranges: Vec<&NodeRange> = match fault {
+                Fault::Partition { groups, .. } => groups.iter().collect(),
+                Fault::Crash { nodes, .. }
+                | Fault::Restart { nodes, .. }
+                | Fault::Loss { nodes, .. }
+                | Fault::ClockSkew { nodes, .. } => vec![nodes],
+                Fault::Heal { .. } => vec![],
+            };
+            for range in ranges {
+                if range.first > range.last || range.last >= n {
+                    return err(
+                        &format!("faults[{index}]"),
+                        format!(
+                            "node range {}..={} is outside 0..{n}",
+                            range.first, range.last
+                        ),
+                    );
+                }
+            }
+            if let Fault::Loss { rate, .. } = fault {
+                if !(0.0..=1.0).contains(rate) {
+                    return err(
+                        &format!("faults[{index}].rate"),
+                        "must be in 0.0..=1.0".into(),
+                    );
+                }
+            }
+        }
+        if let Some(members) = self.byzantine.members {
+            let t = (m - 1) / 3;
+            let count = members.last.saturating_sub(members.first) + 1;
+            if members.first > members.last || members.last >= m || count > t {
+                return err(
+                    "byzantine.members",
+                    format!("must be at most t = {t} committee members (nodes 0..{m})"),
+                );
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,726 @@
+//! The simulated world: nodes (a gossip model, the node's real `CertifyNode` and
+//! `ProbeCore`, a persisted store), links (latency, loss, partitions), faults and
+//! Byzantine members, driven by the engine. One thread, one RNG, virtual time only.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use blsttc::SecretKeySet;
+use rand::seq::SliceRandom;
+use rand::Rng;
+use rand_distr::{Distribution, LogNormal};
+use sha2::{Digest, Sha256};
+use x0_actors::certify::collector::{CollectorConfig, SlotKey};
+use x0_actors::certify::committee::{key_set_threshold, Committee};
+use x0_actors::certify::node::{
+    Action, CertifyConfig, CertifyNode, CertifySetup, HeldShare, InboundVerdict,
+};
+use x0_actors::certify::proposal::ProposalId;
+use x0_actors::certify::scheme::{BlsMember, MemberIndex};
+use x0_actors::certify::threshold::ChangeClass;
+use x0_actors::certify::wire::{CertificateMessage, ShareMessage};
+use x0_actors::network::{PeerKey, Verdict};
+use x0_actors::probe::{ProbeConfig, ProbeCore};
+use x0_actors::topics;
+
+use crate::engine::{Engine, QueueFull};
+use crate::gossip::{Acceptance, GossipConfig, GossipNode, MessageId, NodeId, Rpc, ToValidate};
+use crate::report::{Report, Stats};
+use crate::scenario::{Behaviour, Direction, Fault, Latency, NodeRange, Scenario};
+
+/// Virtual time 0 is this Unix time on every honest clock (plus the node's skew).
+pub const EPOCH_UNIX_MS: u64 = 1_800_000_000_000;
+/// Pending events, at most: a run that schedules without end is a bug to report.
+pub const EVENTS_MAX: usize = 50_000_000;
+
+const TOPICS: [&str; 4] = [
+    topics::PROBE,
+    topics::PROPOSALS,
+    topics::SHARES,
+    topics::CERTIFICATES,
+];
+
+#[derive(Debug)]
+enum Event {
+    Rpc { to: NodeId, from: NodeId, rpc: Rpc },
+    Heartbeat { node: NodeId },
+    Tick { node: NodeId },
+    Probe { node: NodeId },
+    Propose { index: usize },
+    Fault { index: usize },
+}
+
+/// What a node persisted: what survives a crash.
+#[derive(Default)]
+struct Store {
+    signed: BTreeMap<SlotKey, ProposalId>,
+    certificates: BTreeMap<ProposalId, Vec<u8>>,
+}
+
+struct SimNode {
+    gossip: GossipNode,
+    /// `None` while crashed.
+    certify: Option<CertifyNode>,
+    probe: ProbeCore,
+    store: Store,
+    up: bool,
+    skew_ms: i64,
+    byzantine: BTreeSet<Behaviour>,
+    /// Gossip messages whose verdict the certify node holds.
+    held: BTreeMap<HeldShare, MessageId>,
+    /// Restarts bump this, so timers of an earlier life are ignored.
+    life: u32,
+}
+
+struct LossRule {
+    until_ms: u64,
+    nodes: NodeRange,
+    rate: f64,
+    direction: Direction,
+}
+
+pub struct World {
+    scenario: Scenario,
+    engine: Engine<(u32, Event)>,
+    nodes: Vec<SimNode>,
+    links: Vec<BTreeSet<NodeId>>,
+    partitions: Option<(Vec<NodeRange>, Direction)>,
+    losses: Vec<LossRule>,
+    gossip_config: GossipConfig,
+    certify_config: CertifyConfig,
+    committee: Arc<Committee>,
+    keys: (SecretKeySet, SecretKeySet),
+    stats: Stats,
+    trace: Sha256,
+    seed: u64,
+}
+
+fn peer_key(node: NodeId) -> PeerKey {
+    PeerKey(format!("sim-node-{node}").into_bytes())
+}
+
+fn node_of(key: &PeerKey) -> Option<NodeId> {
+    std::str::from_utf8(&key.0)
+        .ok()?
+        .strip_prefix("sim-node-")?
+        .parse()
+        .ok()
+}
+
+impl World {
+    pub fn new(scenario: Scenario, seed: u64) -> World {
+        let mut engine = Engine::new(seed, EVENTS_MAX);
+        let n = scenario.topology.nodes;
+        let m = scenario.committee.size as usize;
+        let overrides = &scenario.gossip;
+        let defaults = GossipConfig::default();
+        let gossip_config = GossipConfig {
+            mesh_n: overrides.mesh_n.unwrap_or(defaults.mesh_n),
+            mesh_n_low: overrides.mesh_n_low.unwrap_or(defaults.mesh_n_low),
+            mesh_n_high: overrides.mesh_n_high.unwrap_or(defaults.mesh_n_high),
+            gossip_lazy: overrides.gossip_lazy.unwrap_or(defaults.gossip_lazy),
+            heartbeat_interval_ms: overrides
+                .heartbeat_interval_ms
+                .unwrap_or(defaults.heartbeat_interval_ms),
+            history_length: overrides.history_length.unwrap_or(defaults.history_length),
+            history_gossip: overrides.history_gossip.unwrap_or(defaults.history_gossip),
+            flood_publish: overrides.flood_publish.unwrap_or(defaults.flood_publish),
+            ..defaults
+        };
+        let certify_config = CertifyConfig {
+            collector: CollectorConfig::default(),
+            tick_ms: 50,
+            held_verdicts_max: 4_096,
+            proposal_future_skew_ms_max: 30_000,
+            proposal_age_ms_max: 120_000,
+            retry_queue_max: 256,
+        };
+        // Keys are dealt from the run's RNG: the same seed deals the same committee.
+        let standard =
+            SecretKeySet::random(key_set_threshold(m, ChangeClass::Standard), engine.rng());
+        let supermajority = SecretKeySet::random(
+            key_set_threshold(m, ChangeClass::Supermajority),
+            engine.rng(),
+        );
+        let committee = Arc::new(
+            Committee::new(
+                1,
+                (0..m as u32).map(peer_key).collect(),
+                standard.public_keys(),
+                supermajority.public_keys(),
+                scenario.committee.supermajority_slots.clone(),
+            )
+            .expect("a validated scenario makes a valid committee"),
+        );
+        // Topology: every node dials `connections_per_node` distinct random others.
+        let mut links: Vec<BTreeSet<NodeId>> = vec![BTreeSet::new(); n as usize];
+        for node in 0..n {
+            let mut others: Vec<NodeId> = (0..n).filter(|o| *o != node).collect();
+            others.shuffle(engine.rng());
+            for other in others
+                .into_iter()
+                .take(scenario.topology.connections_per_node as usize)
+            {
+                links[node as usize].insert(other);
+                links[other as usize].insert(node);
+            }
+        }
+        let byzantine_members = scenario.byzantine.members;
+        let behaviours: BTreeSet<Behaviour> =
+            scenario.byzantine.behaviours.iter().copied().collect();
+        let mut world = World {
+            engine,
+            nodes: Vec::with_capacity(n as usize),
+            links,
+            partitions: None,
+            losses: Vec::new(),
+            gossip_config,
+            certify_config,
+            committee,
+            keys: (standard, supermajority),
+            stats: Stats::default(),
+            trace: Sha256::new(),
+            scenario,
+            seed,
+        };
+        for node in 0..n {
+            let byzantine = if byzantine_members.is_some_and(|r| r.contains(node)) {
+                behaviours.clone()
+            } else {
+                BTreeSet::new()
+            };
+            let mut sim = SimNode {
+                gossip: GossipNode::new(node, gossip_config, TOPICS.to_vec()),
+                certify: None,
+                probe: ProbeCore::new(ProbeConfig::default()),
+                store: Store::default(),
+                up: true,
+                skew_ms: 0,
+                byzantine,
+                held: BTreeMap::new(),
+                life: 0,
+            };
+            for peer in &world.links[node as usize] {
+                sim.gossip.connect(*peer);
+            }
+            world.nodes.push(sim);
+            world.boot(node);
+        }
+        world
+    }
+
+    fn schedule(&mut self, delay_ms: u64, event: Event) {
+        let life = match &event {
+            Event::Heartbeat { node } | Event::Tick { node } | Event::Probe { node } => {
+                self.nodes[*node as usize].life
+            }
+            _ => 0,
+        };
+        if let Err(QueueFull { events_max }) = self.engine.schedule(delay_ms, (life, event)) {
+            panic!("the scenario overflows the event queue ({events_max} events)");
+        }
+    }
+
+    /// (Re)starts a node's protocol state from its store and its timers.
+    fn boot(&mut self, node: NodeId) {
+        let m = self.committee.size() as u32;
+        let shares = (node < m).then(|| {
+            (
+                BlsMember::new(
+                    node as MemberIndex,
+                    self.keys.0.secret_key_share(node as usize),
+                ),
+                BlsMember::new(
+                    node as MemberIndex,
+                    self.keys.1.secret_key_share(node as usize),
+                ),
+            )
+        });
+        let sim = &self.nodes[node as usize];
+        let certificates = sim
+            .store
+            .certificates
+            .values()
+            .filter_map(|bytes| CertificateMessage::decode(bytes).ok())
+            .collect();
+        let setup = CertifySetup {
+            committee: self.committee.clone(),
+            own_key: peer_key(node),
+            shares,
+            signed: sim.store.signed.clone(),
+            certificates,
+        };
+        let mut actions = Vec::new();
+        let certify = CertifyNode::new(setup, self.certify_config, &mut actions);
+        self.nodes[node as usize].certify = Some(certify);
+        self.carry_out(node, actions);
+        // Timers start at a random phase, as real nodes start at different moments.
+        let heartbeat = self.gossip_config.heartbeat_interval_ms;
+        let phase = self.engine.rng().gen_range(0..heartbeat.max(1));
+        self.schedule(phase, Event::Heartbeat { node });
+        let tick_phase = self.engine.rng().gen_range(0..self.certify_config.tick_ms);
+        self.schedule(tick_phase, Event::Tick { node });
+        let probe = self.scenario.traffic.probe_interval_ms;
+        if probe > 0 {
+            let probe_phase = self.engine.rng().gen_range(0..probe);
+            self.schedule(probe_phase, Event::Probe { node });
+        }
+    }
+
+    fn node_clock_ms(&self, node: NodeId) -> u64 {
+        let now = (EPOCH_UNIX_MS + self.engine.now_ms()) as i64;
+        (now + self.nodes[node as usize].skew_ms).max(0) as u64
+    }
+
+    /// Runs the scenario to its end and reports.
+    pub fn run(mut self) -> Report {
+        for index in 0..self.scenario.proposals.len() {
+            let at = self.scenario.proposals[index].at_ms;
+            self.schedule(at, Event::Propose { index });
+        }
+        for index in 0..self.scenario.faults.len() {
+            let at = self.scenario.faults[index].at_ms();
+            self.schedule(at, Event::Fault { index });
+        }
+        let end_ms = self.scenario.duration_ms;
+        while let Some((now_ms, (life, event))) = self.engine.next_event() {
+            if now_ms > end_ms {
+                break;
+            }
+            self.handle(now_ms, life, event);
+        }
+        let nodes: Vec<crate::report::NodeEnd> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, sim)| crate::report::NodeEnd {
+                node: i as NodeId,
+                up: sim.up,
+                honest: sim.byzantine.is_empty(),
+                certificates: sim
+                    .certify
+                    .as_ref()
+                    .map(|c| c.certificates().cloned().collect())
+                    .unwrap_or_default(),
+                halted: sim
+                    .certify
+                    .as_ref()
+                    .map(|c| c.summary().halted)
+                    .unwrap_or_default(),
+                gossip: sim.gossip.counters,
+            })
+            .collect();
+        let digest: [u8; 32] = self.trace.finalize().into();
+        crate::report::build(
+            &self.scenario,
+            self.seed,
+            &self.committee,
+            self.stats,
+            nodes,
+            digest,
+        )
+    }
+
+    fn trace(&mut self, line: std::fmt::Arguments<'_>) {
+        let text = format!("{} {line}\n", self.engine.now_ms());
+        self.trace.update(text.as_bytes());
+    }
+
+    fn handle(&mut self, now_ms: u64, life: u32, event: Event) {
+        match event {
+            Event::Rpc { to, from, rpc } => self.deliver(to, from, rpc),
+            Event::Heartbeat { node } => {
+                if !self.timer_alive(node, life) {
+                    return;
+                }
+                let mut out = Vec::new();
+                let sim = &mut self.nodes[node as usize];
+                sim.gossip.heartbeat(now_ms, self.engine.rng(), &mut out);
+                self.send_all(node, out);
+                let interval = self.gossip_config.heartbeat_interval_ms;
+                self.schedule(interval, Event::Heartbeat { node });
+            }
+            Event::Tick { node } => {
+                if !self.timer_alive(node, life) {
+                    return;
+                }
+                let clock = self.node_clock_ms(node);
+                let mut actions = Vec::new();
+                if let Some(certify) = self.nodes[node as usize].certify.as_mut() {
+                    certify.tick(clock, &mut actions);
+                }
+                self.carry_out(node, actions);
+                self.schedule(self.certify_config.tick_ms, Event::Tick { node });
+            }
+            Event::Probe { node } => {
+                if !self.timer_alive(node, life) {
+                    return;
+                }
+                let clock = self.node_clock_ms(node);
+                let data = self.nodes[node as usize].probe.next_probe(clock);
+                self.publish(node, topics::PROBE, data);
+                self.schedule(
+                    self.scenario.traffic.probe_interval_ms,
+                    Event::Probe { node },
+                );
+            }
+            Event::Propose { index } => {
+                let spec = self.scenario.proposals[index].clone();
+                let node = spec.proposer;
+                if !self.nodes[node as usize].up {
+                    self.trace(format_args!("propose {index} skipped: node {node} down"));
+                    return;
+                }
+                let clock = self.node_clock_ms(node);
+                let nonce: [u8; 16] = self.engine.rng().gen();
+                let mut actions = Vec::new();
+                let certify = self.nodes[node as usize]
+                    .certify
+                    .as_mut()
+                    .expect("an up node has its certify node");
+                let result = certify.propose(
+                    spec.slot.clone(),
+                    spec.payload.clone().into_bytes(),
+                    100_000,
+                    nonce,
+                    clock,
+                    &mut actions,
+                );
+                match result {
+                    Ok(id) => {
+                        self.stats.proposals.push((id, now_ms));
+                        self.trace(format_args!("propose {index} by {node}: {}", hex(&id.0)));
+                    }
+                    Err(error) => {
+                        self.trace(format_args!("propose {index} by {node} refused: {error}"))
+                    }
+                }
+                self.carry_out(node, actions);
+            }
+            Event::Fault { index } => self.fault(index, now_ms),
+        }
+    }
+
+    fn timer_alive(&self, node: NodeId, life: u32) -> bool {
+        let sim = &self.nodes[node as usize];
+        sim.up && sim.life == life
+    }
+
+    fn fault(&mut self, index: usize, now_ms: u64) {
+        let fault = self.scenario.faults[index].clone();
+        self.trace(format_args!("fault {index}: {fault:?}"));
+        match fault {
+            Fault::Partition {
+                groups, direction, ..
+            } => self.partitions = Some((groups, direction)),
+            Fault::Heal { .. } => {
+                self.partitions = None;
+                self.stats.heals_ms.push(now_ms);
+            }
+            Fault::Crash { nodes, .. } => {
+                for node in nodes.iter() {
+                    let sim = &mut self.nodes[node as usize];
+                    if !sim.up {
+                        continue;
+                    }
+                    sim.up = false;
+                    sim.certify = None;
+                    sim.held.clear();
+                    // Peers see the connections close.
+                    for peer in self.links[node as usize].clone() {
+                        self.nodes[peer as usize].gossip.disconnect(node);
+                    }
+                }
+            }
+            Fault::Restart { nodes, .. } => {
+                for node in nodes.iter() {
+                    if self.nodes[node as usize].up {
+                        continue;
+                    }
+                    let sim = &mut self.nodes[node as usize];
+                    sim.up = true;
+                    sim.life += 1;
+                    // Gossip state is memory: a restarted node starts with none of it.
+                    sim.gossip = GossipNode::new(node, self.gossip_config, TOPICS.to_vec());
+                    for peer in self.links[node as usize].clone() {
+                        if self.nodes[peer as usize].up {
+                            self.nodes[node as usize].gossip.connect(peer);
+                            self.nodes[peer as usize].gossip.connect(node);
+                        }
+                    }
+                    self.boot(node);
+                }
+                self.stats.heals_ms.push(now_ms);
+            }
+            Fault::Loss {
+                until_ms,
+                nodes,
+                rate,
+                direction,
+                ..
+            } => self.losses.push(LossRule {
+                until_ms,
+                nodes,
+                rate,
+                direction,
+            }),
+            Fault::ClockSkew { nodes, skew_ms, .. } => {
+                for node in nodes.iter() {
+                    self.nodes[node as usize].skew_ms = skew_ms;
+                }
+            }
+        }
+    }
+
+    fn publish(&mut self, node: NodeId, topic: &'static str, data: Vec<u8>) {
+        let now_ms = self.engine.now_ms();
+        let mut out = Vec::new();
+        let message = self.nodes[node as usize]
+            .gossip
+            .publish(topic, data, now_ms, &mut out);
+        if topic == topics::PROBE {
+            self.stats.probes_published += 1;
+        }
+        self.trace(format_args!(
+            "publish {node} {topic} {}:{}",
+            message.id.author, message.id.sequence
+        ));
+        self.send_all(node, out);
+    }
+
+    fn send_all(&mut self, from: NodeId, out: Vec<(NodeId, Rpc)>) {
+        for (to, rpc) in out {
+            self.send(from, to, rpc);
+        }
+    }
+
+    /// Puts an RPC on the link: lost, cut by a partition, or delayed by the link latency.
+    fn send(&mut self, from: NodeId, to: NodeId, rpc: Rpc) {
+        if let Rpc::Message(_) = rpc {
+            self.stats.messages_sent += 1;
+        }
+        if self.blocked(from, to) {
+            return;
+        }
+        let now = self.engine.now_ms();
+        let mut loss = self.scenario.network.loss;
+        for rule in &self.losses {
+            if rule.until_ms <= now {
+                continue;
+            }
+            let hit = rule.nodes.contains(from)
+                || (rule.direction == Direction::TwoWay && rule.nodes.contains(to));
+            if hit {
+                loss = 1.0 - (1.0 - loss) * (1.0 - rule.rate);
+            }
+        }
+        if loss > 0.0 && self.engine.rng().gen_bool(loss.min(1.0)) {
+            self.stats.messages_lost += 1;
+            return;
+        }
+        let delay = self.latency_ms();
+        self.schedule(delay, Event::Rpc { to, from, rpc });
+    }
+
+    fn blocked(&self, from: NodeId, to: NodeId) -> bool {
+        let Some((groups, direction)) = &self.partitions else {
+            return false;
+        };
+        let group_of = |node: NodeId| groups.iter().position(|g| g.contains(node));
+        match (group_of(from), group_of(to)) {
+            (Some(a), Some(b)) if a == b => false,
+            (Some(a), Some(b)) => *direction == Direction::TwoWay || a < b,
+            _ => true,
+        }
+    }
+
+    fn latency_ms(&mut self) -> u64 {
+        match self.scenario.network.latency {
+            Latency::Fixed { ms } => ms,
+            Latency::Uniform { min_ms, max_ms } => self.engine.rng().gen_range(min_ms..=max_ms),
+            Latency::LogNormal { median_ms, sigma } => {
+                let distribution =
+                    LogNormal::new((median_ms.max(1) as f64).ln(), sigma).expect("validated sigma");
+                distribution
+                    .sample(self.engine.rng())
+                    .round()
+                    .min(600_000.0) as u64
+            }
+        }
+    }
+
+    fn deliver(&mut self, to: NodeId, from: NodeId, rpc: Rpc) {
+        if !self.nodes[to as usize].up {
+            return;
+        }
+        let now_ms = self.engine.now_ms();
+        let mut out = Vec::new();
+        let mut validate = Vec::new();
+        self.nodes[to as usize]
+            .gossip
+            .on_rpc(from, rpc, now_ms, &mut out, &mut validate);
+        self.send_all(to, out);
+        for item in validate {
+            self.validate(to, item);
+        }
+    }
+
+    /// The application's validation of a new message at `node`: the real cores decide.
+    fn validate(&mut self, node: NodeId, item: ToValidate) {
+        let ToValidate { message, from: _ } = item;
+        let now_ms = self.engine.now_ms();
+        let clock = self.node_clock_ms(node);
+        self.stats.record_receipt(&message, node, now_ms);
+        let sim = &mut self.nodes[node as usize];
+        if sim.byzantine.contains(&Behaviour::Withhold) {
+            self.report(node, message.id, Acceptance::Ignore);
+            return;
+        }
+        let acceptance = if message.topic == topics::PROBE {
+            match sim.probe.on_inbound(&message.data, clock) {
+                Ok(_) => {
+                    self.stats
+                        .record_delivery(now_ms.saturating_sub(message.published_at_ms));
+                    Acceptance::Accept
+                }
+                Err(_) => Acceptance::Reject,
+            }
+        } else {
+            let author = peer_key(message.id.author);
+            let mut actions = Vec::new();
+            let certify = sim
+                .certify
+                .as_mut()
+                .expect("an up node has its certify node");
+            let verdict = certify.on_inbound(
+                message.topic,
+                Some(&author),
+                &message.data,
+                clock,
+                &mut actions,
+            );
+            let acceptance = match verdict {
+                InboundVerdict::Now(verdict) => Some(acceptance_of(verdict)),
+                InboundVerdict::Held(held) => {
+                    sim.held.insert(held, message.id);
+                    None
+                }
+            };
+            self.carry_out(node, actions);
+            match acceptance {
+                Some(acceptance) => acceptance,
+                None => return,
+            }
+        };
+        self.report(node, message.id, acceptance);
+    }
+
+    fn report(&mut self, node: NodeId, id: MessageId, acceptance: Acceptance) {
+        let now_ms = self.engine.now_ms();
+        let mut out = Vec::new();
+        self.nodes[node as usize]
+            .gossip
+            .report_validation(id, acceptance, now_ms, &mut out);
+        self.send_all(node, out);
+    }
+
+    /// Carries out a certify node's actions as the actor does: persist, then publish.
+    fn carry_out(&mut self, node: NodeId, actions: Vec<Action>) {
+        let now_ms = self.engine.now_ms();
+        for action in actions {
+            match action {
+                Action::PublishShare {
+                    slot,
+                    id,
+                    share,
+                    encoded,
+                } => {
+                    let sim = &mut self.nodes[node as usize];
+                    if sim.byzantine.contains(&Behaviour::Withhold) {
+                        continue;
+                    }
+                    sim.store.signed.insert(slot, id);
+                    let encoded = if sim.byzantine.contains(&Behaviour::InvalidShares) {
+                        self.forged_share(node, &encoded)
+                    } else {
+                        let _ = share;
+                        encoded
+                    };
+                    self.publish(node, topics::SHARES, encoded);
+                }
+                Action::PublishCertificate { id, encoded } => {
+                    self.nodes[node as usize]
+                        .store
+                        .certificates
+                        .insert(id, encoded.clone());
+                    self.publish(node, topics::CERTIFICATES, encoded);
+                }
+                Action::StoreCertificate { id, encoded } => {
+                    self.nodes[node as usize]
+                        .store
+                        .certificates
+                        .insert(id, encoded);
+                }
+                Action::PublishProposal { encoded } => {
+                    self.publish(node, topics::PROPOSALS, encoded);
+                }
+                Action::Verdict { held, verdict } => {
+                    if let Some(message) = self.nodes[node as usize].held.remove(&held) {
+                        self.report(node, message, acceptance_of(verdict));
+                    }
+                }
+                Action::Certified { id, origin, .. } => {
+                    self.stats.record_certified(id, node, now_ms);
+                    self.trace(format_args!(
+                        "certified {node} {} {}",
+                        hex(&id.0),
+                        origin.as_str()
+                    ));
+                }
+                Action::Conflict { slot, .. } => {
+                    self.trace(format_args!("conflict {node} {}/{}", slot.0, slot.1));
+                }
+                Action::Evidence(_) => self.stats.evidence += 1,
+                Action::ShareRefused {
+                    verdict: Verdict::Reject { .. },
+                } => self.stats.shares_rejected += 1,
+                Action::ShareReceived { .. }
+                | Action::ShareRefused { .. }
+                | Action::CertificateRefused { .. }
+                | Action::ProposalRefused { .. }
+                | Action::Dropped { .. } => {}
+            }
+        }
+    }
+
+    /// A Byzantine member's share: its real key share over the wrong message.
+    fn forged_share(&self, node: NodeId, encoded: &[u8]) -> Vec<u8> {
+        let mut message = ShareMessage::decode(encoded).expect("own share encodes");
+        let key = match message.class {
+            ChangeClass::Standard => &self.keys.0,
+            ChangeClass::Supermajority => &self.keys.1,
+        };
+        message.share = key
+            .secret_key_share(node as usize)
+            .sign(b"not the proposal")
+            .to_bytes();
+        message.encode()
+    }
+}
+
+fn acceptance_of(verdict: Verdict) -> Acceptance {
+    match verdict {
+        Verdict::Accept => Acceptance::Accept,
+        Verdict::Reject { .. } => Acceptance::Reject,
+        Verdict::Ignore { .. } => Acceptance::Ignore,
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A node's index from its simulated PeerKey (for reports).
+pub fn node_index(key: &PeerKey) -> Option<NodeId> {
+    node_of(key)
+}
