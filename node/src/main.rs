@@ -53,6 +53,21 @@ enum Command {
     /// Certificates: verify one offline against the committee's public keys.
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Run a scenario in the deterministic simulator (the node's own protocol cores over a
+    /// modelled gossipsub and network). Exit 0 when its criteria hold, 1 when not.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Args)]
+struct SimulateArgs {
+    /// A scenario file, e.g. scenarios/quickstart.toml.
+    scenario: PathBuf,
+    /// Seed of the run (default: the scenario's); the same seed replays the same run.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Write the JSON report here.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -235,6 +250,7 @@ fn main() -> ExitCode {
         Command::Cert(CertCommand::Verify { file, committee }) => {
             certify_cli::verify_file(&file, &committee)
         }
+        Command::Simulate(args) => simulate(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -400,6 +416,63 @@ fn devnet(args: DevnetArgs) -> Result<(), NodeError> {
         })
         .await
     })
+}
+
+fn simulate(args: SimulateArgs) -> Result<(), NodeError> {
+    let scenario = x0_simulator::Scenario::from_file(&args.scenario)
+        .map_err(|e| NodeError::Config(e.to_string()))?;
+    let seed = args.seed.unwrap_or(scenario.seed);
+    let started = std::time::Instant::now();
+    let report = x0_simulator::World::new(scenario, seed).run();
+    let json = serde_json::to_string_pretty(&report).expect("report serialises");
+    if let Some(path) = &args.report {
+        std::fs::write(path, json + "\n").map_err(|e| {
+            NodeError::Config(format!("--report {}: cannot write: {e}", path.display()))
+        })?;
+    }
+    let f = &report.figures;
+    println!(
+        "scenario {} seed {}: {} nodes, committee {} (t = {}), {} ms simulated in {:.1?}",
+        report.scenario,
+        report.seed,
+        report.nodes,
+        report.committee_size,
+        report.faulty_max,
+        report.duration_ms,
+        started.elapsed()
+    );
+    println!(
+        "  probes: {} published, {} delivered, latency p50 {} p99 {} max {} ms; {:.2} sends per delivery",
+        f.probes_published,
+        f.probe_deliveries,
+        f.delivery_p50_ms.map_or("-".into(), |v| v.to_string()),
+        f.delivery_p99_ms.map_or("-".into(), |v| v.to_string()),
+        f.delivery_max_ms.map_or("-".into(), |v| v.to_string()),
+        f.sends_per_delivery.unwrap_or(0.0)
+    );
+    for certificate in &report.certificates {
+        println!(
+            "  certificate {}…: on {}/{} honest up nodes, slowest {} ms",
+            &certificate.id[..16],
+            certificate.held_by,
+            certificate.honest_up,
+            certificate.slowest_ms.map_or("-".into(), |v| v.to_string())
+        );
+    }
+    for criterion in &report.criteria {
+        let mark = if criterion.passed { "ok  " } else { "FAIL" };
+        println!("  {mark} {}: {}", criterion.name, criterion.detail);
+    }
+    println!("  trace sha256 {}", report.trace_sha256);
+    if report.passed {
+        Ok(())
+    } else {
+        Err(NodeError::Runtime(format!(
+            "scenario {} failed its criteria; replay with: x0 simulate {} --seed {seed}",
+            report.scenario,
+            args.scenario.display()
+        )))
+    }
 }
 
 fn propose(args: ProposeArgs) -> Result<(), NodeError> {

@@ -253,3 +253,30 @@ fn certificate_mistakes_exit_2_naming_the_fix() {
     let node = x0(&["node", "--config", &broken]);
     assert_exit(&node, 2, &["committee.public_key_set", "x0 committee deal"]);
 }
+
+#[test]
+fn simulate_runs_a_scenario_and_names_broken_fields() {
+    let scenarios = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios");
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let output = x0(&[
+        "simulate",
+        &format!("{scenarios}/byzantine-33.toml"),
+        "--report",
+        &report.display().to_string(),
+    ]);
+    assert_exit(&output, 0, &[]);
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("ok   safety"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(report["passed"], true);
+    assert_eq!(report["seed"], 7);
+
+    let broken = std::fs::read_to_string(format!("{scenarios}/byzantine-33.toml"))
+        .unwrap()
+        .replace("last = 2", "last = 5");
+    let path = write(dir.path(), "broken.toml", &broken);
+    let refused = x0(&["simulate", &path]);
+    assert_exit(&refused, 2, &["byzantine.members", "at most t = 3"]);
+}

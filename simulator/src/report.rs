@@ -233,7 +233,10 @@ pub fn build(
         criteria.push(CriterionResult {
             name: "delivery_p99_ms_max".into(),
             passed: p99.is_some_and(|p| p <= max),
-            detail: format!("p99 {p99:?} ms, at most {max} ms"),
+            detail: match p99 {
+                Some(p99) => format!("p99 {p99} ms, at most {max} ms"),
+                None => "no probe was delivered".into(),
+            },
         });
     }
     if c.no_loss {
