@@ -111,6 +111,8 @@ pub struct CertifySection {
     pub proposal_future_skew_ms_max: u64,
     pub proposal_age_ms_max: u64,
     pub retry_queue_max: usize,
+    pub republish_interval_ms: u64,
+    pub republish_window_ms: u64,
 }
 
 impl CertifySection {
@@ -127,6 +129,8 @@ impl CertifySection {
             proposal_future_skew_ms_max: self.proposal_future_skew_ms_max,
             proposal_age_ms_max: self.proposal_age_ms_max,
             retry_queue_max: self.retry_queue_max,
+            republish_interval_ms: self.republish_interval_ms,
+            republish_window_ms: self.republish_window_ms,
         }
     }
 }

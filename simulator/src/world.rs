@@ -134,6 +134,8 @@ impl World {
             proposal_future_skew_ms_max: 30_000,
             proposal_age_ms_max: 120_000,
             retry_queue_max: 256,
+            republish_interval_ms: 60_000,
+            republish_window_ms: 3_600_000,
         };
         // Keys are dealt from the run's RNG: the same seed deals the same committee.
         let standard =
@@ -663,6 +665,14 @@ impl World {
                 }
                 Action::PublishProposal { encoded } => {
                     self.publish(node, topics::PROPOSALS, encoded);
+                }
+                Action::RepublishCertificate { encoded, .. } => {
+                    if !self.nodes[node as usize]
+                        .byzantine
+                        .contains(&Behaviour::Withhold)
+                    {
+                        self.publish(node, topics::CERTIFICATES, encoded);
+                    }
                 }
                 Action::Verdict { held, verdict } => {
                     if let Some(message) = self.nodes[node as usize].held.remove(&held) {

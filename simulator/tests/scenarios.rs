@@ -54,6 +54,26 @@ fn a_byzantine_third_of_the_committee_cannot_stop_or_forge_certificates() {
 }
 
 #[test]
+fn a_partitioned_half_gets_the_certificate_after_the_heal() {
+    let scenario = scenario("partition-heal");
+    let report = run(&scenario, scenario.seed);
+    assert_passed(&report);
+    // Made during the split: the far side can only have got it after the heal (35 s).
+    let certificate = &report.certificates[0];
+    let slowest = certificate.slowest_ms.unwrap();
+    assert!(slowest > 0 && slowest <= 120_000, "{slowest}");
+}
+
+#[test]
+fn restarted_nodes_catch_up_from_what_they_persisted_and_from_republication() {
+    let scenario = scenario("node-down");
+    let report = run(&scenario, scenario.seed);
+    assert_passed(&report);
+    assert_eq!(report.certificates.len(), 2);
+    assert!(report.certificates.iter().all(|c| c.held_by == 60));
+}
+
+#[test]
 fn broken_scenarios_name_the_field() {
     let base = std::fs::read_to_string(
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/quickstart.toml"),

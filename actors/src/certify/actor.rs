@@ -70,6 +70,7 @@ pub struct CertifyMetrics {
     pub evidence: Family<KindLabel, Counter>,
     pub dropped: Family<WhatLabel, Counter>,
     pub journal_failures: Counter,
+    pub republished: Counter,
     pub pending: Gauge,
     pub held_verdicts: Gauge,
     pub halted_slots: Gauge,
@@ -115,6 +116,7 @@ impl CertifyMetrics {
             evidence: Family::default(),
             dropped: Family::default(),
             journal_failures: Counter::default(),
+            republished: Counter::default(),
             pending: Gauge::default(),
             held_verdicts: Gauge::default(),
             halted_slots: Gauge::default(),
@@ -174,6 +176,11 @@ impl CertifyMetrics {
             "certify_journal_failures",
             "Writes to the store that failed; nothing was published for them",
             m.journal_failures.clone(),
+        );
+        registry.register(
+            "certificates_republished",
+            "Certificates this member published again for nodes that missed them",
+            m.republished.clone(),
         );
         registry.register(
             "certify_pending_proposals",
@@ -287,6 +294,10 @@ impl CertifyActor {
                 }
                 Action::PublishProposal { encoded } => {
                     publications.push((topics::PROPOSALS, encoded));
+                }
+                Action::RepublishCertificate { encoded, .. } => {
+                    self.metrics.republished.inc();
+                    publications.push((topics::CERTIFICATES, encoded));
                 }
                 Action::Verdict { held, verdict } => {
                     if let Some(reply) = self.held.remove(&held) {

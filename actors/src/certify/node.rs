@@ -35,6 +35,13 @@ pub struct CertifyConfig {
     pub proposal_age_ms_max: u64,
     /// Publications waiting for a retry (no peers yet, queue full), in the shell.
     pub retry_queue_max: usize,
+    /// A certificate is published again this often by t+1 members (so at least one honest
+    /// one), for nodes that missed it: gossip repairs only from a cache of a few
+    /// heartbeats, so a node cut off by a partition or down for a while would otherwise
+    /// never learn of it. Receivers that hold it already ignore the copy without a pairing.
+    pub republish_interval_ms: u64,
+    /// How long after a node first holds a certificate it keeps publishing it again.
+    pub republish_window_ms: u64,
 }
 
 /// Misbehaviour the node can prove to anyone holding the committee's public keys.
@@ -87,6 +94,11 @@ pub enum Action {
     },
     /// Publish a proposal this node made (nothing to persist: the share is persisted).
     PublishProposal {
+        encoded: Vec<u8>,
+    },
+    /// Publish a certificate held (and persisted) here again, for nodes that missed it.
+    RepublishCertificate {
+        id: ProposalId,
         encoded: Vec<u8>,
     },
     /// The verdict on a held share message.
@@ -198,6 +210,12 @@ pub struct CertifyNode {
     held: BTreeSet<HeldShare>,
     /// Every certificate held here, by proposal id, in wire form (bounded like the cores).
     certificates: BTreeMap<ProposalId, CertificateMessage>,
+    /// Certificates this member publishes again: (first held, next due), times in ms;
+    /// `None` until the first tick after the node got it. Bounded with `certificates`.
+    republish: BTreeMap<ProposalId, Option<(u64, u64)>>,
+    /// When this node last forwarded a copy of each certificate it holds (bounded with
+    /// `certificates`).
+    forwarded_ms: BTreeMap<ProposalId, u64>,
 }
 
 impl CertifyNode {
@@ -243,6 +261,8 @@ impl CertifyNode {
             config,
             held: BTreeSet::new(),
             certificates: BTreeMap::new(),
+            republish: BTreeMap::new(),
+            forwarded_ms: BTreeMap::new(),
         };
         for message in setup.certificates {
             node.restore(message, out);
@@ -546,16 +566,32 @@ impl CertifyNode {
                     id,
                     encoded: data.to_vec(),
                 });
+                self.forwarded_ms.insert(id, now_ms);
                 self.remember(id, message, out);
                 self.apply(class, core_out, Origin::Received, out);
                 Verdict::Accept
             }
-            CertificateVerdict::Duplicate => refuse(
-                Verdict::Ignore {
-                    reason: "duplicate_certificate",
-                },
-                out,
-            ),
+            CertificateVerdict::Duplicate => {
+                // A copy is forwarded at most once per half republish interval: enough for
+                // a republished certificate to cross the whole mesh to the nodes that
+                // missed it, and a bound on what replaying an old one can make us send.
+                let id = message.proposal.id();
+                let half = self.config.republish_interval_ms / 2;
+                let forwarded = self.forwarded_ms.get(&id).copied();
+                if self.certificates.contains_key(&id)
+                    && forwarded.is_none_or(|at| now_ms.saturating_sub(at) >= half)
+                {
+                    self.forwarded_ms.insert(id, now_ms);
+                    Verdict::Accept
+                } else {
+                    refuse(
+                        Verdict::Ignore {
+                            reason: "duplicate_certificate",
+                        },
+                        out,
+                    )
+                }
+            }
             CertificateVerdict::Rejected(reason) => refuse(Verdict::Reject { reason }, out),
         }
     }
@@ -610,13 +646,49 @@ impl CertifyNode {
         Ok(id)
     }
 
-    /// Verifies held shares whose hold ended and forgets expired proposals.
+    /// Verifies held shares whose hold ended, forgets expired proposals, and publishes
+    /// again the certificates this member is responsible for.
     pub fn tick(&mut self, now_ms: u64, out: &mut Vec<Action>) {
         for class in [ChangeClass::Standard, ChangeClass::Supermajority] {
             let mut core_out = Vec::new();
             self.core(class).tick(now_ms, &mut core_out);
             self.apply(class, core_out, Origin::Formed, out);
         }
+        let interval = self.config.republish_interval_ms;
+        let window = self.config.republish_window_ms;
+        let mut finished = Vec::new();
+        for (id, schedule) in self.republish.iter_mut() {
+            let (first, next) = *schedule.get_or_insert((now_ms, now_ms + interval));
+            if now_ms.saturating_sub(first) > window {
+                finished.push(*id);
+            } else if now_ms >= next {
+                *schedule = Some((first, now_ms + interval));
+                if let Some(message) = self.certificates.get(id) {
+                    out.push(Action::RepublishCertificate {
+                        id: *id,
+                        encoded: message.encode(),
+                    });
+                }
+            }
+        }
+        for id in finished {
+            self.republish.remove(&id);
+        }
+    }
+
+    /// Whether this member is one of the t+1 that publish `id` again: members
+    /// h, h+1, ..., h+t (mod n), where h comes from the id, so the load spreads and at
+    /// least one of them is honest.
+    fn republishes(&self, id: &ProposalId) -> bool {
+        let Some(member) = self.own_member else {
+            return false;
+        };
+        let n = self.committee.size() as u64;
+        let t = super::threshold::faulty_max(self.committee.size()) as u64;
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&id.0[..8]);
+        let h = u64::from_be_bytes(first) % n;
+        (u64::from(member) + n - h) % n <= t
     }
 
     /// Keeps a certificate, within the cores' bound on certified slots.
@@ -628,6 +700,9 @@ impl CertifyNode {
             return;
         }
         self.certificates.insert(id, message);
+        if self.republishes(&id) {
+            self.republish.entry(id).or_insert(None);
+        }
     }
 
     /// Turns the core's outputs into actions; `origin` says where a `Certified` came
