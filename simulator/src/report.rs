@@ -26,6 +26,7 @@ pub struct Stats {
     pub messages_sent: u64,
     pub messages_lost: u64,
     pub shares_rejected: u64,
+    pub certificates_rejected: u64,
     pub evidence: u64,
     delivery_ms: Vec<u64>,
     pub proposals: Vec<(ProposalId, u64)>,
@@ -43,6 +44,7 @@ impl Default for Stats {
             messages_sent: 0,
             messages_lost: 0,
             shares_rejected: 0,
+            certificates_rejected: 0,
             evidence: 0,
             delivery_ms: vec![0; LATENCY_BUCKETS_MS],
             proposals: Vec::new(),
@@ -131,6 +133,7 @@ pub struct Figures {
     pub sends_per_delivery: Option<f64>,
     pub messages_lost: u64,
     pub shares_rejected: u64,
+    pub certificates_rejected: u64,
     pub evidence_records: u64,
     pub duplicates_received: u64,
 }
@@ -175,6 +178,7 @@ pub fn build(
             .then(|| stats.messages_sent as f64 / stats.receipts as f64),
         messages_lost: stats.messages_lost,
         shares_rejected: stats.shares_rejected,
+        certificates_rejected: stats.certificates_rejected,
         evidence_records: stats.evidence,
         duplicates_received,
     };
@@ -269,6 +273,47 @@ pub fn build(
                     .into()
             } else {
                 problems.join("; ")
+            },
+        });
+    }
+    if c.conflicts_halted {
+        let mut slots: BTreeMap<(u64, String), BTreeSet<ProposalId>> = BTreeMap::new();
+        for certificate in all.values() {
+            slots
+                .entry((
+                    certificate.proposal.epoch,
+                    certificate.proposal.slot.clone(),
+                ))
+                .or_default()
+                .insert(certificate.proposal.id());
+        }
+        let conflicted: Vec<(u64, String)> = slots
+            .into_iter()
+            .filter(|(_, ids)| ids.len() > 1)
+            .map(|(slot, _)| slot)
+            .collect();
+        let unhalted: Vec<String> = honest_up
+            .iter()
+            .flat_map(|n| {
+                conflicted
+                    .iter()
+                    .filter(|slot| !n.halted.contains(slot))
+                    .map(move |slot| format!("node {} not halted on {}/{}", n.node, slot.0, slot.1))
+            })
+            .collect();
+        criteria.push(CriterionResult {
+            name: "conflicts_halted".into(),
+            passed: unhalted.is_empty(),
+            detail: if conflicted.is_empty() {
+                "no conflicting certificates formed".into()
+            } else if unhalted.is_empty() {
+                format!(
+                    "{} conflicted slot(s) halted on all {} honest up nodes",
+                    conflicted.len(),
+                    honest_up.len()
+                )
+            } else {
+                unhalted.into_iter().take(5).collect::<Vec<_>>().join("; ")
             },
         });
     }

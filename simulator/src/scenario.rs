@@ -193,6 +193,11 @@ pub enum Behaviour {
     InvalidShares,
     /// Never sign, never forward anything.
     Withhold,
+    /// Sign every proposal it sees, also a second one for a slot it signed already.
+    Equivocate,
+    /// Whenever it sees a proposal, publish a certificate for a forged proposal on the
+    /// same slot, signed with nothing but its own key share.
+    ForgedCertificates,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -208,6 +213,10 @@ pub struct Criteria {
     /// holding both.
     #[serde(default)]
     pub safety: bool,
+    /// When two certificates exist for one slot, every honest node up at the end has
+    /// halted that slot (the conflict was detected everywhere).
+    #[serde(default)]
+    pub conflicts_halted: bool,
     /// Every proposal is certified on every up honest node within this long of being made
     /// (or of the last heal/restart before that, when later).
     pub certified_within_ms: Option<u64>,

@@ -573,6 +573,9 @@ impl World {
         let now_ms = self.engine.now_ms();
         let clock = self.node_clock_ms(node);
         self.stats.record_receipt(&message, node, now_ms);
+        if message.topic == topics::PROPOSALS {
+            self.misbehave_on_proposal(node, &message.data);
+        }
         let sim = &mut self.nodes[node as usize];
         if sim.byzantine.contains(&Behaviour::Withhold) {
             self.report(node, message.id, Acceptance::Ignore);
@@ -687,9 +690,14 @@ impl World {
                         origin.as_str()
                     ));
                 }
-                Action::Conflict { slot, .. } => {
+                Action::Conflict { slot, ids, .. } => {
+                    // The second certificate is held here too, with the slot halted.
+                    self.stats.record_certified(ids[1], node, now_ms);
                     self.trace(format_args!("conflict {node} {}/{}", slot.0, slot.1));
                 }
+                Action::CertificateRefused {
+                    verdict: Verdict::Reject { .. },
+                } => self.stats.certificates_rejected += 1,
                 Action::Evidence(_) => self.stats.evidence += 1,
                 Action::ShareRefused {
                     verdict: Verdict::Reject { .. },
@@ -700,6 +708,53 @@ impl World {
                 | Action::ProposalRefused { .. }
                 | Action::Dropped { .. } => {}
             }
+        }
+    }
+
+    /// What a Byzantine member does on seeing a proposal, beyond what its core does.
+    fn misbehave_on_proposal(&mut self, node: NodeId, data: &[u8]) {
+        let behaviours = self.nodes[node as usize].byzantine.clone();
+        if behaviours.is_empty() {
+            return;
+        }
+        let Ok(proposal) = x0_actors::certify::proposal::Proposal::decode(data) else {
+            return;
+        };
+        let class = self.committee.class_of(&proposal.slot);
+        let key = match class {
+            ChangeClass::Standard => &self.keys.0,
+            ChangeClass::Supermajority => &self.keys.1,
+        };
+        let secret = key.secret_key_share(node as usize);
+        if behaviours.contains(&Behaviour::Equivocate) {
+            // Signs whatever it sees, whatever it signed before for the slot.
+            let id = proposal.id();
+            let share = ShareMessage {
+                class,
+                id,
+                member: node as MemberIndex,
+                share: secret
+                    .sign(x0_actors::certify::scheme::signing_message(&id))
+                    .to_bytes(),
+            };
+            self.trace(format_args!("equivocate {node} {}", hex(&id.0)));
+            self.publish(node, topics::SHARES, share.encode());
+        }
+        if behaviours.contains(&Behaviour::ForgedCertificates) {
+            let mut forged = proposal.clone();
+            forged.payload = b"forged".to_vec();
+            forged.proposer = peer_key(node).0;
+            let id = forged.id();
+            let t = x0_actors::certify::threshold::faulty_max(self.committee.size());
+            let certificate = CertificateMessage {
+                proposal: forged,
+                signers: (0..=t as MemberIndex).collect(),
+                signature: secret
+                    .sign(x0_actors::certify::scheme::signing_message(&id))
+                    .to_bytes(),
+            };
+            self.trace(format_args!("forge {node} {}", hex(&id.0)));
+            self.publish(node, topics::CERTIFICATES, certificate.encode());
         }
     }
 
