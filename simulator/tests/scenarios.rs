@@ -99,6 +99,14 @@ fn half_the_nodes_losing_half_their_messages_still_get_every_certificate() {
 }
 
 #[test]
+fn cascading_crashes_and_loss_lose_no_certificate() {
+    let scenario = scenario("cascading-failures");
+    let report = run(&scenario, scenario.seed);
+    assert_passed(&report);
+    assert_eq!(report.certificates.len(), 2);
+}
+
+#[test]
 fn broken_scenarios_name_the_field() {
     let base = std::fs::read_to_string(
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/quickstart.toml"),
