@@ -566,8 +566,10 @@ impl CertifyNode {
                     id,
                     encoded: data.to_vec(),
                 });
-                self.forwarded_ms.insert(id, now_ms);
                 self.remember(id, message, out);
+                if self.certificates.contains_key(&id) {
+                    self.forwarded_ms.insert(id, now_ms);
+                }
                 self.apply(class, core_out, Origin::Received, out);
                 Verdict::Accept
             }
