@@ -278,5 +278,5 @@ fn simulate_runs_a_scenario_and_names_broken_fields() {
         .replace("last = 2", "last = 5");
     let path = write(dir.path(), "broken.toml", &broken);
     let refused = x0(&["simulate", &path]);
-    assert_exit(&refused, 2, &["byzantine.members", "at most t = 3"]);
+    assert_exit(&refused, 2, &["byzantine", "at most t = 3"]);
 }

@@ -26,8 +26,10 @@ pub struct Scenario {
     pub proposals: Vec<ProposalSpec>,
     #[serde(default)]
     pub faults: Vec<Fault>,
+    /// Groups of Byzantine committee members, each with its behaviours; at most t
+    /// members in all.
     #[serde(default)]
-    pub byzantine: Byzantine,
+    pub byzantine: Vec<Byzantine>,
     pub criteria: Criteria,
 }
 
@@ -177,11 +179,11 @@ pub enum Direction {
     OneWay,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Byzantine {
     /// Committee members `members.first..=members.last` misbehave.
-    pub members: Option<NodeRange>,
+    pub members: NodeRange,
     #[serde(default)]
     pub behaviours: Vec<Behaviour>,
 }
@@ -198,6 +200,11 @@ pub enum Behaviour {
     /// Whenever it sees a proposal, publish a certificate for a forged proposal on the
     /// same slot, signed with nothing but its own key share.
     ForgedCertificates,
+    /// Every 500 ms, publish again (as a new message) one of the last 64 proposals,
+    /// shares or certificates it saw.
+    Replay,
+    /// Every 500 ms, publish 20 messages of garbage on the shares topic.
+    Flood,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -345,15 +352,26 @@ impl Scenario {
                 }
             }
         }
-        if let Some(members) = self.byzantine.members {
-            let t = (m - 1) / 3;
-            let count = members.last.saturating_sub(members.first) + 1;
-            if members.first > members.last || members.last >= m || count > t {
+        let t = (m - 1) / 3;
+        let mut byzantine = std::collections::BTreeSet::new();
+        for (index, group) in self.byzantine.iter().enumerate() {
+            let members = group.members;
+            if members.first > members.last || members.last >= m {
                 return err(
-                    "byzantine.members",
-                    format!("must be at most t = {t} committee members (nodes 0..{m})"),
+                    &format!("byzantine[{index}].members"),
+                    format!("must be committee members (nodes 0..{m})"),
                 );
             }
+            byzantine.extend(members.iter());
+        }
+        if byzantine.len() as u32 > t {
+            return err(
+                "byzantine.members",
+                format!(
+                    "{} Byzantine members in all; must be at most t = {t} of the committee",
+                    byzantine.len()
+                ),
+            );
         }
         Ok(())
     }

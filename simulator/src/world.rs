@@ -46,6 +46,7 @@ enum Event {
     Heartbeat { node: NodeId },
     Tick { node: NodeId },
     Probe { node: NodeId },
+    Misbehave { node: NodeId },
     Propose { index: usize },
     Fault { index: usize },
 }
@@ -70,7 +71,15 @@ struct SimNode {
     held: BTreeMap<HeldShare, MessageId>,
     /// Restarts bump this, so timers of an earlier life are ignored.
     life: u32,
+    /// What a replaying Byzantine node saw last: (topic, data), at most `REPLAY_MAX`.
+    recorded: std::collections::VecDeque<(&'static str, Vec<u8>)>,
 }
+
+/// Messages a replaying Byzantine node keeps, and how often Byzantine timers fire.
+const REPLAY_MAX: usize = 64;
+const MISBEHAVE_INTERVAL_MS: u64 = 500;
+/// Garbage messages a flooding node publishes per timer.
+const FLOOD_BURST: usize = 20;
 
 struct LossRule {
     until_ms: u64,
@@ -167,9 +176,7 @@ impl World {
                 links[other as usize].insert(node);
             }
         }
-        let byzantine_members = scenario.byzantine.members;
-        let behaviours: BTreeSet<Behaviour> =
-            scenario.byzantine.behaviours.iter().copied().collect();
+        let byzantine_groups = scenario.byzantine.clone();
         let mut world = World {
             engine,
             nodes: Vec::with_capacity(n as usize),
@@ -186,11 +193,11 @@ impl World {
             seed,
         };
         for node in 0..n {
-            let byzantine = if byzantine_members.is_some_and(|r| r.contains(node)) {
-                behaviours.clone()
-            } else {
-                BTreeSet::new()
-            };
+            let byzantine: BTreeSet<Behaviour> = byzantine_groups
+                .iter()
+                .filter(|group| group.members.contains(node))
+                .flat_map(|group| group.behaviours.iter().copied())
+                .collect();
             let mut sim = SimNode {
                 gossip: GossipNode::new(node, gossip_config, TOPICS.to_vec()),
                 certify: None,
@@ -201,6 +208,7 @@ impl World {
                 byzantine,
                 held: BTreeMap::new(),
                 life: 0,
+                recorded: std::collections::VecDeque::new(),
             };
             for peer in &world.links[node as usize] {
                 sim.gossip.connect(*peer);
@@ -213,9 +221,10 @@ impl World {
 
     fn schedule(&mut self, delay_ms: u64, event: Event) {
         let life = match &event {
-            Event::Heartbeat { node } | Event::Tick { node } | Event::Probe { node } => {
-                self.nodes[*node as usize].life
-            }
+            Event::Heartbeat { node }
+            | Event::Tick { node }
+            | Event::Probe { node }
+            | Event::Misbehave { node } => self.nodes[*node as usize].life,
             _ => 0,
         };
         if let Err(QueueFull { events_max }) = self.engine.schedule(delay_ms, (life, event)) {
@@ -262,6 +271,11 @@ impl World {
         self.schedule(phase, Event::Heartbeat { node });
         let tick_phase = self.engine.rng().gen_range(0..self.certify_config.tick_ms);
         self.schedule(tick_phase, Event::Tick { node });
+        let byzantine = &self.nodes[node as usize].byzantine;
+        if byzantine.contains(&Behaviour::Replay) || byzantine.contains(&Behaviour::Flood) {
+            let phase = self.engine.rng().gen_range(0..MISBEHAVE_INTERVAL_MS);
+            self.schedule(phase, Event::Misbehave { node });
+        }
         let probe = self.scenario.traffic.probe_interval_ms;
         if probe > 0 {
             let probe_phase = self.engine.rng().gen_range(0..probe);
@@ -366,6 +380,31 @@ impl World {
                     Event::Probe { node },
                 );
             }
+            Event::Misbehave { node } => {
+                if !self.timer_alive(node, life) {
+                    return;
+                }
+                let behaviours = self.nodes[node as usize].byzantine.clone();
+                if behaviours.contains(&Behaviour::Replay) {
+                    let recorded = &self.nodes[node as usize].recorded;
+                    if !recorded.is_empty() {
+                        let pick = self.engine.rng().gen_range(0..recorded.len());
+                        let (topic, data) = self.nodes[node as usize].recorded[pick].clone();
+                        self.stats.replays_published += 1;
+                        self.publish(node, topic, data);
+                    }
+                }
+                if behaviours.contains(&Behaviour::Flood) {
+                    for _ in 0..FLOOD_BURST {
+                        let length = self.engine.rng().gen_range(1..200);
+                        let garbage: Vec<u8> =
+                            (0..length).map(|_| self.engine.rng().gen()).collect();
+                        self.stats.flood_published += 1;
+                        self.publish(node, topics::SHARES, garbage);
+                    }
+                }
+                self.schedule(MISBEHAVE_INTERVAL_MS, Event::Misbehave { node });
+            }
             Event::Propose { index } => {
                 let spec = self.scenario.proposals[index].clone();
                 let node = spec.proposer;
@@ -390,7 +429,8 @@ impl World {
                 );
                 match result {
                     Ok(id) => {
-                        self.stats.proposals.push((id, now_ms));
+                        let honest = self.nodes[node as usize].byzantine.is_empty();
+                        self.stats.proposals.push((id, now_ms, honest));
                         self.trace(format_args!("propose {index} by {node}: {}", hex(&id.0)));
                     }
                     Err(error) => {
@@ -575,6 +615,21 @@ impl World {
         self.stats.record_receipt(&message, node, now_ms);
         if message.topic == topics::PROPOSALS {
             self.misbehave_on_proposal(node, &message.data);
+        }
+        let sim = &mut self.nodes[node as usize];
+        if sim.byzantine.contains(&Behaviour::Replay) && message.topic != topics::PROBE {
+            if sim.recorded.len() >= REPLAY_MAX {
+                sim.recorded.pop_front();
+            }
+            sim.recorded
+                .push_back((message.topic, message.data.clone()));
+        }
+        if self.nodes[message.id.author as usize]
+            .byzantine
+            .contains(&Behaviour::Flood)
+            && self.nodes[node as usize].byzantine.is_empty()
+        {
+            self.stats.flood_validated += 1;
         }
         let sim = &mut self.nodes[node as usize];
         if sim.byzantine.contains(&Behaviour::Withhold) {

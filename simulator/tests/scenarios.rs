@@ -107,6 +107,21 @@ fn cascading_crashes_and_loss_lose_no_certificate() {
 }
 
 #[test]
+fn flooding_and_replaying_members_are_shrugged_off() {
+    let scenario = scenario("byzantine-noise");
+    let report = run(&scenario, scenario.seed);
+    assert_passed(&report);
+    let f = &report.figures;
+    assert!(
+        f.flood_published > 1_000 && f.replays_published > 10,
+        "{f:?}"
+    );
+    // The flooder's peers graylist it after a few rejections: of its garbage, only the
+    // first few messages per peer ever reach an honest node's validation.
+    assert!(f.flood_messages_validated * 5 < f.flood_published, "{f:?}");
+}
+
+#[test]
 fn broken_scenarios_name_the_field() {
     let base = std::fs::read_to_string(
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/quickstart.toml"),
@@ -123,6 +138,11 @@ fn broken_scenarios_name_the_field() {
             "traffic.probe_interval_ms",
         ),
         ("seed = 1", "seed = 1\nspeed = 2", "speed"),
+        (
+            "[criteria]",
+            "[[byzantine]]\nmembers = { first = 0, last = 3 }\nbehaviours = [\"flood\"]\n\n[criteria]",
+            "at most t = 3",
+        ),
     ] {
         let text = base.replacen(from, to, 1);
         assert_ne!(text, base, "{from}");
