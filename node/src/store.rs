@@ -209,27 +209,18 @@ impl Store {
 
     /// Every slot this member has signed, as the collector needs it on start.
     pub fn signed_slots(&self) -> Result<BTreeMap<SlotKey, ProposalId>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.other(e))?;
-        let table = match txn.open_table(SIGNED_SLOTS) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(BTreeMap::new()),
-            Err(e) => return Err(self.other(e)),
-        };
-        let mut slots = BTreeMap::new();
-        for row in table.iter().map_err(|e| self.other(e))? {
-            let (key, value) = row.map_err(|e| self.other(e))?;
-            let (epoch, slot) = key.value();
-            let id: [u8; 32] = value
-                .value()
-                .get(..32)
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| StoreError::Corrupt {
-                    path: self.path.clone(),
-                    reason: format!("signed slot {epoch}/{slot} holds no 32-byte id"),
-                })?;
-            slots.insert((epoch, slot.to_string()), ProposalId(id));
-        }
-        Ok(slots)
+        let rows = self.read_all(SIGNED_SLOTS, |(epoch, slot), value| {
+            let id: [u8; 32] =
+                value
+                    .get(..32)
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| StoreError::Corrupt {
+                        path: self.path.clone(),
+                        reason: format!("signed slot {epoch}/{slot} holds no 32-byte id"),
+                    })?;
+            Ok(((epoch, slot.to_string()), ProposalId(id)))
+        })?;
+        Ok(rows.into_iter().collect())
     }
 
     /// Durably records a verified certificate. The same id again is a no-op.
@@ -260,18 +251,7 @@ impl Store {
 
     /// Every stored certificate in its wire encoding, in id order.
     pub fn certificates(&self) -> Result<Vec<Vec<u8>>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.other(e))?;
-        let table = match txn.open_table(CERTIFICATES) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(self.other(e)),
-        };
-        let mut out = Vec::new();
-        for row in table.iter().map_err(|e| self.other(e))? {
-            let (_, value) = row.map_err(|e| self.other(e))?;
-            out.push(value.value().to_vec());
-        }
-        Ok(out)
+        self.read_all(CERTIFICATES, |_, value| Ok(value.to_vec()))
     }
 
     /// Durably appends one evidence record.
@@ -299,16 +279,25 @@ impl Store {
 
     /// Every evidence record, oldest first.
     pub fn evidence(&self) -> Result<Vec<String>, StoreError> {
+        self.read_all(EVIDENCE, |_, value| Ok(value.to_string()))
+    }
+
+    /// Every row of `table` in key order, through `row`; a table never written is empty.
+    fn read_all<K: redb::Key + 'static, V: redb::Value + 'static, T>(
+        &self,
+        table: TableDefinition<K, V>,
+        mut row: impl for<'a> FnMut(K::SelfType<'a>, V::SelfType<'a>) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
         let txn = self.db.begin_read().map_err(|e| self.other(e))?;
-        let table = match txn.open_table(EVIDENCE) {
+        let table = match txn.open_table(table) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(e) => return Err(self.other(e)),
         };
         let mut out = Vec::new();
-        for row in table.iter().map_err(|e| self.other(e))? {
-            let (_, value) = row.map_err(|e| self.other(e))?;
-            out.push(value.value().to_string());
+        for entry in table.iter().map_err(|e| self.other(e))? {
+            let (key, value) = entry.map_err(|e| self.other(e))?;
+            out.push(row(key.value(), value.value())?);
         }
         Ok(out)
     }
