@@ -16,7 +16,9 @@ use x0_actors::certify::node::{
     Action, CertifyConfig, CertifyNode, CertifySetup, HeldShare, InboundVerdict,
 };
 use x0_actors::certify::proposal::ProposalId;
-use x0_actors::certify::scheme::{BlsMember, MemberIndex};
+use x0_actors::certify::scheme::{
+    decode_certificate, signing_message, BlsMember, MemberIndex, ThresholdScheme,
+};
 use x0_actors::certify::threshold::ChangeClass;
 use x0_actors::certify::wire::{CertificateMessage, ShareMessage};
 use x0_actors::network::{PeerKey, Verdict};
@@ -327,10 +329,25 @@ impl World {
             })
             .collect();
         let digest: [u8; 32] = self.trace.finalize().into();
+        let committee = self.committee.clone();
+        let class_of = |slot: &str| committee.class_of(slot);
+        let verifies = |certificate: &CertificateMessage| {
+            let id = certificate.proposal.id();
+            let class = committee.class_of(&certificate.proposal.slot);
+            decode_certificate(&certificate.signature).is_ok_and(|signature| {
+                committee
+                    .scheme(class)
+                    .verify_certificate(&signing_message(&id), &signature)
+            })
+        };
         crate::report::build(
             &self.scenario,
             self.seed,
-            &self.committee,
+            &crate::report::CommitteeCheck {
+                size: committee.size(),
+                class_of: &class_of,
+                verifies: &verifies,
+            },
             self.stats,
             nodes,
             digest,
