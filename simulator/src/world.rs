@@ -291,7 +291,14 @@ impl World {
     }
 
     /// Runs the scenario to its end and reports.
-    pub fn run(mut self) -> Report {
+    pub fn run(self) -> Report {
+        self.run_with_progress(&mut |_, _| {})
+    }
+
+    /// Runs the scenario to its end, calling `progress(now_ms, end_ms)` as virtual time
+    /// advances (at most once per simulated second), and reports. The callback sees only
+    /// time; it cannot change the run, so the trace is the same with or without it.
+    pub fn run_with_progress(mut self, progress: &mut dyn FnMut(u64, u64)) -> Report {
         for index in 0..self.scenario.proposals.len() {
             let at = self.scenario.proposals[index].at_ms;
             self.schedule(at, Event::Propose { index });
@@ -301,12 +308,18 @@ impl World {
             self.schedule(at, Event::Fault { index });
         }
         let end_ms = self.scenario.duration_ms;
+        let mut reported_s = 0;
         while let Some((now_ms, (life, event))) = self.engine.next_event() {
             if now_ms > end_ms {
                 break;
             }
+            if now_ms / 1000 > reported_s {
+                reported_s = now_ms / 1000;
+                progress(now_ms, end_ms);
+            }
             self.handle(now_ms, life, event);
         }
+        progress(end_ms, end_ms);
         let nodes: Vec<crate::report::NodeEnd> = self
             .nodes
             .iter()
