@@ -5,12 +5,15 @@
 //!
 //! * [`engine`]: events in virtual-time order, the run's only RNG;
 //! * [`gossip`]: gossipsub v1.1 as the node configures it, per node;
+//! * [`crypto`], [`model_crypto`]: real BLS or a cost-modelled suite with its semantics;
 //! * [`scenario`]: the scenario files (`scenarios/*.toml`);
 //! * [`world`]: nodes, links, faults and Byzantine members;
 //! * [`report`]: figures, invariants, and the trace digest.
 
+pub mod crypto;
 pub mod engine;
 pub mod gossip;
+pub mod model_crypto;
 pub mod report;
 pub mod scenario;
 pub mod world;

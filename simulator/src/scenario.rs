@@ -30,7 +30,99 @@ pub struct Scenario {
     /// members in all.
     #[serde(default)]
     pub byzantine: Vec<Byzantine>,
+    #[serde(default)]
+    pub crypto: CryptoSpec,
     pub criteria: Criteria,
+}
+
+/// Which signature suite the nodes run. Real BLS costs real CPU (milliseconds per
+/// verification, thousands of verifications per certificate in a large run) and no
+/// virtual time; the modelled suite keeps the same valid/invalid semantics, costs almost
+/// no real CPU, and charges each node virtual CPU time per operation, so a node busy
+/// verifying delays what it sends. An engine that runs real node processes uses real
+/// crypto and ignores this section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CryptoSpec {
+    #[serde(default)]
+    pub kind: CryptoKind,
+    /// Virtual CPU time per operation in modelled runs, µs. The defaults are the BLS
+    /// figures measured on the 2-core reference machine (docs/BENCHMARKS.md).
+    #[serde(default = "default_sign_share_us")]
+    pub sign_share_us: u64,
+    #[serde(default = "default_verify_share_us")]
+    pub verify_share_us: u64,
+    /// Combining costs this per share combined (Lagrange interpolation grows with t).
+    #[serde(default = "default_combine_per_share_us")]
+    pub combine_per_share_us: u64,
+    #[serde(default = "default_verify_certificate_us")]
+    pub verify_certificate_us: u64,
+}
+
+fn default_sign_share_us() -> u64 {
+    430
+}
+fn default_verify_share_us() -> u64 {
+    1_200
+}
+fn default_combine_per_share_us() -> u64 {
+    210
+}
+fn default_verify_certificate_us() -> u64 {
+    1_300
+}
+
+impl Default for CryptoSpec {
+    fn default() -> Self {
+        CryptoSpec {
+            kind: CryptoKind::Auto,
+            sign_share_us: default_sign_share_us(),
+            verify_share_us: default_verify_share_us(),
+            combine_per_share_us: default_combine_per_share_us(),
+            verify_certificate_us: default_verify_certificate_us(),
+        }
+    }
+}
+
+/// Runs of up to this many nodes use real BLS under `kind = "auto"`.
+pub const AUTO_REAL_CRYPTO_NODES_MAX: u32 = 500;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CryptoKind {
+    /// Real up to [`AUTO_REAL_CRYPTO_NODES_MAX`] nodes, modelled above.
+    #[default]
+    Auto,
+    Real,
+    Modelled,
+}
+
+impl Scenario {
+    /// Whether this run uses real BLS.
+    pub fn real_crypto(&self) -> bool {
+        match self.crypto.kind {
+            CryptoKind::Real => true,
+            CryptoKind::Modelled => false,
+            CryptoKind::Auto => self.topology.nodes <= AUTO_REAL_CRYPTO_NODES_MAX,
+        }
+    }
+
+    /// Whether `node` publishes probes.
+    pub fn probes_from(&self, node: u32) -> bool {
+        let n = self.topology.nodes;
+        match self.traffic.probe_sources {
+            None => true,
+            // Sources spread evenly over the node indices: i * n / sources.
+            Some(sources) => {
+                let sources = u64::from(sources.min(n));
+                let node = u64::from(node);
+                let n = u64::from(n);
+                // node is a source iff some i < sources has i * n / sources == node.
+                let i = (node * sources).div_ceil(n);
+                i < sources && i * n / sources == node
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,9 +186,15 @@ pub struct CommitteeSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Traffic {
-    /// Every node publishes a probe this often (0: none); latency figures come from them.
+    /// Every probe source publishes a probe this often (0: none); latency figures come
+    /// from them.
     #[serde(default)]
     pub probe_interval_ms: u64,
+    /// How many nodes publish probes, spread evenly over the node indices (default:
+    /// all). Large runs sample latency from some sources rather than flooding the mesh
+    /// with n probes per interval.
+    #[serde(default)]
+    pub probe_sources: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -298,6 +396,12 @@ impl Scenario {
             return err(
                 "committee.size",
                 format!("must be in 1..={COMMITTEE_MAX} and at most topology.nodes"),
+            );
+        }
+        if self.traffic.probe_sources == Some(0) || self.traffic.probe_sources > Some(n) {
+            return err(
+                "traffic.probe_sources",
+                format!("must be in 1..={n} (the node count), or left out for all nodes"),
             );
         }
         if !(0.0..=1.0).contains(&self.network.loss) {

@@ -3,30 +3,30 @@
 //! Byzantine members, driven by the engine. One thread, one RNG, virtual time only.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 use std::sync::Arc;
 
-use blsttc::SecretKeySet;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_distr::{Distribution, LogNormal};
 use sha2::{Digest, Sha256};
 use x0_actors::certify::collector::{CollectorConfig, SlotKey};
-use x0_actors::certify::committee::{key_set_threshold, Committee};
+use x0_actors::certify::committee::Committee;
 use x0_actors::certify::node::{
     Action, CertifyConfig, CertifyNode, CertifySetup, HeldShare, InboundVerdict,
 };
 use x0_actors::certify::proposal::ProposalId;
-use x0_actors::certify::scheme::{
-    decode_certificate, signing_message, BlsMember, MemberIndex, ThresholdScheme,
-};
+use x0_actors::certify::scheme::{signing_message, Bls, MemberIndex, Suite};
 use x0_actors::certify::threshold::ChangeClass;
 use x0_actors::certify::wire::{CertificateMessage, ShareMessage};
 use x0_actors::network::{PeerKey, Verdict};
 use x0_actors::probe::{ProbeConfig, ProbeCore};
 use x0_actors::topics;
 
+use crate::crypto::SimSuite;
 use crate::engine::{Engine, QueueFull};
 use crate::gossip::{Acceptance, GossipConfig, GossipNode, MessageId, NodeId, Rpc, ToValidate};
+use crate::model_crypto::{CryptoCost, Modelled, OperationCount, Weakness};
 use crate::report::{Report, Stats};
 use crate::scenario::{Behaviour, Direction, Fault, Latency, NodeRange, Scenario};
 
@@ -44,13 +44,42 @@ const TOPICS: [&str; 4] = [
 
 #[derive(Debug)]
 enum Event {
-    Rpc { to: NodeId, from: NodeId, rpc: Rpc },
-    Heartbeat { node: NodeId },
-    Tick { node: NodeId },
-    Probe { node: NodeId },
-    Misbehave { node: NodeId },
-    Propose { index: usize },
-    Fault { index: usize },
+    Rpc {
+        to: NodeId,
+        from: NodeId,
+        rpc: Rpc,
+    },
+    Heartbeat {
+        node: NodeId,
+    },
+    Tick {
+        node: NodeId,
+    },
+    Probe {
+        node: NodeId,
+    },
+    Misbehave {
+        node: NodeId,
+    },
+    Propose {
+        index: usize,
+    },
+    Fault {
+        index: usize,
+    },
+    /// What a node's core produced, out once its CPU is done with the crypto it cost.
+    Finish {
+        node: NodeId,
+        work: Box<Finished>,
+    },
+}
+
+/// A core call's results held back for its CPU time.
+#[derive(Debug)]
+struct Finished {
+    actions: Vec<Action>,
+    /// The gossip verdict on the message the call validated, if it decided one.
+    verdict: Option<(MessageId, Acceptance)>,
 }
 
 /// What a node persisted: what survives a crash.
@@ -60,10 +89,12 @@ struct Store {
     certificates: BTreeMap<ProposalId, Vec<u8>>,
 }
 
-struct SimNode {
+struct SimNode<S: Suite> {
     gossip: GossipNode,
     /// `None` while crashed.
-    certify: Option<CertifyNode>,
+    certify: Option<CertifyNode<S>>,
+    /// Virtual time its CPU is busy until, µs: crypto work queues behind earlier work.
+    cpu_free_us: u64,
     probe: ProbeCore,
     store: Store,
     up: bool,
@@ -90,17 +121,66 @@ struct LossRule {
     direction: Direction,
 }
 
-pub struct World {
+/// A run: real BLS for small runs, the cost-modelled suite for large ones (the
+/// scenario's `[crypto]` decides).
+pub enum World {
+    Real(Sim<Bls>),
+    Modelled(Sim<Modelled>),
+}
+
+impl World {
+    pub fn new(scenario: Scenario, seed: u64) -> World {
+        if scenario.real_crypto() {
+            World::Real(Sim::new(scenario, seed, Weakness::None))
+        } else {
+            World::Modelled(Sim::new(scenario, seed, Weakness::None))
+        }
+    }
+
+    /// A run whose nodes cut a corner (always modelled crypto): only for showing that
+    /// the report catches what a broken core lets through.
+    pub fn weakened(scenario: Scenario, seed: u64, weakness: Weakness) -> World {
+        World::Modelled(Sim::new(scenario, seed, weakness))
+    }
+
+    /// Whether the nodes run real BLS.
+    pub fn real_crypto(&self) -> bool {
+        matches!(self, World::Real(_))
+    }
+
+    /// Runs the scenario to its end and reports.
+    pub fn run(self) -> Report {
+        self.run_with_progress(&mut |_, _| {})
+    }
+
+    /// Runs the scenario to its end, calling `progress(now_ms, end_ms)` as virtual time
+    /// advances (at most once per simulated second), and reports. The callback sees only
+    /// time; it cannot change the run, so the trace is the same with or without it.
+    pub fn run_with_progress(self, progress: &mut dyn FnMut(u64, u64)) -> Report {
+        match self {
+            World::Real(sim) => sim.run_with_progress(progress),
+            World::Modelled(sim) => sim.run_with_progress(progress),
+        }
+    }
+}
+
+/// The world over one signature suite.
+pub struct Sim<S: SimSuite> {
     scenario: Scenario,
     engine: Engine<(u32, Event)>,
-    nodes: Vec<SimNode>,
+    nodes: Vec<SimNode<S>>,
     links: Vec<BTreeSet<NodeId>>,
     partitions: Option<(Vec<NodeRange>, Direction)>,
     losses: Vec<LossRule>,
     gossip_config: GossipConfig,
     certify_config: CertifyConfig,
-    committee: Arc<Committee>,
-    keys: (SecretKeySet, SecretKeySet),
+    committee: Arc<Committee<S>>,
+    keys: (S::Keys, S::Keys),
+    /// Crypto operations since the last charge, and what each costs in virtual CPU time.
+    operations: Rc<OperationCount>,
+    cost: CryptoCost,
+    /// Virtual CPU time all nodes spent on crypto, µs (modelled runs).
+    cpu_busy_us: u64,
     stats: Stats,
     trace: Sha256,
     seed: u64,
@@ -118,8 +198,8 @@ fn node_of(key: &PeerKey) -> Option<NodeId> {
         .ok()
 }
 
-impl World {
-    pub fn new(scenario: Scenario, seed: u64) -> World {
+impl<S: SimSuite> Sim<S> {
+    pub fn new(scenario: Scenario, seed: u64, weakness: Weakness) -> Sim<S> {
         let mut engine = Engine::new(seed, EVENTS_MAX);
         let n = scenario.topology.nodes;
         let m = scenario.committee.size as usize;
@@ -149,22 +229,38 @@ impl World {
             republish_window_ms: 3_600_000,
         };
         // Keys are dealt from the run's RNG: the same seed deals the same committee.
-        let standard =
-            SecretKeySet::random(key_set_threshold(m, ChangeClass::Standard), engine.rng());
-        let supermajority = SecretKeySet::random(
-            key_set_threshold(m, ChangeClass::Supermajority),
+        let operations = Rc::new(OperationCount::default());
+        let standard = S::deal(
+            m,
+            ChangeClass::Standard,
             engine.rng(),
+            weakness,
+            &operations,
+        );
+        let supermajority = S::deal(
+            m,
+            ChangeClass::Supermajority,
+            engine.rng(),
+            weakness,
+            &operations,
         );
         let committee = Arc::new(
-            Committee::new(
+            Committee::with_schemes(
                 1,
                 (0..m as u32).map(peer_key).collect(),
-                standard.public_keys(),
-                supermajority.public_keys(),
+                S::scheme(&standard, m),
+                S::scheme(&supermajority, m),
                 scenario.committee.supermajority_slots.clone(),
             )
             .expect("a validated scenario makes a valid committee"),
         );
+        let spec = &scenario.crypto;
+        let cost = CryptoCost {
+            sign_share_us: spec.sign_share_us,
+            verify_share_us: spec.verify_share_us,
+            combine_per_share_us: spec.combine_per_share_us,
+            verify_certificate_us: spec.verify_certificate_us,
+        };
         // Topology: every node dials `connections_per_node` distinct random others.
         let mut links: Vec<BTreeSet<NodeId>> = vec![BTreeSet::new(); n as usize];
         for node in 0..n {
@@ -179,7 +275,7 @@ impl World {
             }
         }
         let byzantine_groups = scenario.byzantine.clone();
-        let mut world = World {
+        let mut world = Sim {
             engine,
             nodes: Vec::with_capacity(n as usize),
             links,
@@ -189,6 +285,9 @@ impl World {
             certify_config,
             committee,
             keys: (standard, supermajority),
+            operations,
+            cost,
+            cpu_busy_us: 0,
             stats: Stats::default(),
             trace: Sha256::new(),
             scenario,
@@ -203,6 +302,7 @@ impl World {
             let mut sim = SimNode {
                 gossip: GossipNode::new(node, gossip_config, TOPICS.to_vec()),
                 certify: None,
+                cpu_free_us: 0,
                 probe: ProbeCore::new(ProbeConfig::default()),
                 store: Store::default(),
                 up: true,
@@ -226,7 +326,8 @@ impl World {
             Event::Heartbeat { node }
             | Event::Tick { node }
             | Event::Probe { node }
-            | Event::Misbehave { node } => self.nodes[*node as usize].life,
+            | Event::Misbehave { node }
+            | Event::Finish { node, .. } => self.nodes[*node as usize].life,
             _ => 0,
         };
         if let Err(QueueFull { events_max }) = self.engine.schedule(delay_ms, (life, event)) {
@@ -239,14 +340,8 @@ impl World {
         let m = self.committee.size() as u32;
         let shares = (node < m).then(|| {
             (
-                BlsMember::new(
-                    node as MemberIndex,
-                    self.keys.0.secret_key_share(node as usize),
-                ),
-                BlsMember::new(
-                    node as MemberIndex,
-                    self.keys.1.secret_key_share(node as usize),
-                ),
+                S::signer(&self.keys.0, node as MemberIndex),
+                S::signer(&self.keys.1, node as MemberIndex),
             )
         });
         let sim = &self.nodes[node as usize];
@@ -266,7 +361,7 @@ impl World {
         let mut actions = Vec::new();
         let certify = CertifyNode::new(setup, self.certify_config, &mut actions);
         self.nodes[node as usize].certify = Some(certify);
-        self.carry_out(node, actions);
+        self.finish(node, actions, None);
         // Timers start at a random phase, as real nodes start at different moments.
         let heartbeat = self.gossip_config.heartbeat_interval_ms;
         let phase = self.engine.rng().gen_range(0..heartbeat.max(1));
@@ -279,7 +374,7 @@ impl World {
             self.schedule(phase, Event::Misbehave { node });
         }
         let probe = self.scenario.traffic.probe_interval_ms;
-        if probe > 0 {
+        if probe > 0 && self.scenario.probes_from(node) {
             let probe_phase = self.engine.rng().gen_range(0..probe);
             self.schedule(probe_phase, Event::Probe { node });
         }
@@ -290,14 +385,7 @@ impl World {
         (now + self.nodes[node as usize].skew_ms).max(0) as u64
     }
 
-    /// Runs the scenario to its end and reports.
-    pub fn run(self) -> Report {
-        self.run_with_progress(&mut |_, _| {})
-    }
-
-    /// Runs the scenario to its end, calling `progress(now_ms, end_ms)` as virtual time
-    /// advances (at most once per simulated second), and reports. The callback sees only
-    /// time; it cannot change the run, so the trace is the same with or without it.
+    /// See [`World::run_with_progress`].
     pub fn run_with_progress(mut self, progress: &mut dyn FnMut(u64, u64)) -> Report {
         for index in 0..self.scenario.proposals.len() {
             let at = self.scenario.proposals[index].at_ms;
@@ -343,15 +431,29 @@ impl World {
             .collect();
         let digest: [u8; 32] = self.trace.finalize().into();
         let committee = self.committee.clone();
+        let keys = &self.keys;
         let class_of = |slot: &str| committee.class_of(slot);
+        // Each distinct certificate is checked once, however many nodes hold it.
+        let checked: std::cell::RefCell<BTreeMap<(ProposalId, Vec<u8>), bool>> = Default::default();
         let verifies = |certificate: &CertificateMessage| {
             let id = certificate.proposal.id();
+            let key = (id, certificate.signature.to_vec());
+            if let Some(valid) = checked.borrow().get(&key) {
+                return *valid;
+            }
             let class = committee.class_of(&certificate.proposal.slot);
-            decode_certificate(&certificate.signature).is_ok_and(|signature| {
-                committee
-                    .scheme(class)
-                    .verify_certificate(&signing_message(&id), &signature)
-            })
+            let class_keys = match class {
+                ChangeClass::Standard => &keys.0,
+                ChangeClass::Supermajority => &keys.1,
+            };
+            let valid = S::verifies_strictly(
+                class_keys,
+                committee.scheme(class),
+                &signing_message(&id),
+                &certificate.signature,
+            );
+            checked.borrow_mut().insert(key, valid);
+            valid
         };
         crate::report::build(
             &self.scenario,
@@ -395,7 +497,7 @@ impl World {
                 if let Some(certify) = self.nodes[node as usize].certify.as_mut() {
                     certify.tick(clock, &mut actions);
                 }
-                self.carry_out(node, actions);
+                self.finish(node, actions, None);
                 self.schedule(self.certify_config.tick_ms, Event::Tick { node });
             }
             Event::Probe { node } => {
@@ -467,9 +569,19 @@ impl World {
                         self.trace(format_args!("propose {index} by {node} refused: {error}"))
                     }
                 }
-                self.carry_out(node, actions);
+                self.finish(node, actions, None);
             }
             Event::Fault { index } => self.fault(index, now_ms),
+            Event::Finish { node, work } => {
+                // A node that crashed meanwhile never finished the work.
+                if !self.timer_alive(node, life) {
+                    return;
+                }
+                self.carry_out(node, work.actions);
+                if let Some((id, acceptance)) = work.verdict {
+                    self.report(node, id, acceptance);
+                }
+            }
         }
     }
 
@@ -690,19 +802,47 @@ impl World {
                 &mut actions,
             );
             let acceptance = match verdict {
-                InboundVerdict::Now(verdict) => Some(acceptance_of(verdict)),
+                InboundVerdict::Now(verdict) => Some((message.id, acceptance_of(verdict))),
                 InboundVerdict::Held(held) => {
                     sim.held.insert(held, message.id);
                     None
                 }
             };
-            self.carry_out(node, actions);
-            match acceptance {
-                Some(acceptance) => acceptance,
-                None => return,
-            }
+            self.finish(node, actions, acceptance);
+            return;
         };
         self.report(node, message.id, acceptance);
+    }
+
+    /// Carries out what a call into `node`'s certify core produced, once the node's CPU
+    /// has done the crypto the call cost (modelled runs; real crypto costs no virtual
+    /// time). Work queues behind earlier work, as in the actor, one message at a time.
+    fn finish(
+        &mut self,
+        node: NodeId,
+        actions: Vec<Action>,
+        verdict: Option<(MessageId, Acceptance)>,
+    ) {
+        let spent_us = self.operations.take_us(&self.cost);
+        let now_us = self.engine.now_ms() * 1_000;
+        let sim = &mut self.nodes[node as usize];
+        if spent_us == 0 && sim.cpu_free_us <= now_us {
+            self.carry_out(node, actions);
+            if let Some((id, acceptance)) = verdict {
+                self.report(node, id, acceptance);
+            }
+            return;
+        }
+        sim.cpu_free_us = sim.cpu_free_us.max(now_us) + spent_us;
+        self.cpu_busy_us += spent_us;
+        let delay_ms = (sim.cpu_free_us - now_us).div_ceil(1_000);
+        self.schedule(
+            delay_ms,
+            Event::Finish {
+                node,
+                work: Box::new(Finished { actions, verdict }),
+            },
+        );
     }
 
     fn report(&mut self, node: NodeId, id: MessageId, acceptance: Acceptance) {
@@ -806,11 +946,6 @@ impl World {
             return;
         };
         let class = self.committee.class_of(&proposal.slot);
-        let key = match class {
-            ChangeClass::Standard => &self.keys.0,
-            ChangeClass::Supermajority => &self.keys.1,
-        };
-        let secret = key.secret_key_share(node as usize);
         if behaviours.contains(&Behaviour::Equivocate) {
             // Signs whatever it sees, whatever it signed before for the slot.
             let id = proposal.id();
@@ -818,9 +953,7 @@ impl World {
                 class,
                 id,
                 member: node as MemberIndex,
-                share: secret
-                    .sign(x0_actors::certify::scheme::signing_message(&id))
-                    .to_bytes(),
+                share: self.sign_as(node, class, &signing_message(&id)),
             };
             self.trace(format_args!("equivocate {node} {}", hex(&id.0)));
             self.publish(node, topics::SHARES, share.encode());
@@ -834,26 +967,26 @@ impl World {
             let certificate = CertificateMessage {
                 proposal: forged,
                 signers: (0..=t as MemberIndex).collect(),
-                signature: secret
-                    .sign(x0_actors::certify::scheme::signing_message(&id))
-                    .to_bytes(),
+                signature: self.sign_as(node, class, &signing_message(&id)),
             };
             self.trace(format_args!("forge {node} {}", hex(&id.0)));
             self.publish(node, topics::CERTIFICATES, certificate.encode());
         }
     }
 
-    /// A Byzantine member's share: its real key share over the wrong message.
-    fn forged_share(&self, node: NodeId, encoded: &[u8]) -> Vec<u8> {
-        let mut message = ShareMessage::decode(encoded).expect("own share encodes");
-        let key = match message.class {
+    /// A member's share over `message` with its own key (all a Byzantine member has).
+    fn sign_as(&self, node: NodeId, class: ChangeClass, message: &[u8]) -> [u8; 96] {
+        let keys = match class {
             ChangeClass::Standard => &self.keys.0,
             ChangeClass::Supermajority => &self.keys.1,
         };
-        message.share = key
-            .secret_key_share(node as usize)
-            .sign(b"not the proposal")
-            .to_bytes();
+        S::sign(keys, node as MemberIndex, message)
+    }
+
+    /// A Byzantine member's share: its real key share over the wrong message.
+    fn forged_share(&self, node: NodeId, encoded: &[u8]) -> Vec<u8> {
+        let mut message = ShareMessage::decode(encoded).expect("own share encodes");
+        message.share = self.sign_as(node, message.class, b"not the proposal");
         message.encode()
     }
 }

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use x0_simulator::model_crypto::Weakness;
+use x0_simulator::scenario::CryptoKind;
 use x0_simulator::{Report, Scenario, World};
 
 fn scenario(name: &str) -> Scenario {
@@ -121,6 +123,59 @@ fn flooding_and_replaying_members_are_shrugged_off() {
     assert!(f.flood_messages_validated * 5 < f.flood_published, "{f:?}");
 }
 
+fn modelled(name: &str) -> Scenario {
+    let mut scenario = scenario(name);
+    scenario.crypto.kind = CryptoKind::Modelled;
+    scenario
+}
+
+#[test]
+fn modelled_crypto_keeps_the_outcomes_of_real_crypto() {
+    // The same scenarios with the cost-modelled suite: the same certificates everywhere,
+    // the same invalid shares caught, the same conflicts halted; only timing may differ
+    // (each node is charged virtual CPU time for its crypto).
+    for name in ["byzantine-33", "conflicting-proposals", "partition-heal"] {
+        let scenario = modelled(name);
+        assert!(!World::new(scenario.clone(), scenario.seed).real_crypto());
+        let modelled = run(&scenario, scenario.seed);
+        assert_passed(&modelled);
+        let real = run(&self::scenario(name), scenario.seed);
+        assert_eq!(
+            modelled.certificates.len(),
+            real.certificates.len(),
+            "{name}"
+        );
+        assert_eq!(
+            modelled.figures.shares_rejected > 0,
+            real.figures.shares_rejected > 0,
+            "{name}"
+        );
+        let again = run(&scenario, scenario.seed);
+        assert_eq!(modelled.trace_sha256, again.trace_sha256, "{name} replays");
+    }
+}
+
+#[test]
+fn a_core_that_accepts_shares_unverified_fails_byzantine_33_on_safety() {
+    // The simulator must be able to fail: with shares taken on trust, the invalid shares
+    // of the Byzantine third end up inside certificates, and the report, which checks
+    // every held certificate with the strict scheme, says so.
+    let scenario = scenario("byzantine-33");
+    let report = World::weakened(scenario.clone(), scenario.seed, Weakness::SharesUnverified).run();
+    assert!(!report.passed);
+    let safety = report
+        .criteria
+        .iter()
+        .find(|c| c.name == "safety")
+        .expect("byzantine-33 checks safety");
+    assert!(!safety.passed, "{}", safety.detail);
+    assert!(
+        safety.detail.contains("invalid certificate"),
+        "{}",
+        safety.detail
+    );
+}
+
 #[test]
 fn broken_scenarios_name_the_field() {
     let base = std::fs::read_to_string(
@@ -138,6 +193,16 @@ fn broken_scenarios_name_the_field() {
             "traffic.probe_interval_ms",
         ),
         ("seed = 1", "seed = 1\nspeed = 2", "speed"),
+        (
+            "probe_interval_ms = 1000",
+            "probe_interval_ms = 1000\nprobe_sources = 0",
+            "traffic.probe_sources",
+        ),
+        (
+            "[criteria]",
+            "[crypto]\nkind = \"fast\"\n\n[criteria]",
+            "crypto.kind",
+        ),
         (
             "[criteria]",
             "[[byzantine]]\nmembers = { first = 0, last = 3 }\nbehaviours = [\"flood\"]\n\n[criteria]",

@@ -7,19 +7,21 @@
 //! floor((n+t)/2)+1 signers and is signed with a set of that degree minus one, so its
 //! certificate itself proves the quorum. `x0 committee deal` makes both.
 
-use super::scheme::{BlsCommittee, MemberIndex};
+use super::scheme::{Bls, BlsCommittee, MemberIndex, Suite, ThresholdScheme};
 use super::threshold::{share_count_min, ChangeClass};
 use crate::network::PeerKey;
 
 /// Largest committee: member indices travel as u16 and certificates list signers.
 pub const MEMBERS_MAX: usize = super::wire::SIGNERS_MAX;
 
-pub struct Committee {
+/// A committee whose certificates are signed with suite `S`: BLS on every node; the
+/// simulator's cost-modelled suite in large simulated runs.
+pub struct Committee<S: Suite = Bls> {
     pub epoch: u64,
     /// Index = member index.
     members: Vec<PeerKey>,
-    standard: BlsCommittee,
-    supermajority: BlsCommittee,
+    standard: S::Scheme,
+    supermajority: S::Scheme,
     /// Slot patterns that need a supermajority: exact slots, or prefixes ending in `*`.
     supermajority_slots: Vec<String>,
 }
@@ -41,7 +43,7 @@ pub enum CommitteeError {
     SlotPattern(String),
 }
 
-impl Committee {
+impl Committee<Bls> {
     pub fn new(
         epoch: u64,
         members: Vec<PeerKey>,
@@ -49,15 +51,15 @@ impl Committee {
         supermajority: blsttc::PublicKeySet,
         supermajority_slots: Vec<String>,
     ) -> Result<Committee, CommitteeError> {
-        Committee::check(&members, &standard, &supermajority, &supermajority_slots)?;
+        Self::check(&members, &standard, &supermajority, &supermajority_slots)?;
         let n = members.len();
-        Ok(Committee {
+        Self::with_schemes(
             epoch,
-            standard: BlsCommittee::new(standard, n),
-            supermajority: BlsCommittee::new(supermajority, n),
             members,
+            BlsCommittee::new(standard, n),
+            BlsCommittee::new(supermajority, n),
             supermajority_slots,
-        })
+        )
     }
 
     /// Everything [`Committee::new`] checks, without computing the members' public key
@@ -68,33 +70,75 @@ impl Committee {
         supermajority: &blsttc::PublicKeySet,
         supermajority_slots: &[String],
     ) -> Result<(), CommitteeError> {
+        check_parts(
+            members,
+            [standard.threshold(), supermajority.threshold()],
+            supermajority_slots,
+        )
+    }
+}
+
+/// Size, distinct members, key set degrees of both classes, and slot patterns.
+fn check_parts(
+    members: &[PeerKey],
+    thresholds: [usize; 2],
+    supermajority_slots: &[String],
+) -> Result<(), CommitteeError> {
+    let n = members.len();
+    if n == 0 || n > MEMBERS_MAX {
+        return Err(CommitteeError::Size(n));
+    }
+    for (index, member) in members.iter().enumerate() {
+        if members[..index].contains(member) {
+            return Err(CommitteeError::DuplicateMember(index));
+        }
+    }
+    let classes = [ChangeClass::Standard, ChangeClass::Supermajority];
+    for (class, found) in classes.into_iter().zip(thresholds) {
+        let expected = key_set_threshold(n, class);
+        if found != expected {
+            return Err(CommitteeError::KeySetThreshold {
+                class,
+                members: n,
+                found,
+                expected,
+            });
+        }
+    }
+    for pattern in supermajority_slots {
+        check_slot_pattern(pattern)?;
+    }
+    Ok(())
+}
+
+impl<S: Suite> Committee<S> {
+    /// A committee from its two schemes, checked as [`Committee::new`] checks BLS keys.
+    pub fn with_schemes(
+        epoch: u64,
+        members: Vec<PeerKey>,
+        standard: S::Scheme,
+        supermajority: S::Scheme,
+        supermajority_slots: Vec<String>,
+    ) -> Result<Committee<S>, CommitteeError> {
         let n = members.len();
-        if n == 0 || n > MEMBERS_MAX {
-            return Err(CommitteeError::Size(n));
+        for scheme in [&standard, &supermajority] {
+            assert_eq!(scheme.committee_size(), n, "a scheme for these members");
         }
-        for (index, member) in members.iter().enumerate() {
-            if members[..index].contains(member) {
-                return Err(CommitteeError::DuplicateMember(index));
-            }
-        }
-        for (class, key_set) in [
-            (ChangeClass::Standard, standard),
-            (ChangeClass::Supermajority, supermajority),
-        ] {
-            let expected = key_set_threshold(n, class);
-            if key_set.threshold() != expected {
-                return Err(CommitteeError::KeySetThreshold {
-                    class,
-                    members: n,
-                    found: key_set.threshold(),
-                    expected,
-                });
-            }
-        }
-        for pattern in supermajority_slots {
-            check_slot_pattern(pattern)?;
-        }
-        Ok(())
+        check_parts(
+            &members,
+            [
+                standard.share_count_min() - 1,
+                supermajority.share_count_min() - 1,
+            ],
+            &supermajority_slots,
+        )?;
+        Ok(Committee {
+            epoch,
+            members,
+            standard,
+            supermajority,
+            supermajority_slots,
+        })
     }
 
     pub fn size(&self) -> usize {
@@ -133,7 +177,7 @@ impl Committee {
         }
     }
 
-    pub fn scheme(&self, class: ChangeClass) -> &BlsCommittee {
+    pub fn scheme(&self, class: ChangeClass) -> &S::Scheme {
         match class {
             ChangeClass::Standard => &self.standard,
             ChangeClass::Supermajority => &self.supermajority,

@@ -12,14 +12,17 @@ use super::collector::{
 };
 use super::committee::Committee;
 use super::proposal::{Proposal, ProposalId};
-use super::scheme::{decode_certificate, decode_share, BlsCommittee, BlsMember, MemberIndex};
+use super::scheme::{Bls, MemberIndex, Suite, ThresholdScheme};
 use super::threshold::{share_count_min, ChangeClass};
 use super::wire::{CertificateMessage, ShareMessage};
 use crate::network::{PeerKey, Verdict};
 use crate::topics;
 
-type Core = Collector<BlsCommittee, BlsMember>;
-type CoreOutput = Output<blsttc::SignatureShare, blsttc::Signature>;
+type Core<S> = Collector<<S as Suite>::Scheme, <S as Suite>::Signer>;
+type CoreOutput<S> = Output<
+    <<S as Suite>::Scheme as ThresholdScheme>::Share,
+    <<S as Suite>::Scheme as ThresholdScheme>::Certificate,
+>;
 
 /// Bounds and timers (the `[certify]` config section).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,24 +191,24 @@ pub struct CertifySummary {
 }
 
 /// What a node brings from its keys and its store.
-pub struct CertifySetup {
-    pub committee: Arc<Committee>,
+pub struct CertifySetup<S: Suite = Bls> {
+    pub committee: Arc<Committee<S>>,
     pub own_key: PeerKey,
     /// This node's secret shares (standard, supermajority), if it is a member.
-    pub shares: Option<(BlsMember, BlsMember)>,
+    pub shares: Option<(S::Signer, S::Signer)>,
     /// What the store remembers this member signed.
     pub signed: BTreeMap<SlotKey, ProposalId>,
     /// Certificates the store kept, in wire form.
     pub certificates: Vec<CertificateMessage>,
 }
 
-/// One node's certificate state machine.
-pub struct CertifyNode {
-    committee: Arc<Committee>,
+/// One node's certificate state machine, over signature suite `S` (BLS on every node).
+pub struct CertifyNode<S: Suite = Bls> {
+    committee: Arc<Committee<S>>,
     own_key: PeerKey,
     own_member: Option<MemberIndex>,
-    standard: Core,
-    supermajority: Core,
+    standard: Core<S>,
+    supermajority: Core<S>,
     config: CertifyConfig,
     held: BTreeSet<HeldShare>,
     /// Every certificate held here, by proposal id, in wire form (bounded like the cores).
@@ -218,10 +221,10 @@ pub struct CertifyNode {
     forwarded_ms: BTreeMap<ProposalId, u64>,
 }
 
-impl CertifyNode {
+impl<S: Suite> CertifyNode<S> {
     /// Builds the node and re-admits the stored certificates; `out` receives what that
     /// found (certified slots, conflicts among stored certificates).
-    pub fn new(setup: CertifySetup, config: CertifyConfig, out: &mut Vec<Action>) -> Self {
+    pub fn new(setup: CertifySetup<S>, config: CertifyConfig, out: &mut Vec<Action>) -> Self {
         assert!(config.tick_ms > 0 && config.held_verdicts_max > 0);
         let committee = setup.committee;
         let own_member = setup.shares.as_ref().map(|(s, _)| {
@@ -270,7 +273,7 @@ impl CertifyNode {
         node
     }
 
-    pub fn committee(&self) -> &Committee {
+    pub fn committee(&self) -> &Committee<S> {
         &self.committee
     }
 
@@ -306,7 +309,7 @@ impl CertifyNode {
         }
     }
 
-    fn core(&mut self, class: ChangeClass) -> &mut Core {
+    fn core(&mut self, class: ChangeClass) -> &mut Core<S> {
         match class {
             ChangeClass::Standard => &mut self.standard,
             ChangeClass::Supermajority => &mut self.supermajority,
@@ -315,7 +318,7 @@ impl CertifyNode {
 
     fn restore(&mut self, message: CertificateMessage, out: &mut Vec<Action>) {
         let class = self.committee.class_of(&message.proposal.slot);
-        let Ok(signature) = decode_certificate(&message.signature) else {
+        let Ok(signature) = S::decode_certificate(&message.signature) else {
             out.push(Action::Dropped {
                 what: "stored_certificate_unreadable",
             });
@@ -455,7 +458,7 @@ impl CertifyNode {
                 out,
             );
         }
-        let Ok(share) = decode_share(&message.share) else {
+        let Ok(share) = S::decode_share(&message.share) else {
             return refuse(
                 Verdict::Reject {
                     reason: "malformed_share",
@@ -541,7 +544,7 @@ impl CertifyNode {
                 out,
             );
         }
-        let Ok(signature) = decode_certificate(&message.signature) else {
+        let Ok(signature) = S::decode_certificate(&message.signature) else {
             return refuse(
                 Verdict::Reject {
                     reason: "malformed_certificate",
@@ -712,7 +715,7 @@ impl CertifyNode {
     fn apply(
         &mut self,
         class: ChangeClass,
-        outputs: Vec<CoreOutput>,
+        outputs: Vec<CoreOutput<S>>,
         origin: Origin,
         out: &mut Vec<Action>,
     ) {
@@ -728,7 +731,7 @@ impl CertifyNode {
                         class,
                         id,
                         member,
-                        share: share.to_bytes(),
+                        share: S::encode_share(&share),
                     };
                     out.push(Action::PublishShare {
                         slot,
@@ -741,7 +744,7 @@ impl CertifyNode {
                     let message = CertificateMessage {
                         proposal: certificate.proposal,
                         signers: certificate.signers,
-                        signature: certificate.signature.to_bytes(),
+                        signature: S::encode_certificate(&certificate.signature),
                     };
                     let id = message.proposal.id();
                     let encoded = message.encode();
@@ -777,7 +780,7 @@ impl CertifyNode {
                     out.push(Action::Evidence(Evidence::InvalidShare {
                         member,
                         id,
-                        share: share.to_bytes().to_vec(),
+                        share: S::encode_share(&share).to_vec(),
                     }))
                 }
                 Output::Conflict {

@@ -75,6 +75,52 @@ pub trait ShareSigner {
     fn sign_share(&self, message: &[u8]) -> Self::Share;
 }
 
+/// A threshold-signature suite end to end: the committee's side, a member's side, and the
+/// 96-byte wire forms of shares and certificates. [`Bls`] is the one nodes run; the
+/// simulator plugs in a cost-modelled suite with the same valid/invalid semantics, so the
+/// cores it drives are the very cores the node runs.
+pub trait Suite: 'static {
+    type Scheme: ThresholdScheme + Clone;
+    type Signer: ShareSigner<Share = <Self::Scheme as ThresholdScheme>::Share>;
+
+    /// Decodes a share from untrusted bytes; never panics.
+    fn decode_share(
+        bytes: &[u8],
+    ) -> Result<<Self::Scheme as ThresholdScheme>::Share, SignatureBytesError>;
+    fn encode_share(share: &<Self::Scheme as ThresholdScheme>::Share) -> [u8; SIGNATURE_BYTES];
+    /// Decodes a combined signature from untrusted bytes; never panics.
+    fn decode_certificate(
+        bytes: &[u8],
+    ) -> Result<<Self::Scheme as ThresholdScheme>::Certificate, SignatureBytesError>;
+    fn encode_certificate(
+        certificate: &<Self::Scheme as ThresholdScheme>::Certificate,
+    ) -> [u8; SIGNATURE_BYTES];
+}
+
+/// BLS12-381 threshold signatures with blsttc (verification through blst): what nodes run.
+pub struct Bls;
+
+impl Suite for Bls {
+    type Scheme = BlsCommittee;
+    type Signer = BlsMember;
+
+    fn decode_share(bytes: &[u8]) -> Result<SignatureShare, SignatureBytesError> {
+        decode_share(bytes)
+    }
+
+    fn encode_share(share: &SignatureShare) -> [u8; SIGNATURE_BYTES] {
+        share.to_bytes()
+    }
+
+    fn decode_certificate(bytes: &[u8]) -> Result<Signature, SignatureBytesError> {
+        decode_certificate(bytes)
+    }
+
+    fn encode_certificate(certificate: &Signature) -> [u8; SIGNATURE_BYTES] {
+        certificate.to_bytes()
+    }
+}
+
 /// A committee's public BLS key set, with every member's public key share computed once
 /// (deriving one costs milliseconds; a node checks many shares per epoch) and decoded
 /// for blst's verifier.
