@@ -1,8 +1,7 @@
 //! Discrete-event engine: events fire in virtual-time order; ties fire in the order they
 //! were scheduled, so no run depends on heap internals or hash order.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, VecDeque};
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -15,36 +14,20 @@ pub struct QueueFull {
     pub events_max: usize,
 }
 
-#[derive(Debug)]
-struct Scheduled<E> {
-    at_ms: u64,
-    sequence: u64,
-    event: E,
-}
-
-impl<E> PartialEq for Scheduled<E> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at_ms, self.sequence) == (other.at_ms, other.sequence)
-    }
-}
-impl<E> Eq for Scheduled<E> {}
-impl<E> PartialOrd for Scheduled<E> {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl<E> Ord for Scheduled<E> {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at_ms, self.sequence).cmp(&(other.at_ms, other.sequence))
-    }
-}
-
 /// The engine: virtual time in milliseconds, a bounded queue of events of type `E`, and
 /// the run's single RNG.
+///
+/// Time is whole milliseconds, so the queue is a map from a millisecond to the events
+/// due then, in the order they were scheduled: one map operation per distinct
+/// millisecond rather than a heap operation per event, and ties in schedule order by
+/// construction.
 pub struct Engine<E> {
     now_ms: u64,
-    queue: BinaryHeap<Reverse<Scheduled<E>>>,
-    sequence_next: u64,
+    /// Events due at `now_ms`, still to fire, in schedule order.
+    current: VecDeque<E>,
+    /// Later events, by the millisecond they are due.
+    later: BTreeMap<u64, VecDeque<E>>,
+    pending: usize,
     events_max: usize,
     rng: ChaCha8Rng,
 }
@@ -54,8 +37,9 @@ impl<E> Engine<E> {
         assert!(events_max > 0);
         Engine {
             now_ms: 0,
-            queue: BinaryHeap::new(),
-            sequence_next: 0,
+            current: VecDeque::new(),
+            later: BTreeMap::new(),
+            pending: 0,
             events_max,
             rng: ChaCha8Rng::seed_from_u64(seed),
         }
@@ -66,7 +50,7 @@ impl<E> Engine<E> {
     }
 
     pub fn pending(&self) -> usize {
-        self.queue.len()
+        self.pending
     }
 
     /// The run's only source of randomness.
@@ -74,9 +58,9 @@ impl<E> Engine<E> {
         &mut self.rng
     }
 
-    /// Schedules `event` `delay_ms` after now.
+    /// Schedules `event` `delay_ms` after now (0: after the events already due now).
     pub fn schedule(&mut self, delay_ms: u64, event: E) -> Result<(), QueueFull> {
-        if self.queue.len() >= self.events_max {
+        if self.pending >= self.events_max {
             return Err(QueueFull {
                 events_max: self.events_max,
             });
@@ -85,21 +69,28 @@ impl<E> Engine<E> {
             .now_ms
             .checked_add(delay_ms)
             .expect("virtual time overflow");
-        self.queue.push(Reverse(Scheduled {
-            at_ms,
-            sequence: self.sequence_next,
-            event,
-        }));
-        self.sequence_next += 1;
+        if delay_ms == 0 {
+            self.current.push_back(event);
+        } else {
+            self.later.entry(at_ms).or_default().push_back(event);
+        }
+        self.pending += 1;
         Ok(())
     }
 
     /// Advances the clock to the next event and returns it with its time.
     pub fn next_event(&mut self) -> Option<(u64, E)> {
-        let Reverse(next) = self.queue.pop()?;
-        assert!(next.at_ms >= self.now_ms, "time never runs backwards");
-        self.now_ms = next.at_ms;
-        Some((next.at_ms, next.event))
+        if self.current.is_empty() {
+            let (at_ms, events) = self.later.pop_first()?;
+            assert!(at_ms > self.now_ms, "time never runs backwards");
+            self.now_ms = at_ms;
+            // Reuse the emptied buffer's allocation for a later millisecond.
+            let spent = std::mem::replace(&mut self.current, events);
+            debug_assert!(spent.is_empty());
+        }
+        let event = self.current.pop_front().expect("a bucket is never empty");
+        self.pending -= 1;
+        Some((self.now_ms, event))
     }
 }
 

@@ -153,6 +153,9 @@ pub struct Collector<S: ThresholdScheme, K> {
     /// Every proposal id certified here, also the second one of a conflict.
     certified_ids: BTreeSet<ProposalId>,
     halted: BTreeSet<SlotKey>,
+    /// No timer is due before this (a held share's hold, a pending entry's TTL): ticks
+    /// before it return at once, so a node can tick often at no cost.
+    next_due_ms: u64,
 }
 
 type Out<S> = Output<<S as ThresholdScheme>::Share, <S as ThresholdScheme>::Certificate>;
@@ -183,6 +186,7 @@ where
             certified: BTreeMap::new(),
             certified_ids: BTreeSet::new(),
             halted: BTreeSet::new(),
+            next_due_ms: u64::MAX,
         }
     }
 
@@ -300,6 +304,9 @@ where
                 decided: false,
             },
         );
+        self.next_due_ms = self
+            .next_due_ms
+            .min(now_ms.saturating_add(self.config.share_hold_ms));
         let first_new = out.len();
         self.try_certify(id, now_ms, out);
         // The combination may have decided this very share already.
@@ -350,6 +357,9 @@ where
     /// Verifies shares held past `share_hold_ms` on their own, and forgets proposals that
     /// did not certify in time.
     pub fn tick(&mut self, now_ms: u64, out: &mut Vec<Out<S>>) {
+        if now_ms < self.next_due_ms {
+            return;
+        }
         let hold = self.config.share_hold_ms;
         let ids: Vec<ProposalId> = self.pending.keys().copied().collect();
         for id in ids {
@@ -388,6 +398,19 @@ where
                 });
             }
         }
+        self.next_due_ms = self
+            .pending
+            .values()
+            .flat_map(|p| {
+                let held = p
+                    .shares
+                    .values()
+                    .filter(|h| !h.decided)
+                    .map(|h| h.arrived_ms.saturating_add(hold));
+                held.chain([p.first_seen_ms.saturating_add(ttl)])
+            })
+            .min()
+            .unwrap_or(u64::MAX);
     }
 
     /// Ensures a pending entry for `id`; false (and a drop) when the bound is reached.
@@ -411,6 +434,9 @@ where
                 certified: false,
             },
         );
+        self.next_due_ms = self
+            .next_due_ms
+            .min(now_ms.saturating_add(self.config.pending_ttl_ms));
         true
     }
 
