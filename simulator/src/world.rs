@@ -95,6 +95,12 @@ struct SimNode<S: Suite> {
     certify: Option<CertifyNode<S>>,
     /// Virtual time its CPU is busy until, µs: crypto work queues behind earlier work.
     cpu_free_us: u64,
+    /// The node ticks on the grid `tick_grid_ms + k * tick_ms`, as a node with a fixed
+    /// tick interval does, but only where its core has work ([`CertifyNode::next_tick_ms`]):
+    /// the same outcome without an event every 50 ms per node.
+    tick_grid_ms: u64,
+    /// The tick planned, if any.
+    tick_at_ms: Option<u64>,
     probe: ProbeCore,
     store: Store,
     up: bool,
@@ -303,6 +309,8 @@ impl<S: SimSuite> Sim<S> {
                 gossip: GossipNode::new(node, gossip_config, TOPICS.to_vec()),
                 certify: None,
                 cpu_free_us: 0,
+                tick_grid_ms: 0,
+                tick_at_ms: None,
                 probe: ProbeCore::new(ProbeConfig::default()),
                 store: Store::default(),
                 up: true,
@@ -367,7 +375,11 @@ impl<S: SimSuite> Sim<S> {
         let phase = self.engine.rng().gen_range(0..heartbeat.max(1));
         self.schedule(phase, Event::Heartbeat { node });
         let tick_phase = self.engine.rng().gen_range(0..self.certify_config.tick_ms);
-        self.schedule(tick_phase, Event::Tick { node });
+        let now_ms = self.engine.now_ms();
+        let sim = &mut self.nodes[node as usize];
+        sim.tick_grid_ms = now_ms + tick_phase;
+        sim.tick_at_ms = None;
+        self.plan_tick(node);
         let byzantine = &self.nodes[node as usize].byzantine;
         if byzantine.contains(&Behaviour::Replay) || byzantine.contains(&Behaviour::Flood) {
             let phase = self.engine.rng().gen_range(0..MISBEHAVE_INTERVAL_MS);
@@ -489,16 +501,18 @@ impl<S: SimSuite> Sim<S> {
                 self.schedule(interval, Event::Heartbeat { node });
             }
             Event::Tick { node } => {
-                if !self.timer_alive(node, life) {
+                if !self.timer_alive(node, life)
+                    || self.nodes[node as usize].tick_at_ms != Some(now_ms)
+                {
                     return;
                 }
+                self.nodes[node as usize].tick_at_ms = None;
                 let clock = self.node_clock_ms(node);
                 let mut actions = Vec::new();
                 if let Some(certify) = self.nodes[node as usize].certify.as_mut() {
                     certify.tick(clock, &mut actions);
                 }
                 self.finish(node, actions, None);
-                self.schedule(self.certify_config.tick_ms, Event::Tick { node });
             }
             Event::Probe { node } => {
                 if !self.timer_alive(node, life) {
@@ -585,6 +599,30 @@ impl<S: SimSuite> Sim<S> {
         }
     }
 
+    /// Plans `node`'s next tick at the first point of its tick grid, after now, where its
+    /// core has work; keeps an earlier tick already planned.
+    fn plan_tick(&mut self, node: NodeId) {
+        let now_ms = self.engine.now_ms();
+        let sim = &self.nodes[node as usize];
+        let Some(due_clock_ms) = sim.certify.as_ref().and_then(|c| c.next_tick_ms()) else {
+            return;
+        };
+        let clock_offset_ms = EPOCH_UNIX_MS as i64 + sim.skew_ms;
+        let due_ms = (due_clock_ms as i64 - clock_offset_ms).max(0) as u64;
+        let earliest_ms = due_ms.max(now_ms + 1);
+        let (grid, interval) = (sim.tick_grid_ms, self.certify_config.tick_ms);
+        let at_ms = if earliest_ms <= grid {
+            grid
+        } else {
+            grid + (earliest_ms - grid).div_ceil(interval) * interval
+        };
+        if sim.tick_at_ms.is_some_and(|t| t >= now_ms && t <= at_ms) {
+            return;
+        }
+        self.nodes[node as usize].tick_at_ms = Some(at_ms);
+        self.schedule(at_ms - now_ms, Event::Tick { node });
+    }
+
     fn timer_alive(&self, node: NodeId, life: u32) -> bool {
         let sim = &self.nodes[node as usize];
         sim.up && sim.life == life
@@ -651,6 +689,11 @@ impl<S: SimSuite> Sim<S> {
             Fault::ClockSkew { nodes, skew_ms, .. } => {
                 for node in nodes.iter() {
                     self.nodes[node as usize].skew_ms = skew_ms;
+                    // Its timers fall due at other virtual times now.
+                    if self.nodes[node as usize].up {
+                        self.nodes[node as usize].tick_at_ms = None;
+                        self.plan_tick(node);
+                    }
                 }
             }
         }
@@ -823,6 +866,7 @@ impl<S: SimSuite> Sim<S> {
         actions: Vec<Action>,
         verdict: Option<(MessageId, Acceptance)>,
     ) {
+        self.plan_tick(node);
         let spent_us = self.operations.take_us(&self.cost);
         let now_us = self.engine.now_ms() * 1_000;
         let sim = &mut self.nodes[node as usize];

@@ -356,6 +356,12 @@ where
 
     /// Verifies shares held past `share_hold_ms` on their own, and forgets proposals that
     /// did not certify in time.
+    /// No timer of this collector is due before this time (`u64::MAX`: none pending); a
+    /// tick earlier does nothing.
+    pub fn next_due_ms(&self) -> u64 {
+        self.next_due_ms
+    }
+
     pub fn tick(&mut self, now_ms: u64, out: &mut Vec<Out<S>>) {
         if now_ms < self.next_due_ms {
             return;

@@ -681,6 +681,24 @@ impl<S: Suite> CertifyNode<S> {
         }
     }
 
+    /// The earliest node-clock time at which [`CertifyNode::tick`] has work, if any.
+    /// A tick before it does nothing, so a shell may tick on a fixed interval (the actor
+    /// does) or only then (the simulator does, rounded up to its tick interval) and see
+    /// the same outcome.
+    pub fn next_tick_ms(&self) -> Option<u64> {
+        let window = self.config.republish_window_ms;
+        let republish = self.republish.values().map(|schedule| match schedule {
+            // Scheduled at the first tick after the node got the certificate.
+            None => 0,
+            Some((first, next)) => (*next).min(first.saturating_add(window).saturating_add(1)),
+        });
+        let cores = [
+            self.standard.next_due_ms(),
+            self.supermajority.next_due_ms(),
+        ];
+        republish.chain(cores).min().filter(|due| *due != u64::MAX)
+    }
+
     /// Whether this member is one of the t+1 that publish `id` again: members
     /// h, h+1, ..., h+t (mod n), where h comes from the id, so the load spreads and at
     /// least one of them is honest.
