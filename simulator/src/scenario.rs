@@ -249,6 +249,15 @@ pub enum Fault {
         rate: f64,
         direction: Direction,
     },
+    /// Churn: from `at_ms` until `until_ms`, every `interval_ms` one random up node of
+    /// `nodes` leaves (crashes) and rejoins from its store `down_ms` later.
+    Churn {
+        at_ms: u64,
+        until_ms: u64,
+        nodes: NodeRange,
+        interval_ms: u64,
+        down_ms: u64,
+    },
     /// The nodes' clocks run `skew_ms` ahead (negative: behind) from `at_ms` on.
     ClockSkew {
         at_ms: u64,
@@ -265,6 +274,7 @@ impl Fault {
             | Fault::Crash { at_ms, .. }
             | Fault::Restart { at_ms, .. }
             | Fault::Loss { at_ms, .. }
+            | Fault::Churn { at_ms, .. }
             | Fault::ClockSkew { at_ms, .. } => *at_ms,
         }
     }
@@ -433,6 +443,7 @@ impl Scenario {
                 Fault::Crash { nodes, .. }
                 | Fault::Restart { nodes, .. }
                 | Fault::Loss { nodes, .. }
+                | Fault::Churn { nodes, .. }
                 | Fault::ClockSkew { nodes, .. } => vec![nodes],
                 Fault::Heal { .. } => vec![],
             };
@@ -444,6 +455,20 @@ impl Scenario {
                             "node range {}..={} is outside 0..{n}",
                             range.first, range.last
                         ),
+                    );
+                }
+            }
+            if let Fault::Churn {
+                at_ms,
+                until_ms,
+                interval_ms,
+                ..
+            } = fault
+            {
+                if *interval_ms == 0 || until_ms <= at_ms {
+                    return err(
+                        &format!("faults[{index}]"),
+                        "churn needs interval_ms > 0 and until_ms after at_ms".into(),
                     );
                 }
             }

@@ -67,6 +67,10 @@ enum Event {
     Fault {
         index: usize,
     },
+    /// A node that left in a churn fault comes back.
+    Rejoin {
+        node: NodeId,
+    },
     /// What a node's core produced, out once its CPU is done with the crypto it cost.
     Finish {
         node: NodeId,
@@ -586,6 +590,11 @@ impl<S: SimSuite> Sim<S> {
                 self.finish(node, actions, None);
             }
             Event::Fault { index } => self.fault(index, now_ms),
+            Event::Rejoin { node } => {
+                self.trace(format_args!("churn {node} rejoins"));
+                self.restart(node);
+                self.stats.heals_ms.push(now_ms);
+            }
             Event::Finish { node, work } => {
                 // A node that crashed meanwhile never finished the work.
                 if !self.timer_alive(node, life) {
@@ -641,39 +650,16 @@ impl<S: SimSuite> Sim<S> {
             }
             Fault::Crash { nodes, .. } => {
                 for node in nodes.iter() {
-                    let sim = &mut self.nodes[node as usize];
-                    if !sim.up {
-                        continue;
-                    }
-                    sim.up = false;
-                    sim.certify = None;
-                    sim.held.clear();
-                    // Peers see the connections close.
-                    for peer in self.links[node as usize].clone() {
-                        self.nodes[peer as usize].gossip.disconnect(node);
-                    }
+                    self.crash(node);
                 }
             }
             Fault::Restart { nodes, .. } => {
                 for node in nodes.iter() {
-                    if self.nodes[node as usize].up {
-                        continue;
-                    }
-                    let sim = &mut self.nodes[node as usize];
-                    sim.up = true;
-                    sim.life += 1;
-                    // Gossip state is memory: a restarted node starts with none of it.
-                    sim.gossip = GossipNode::new(node, self.gossip_config, TOPICS.to_vec());
-                    for peer in self.links[node as usize].clone() {
-                        if self.nodes[peer as usize].up {
-                            self.nodes[node as usize].gossip.connect(peer);
-                            self.nodes[peer as usize].gossip.connect(node);
-                        }
-                    }
-                    self.boot(node);
+                    self.restart(node);
                 }
                 self.stats.heals_ms.push(now_ms);
             }
+            Fault::Churn { .. } => self.churn(index),
             Fault::Loss {
                 until_ms,
                 nodes,
@@ -697,6 +683,69 @@ impl<S: SimSuite> Sim<S> {
                 }
             }
         }
+    }
+
+    /// The node stops: connections close, memory is lost, the store stays.
+    fn crash(&mut self, node: NodeId) {
+        let sim = &mut self.nodes[node as usize];
+        if !sim.up {
+            return;
+        }
+        sim.up = false;
+        sim.certify = None;
+        sim.held.clear();
+        // Peers see the connections close.
+        for peer in self.links[node as usize].clone() {
+            self.nodes[peer as usize].gossip.disconnect(node);
+        }
+    }
+
+    /// A crashed node starts again from its store and redials its links.
+    fn restart(&mut self, node: NodeId) {
+        if self.nodes[node as usize].up {
+            return;
+        }
+        let sim = &mut self.nodes[node as usize];
+        sim.up = true;
+        sim.life += 1;
+        // Gossip state is memory: a restarted node starts with none of it.
+        sim.gossip = GossipNode::new(node, self.gossip_config, TOPICS.to_vec());
+        for peer in self.links[node as usize].clone() {
+            if self.nodes[peer as usize].up {
+                self.nodes[node as usize].gossip.connect(peer);
+                self.nodes[peer as usize].gossip.connect(node);
+            }
+        }
+        self.boot(node);
+    }
+
+    /// One step of a churn fault: a random up node of the range leaves, to come back
+    /// `down_ms` later; the next step follows `interval_ms` later, until `until_ms`.
+    fn churn(&mut self, index: usize) {
+        let Fault::Churn {
+            until_ms,
+            nodes,
+            interval_ms,
+            down_ms,
+            ..
+        } = self.scenario.faults[index].clone()
+        else {
+            unreachable!("churn events come from churn faults");
+        };
+        let now_ms = self.engine.now_ms();
+        if now_ms >= until_ms {
+            return;
+        }
+        let up: Vec<NodeId> = nodes
+            .iter()
+            .filter(|n| self.nodes[*n as usize].up)
+            .collect();
+        if let Some(node) = up.choose(self.engine.rng()).copied() {
+            self.trace(format_args!("churn {node} leaves"));
+            self.crash(node);
+            self.schedule(down_ms, Event::Rejoin { node });
+        }
+        self.schedule(interval_ms, Event::Fault { index });
     }
 
     fn publish(&mut self, node: NodeId, topic: &'static str, data: Vec<u8>) {

@@ -123,6 +123,24 @@ fn flooding_and_replaying_members_are_shrugged_off() {
     assert!(f.flood_messages_validated * 5 < f.flood_published, "{f:?}");
 }
 
+#[test]
+fn churning_nodes_rejoin_and_catch_up_without_loss() {
+    let scenario = scenario("churn");
+    let report = run(&scenario, scenario.seed);
+    assert_passed(&report);
+    assert_eq!(report.certificates.len(), 4);
+    // Churn was real: some certificate reached some node only after it rejoined, long
+    // after the rest had it.
+    assert!(
+        report
+            .certificates
+            .iter()
+            .any(|c| c.slowest_ms.is_some_and(|ms| ms > 5_000)),
+        "{:?}",
+        report.certificates
+    );
+}
+
 fn modelled(name: &str) -> Scenario {
     let mut scenario = scenario(name);
     scenario.crypto.kind = CryptoKind::Modelled;
