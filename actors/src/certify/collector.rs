@@ -674,6 +674,39 @@ mod tests {
     }
 
     #[test]
+    fn a_held_share_is_due_exactly_at_its_hold_and_earlier_ticks_do_nothing() {
+        // The simulator ticks a node only at `next_due_ms`; that is only sound if a tick
+        // before it does nothing.
+        let mut w = world(3);
+        let p = proposal(b"9");
+        let mut out = Vec::new();
+        w.nodes[0].on_proposal(p.clone(), 0, &mut out);
+        let (member, id, share) = shares_of(&out).pop().expect("member 0 signs");
+        let observer = &mut w.nodes[9];
+        let mut out = Vec::new();
+        assert_eq!(observer.on_share(member, id, share, 1_000, &mut out), None);
+        let hold = CollectorConfig::default().share_hold_ms;
+        assert_eq!(observer.next_due_ms(), 1_000 + hold);
+        let before = out.len();
+        observer.tick(1_000 + hold - 1, &mut out);
+        assert_eq!(out.len(), before, "nothing is due yet");
+        observer.tick(1_000 + hold, &mut out);
+        assert!(out[before..].iter().any(|o| matches!(
+            o,
+            Output::ShareDecided {
+                member: 0,
+                verdict: ShareVerdict::Valid,
+                ..
+            }
+        )));
+        // Nothing held any more: the next timer is the entry's TTL.
+        assert_eq!(
+            observer.next_due_ms(),
+            1_000 + CollectorConfig::default().pending_ttl_ms
+        );
+    }
+
+    #[test]
     fn honest_committee_certifies_once_t_plus_1_shares_arrive() {
         let mut w = world(1);
         let p = proposal(b"8");
