@@ -7,10 +7,12 @@
 //! * [`gossip`]: gossipsub v1.1 as the node configures it, per node;
 //! * [`scenario`]: the scenario files (`scenarios/*.toml`);
 //! * [`world`]: nodes, links, faults and Byzantine members;
-//! * [`report`]: figures, invariants, and the trace digest.
+//! * [`report`]: figures, invariants, the trace digest, and the report for a person;
+//! * [`plot`]: SVG plots of a report (latency CDF, certificate spread, fault time line).
 
 pub mod engine;
 pub mod gossip;
+pub mod plot;
 pub mod report;
 pub mod scenario;
 pub mod world;
