@@ -18,6 +18,29 @@ const PALETTE: [&str; 8] = [
 /// Lines in a legend or rows in the time line, at most; the rest are counted, not drawn.
 const LEGEND_MAX: usize = 12;
 const TIMELINE_ROWS_MAX: usize = 40;
+/// The latency CDF goes logarithmic when its largest latency is this many times the median.
+const LOG_AXIS_TAIL_RATIO: f64 = 20.0;
+/// Characters of a row label or legend entry, at most, so it fits its margin.
+const ROW_LABEL_CHARS_MAX: usize = 36;
+const LEGEND_CHARS_MAX: usize = 28;
+
+/// `text` cut to `chars_max` characters, the cut marked with an ellipsis.
+fn clip(text: &str, chars_max: usize) -> String {
+    if text.chars().count() <= chars_max {
+        return text.to_string();
+    }
+    let kept: String = text.chars().take(chars_max.saturating_sub(1)).collect();
+    format!("{kept}…")
+}
+
+/// A node range as a person writes it: `8` or `10-19`.
+fn range_label(range: &crate::scenario::NodeRange) -> String {
+    if range.first == range.last {
+        range.first.to_string()
+    } else {
+        format!("{}-{}", range.first, range.last)
+    }
+}
 
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -109,19 +132,48 @@ fn tick_label(value: f64, step: f64) -> String {
     }
 }
 
-/// A plot area in pixels and the data range it shows (both axes start at 0).
+/// 1, 2 and 5 times each power of ten in `min..=max` (`min` a power of ten): the ticks of
+/// a logarithmic axis.
+fn log_ticks(min: f64, max: f64) -> Vec<f64> {
+    let mut out = Vec::new();
+    let mut decade = min;
+    while decade <= max * (1.0 + 1e-9) {
+        for m in [1.0, 2.0, 5.0] {
+            let value = decade * m;
+            if value <= max * (1.0 + 1e-9) {
+                out.push(value);
+            }
+        }
+        decade *= 10.0;
+    }
+    out
+}
+
+/// How the x axis maps values: linear from 0, or logarithmic from a power of ten.
+#[derive(Clone, Copy)]
+enum XScale {
+    Linear,
+    Log { min: f64 },
+}
+
+/// A plot area in pixels and the data range it shows (the y axis starts at 0).
 struct Axes {
     left: f64,
     top: f64,
     width: f64,
     height: f64,
+    x_scale: XScale,
     x_max: f64,
     y_max: f64,
 }
 
 impl Axes {
     fn x(&self, value: f64) -> f64 {
-        self.left + self.width * (value / self.x_max).clamp(0.0, 1.0)
+        let share = match self.x_scale {
+            XScale::Linear => value / self.x_max,
+            XScale::Log { min } => (value.max(min) / min).ln() / (self.x_max / min).ln(),
+        };
+        self.left + self.width * share.clamp(0.0, 1.0)
     }
     fn y(&self, value: f64) -> f64 {
         self.top + self.height * (1.0 - (value / self.y_max).clamp(0.0, 1.0))
@@ -132,7 +184,11 @@ impl Axes {
 
     /// Frame, grid, tick labels and axis titles.
     fn draw(&self, svg: &mut Svg, x_title: &str, y_title: Option<&str>) {
-        let (x_ticks, x_step) = ticks(self.x_max, 8);
+        let (x_ticks, x_step) = match self.x_scale {
+            XScale::Linear => ticks(self.x_max, 8),
+            // Log ticks are whole numbers of ms from 1 up.
+            XScale::Log { min } => (log_ticks(min, self.x_max), 1.0),
+        };
         for value in x_ticks {
             let x = self.x(value);
             svg.line((x, self.top), (x, self.bottom()), r##"stroke="#e5e5e5""##);
@@ -208,17 +264,34 @@ pub fn latency_cdf_svg(report: &Report) -> String {
         .latency_cdf
         .last()
         .map_or(1.0, |(ms, _)| (*ms as f64).max(1.0));
+    // A tail far beyond the median (deliveries repaired after a partition, say) would
+    // squash the body of a linear plot into its first pixels: plot such runs on a log axis.
+    let median = report.figures.delivery_p50_ms.unwrap_or(0).max(1) as f64;
+    let x_scale = if x_max > LOG_AXIS_TAIL_RATIO * median {
+        let first = report.latency_cdf.first().map_or(1, |(ms, _)| *ms).max(1);
+        XScale::Log {
+            min: 10f64.powi((first as f64).log10().floor() as i32),
+        }
+    } else {
+        XScale::Linear
+    };
     let axes = Axes {
         left: 75.0,
         top: 55.0,
         width: width - 75.0 - 25.0,
         height: height - 55.0 - 60.0,
+        x_scale,
         x_max,
         y_max: 100.0,
     };
     axes.draw(
         &mut svg,
-        "delivery latency, publish to validated receipt (ms)",
+        match x_scale {
+            XScale::Linear => "delivery latency, publish to validated receipt (ms)",
+            XScale::Log { .. } => {
+                "delivery latency, publish to validated receipt (ms, logarithmic)"
+            }
+        },
         Some("deliveries at or below (%)"),
     );
     if total == 0 {
@@ -256,7 +329,13 @@ pub fn latency_cdf_svg(report: &Report) -> String {
             } else {
                 axes.top + 30.0
             };
-            svg.text(x + 4.0, y, "start", "quantile-label", &format!("{name} {ms} ms"));
+            // Right of the line, unless that would run off the plot.
+            let label = format!("{name} {ms} ms");
+            if x > axes.left + axes.width * 0.8 {
+                svg.text(x - 4.0, y, "end", "quantile-label", &label);
+            } else {
+                svg.text(x + 4.0, y, "start", "quantile-label", &label);
+            }
         }
     }
     svg.finish()
@@ -284,6 +363,7 @@ pub fn certificates_svg(report: &Report) -> String {
         top: 55.0,
         width: width - 75.0 - legend_width,
         height: height - 55.0 - 60.0,
+        x_scale: XScale::Linear,
         x_max: end_s.max(0.001),
         y_max: (report.honest_nodes as f64).max(1.0),
     };
@@ -335,7 +415,13 @@ pub fn certificates_svg(report: &Report) -> String {
                 short_id(&spread.id),
                 spread.slot.as_deref().unwrap_or("")
             );
-            svg.text(legend_x + 24.0, y + 4.0, "start", "legend", &label);
+            svg.text(
+                legend_x + 24.0,
+                y + 4.0,
+                "start",
+                "legend",
+                &clip(&label, LEGEND_CHARS_MAX),
+            );
         }
     }
     let hidden = report.certificate_spread.len().saturating_sub(LEGEND_MAX);
@@ -383,7 +469,7 @@ pub fn timeline_svg(report: &Report) -> String {
     let rows = (faults.len() + certificates.len() + usize::from(hidden > 0)).max(1);
     let width = 900.0;
     let top = 55.0;
-    let height = top + rows as f64 * row_height + 60.0;
+    let height = top + rows as f64 * row_height + 78.0;
     let mut svg = Svg::new(width, height, "Faults and certificates over time");
     svg.text(width / 2.0, 40.0, "middle", "subtitle", &subtitle(report));
     let end_s = report.duration_ms as f64 / 1000.0;
@@ -392,6 +478,7 @@ pub fn timeline_svg(report: &Report) -> String {
         top,
         width: width - 250.0 - 25.0,
         height: rows as f64 * row_height,
+        x_scale: XScale::Linear,
         x_max: end_s.max(0.001),
         y_max: 1.0,
     };
@@ -400,7 +487,13 @@ pub fn timeline_svg(report: &Report) -> String {
     let mut row = 0;
     let mut row_y = |svg: &mut Svg, label: &str| {
         let y = axes.top + row as f64 * row_height;
-        svg.text(axes.left - 8.0, y + 15.0, "end", "row-label", label);
+        svg.text(
+            axes.left - 8.0,
+            y + 15.0,
+            "end",
+            "row-label",
+            &clip(label, ROW_LABEL_CHARS_MAX),
+        );
         row += 1;
         y
     };
@@ -408,11 +501,7 @@ pub fn timeline_svg(report: &Report) -> String {
         row_y(&mut svg, "no faults, no certificates");
     }
     for fault in faults {
-        let ranges: Vec<String> = fault
-            .nodes
-            .iter()
-            .map(|r| format!("{}-{}", r.first, r.last))
-            .collect();
+        let ranges: Vec<String> = fault.nodes.iter().map(range_label).collect();
         let mut label = fault.kind.as_str().replace('_', " ");
         if !ranges.is_empty() {
             let _ = write!(label, " {}", ranges.join(" | "));
@@ -482,6 +571,14 @@ pub fn timeline_svg(report: &Report) -> String {
     if hidden > 0 {
         row_y(&mut svg, &format!("+{hidden} more rows not drawn"));
     }
+    svg.text(
+        10.0,
+        height - 10.0,
+        "start",
+        "note",
+        "bars: faults in force; triangles: heals, restarts; diamonds: certificates formed, \
+         each line from the proposal to the last honest holder",
+    );
     svg.finish()
 }
 
@@ -604,7 +701,7 @@ no_loss = true
             texts(&cdf, "title"),
             vec!["Probe delivery latency (CDF)".to_string()]
         );
-        assert!(texts(&cdf, "axis")[0].contains("(ms)"));
+        assert!(texts(&cdf, "axis")[0].contains("(ms"));
         assert!(texts(&cdf, "tick").len() >= 6, "tick labels on both axes");
         let curve = with_class(&cdf, "cdf");
         assert_eq!(curve.len(), 1);
@@ -686,7 +783,36 @@ no_loss = true
     }
 
     #[test]
+    fn a_long_latency_tail_goes_logarithmic_and_long_labels_are_clipped() {
+        let mut report = report();
+        let total = report.latency_cdf.last().unwrap().1;
+        report.latency_cdf.push((40_000, total + 1));
+        let svg = latency_cdf_svg(&report);
+        let document = parse(&svg);
+        assert!(texts(&document, "axis")[0].ends_with("(ms, logarithmic)"));
+        let labels = texts(&document, "tick");
+        for decade in ["1", "10", "100", "1000", "10000"] {
+            assert!(labels.iter().any(|l| l == decade), "{decade} in {labels:?}");
+        }
+        // The curve still rises left to right.
+        let curve = points(&with_class(&document, "cdf")[0]);
+        assert!(curve.windows(2).all(|w| w[1].0 >= w[0].0 && w[1].1 <= w[0].1));
+
+        report.certificate_spread[0].slot = Some("charter/".repeat(10));
+        let timeline_svg = timeline_svg(&report);
+        let timeline = parse(&timeline_svg);
+        for label in texts(&timeline, "row-label") {
+            assert!(label.chars().count() <= ROW_LABEL_CHARS_MAX, "{label}");
+        }
+        assert_eq!(
+            range_label(&crate::scenario::NodeRange { first: 8, last: 8 }),
+            "8"
+        );
+    }
+
+    #[test]
     fn ticks_are_round_and_cover_the_range() {
+        assert_eq!(log_ticks(1.0, 60.0), vec![1.0, 2.0, 5.0, 10.0, 20.0, 50.0]);
         assert_eq!(ticks(100.0, 5), (vec![0.0, 20.0, 40.0, 60.0, 80.0, 100.0], 20.0));
         let (values, step) = ticks(0.3, 5);
         assert_eq!(values.len(), 4);

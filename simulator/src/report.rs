@@ -294,12 +294,12 @@ fn spread_points(times: &[u64], points_max: usize) -> Vec<(u64, usize)> {
     let mut out: Vec<(u64, usize)> = Vec::with_capacity(points);
     for j in 1..=points {
         // The j-th of `points` evenly spaced ranks, rounded up: rank k comes last.
-        let rank = (j * k).div_ceil(points);
-        let at = times[rank - 1];
-        match out.last_mut() {
-            // Several ranks at one instant: keep the highest count.
-            Some(last) if last.0 == at => last.1 = rank,
-            _ => out.push((at, rank)),
+        let at = times[(j * k).div_ceil(points) - 1];
+        // Every node that held it by `at`, also those at the same instant ranked later.
+        let count = times.partition_point(|t| *t <= at);
+        match out.last() {
+            Some(last) if last.0 == at => {}
+            _ => out.push((at, count)),
         }
     }
     out
@@ -558,7 +558,7 @@ pub fn build(
     }
     let passed = criteria.iter().all(|c| c.passed);
     let honest: BTreeSet<NodeId> = nodes.iter().filter(|n| n.honest).map(|n| n.node).collect();
-    let certificate_spread = stats
+    let mut certificate_spread: Vec<CertificateSpread> = stats
         .certified
         .iter()
         .filter_map(|(id, holders)| {
@@ -578,6 +578,8 @@ pub fn build(
             })
         })
         .collect();
+    // In the order they formed, as a reader of the plots and the report expects.
+    certificate_spread.sort_by(|a, b| (a.formed_at_ms, &a.id).cmp(&(b.formed_at_ms, &b.id)));
     let n = committee.size;
     Report {
         scenario: scenario.name.clone(),
@@ -710,7 +712,10 @@ impl Report {
         if self.certificates.is_empty() {
             let _ = writeln!(out, "  certificates  none formed");
         }
-        for certificate in &self.certificates {
+        let mut certificates: Vec<&CertificateFigures> = self.certificates.iter().collect();
+        // In the order they were proposed; those never proposed (forgeries) last.
+        certificates.sort_by_key(|c| (c.proposed_at_ms.is_none(), c.proposed_at_ms));
+        for certificate in certificates {
             let spread = self
                 .certificate_spread
                 .iter()
@@ -731,7 +736,13 @@ impl Report {
             let nodes: Vec<String> = fault
                 .nodes
                 .iter()
-                .map(|r| format!("{}-{}", r.first, r.last))
+                .map(|r| {
+                    if r.first == r.last {
+                        r.first.to_string()
+                    } else {
+                        format!("{}-{}", r.first, r.last)
+                    }
+                })
                 .collect();
             let mut line = format!("  fault         {} at {} ms", fault.kind.as_str(), fault.at_ms);
             match fault.until_ms {
