@@ -10,9 +10,9 @@ use libp2p::Multiaddr;
 use tracing_subscriber::EnvFilter;
 use x0_node::api::ProposeRequest;
 use x0_node::certify_cli;
-use x0_node::sim_cli;
 use x0_node::config::{self, Config};
 use x0_node::devnet::{self, DevnetOptions};
+use x0_node::sim_cli;
 use x0_node::{status::Status, Node, NodeError};
 
 #[derive(Parser)]

@@ -143,7 +143,9 @@ impl Progress {
         if !self.enabled {
             return;
         }
-        let percent = (now_ms.min(end_ms) * 100).checked_div(end_ms).unwrap_or(100);
+        let percent = (now_ms.min(end_ms) * 100)
+            .checked_div(end_ms)
+            .unwrap_or(100);
         // Redraw only when the figure changes: at most 101 writes a run.
         if self.percent_drawn == Some(percent) {
             return;
@@ -470,7 +472,10 @@ fn sweep(args: &SimArgs, scenario: Scenario, first_seed: u64, runs: u32) -> Resu
         results,
     };
     print!("{}", summary.render());
-    println!("ran in {:.1} s (wall clock)", started.elapsed().as_secs_f64());
+    println!(
+        "ran in {:.1} s (wall clock)",
+        started.elapsed().as_secs_f64()
+    );
     if let Some(dir) = &args.out {
         write_file("--out", &dir.join("summary.json"), &json(&summary))?;
         println!(
@@ -512,7 +517,10 @@ mod tests {
             }
         );
         assert_eq!(MinMedianMax::of([Some(7)].into_iter()).median, Some(7));
-        assert_eq!(MinMedianMax::of([None, None].into_iter()).render(), "none in 2 runs");
+        assert_eq!(
+            MinMedianMax::of([None, None].into_iter()).render(),
+            "none in 2 runs"
+        );
     }
 
     #[test]

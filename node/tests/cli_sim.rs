@@ -30,7 +30,10 @@ fn assert_exit(output: &Output, code: i32) -> (String, String) {
         "stdout: {stdout}\nstderr: {stderr}"
     );
     // Not a terminal: no progress bar, so no carriage returns or escape codes.
-    assert!(!stderr.contains('\r') && !stderr.contains('\x1b'), "{stderr:?}");
+    assert!(
+        !stderr.contains('\r') && !stderr.contains('\x1b'),
+        "{stderr:?}"
+    );
     (stdout, stderr)
 }
 
@@ -39,14 +42,12 @@ fn quickstart() -> String {
 }
 
 fn read_json(path: &Path) -> serde_json::Value {
-    let body = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let body = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn assert_svg(path: &Path, needle: &str) {
-    let body = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let body = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert!(body.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
     assert!(body.trim_end().ends_with("</svg>"));
     assert!(body.contains(needle), "{} lacks {needle}", path.display());
@@ -66,7 +67,10 @@ fn sim_writes_the_report_and_plots_into_out() {
         &out.display().to_string(),
     ]);
     let (stdout, _) = assert_exit(&output, 0);
-    assert!(stdout.contains("scenario quickstart seed 1: 30 nodes"), "{stdout}");
+    assert!(
+        stdout.contains("scenario quickstart seed 1: 30 nodes"),
+        "{stdout}"
+    );
     assert!(stdout.contains("ok   safety"), "{stdout}");
     assert!(stdout.contains("passed: all 4 criteria held"), "{stdout}");
 
@@ -85,7 +89,10 @@ fn sim_writes_the_report_and_plots_into_out() {
     }
     // report.txt is the report printed above, word for word.
     let report_text = std::fs::read_to_string(out.join("report.txt")).unwrap();
-    assert!(stdout.starts_with(&report_text), "{stdout}\n---\n{report_text}");
+    assert!(
+        stdout.starts_with(&report_text),
+        "{stdout}\n---\n{report_text}"
+    );
     assert_svg(&out.join("latency-cdf.svg"), "class=\"cdf\"");
     assert_svg(&out.join("certificates.svg"), "class=\"spread\"");
     assert_svg(&out.join("timeline.svg"), "class=\"formed\"");
@@ -160,8 +167,14 @@ fn a_failed_criterion_exits_1_and_prints_the_command_that_replays_it() {
     let (stdout, stderr) = assert_exit(&output, 1);
     let replay = format!("x0 sim {path} --seed 3 --nodes 12");
     assert!(stdout.contains("FAIL delivery_p99_ms_max"), "{stdout}");
-    assert!(stdout.contains(&format!("replay with: {replay}\n")), "{stdout}");
-    assert!(stderr.contains(&format!("replay with: {replay}")), "{stderr}");
+    assert!(
+        stdout.contains(&format!("replay with: {replay}\n")),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains(&format!("replay with: {replay}")),
+        "{stderr}"
+    );
 
     // The printed command replays the run: same trace digest.
     let words: Vec<&str> = replay.split(' ').skip(1).collect();
@@ -182,7 +195,10 @@ fn a_failed_criterion_exits_1_and_prints_the_command_that_replays_it() {
     assert!(stdout.contains("delivery_p99_ms_max 0/2"), "{stdout}");
     for seed in [3, 4] {
         let replay = format!("x0 sim {path} --seed {seed} --nodes 12");
-        assert!(stdout.contains(&format!("replay with: {replay}")), "{stdout}");
+        assert!(
+            stdout.contains(&format!("replay with: {replay}")),
+            "{stdout}"
+        );
         assert!(stderr.contains(&replay), "{stderr}");
     }
 }

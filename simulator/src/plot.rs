@@ -216,7 +216,11 @@ impl Axes {
             let (y_ticks, y_step) = ticks(self.y_max, 5);
             for value in y_ticks {
                 let y = self.y(value);
-                svg.line((self.left, y), (self.left + self.width, y), r##"stroke="#e5e5e5""##);
+                svg.line(
+                    (self.left, y),
+                    (self.left + self.width, y),
+                    r##"stroke="#e5e5e5""##,
+                );
                 svg.line((self.left - 5.0, y), (self.left, y), r#"stroke="black""#);
                 svg.text(
                     self.left - 8.0,
@@ -367,7 +371,11 @@ pub fn certificates_svg(report: &Report) -> String {
         x_max: end_s.max(0.001),
         y_max: (report.honest_nodes as f64).max(1.0),
     };
-    axes.draw(&mut svg, "virtual time (s)", Some("honest nodes holding it"));
+    axes.draw(
+        &mut svg,
+        "virtual time (s)",
+        Some("honest nodes holding it"),
+    );
     if report.certificate_spread.is_empty() {
         svg.text(
             axes.left + axes.width / 2.0,
@@ -427,7 +435,13 @@ pub fn certificates_svg(report: &Report) -> String {
     let hidden = report.certificate_spread.len().saturating_sub(LEGEND_MAX);
     if hidden > 0 {
         let y = axes.top + 10.0 + LEGEND_MAX as f64 * 18.0;
-        svg.text(legend_x, y + 4.0, "start", "legend", &format!("+{hidden} more"));
+        svg.text(
+            legend_x,
+            y + 4.0,
+            "start",
+            "legend",
+            &format!("+{hidden} more"),
+        );
     }
     svg.text(
         legend_x,
@@ -652,7 +666,10 @@ no_loss = true
         let document = roxmltree::Document::parse(svg).unwrap_or_else(|e| panic!("{e}\n{svg}"));
         let root = document.root_element();
         assert_eq!(root.tag_name().name(), "svg");
-        assert_eq!(root.tag_name().namespace(), Some("http://www.w3.org/2000/svg"));
+        assert_eq!(
+            root.tag_name().namespace(),
+            Some("http://www.w3.org/2000/svg")
+        );
         assert!(root.attribute("viewBox").is_some());
         document
     }
@@ -709,7 +726,9 @@ no_loss = true
         // Two points per non-empty bucket after the origin; the curve only rises (SVG y
         // grows downwards) and ends at 100 %, the top of the frame.
         assert_eq!(curve.len(), 1 + 2 * report.latency_cdf.len());
-        assert!(curve.windows(2).all(|w| w[1].1 <= w[0].1 && w[1].0 >= w[0].0));
+        assert!(curve
+            .windows(2)
+            .all(|w| w[1].1 <= w[0].1 && w[1].0 >= w[0].0));
         assert!((curve.last().unwrap().1 - 55.0).abs() < 0.01);
         let p99 = report.figures.delivery_p99_ms.unwrap();
         assert!(texts(&cdf, "quantile-label").contains(&format!("p99 {p99} ms")));
@@ -742,7 +761,10 @@ no_loss = true
             assert_eq!(with_class(&timeline, kind).len(), count, "{kind}");
         }
         // Bars for intervals, marks for instants; the partition bar ends at the heal.
-        assert_eq!(with_class(&timeline, "partition")[0].tag_name().name(), "rect");
+        assert_eq!(
+            with_class(&timeline, "partition")[0].tag_name().name(),
+            "rect"
+        );
         assert_eq!(with_class(&timeline, "heal")[0].tag_name().name(), "path");
         let partition = &with_class(&timeline, "partition")[0];
         let heal_x: f64 = {
@@ -796,7 +818,9 @@ no_loss = true
         }
         // The curve still rises left to right.
         let curve = points(&with_class(&document, "cdf")[0]);
-        assert!(curve.windows(2).all(|w| w[1].0 >= w[0].0 && w[1].1 <= w[0].1));
+        assert!(curve
+            .windows(2)
+            .all(|w| w[1].0 >= w[0].0 && w[1].1 <= w[0].1));
 
         report.certificate_spread[0].slot = Some("charter/".repeat(10));
         let timeline_svg = timeline_svg(&report);
@@ -813,7 +837,10 @@ no_loss = true
     #[test]
     fn ticks_are_round_and_cover_the_range() {
         assert_eq!(log_ticks(1.0, 60.0), vec![1.0, 2.0, 5.0, 10.0, 20.0, 50.0]);
-        assert_eq!(ticks(100.0, 5), (vec![0.0, 20.0, 40.0, 60.0, 80.0, 100.0], 20.0));
+        assert_eq!(
+            ticks(100.0, 5),
+            (vec![0.0, 20.0, 40.0, 60.0, 80.0, 100.0], 20.0)
+        );
         let (values, step) = ticks(0.3, 5);
         assert_eq!(values.len(), 4);
         assert!((step - 0.1).abs() < 1e-12);

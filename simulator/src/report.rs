@@ -744,7 +744,11 @@ impl Report {
                     }
                 })
                 .collect();
-            let mut line = format!("  fault         {} at {} ms", fault.kind.as_str(), fault.at_ms);
+            let mut line = format!(
+                "  fault         {} at {} ms",
+                fault.kind.as_str(),
+                fault.at_ms
+            );
             match fault.until_ms {
                 Some(until) => {
                     let _ = write!(line, " until {until} ms");
