@@ -12,6 +12,7 @@ pub mod identity;
 pub mod journal;
 pub mod network;
 pub mod node;
+pub mod sim_cli;
 pub mod status;
 pub mod store;
 

@@ -12,6 +12,7 @@ use x0_node::api::ProposeRequest;
 use x0_node::certify_cli;
 use x0_node::config::{self, Config};
 use x0_node::devnet::{self, DevnetOptions};
+use x0_node::sim_cli;
 use x0_node::{status::Status, Node, NodeError};
 
 #[derive(Parser)]
@@ -20,8 +21,8 @@ use x0_node::{status::Status, Node, NodeError};
     version,
     about = "x0tta6bl4 mesh: a peer-to-peer mesh node for networks with hostile members and broken links",
     long_about = "x0tta6bl4 mesh: a peer-to-peer mesh node for networks with hostile members and broken links.\n\n\
-Run a peer with `x0 node`, look at a running one with `x0 status`, or start a whole mesh on \
-this machine with `x0 devnet --nodes 5`."
+Run a peer with `x0 node`, look at a running one with `x0 status`, start a whole mesh on \
+this machine with `x0 devnet --nodes 5`, or simulate one with `x0 sim scenarios/quickstart.toml`."
 )]
 struct Cli {
     /// Log filter (tracing's EnvFilter syntax), e.g. `info` or `x0_node=debug,libp2p=warn`.
@@ -54,20 +55,12 @@ enum Command {
     #[command(subcommand)]
     Cert(CertCommand),
     /// Run a scenario in the deterministic simulator (the node's own protocol cores over a
-    /// modelled gossipsub and network). Exit 0 when its criteria hold, 1 when not.
-    Simulate(SimulateArgs),
-}
-
-#[derive(Args)]
-struct SimulateArgs {
-    /// A scenario file, e.g. scenarios/quickstart.toml.
-    scenario: PathBuf,
-    /// Seed of the run (default: the scenario's); the same seed replays the same run.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Write the JSON report here.
-    #[arg(long, value_name = "FILE")]
-    report: Option<PathBuf>,
+    /// modelled gossipsub and network): a report, plots with --out, a sweep with --runs.
+    ///
+    /// Exit 0 when every criterion held, 1 when one failed (it prints the command that
+    /// replays the run), 2 when the scenario file or a flag must be fixed.
+    #[command(visible_alias = "simulate")]
+    Sim(sim_cli::SimArgs),
 }
 
 #[derive(Subcommand)]
@@ -250,7 +243,7 @@ fn main() -> ExitCode {
         Command::Cert(CertCommand::Verify { file, committee }) => {
             certify_cli::verify_file(&file, &committee)
         }
-        Command::Simulate(args) => simulate(args),
+        Command::Sim(args) => sim_cli::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -416,63 +409,6 @@ fn devnet(args: DevnetArgs) -> Result<(), NodeError> {
         })
         .await
     })
-}
-
-fn simulate(args: SimulateArgs) -> Result<(), NodeError> {
-    let scenario = x0_simulator::Scenario::from_file(&args.scenario)
-        .map_err(|e| NodeError::Config(e.to_string()))?;
-    let seed = args.seed.unwrap_or(scenario.seed);
-    let started = std::time::Instant::now();
-    let report = x0_simulator::World::new(scenario, seed).run();
-    let json = serde_json::to_string_pretty(&report).expect("report serialises");
-    if let Some(path) = &args.report {
-        std::fs::write(path, json + "\n").map_err(|e| {
-            NodeError::Config(format!("--report {}: cannot write: {e}", path.display()))
-        })?;
-    }
-    let f = &report.figures;
-    println!(
-        "scenario {} seed {}: {} nodes, committee {} (t = {}), {} ms simulated in {:.1?}",
-        report.scenario,
-        report.seed,
-        report.nodes,
-        report.committee_size,
-        report.faulty_max,
-        report.duration_ms,
-        started.elapsed()
-    );
-    println!(
-        "  probes: {} published, {} delivered, latency p50 {} p99 {} max {} ms; {:.2} sends per delivery",
-        f.probes_published,
-        f.probe_deliveries,
-        f.delivery_p50_ms.map_or("-".into(), |v| v.to_string()),
-        f.delivery_p99_ms.map_or("-".into(), |v| v.to_string()),
-        f.delivery_max_ms.map_or("-".into(), |v| v.to_string()),
-        f.sends_per_delivery.unwrap_or(0.0)
-    );
-    for certificate in &report.certificates {
-        println!(
-            "  certificate {}…: on {}/{} honest up nodes, slowest {} ms",
-            &certificate.id[..16],
-            certificate.held_by,
-            certificate.honest_up,
-            certificate.slowest_ms.map_or("-".into(), |v| v.to_string())
-        );
-    }
-    for criterion in &report.criteria {
-        let mark = if criterion.passed { "ok  " } else { "FAIL" };
-        println!("  {mark} {}: {}", criterion.name, criterion.detail);
-    }
-    println!("  trace sha256 {}", report.trace_sha256);
-    if report.passed {
-        Ok(())
-    } else {
-        Err(NodeError::Runtime(format!(
-            "scenario {} failed its criteria; replay with: x0 simulate {} --seed {seed}",
-            report.scenario,
-            args.scenario.display()
-        )))
-    }
 }
 
 fn propose(args: ProposeArgs) -> Result<(), NodeError> {

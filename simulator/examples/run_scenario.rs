@@ -1,5 +1,5 @@
 //! Runs a scenario file and prints its JSON report: `cargo run -p x0-simulator --example
-//! run_scenario -- scenarios/quickstart.toml [seed]`. (`x0 simulate` is the operator's way.)
+//! run_scenario -- scenarios/quickstart.toml [seed]`. (`x0 sim` is the operator's way.)
 
 fn main() {
     let mut args = std::env::args().skip(1);

@@ -8,12 +8,14 @@
 //! * [`crypto`], [`model_crypto`]: real BLS or a cost-modelled suite with its semantics;
 //! * [`scenario`]: the scenario files (`scenarios/*.toml`);
 //! * [`world`]: nodes, links, faults and Byzantine members;
-//! * [`report`]: figures, invariants, and the trace digest.
+//! * [`report`]: figures, invariants, the trace digest, and the report for a person;
+//! * [`plot`]: SVG plots of a report (latency CDF, certificate spread, fault time line).
 
 pub mod crypto;
 pub mod engine;
 pub mod gossip;
 pub mod model_crypto;
+pub mod plot;
 pub mod report;
 pub mod scenario;
 pub mod world;

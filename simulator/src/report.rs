@@ -9,12 +9,16 @@ use x0_actors::certify::threshold::{faulty_max, share_count_min, ChangeClass};
 use x0_actors::certify::wire::CertificateMessage;
 
 use crate::gossip::{GossipCounters, GossipMessage, NodeId};
-use crate::scenario::Scenario;
+use crate::scenario::{Direction, Fault, NodeRange, Scenario};
 use crate::world::hex;
 
 /// Latencies are counted in 1 ms buckets up to this; later ones land in the last bucket.
 /// A fixed array keeps the figures exact and the memory bounded at any scale.
 pub const LATENCY_BUCKETS_MS: usize = 60_001;
+
+/// Points kept per certificate's spread curve, at most: a 10,000-node run would otherwise
+/// put 10,000 (time, count) pairs per certificate into the JSON report.
+pub const SPREAD_POINTS_MAX: usize = 200;
 
 /// Counters the world keeps during a run.
 pub struct Stats {
@@ -82,6 +86,21 @@ impl Stats {
         self.delivery_ms.iter().sum()
     }
 
+    /// (ms, deliveries at or below it) for every non-empty 1 ms bucket; the last bucket
+    /// holds every latency of `LATENCY_BUCKETS_MS - 1` ms or more.
+    fn latency_cdf(&self) -> Vec<(u64, u64)> {
+        let mut seen = 0;
+        self.delivery_ms
+            .iter()
+            .enumerate()
+            .filter(|(_, count)| **count > 0)
+            .map(|(ms, count)| {
+                seen += count;
+                (ms as u64, seen)
+            })
+            .collect()
+    }
+
     /// The smallest latency with at least `quantile` of deliveries at or below it.
     fn quantile_ms(&self, quantile: f64) -> Option<u64> {
         let total = self.deliveries();
@@ -124,6 +143,174 @@ pub struct Report {
     pub passed: bool,
     /// SHA-256 over the event trace: equal for equal scenario and seed.
     pub trace_sha256: String,
+    /// Nodes without Byzantine behaviour, up or not: the ceiling of every spread curve.
+    pub honest_nodes: usize,
+    /// Probe delivery latency as (ms, deliveries at or below it), one point per non-empty
+    /// 1 ms bucket (the last bucket, `LATENCY_BUCKETS_MS - 1`, also holds later ones).
+    pub latency_cdf: Vec<(u64, u64)>,
+    /// How each certificate spread over the honest nodes as the run went on.
+    pub certificate_spread: Vec<CertificateSpread>,
+    /// The scenario's faults in the order they fire, with the interval each one covers.
+    pub fault_timeline: Vec<FaultSpan>,
+}
+
+/// When honest nodes came to hold one certificate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CertificateSpread {
+    pub id: String,
+    /// The slot, when an honest node still holds the certificate at the end.
+    pub slot: Option<String>,
+    pub proposed_at_ms: Option<u64>,
+    /// The first honest node to hold it: when the certificate formed.
+    pub formed_at_ms: u64,
+    /// (virtual ms, honest nodes that held it by then), rising; at most
+    /// `SPREAD_POINTS_MAX` points, the last one exact. A node that held it and later
+    /// crashed still counts: this is when it got there, not who has it at the end.
+    pub holders: Vec<(u64, usize)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    Partition,
+    Heal,
+    Crash,
+    Restart,
+    Loss,
+    Churn,
+    ClockSkew,
+}
+
+impl FaultKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::Partition => "partition",
+            FaultKind::Heal => "heal",
+            FaultKind::Crash => "crash",
+            FaultKind::Restart => "restart",
+            FaultKind::Loss => "loss",
+            FaultKind::Churn => "churn",
+            FaultKind::ClockSkew => "clock_skew",
+        }
+    }
+}
+
+/// One fault of the scenario on the run's time line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FaultSpan {
+    pub kind: FaultKind,
+    pub at_ms: u64,
+    /// When its effect ends: a partition at the next heal or partition, a crash at the
+    /// first restart that covers any of its nodes, a loss episode at its `until_ms`.
+    /// `None` for instants (heal, restart) and for faults that last to the run's end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until_ms: Option<u64>,
+    /// The nodes hit: a partition's groups, else one range (none for a heal).
+    pub nodes: Vec<NodeRange>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skew_ms: Option<i64>,
+}
+
+impl FaultSpan {
+    /// Whether the fault covers an interval (drawn as a bar) rather than an instant.
+    pub fn is_interval(&self) -> bool {
+        !matches!(self.kind, FaultKind::Heal | FaultKind::Restart)
+    }
+}
+
+/// The scenario's faults in firing order (time, then file order, as the engine fires
+/// ties), each with the end of its effect where the scenario implies one.
+pub fn fault_timeline(scenario: &Scenario) -> Vec<FaultSpan> {
+    let mut order: Vec<&Fault> = scenario.faults.iter().collect();
+    // A stable sort keeps file order among equal times, as the engine does.
+    order.sort_by_key(|f| f.at_ms());
+    order
+        .iter()
+        .enumerate()
+        .map(|(position, fault)| {
+            let later = &order[position + 1..];
+            let span = |kind, nodes: Vec<NodeRange>| FaultSpan {
+                kind,
+                at_ms: fault.at_ms(),
+                until_ms: None,
+                nodes,
+                direction: None,
+                rate: None,
+                skew_ms: None,
+            };
+            match fault {
+                Fault::Partition {
+                    groups, direction, ..
+                } => FaultSpan {
+                    until_ms: later
+                        .iter()
+                        .find(|f| matches!(f, Fault::Heal { .. } | Fault::Partition { .. }))
+                        .map(|f| f.at_ms()),
+                    direction: Some(*direction),
+                    ..span(FaultKind::Partition, groups.clone())
+                },
+                Fault::Heal { .. } => span(FaultKind::Heal, Vec::new()),
+                Fault::Crash { nodes, .. } => FaultSpan {
+                    until_ms: later
+                        .iter()
+                        .find(|f| match f {
+                            Fault::Restart { nodes: up, .. } => {
+                                up.first <= nodes.last && nodes.first <= up.last
+                            }
+                            _ => false,
+                        })
+                        .map(|f| f.at_ms()),
+                    ..span(FaultKind::Crash, vec![*nodes])
+                },
+                Fault::Restart { nodes, .. } => span(FaultKind::Restart, vec![*nodes]),
+                Fault::Loss {
+                    until_ms,
+                    nodes,
+                    rate,
+                    direction,
+                    ..
+                } => FaultSpan {
+                    until_ms: Some(*until_ms),
+                    direction: Some(*direction),
+                    rate: Some(*rate),
+                    ..span(FaultKind::Loss, vec![*nodes])
+                },
+                Fault::Churn {
+                    until_ms, nodes, ..
+                } => FaultSpan {
+                    until_ms: Some(*until_ms),
+                    ..span(FaultKind::Churn, vec![*nodes])
+                },
+                Fault::ClockSkew { nodes, skew_ms, .. } => FaultSpan {
+                    skew_ms: Some(*skew_ms),
+                    ..span(FaultKind::ClockSkew, vec![*nodes])
+                },
+            }
+        })
+        .collect()
+}
+
+/// (time, holders) after each of the sorted holding `times`, thinned to at most
+/// `points_max` points that all lie on the exact step curve, the last one included.
+fn spread_points(times: &[u64], points_max: usize) -> Vec<(u64, usize)> {
+    let k = times.len();
+    let points = k.min(points_max.max(1));
+    let mut out: Vec<(u64, usize)> = Vec::with_capacity(points);
+    for j in 1..=points {
+        // The j-th of `points` evenly spaced ranks, rounded up: rank k comes last.
+        let at = times[(j * k).div_ceil(points) - 1];
+        // Every node that held it by `at`, also those at the same instant ranked later.
+        let count = times.partition_point(|t| *t <= at);
+        match out.last() {
+            Some(last) if last.0 == at => {}
+            _ => out.push((at, count)),
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -378,6 +565,29 @@ pub fn build(
         });
     }
     let passed = criteria.iter().all(|c| c.passed);
+    let honest: BTreeSet<NodeId> = nodes.iter().filter(|n| n.honest).map(|n| n.node).collect();
+    let mut certificate_spread: Vec<CertificateSpread> = stats
+        .certified
+        .iter()
+        .filter_map(|(id, holders)| {
+            let mut times: Vec<u64> = holders
+                .iter()
+                .filter(|(node, _)| honest.contains(node))
+                .map(|(_, at)| *at)
+                .collect();
+            times.sort_unstable();
+            let formed_at_ms = *times.first()?;
+            Some(CertificateSpread {
+                id: hex(&id.0),
+                slot: all.get(id).map(|c| c.proposal.slot.clone()),
+                proposed_at_ms: proposed.get(id).copied(),
+                formed_at_ms,
+                holders: spread_points(&times, SPREAD_POINTS_MAX),
+            })
+        })
+        .collect();
+    // In the order they formed, as a reader of the plots and the report expects.
+    certificate_spread.sort_by(|a, b| (a.formed_at_ms, &a.id).cmp(&(b.formed_at_ms, &b.id)));
     let n = committee.size;
     Report {
         scenario: scenario.name.clone(),
@@ -391,6 +601,10 @@ pub fn build(
         criteria,
         passed,
         trace_sha256: hex(&trace_sha256),
+        honest_nodes: honest.len(),
+        latency_cdf: stats.latency_cdf(),
+        certificate_spread,
+        fault_timeline: fault_timeline(scenario),
     }
 }
 
@@ -433,4 +647,252 @@ fn safety_problems(committee: &CommitteeCheck<'_>, nodes: &[NodeEnd]) -> Vec<Str
         }
     }
     problems
+}
+
+fn or_dash<T: std::fmt::Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".to_string(), |v| v.to_string())
+}
+
+impl Report {
+    /// The slowest certificate's `slowest_ms`: how long the last honest node waited for
+    /// the last certificate. `None` when no certificate reached every honest up node.
+    pub fn slowest_certification_ms(&self) -> Option<u64> {
+        self.certificates.iter().filter_map(|c| c.slowest_ms).max()
+    }
+
+    /// Names of the criteria that failed, in the scenario's order.
+    pub fn failed_criteria(&self) -> Vec<&str> {
+        self.criteria
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name.as_str())
+            .collect()
+    }
+
+    /// The report for a person: what ran, the key figures, where each certificate got
+    /// to, the faults, and each criterion with ok or FAIL. Deterministic (no wall-clock
+    /// figures), so the same scenario and seed print the same text.
+    pub fn render(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let f = &self.figures;
+        let _ = writeln!(
+            out,
+            "scenario {} seed {}: {} nodes ({} honest), committee {} (t = {}), {} ms simulated",
+            self.scenario,
+            self.seed,
+            self.nodes,
+            self.honest_nodes,
+            self.committee_size,
+            self.faulty_max,
+            self.duration_ms
+        );
+        let _ = writeln!(
+            out,
+            "  probes        {} published, {} delivered; latency p50 {} ms, p99 {} ms, max {} ms",
+            f.probes_published,
+            f.probe_deliveries,
+            or_dash(f.delivery_p50_ms),
+            or_dash(f.delivery_p99_ms),
+            or_dash(f.delivery_max_ms)
+        );
+        let _ = writeln!(
+            out,
+            "  gossip        {} messages sent, {} lost, {} duplicates; {} sends per first receipt",
+            f.messages_sent,
+            f.messages_lost,
+            f.duplicates_received,
+            f.sends_per_delivery
+                .map_or_else(|| "-".to_string(), |v| format!("{v:.2}"))
+        );
+        let _ = writeln!(
+            out,
+            "  refused       {} shares, {} certificates; {} evidence records",
+            f.shares_rejected, f.certificates_rejected, f.evidence_records
+        );
+        if f.replays_published > 0 || f.flood_published > 0 {
+            let _ = writeln!(
+                out,
+                "  byzantine     {} replays, {} flood messages ({} reached an honest node's validation)",
+                f.replays_published, f.flood_published, f.flood_messages_validated
+            );
+        }
+        if self.certificates.is_empty() {
+            let _ = writeln!(out, "  certificates  none formed");
+        }
+        let mut certificates: Vec<&CertificateFigures> = self.certificates.iter().collect();
+        // In the order they were proposed; those never proposed (forgeries) last.
+        certificates.sort_by_key(|c| (c.proposed_at_ms.is_none(), c.proposed_at_ms));
+        for certificate in certificates {
+            let spread = self
+                .certificate_spread
+                .iter()
+                .find(|s| s.id == certificate.id);
+            let _ = writeln!(
+                out,
+                "  certificate   {}… {}: proposed at {} ms, formed at {} ms, on {}/{} honest up nodes, slowest {} ms",
+                &certificate.id[..16.min(certificate.id.len())],
+                spread.and_then(|s| s.slot.as_deref()).unwrap_or("?"),
+                or_dash(certificate.proposed_at_ms),
+                or_dash(spread.map(|s| s.formed_at_ms)),
+                certificate.held_by,
+                certificate.honest_up,
+                or_dash(certificate.slowest_ms)
+            );
+        }
+        for fault in &self.fault_timeline {
+            let nodes: Vec<String> = fault
+                .nodes
+                .iter()
+                .map(|r| {
+                    if r.first == r.last {
+                        r.first.to_string()
+                    } else {
+                        format!("{}-{}", r.first, r.last)
+                    }
+                })
+                .collect();
+            let mut line = format!(
+                "  fault         {} at {} ms",
+                fault.kind.as_str(),
+                fault.at_ms
+            );
+            match fault.until_ms {
+                Some(until) => {
+                    let _ = write!(line, " until {until} ms");
+                }
+                None if fault.is_interval() => line.push_str(" to the end"),
+                None => {}
+            }
+            if !nodes.is_empty() {
+                let _ = write!(line, ", nodes {}", nodes.join(" | "));
+            }
+            if let Some(rate) = fault.rate {
+                let _ = write!(line, ", rate {rate}");
+            }
+            if let Some(direction) = fault.direction {
+                let _ = write!(
+                    line,
+                    ", {}",
+                    match direction {
+                        Direction::TwoWay => "two-way",
+                        Direction::OneWay => "one-way",
+                    }
+                );
+            }
+            if let Some(skew) = fault.skew_ms {
+                let _ = write!(line, ", skew {skew} ms");
+            }
+            let _ = writeln!(out, "{line}");
+        }
+        for criterion in &self.criteria {
+            let mark = if criterion.passed { "ok  " } else { "FAIL" };
+            let _ = writeln!(out, "  {mark} {}: {}", criterion.name, criterion.detail);
+        }
+        let failed = self.failed_criteria();
+        if failed.is_empty() {
+            let _ = writeln!(out, "  passed: all {} criteria held", self.criteria.len());
+        } else {
+            let _ = writeln!(
+                out,
+                "  FAILED: {} of {} criteria ({})",
+                failed.len(),
+                self.criteria.len(),
+                failed.join(", ")
+            );
+        }
+        let _ = writeln!(out, "  trace sha256 {}", self.trace_sha256);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_points_stay_on_the_step_curve_and_end_exact() {
+        let times: Vec<u64> = (0..10_000u64).map(|i| 1_000 + i / 3).collect();
+        let points = spread_points(&times, SPREAD_POINTS_MAX);
+        assert!(points.len() <= SPREAD_POINTS_MAX);
+        assert_eq!(*points.last().unwrap(), (times[9_999], 10_000));
+        for window in points.windows(2) {
+            assert!(window[0].0 < window[1].0 && window[0].1 < window[1].1);
+        }
+        for (at, count) in &points {
+            // `count` nodes held it by `at`, and no more than that at `at` itself.
+            assert_eq!(times.iter().filter(|t| *t <= at).count(), *count);
+        }
+        // Few holders: every one of them is a point.
+        assert_eq!(spread_points(&[5, 9, 9], 200), vec![(5, 1), (9, 3)]);
+        assert!(spread_points(&[], 200).is_empty());
+    }
+
+    #[test]
+    fn fault_timeline_ends_partitions_at_the_heal_and_crashes_at_their_restart() {
+        let text = r#"
+name = "t"
+description = ""
+seed = 1
+duration_ms = 60000
+[topology]
+nodes = 20
+connections_per_node = 4
+[network]
+latency = { kind = "fixed", ms = 10 }
+[committee]
+size = 4
+[[faults]]
+kind = "heal"
+at_ms = 30000
+[[faults]]
+kind = "partition"
+at_ms = 5000
+groups = [{ first = 0, last = 9 }, { first = 10, last = 19 }]
+direction = "one_way"
+[[faults]]
+kind = "crash"
+at_ms = 10000
+nodes = { first = 12, last = 15 }
+[[faults]]
+kind = "restart"
+at_ms = 40000
+nodes = { first = 15, last = 16 }
+[[faults]]
+kind = "loss"
+at_ms = 1000
+until_ms = 2000
+nodes = { first = 1, last = 1 }
+rate = 0.5
+direction = "two_way"
+[[faults]]
+kind = "clock_skew"
+at_ms = 3000
+nodes = { first = 2, last = 3 }
+skew_ms = -250
+[criteria]
+"#;
+        let scenario = Scenario::from_toml(text, "inline").unwrap();
+        let timeline = fault_timeline(&scenario);
+        let kinds: Vec<FaultKind> = timeline.iter().map(|f| f.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                FaultKind::Loss,
+                FaultKind::ClockSkew,
+                FaultKind::Partition,
+                FaultKind::Crash,
+                FaultKind::Heal,
+                FaultKind::Restart
+            ]
+        );
+        let until: Vec<Option<u64>> = timeline.iter().map(|f| f.until_ms).collect();
+        assert_eq!(
+            until,
+            vec![Some(2000), None, Some(30000), Some(40000), None, None]
+        );
+        assert_eq!(timeline[2].nodes.len(), 2);
+        assert_eq!(timeline[1].skew_ms, Some(-250));
+        assert!(timeline[1].is_interval() && !timeline[5].is_interval());
+    }
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub struct Scenario {
     pub name: String,
     pub description: String,
-    /// Default seed; `x0 simulate --seed` overrides it.
+    /// Default seed; `x0 sim --seed` overrides it.
     pub seed: u64,
     pub duration_ms: u64,
     pub topology: Topology,
@@ -267,6 +267,19 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// The node ranges the fault names.
+    pub fn node_ranges(&self) -> Vec<&NodeRange> {
+        match self {
+            Fault::Partition { groups, .. } => groups.iter().collect(),
+            Fault::Crash { nodes, .. }
+            | Fault::Restart { nodes, .. }
+            | Fault::Loss { nodes, .. }
+            | Fault::Churn { nodes, .. }
+            | Fault::ClockSkew { nodes, .. } => vec![nodes],
+            Fault::Heal { .. } => vec![],
+        }
+    }
+
     pub fn at_ms(&self) -> u64 {
         match self {
             Fault::Partition { at_ms, .. }
@@ -438,16 +451,7 @@ impl Scenario {
             }
         }
         for (index, fault) in self.faults.iter().enumerate() {
-            let ranges: Vec<&NodeRange> = match fault {
-                Fault::Partition { groups, .. } => groups.iter().collect(),
-                Fault::Crash { nodes, .. }
-                | Fault::Restart { nodes, .. }
-                | Fault::Loss { nodes, .. }
-                | Fault::Churn { nodes, .. }
-                | Fault::ClockSkew { nodes, .. } => vec![nodes],
-                Fault::Heal { .. } => vec![],
-            };
-            for range in ranges {
+            for range in fault.node_ranges() {
                 if range.first > range.last || range.last >= n {
                     return err(
                         &format!("faults[{index}]"),
