@@ -141,6 +141,53 @@ fn churning_nodes_rejoin_and_catch_up_without_loss() {
     );
 }
 
+#[test]
+fn the_scale_scenarios_pass_at_small_scale() {
+    // The same files the benchmarks run at 1,000 and 10,000 nodes, shrunk to a size the
+    // test suite affords; everything else (committee, Byzantine third, traffic,
+    // proposals, modelled crypto) stays. Not below 1,000 nodes for the 300-member
+    // committee: at 400 its 99 Byzantine members are a quarter of the mesh, and routing
+    // around them once their peers score them down pushes p99 latency past 500 ms.
+    for (name, nodes) in [("scale-1000", 150), ("byzantine-33-10k", 1_000)] {
+        let mut scenario = scenario(name);
+        scenario.topology.nodes = nodes;
+        scenario.validate(name).unwrap();
+        let report = run(&scenario, scenario.seed);
+        assert_passed(&report);
+        assert!(!report.certificates.is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn every_shipped_scenario_is_run_by_a_test() {
+    let tested = [
+        "byzantine-33",
+        "byzantine-33-10k",
+        "byzantine-noise",
+        "cascading-failures",
+        "churn",
+        "conflicting-proposals",
+        "loss-50",
+        "node-down",
+        "partition-heal",
+        "quickstart",
+        "scale-1000",
+    ];
+    let directory = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let mut shipped: Vec<String> = std::fs::read_dir(directory)
+        .unwrap()
+        .filter_map(|entry| {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(".toml").map(str::to_string)
+        })
+        .collect();
+    shipped.sort();
+    assert_eq!(
+        shipped, tested,
+        "a scenario file without a test, or a test without a file"
+    );
+}
+
 fn modelled(name: &str) -> Scenario {
     let mut scenario = scenario(name);
     scenario.crypto.kind = CryptoKind::Modelled;
