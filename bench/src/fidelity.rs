@@ -8,8 +8,12 @@
 //! * node `i` starts at `heartbeat_phase_ms[i]` (within the first heartbeat interval),
 //!   joins the topic and listens; its first heartbeat is `heartbeat_initial_delay_ms +
 //!   heartbeat_interval_ms` after that, as libp2p's gossipsub schedules it;
-//! * at `connect_at_ms` every link is dialled (each node dials `connections_per_node`
-//!   random others, the rule of `x0_simulator::world`);
+//! * from `connect_at_ms`, over one heartbeat interval, every link is dialled at its own
+//!   random moment (each node dials `connections_per_node` random others, the rule of
+//!   `x0_simulator::world`). Spreading the dials matters: upstream grafts the first
+//!   `mesh_n_low` peers whose subscriptions arrive, so if every link came up at one
+//!   instant both ends of a link would see each other at the same rank and the meshes
+//!   would overlap far more than in a network whose nodes connect over time;
 //! * from `publish_start_ms` one message every `publish_interval_ms`, each from a random
 //!   node, until all are out; then `drain_ms` for gossip repair to finish.
 //!
@@ -24,7 +28,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use libp2p::core::transport::{MemoryTransport, Transport};
 use libp2p::core::upgrade;
-use libp2p::gossipsub::{self, DataTransform, IdentTopic, MessageAcceptance, RawMessage, TopicHash};
+use libp2p::gossipsub::{
+    self, DataTransform, IdentTopic, MessageAcceptance, RawMessage, TopicHash,
+};
 use libp2p::identity::Keypair;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::{Swarm, SwarmEvent};
@@ -62,8 +68,8 @@ pub struct Plan {
     pub heartbeat_interval_ms: u64,
     /// When each node starts, within the first heartbeat interval.
     pub heartbeat_phase_ms: Vec<u64>,
-    /// (dialer, listener), each unordered pair once.
-    pub links: Vec<(NodeId, NodeId)>,
+    /// Each unordered pair once, in the order they are dialled.
+    pub links: Vec<Link>,
     pub connect_at_ms: u64,
     /// (time, author) of each message, in publish order.
     pub publishes: Vec<(u64, NodeId)>,
@@ -96,23 +102,30 @@ impl Plan {
         // x0_simulator::world. A pair chosen from both ends is one connection, dialled by
         // the node that chose it first.
         let mut chosen = BTreeMap::new();
-        let mut links = Vec::new();
+        let mut pairs = Vec::new();
         for node in 0..n {
             let mut others: Vec<NodeId> = (0..n).filter(|o| *o != node).collect();
             others.shuffle(&mut rng);
-            for other in others
-                .into_iter()
-                .take(spec.connections_per_node as usize)
-            {
+            for other in others.into_iter().take(spec.connections_per_node as usize) {
                 let pair = (node.min(other), node.max(other));
                 if chosen.insert(pair, ()).is_none() {
-                    links.push((node, other));
+                    pairs.push((node, other));
                 }
             }
         }
         let heartbeat = spec.heartbeat_interval_ms;
         let heartbeat_phase_ms: Vec<u64> = (0..n).map(|_| rng.gen_range(0..heartbeat)).collect();
+        // Every node has started by then.
         let connect_at_ms = heartbeat;
+        let mut links: Vec<Link> = pairs
+            .into_iter()
+            .map(|(dialer, listener)| Link {
+                dialer,
+                listener,
+                dial_at_ms: connect_at_ms + rng.gen_range(0..heartbeat),
+            })
+            .collect();
+        links.sort_by_key(|link| link.dial_at_ms);
         // Every node has had its first heartbeat, then `warmup_heartbeats` more.
         let publish_start_ms =
             heartbeat + HEARTBEAT_INITIAL_DELAY_MS + heartbeat * (1 + spec.warmup_heartbeats);
@@ -143,12 +156,20 @@ impl Plan {
     /// Each node's peers.
     pub fn degrees(&self) -> Vec<usize> {
         let mut degree = vec![0; self.nodes as usize];
-        for (a, b) in &self.links {
-            degree[*a as usize] += 1;
-            degree[*b as usize] += 1;
+        for link in &self.links {
+            degree[link.dialer as usize] += 1;
+            degree[link.listener as usize] += 1;
         }
         degree
     }
+}
+
+/// A connection of the plan.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Link {
+    pub dialer: NodeId,
+    pub listener: NodeId,
+    pub dial_at_ms: u64,
 }
 
 /// One message's first receipt at one node.
@@ -174,6 +195,9 @@ pub struct Figures {
     pub mesh_size_mean: f64,
     pub mesh_size_min: usize,
     pub mesh_size_max: usize,
+    /// Deliveries per latency bucket: (bucket's upper bound in ms, count), buckets of a
+    /// quarter of the link latency, empty buckets left out.
+    pub latency_histogram: Vec<(f64, u64)>,
 }
 
 impl Figures {
@@ -192,8 +216,25 @@ impl Figures {
             mesh_size_mean: mesh.iter().sum::<usize>() as f64 / mesh.len().max(1) as f64,
             mesh_size_min: mesh.iter().copied().min().unwrap_or(0),
             mesh_size_max: mesh.iter().copied().max().unwrap_or(0),
+            latency_histogram: histogram(&latencies, plan.latency_ms as f64 / 4.0),
         }
     }
+}
+
+/// Counts of sorted values per bucket of `width`, by upper bound; empty buckets left out.
+fn histogram(sorted: &[f64], width: f64) -> Vec<(f64, u64)> {
+    let width = if width > 0.0 { width } else { 1.0 };
+    let mut buckets: Vec<(f64, u64)> = Vec::new();
+    for value in sorted {
+        // A value on a bucket's upper bound belongs to it: the model's latencies are
+        // whole multiples of the link latency.
+        let upper = (value / width).ceil().max(1.0) * width;
+        match buckets.last_mut() {
+            Some((bound, count)) if *bound == upper => *count += 1,
+            _ => buckets.push((upper, 1)),
+        }
+    }
+    buckets
 }
 
 /// Nearest-rank percentile of sorted values.
@@ -250,13 +291,15 @@ pub fn run_model(plan: &Plan, config: GossipConfig) -> Figures {
             .schedule(delay_ms, event)
             .expect("the fidelity plan stays far below the event bound");
     };
-    for (dialer, listener) in &plan.links {
+    // The model has no handshake: a link is up when it is dialled. Real handshakes take
+    // a few round trips, about the same on every link, so the order is the same.
+    for link in &plan.links {
         schedule(
             &mut engine,
-            plan.connect_at_ms,
+            link.dial_at_ms,
             ModelEvent::Connect {
-                dialer: *dialer,
-                listener: *listener,
+                dialer: link.dialer,
+                listener: link.listener,
             },
         );
     }
@@ -290,8 +333,10 @@ pub fn run_model(plan: &Plan, config: GossipConfig) -> Figures {
         }
         match event {
             ModelEvent::Connect { dialer, listener } => {
-                nodes[dialer as usize].connect(listener);
-                nodes[listener as usize].connect(dialer);
+                nodes[dialer as usize].connected(listener, true, &mut out);
+                send_all(&mut engine, plan, dialer, &mut out);
+                nodes[listener as usize].connected(dialer, false, &mut out);
+                send_all(&mut engine, plan, listener, &mut out);
             }
             ModelEvent::Heartbeat { node } => {
                 nodes[node as usize].heartbeat(now_ms, engine.rng(), &mut out);
@@ -444,7 +489,35 @@ pub struct RealOutcome {
     /// message was dropped between the two counts.
     pub messages_sent_by_gossipsub: u64,
     pub publish_failures: u64,
+    /// CPU time this process used during the run, and what every other process used on
+    /// average meanwhile (in cores), from /proc: the swarms share the machine's cores,
+    /// and anything else running delays them. `None` where /proc is not there.
+    pub cpu_s: Option<f64>,
+    pub others_cores: Option<f64>,
 }
+
+/// Busy CPU time of the whole machine and of this process, in clock ticks (Linux).
+fn cpu_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...: busy is all but idle and iowait.
+    let machine = fields.iter().sum::<u64>() - fields.get(3)? - fields.get(4)?;
+    let own = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command (which may hold spaces) start at the state, field 3.
+    let rest = own.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let process = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some((machine, process))
+}
+
+/// Clock ticks per second for /proc figures; 100 on every Linux platform Rust targets.
+const TICKS_PER_S: f64 = 100.0;
 
 /// Why the real run could not be carried out.
 #[derive(Debug, thiserror::Error)]
@@ -474,6 +547,8 @@ fn listen_addr(port_base: u64, node: NodeId) -> Multiaddr {
 /// TCP, and the node's own gossipsub and peer-score configuration.
 pub async fn run_real(plan: &Plan, gossip: &GossipSection) -> Result<RealOutcome, RealRunError> {
     let port_base = rand::thread_rng().gen_range(1_000_000..u64::MAX / 2);
+    let ticks_before = cpu_ticks();
+    let wall = std::time::Instant::now();
     let start = Instant::now() + Duration::from_millis(50);
     let shared = Arc::new(Shared {
         start,
@@ -522,10 +597,11 @@ pub async fn run_real(plan: &Plan, gossip: &GossipSection) -> Result<RealOutcome
             nodes: plan.nodes,
         });
     }
-    for (dialer, listener) in &plan.links {
-        commands[*dialer as usize]
-            .send(Command::Dial(listen_addr(port_base, *listener)))
-            .map_err(|_| RealRunError::NodeGone { node: *dialer })?;
+    for link in &plan.links {
+        tokio::time::sleep_until(at(link.dial_at_ms)).await;
+        commands[link.dialer as usize]
+            .send(Command::Dial(listen_addr(port_base, link.listener)))
+            .map_err(|_| RealRunError::NodeGone { node: link.dialer })?;
     }
     // Wait until every node knows every peer's subscription: then the links are up.
     let degrees = plan.degrees();
@@ -554,7 +630,11 @@ pub async fn run_real(plan: &Plan, gossip: &GossipSection) -> Result<RealOutcome
     for (message, (at_ms, author)) in plan.publishes.iter().enumerate() {
         tokio::time::sleep_until(at(*at_ms)).await;
         if message == 0 {
-            mesh_at_start = reports(&commands).await?.iter().map(|r| r.mesh_size).collect();
+            mesh_at_start = reports(&commands)
+                .await?
+                .iter()
+                .map(|r| r.mesh_size)
+                .collect();
         }
         commands[*author as usize]
             .send(Command::Publish {
@@ -568,6 +648,15 @@ pub async fn run_real(plan: &Plan, gossip: &GossipSection) -> Result<RealOutcome
     for task in tasks {
         let _ = task.await;
     }
+    let (cpu_s, others_cores) = match (ticks_before, cpu_ticks()) {
+        (Some((machine_0, own_0)), Some((machine_1, own_1))) => {
+            let own_s = (own_1 - own_0) as f64 / TICKS_PER_S;
+            let machine_s = (machine_1 - machine_0) as f64 / TICKS_PER_S;
+            let wall_s = wall.elapsed().as_secs_f64();
+            (Some(own_s), Some(((machine_s - own_s) / wall_s).max(0.0)))
+        }
+        _ => (None, None),
+    };
     let deliveries = std::mem::take(&mut *shared.deliveries.lock().expect("deliveries lock"));
     let copies = shared.copies_received.load(Ordering::SeqCst);
     Ok(RealOutcome {
@@ -575,6 +664,8 @@ pub async fn run_real(plan: &Plan, gossip: &GossipSection) -> Result<RealOutcome
         connected_ms,
         messages_sent_by_gossipsub: end_reports.iter().map(|r| r.sent_counted).sum(),
         publish_failures: shared.publish_failures.load(Ordering::SeqCst),
+        cpu_s,
+        others_cores,
     })
 }
 
@@ -633,7 +724,9 @@ fn build_swarm(
     .map_err(|e| fail(e.to_string()))?
     .with_metrics(&mut registry, gossipsub::MetricsConfig::default());
     let (params, thresholds) = score_parameters(gossip);
-    behaviour.with_peer_score(params, thresholds).map_err(fail)?;
+    behaviour
+        .with_peer_score(params, thresholds)
+        .map_err(fail)?;
     let topic = IdentTopic::new(TOPIC);
     behaviour
         .subscribe(&topic)

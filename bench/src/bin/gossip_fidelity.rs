@@ -55,6 +55,9 @@ struct Args {
     /// Run the model only (no comparison; for working on the model).
     #[arg(long)]
     model_only: bool,
+    /// Print each run's latency histogram.
+    #[arg(long)]
+    histogram: bool,
     /// Also write the result as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -88,7 +91,10 @@ fn main() -> ExitCode {
         .init();
     let args = Args::parse();
     if !(args.rate_per_s > 0.0 && args.rate_per_s <= 1000.0) {
-        eprintln!("error: --rate-per-s must be in (0, 1000], got {}", args.rate_per_s);
+        eprintln!(
+            "error: --rate-per-s must be in (0, 1000], got {}",
+            args.rate_per_s
+        );
         return ExitCode::from(2);
     }
     if args.connections_per_node >= args.nodes {
@@ -142,7 +148,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         plan.seed,
     );
     let model = fidelity::run_model(&plan, fidelity::model_config(&gossip));
-    print_figures("model", &model);
+    print_figures("model", &model, args.histogram);
     let real = if args.model_only {
         None
     } else {
@@ -154,14 +160,17 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         let real = runtime
             .block_on(fidelity::run_real(&plan, &gossip))
             .context("real swarms")?;
-        print_figures("real", &real.figures);
+        print_figures("real", &real.figures, args.histogram);
         println!(
             "real: links up at {} ms; gossipsub counted {} full messages sent, receivers {}; \
-             {} publish failures",
+             {} publish failures; {} s CPU, other processes {} cores on average",
             real.connected_ms,
             real.messages_sent_by_gossipsub,
             real.figures.messages_sent,
-            real.publish_failures
+            real.publish_failures,
+            real.cpu_s.map_or("?".to_string(), |s| format!("{s:.1}")),
+            real.others_cores
+                .map_or("?".to_string(), |c| format!("{c:.2}")),
         );
         Some(real)
     };
@@ -194,7 +203,14 @@ fn run(args: &Args) -> anyhow::Result<bool> {
                 within: (ratio - 1.0).abs() <= args.tolerance,
             });
         }
-        println!("{:<20} {:>10} {:>10} {:>8}  within {:.0}%", "figure", "real", "model", "model/real", args.tolerance * 100.0);
+        println!(
+            "{:<20} {:>10} {:>10} {:>8}  within {:.0}%",
+            "figure",
+            "real",
+            "model",
+            "model/real",
+            args.tolerance * 100.0
+        );
         for c in &comparisons {
             println!(
                 "{:<20} {:>10.2} {:>10.2} {:>8.3}  {}",
@@ -221,7 +237,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     Ok(comparisons.iter().all(|c| c.within))
 }
 
-fn print_figures(run: &str, f: &Figures) {
+fn print_figures(run: &str, f: &Figures, histogram: bool) {
     println!(
         "{run}: delivered {}/{}, latency ms p50 {:.2} p99 {:.2} max {:.2}, {} messages sent \
          = {:.3} per delivery, mesh size at first publish {:.2} ({}..={})",
@@ -236,4 +252,12 @@ fn print_figures(run: &str, f: &Figures) {
         f.mesh_size_min,
         f.mesh_size_max,
     );
+    if histogram {
+        let line: Vec<String> = f
+            .latency_histogram
+            .iter()
+            .map(|(upper, count)| format!("<={upper:.0}:{count}"))
+            .collect();
+        println!("{run} latency histogram (ms): {}", line.join(" "));
+    }
 }
