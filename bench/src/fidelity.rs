@@ -279,8 +279,19 @@ enum ModelEvent {
     Rpc { to: NodeId, from: NodeId, rpc: Rpc },
 }
 
+/// How the model learns of a new connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelLinks {
+    /// [`GossipNode::connected`]: the dialling side is known and subscriptions travel
+    /// the link, as upstream does it.
+    Upstream,
+    /// [`GossipNode::connect`] on both ends, as `x0_simulator::world` does today: peers
+    /// are known subscribed at once, no direction, meshes formed by heartbeats only.
+    World,
+}
+
 /// Runs the plan through the simulator's gossip model.
-pub fn run_model(plan: &Plan, config: GossipConfig) -> Figures {
+pub fn run_model(plan: &Plan, config: GossipConfig, links: ModelLinks) -> Figures {
     let topic: &'static str = TOPIC;
     let mut engine: Engine<ModelEvent> = Engine::new(plan.seed, 50_000_000);
     let mut nodes: Vec<GossipNode> = (0..plan.nodes)
@@ -332,12 +343,18 @@ pub fn run_model(plan: &Plan, config: GossipConfig) -> Figures {
             break;
         }
         match event {
-            ModelEvent::Connect { dialer, listener } => {
-                nodes[dialer as usize].connected(listener, true, &mut out);
-                send_all(&mut engine, plan, dialer, &mut out);
-                nodes[listener as usize].connected(dialer, false, &mut out);
-                send_all(&mut engine, plan, listener, &mut out);
-            }
+            ModelEvent::Connect { dialer, listener } => match links {
+                ModelLinks::Upstream => {
+                    nodes[dialer as usize].connected(listener, true, &mut out);
+                    send_all(&mut engine, plan, dialer, &mut out);
+                    nodes[listener as usize].connected(dialer, false, &mut out);
+                    send_all(&mut engine, plan, listener, &mut out);
+                }
+                ModelLinks::World => {
+                    nodes[dialer as usize].connect(listener);
+                    nodes[listener as usize].connect(dialer);
+                }
+            },
             ModelEvent::Heartbeat { node } => {
                 nodes[node as usize].heartbeat(now_ms, engine.rng(), &mut out);
                 send_all(&mut engine, plan, node, &mut out);

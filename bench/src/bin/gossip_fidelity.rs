@@ -52,6 +52,10 @@ struct Args {
     /// Largest accepted |model / real - 1| for each compared figure.
     #[arg(long, default_value_t = 0.25)]
     tolerance: f64,
+    /// How the model's nodes learn of connections: `upstream` (subscriptions exchanged,
+    /// dialling side known) or `world` (the shortcut x0_simulator::world takes today).
+    #[arg(long, value_enum, default_value_t = Links::Upstream)]
+    model_links: Links,
     /// Run the model only (no comparison; for working on the model).
     #[arg(long)]
     model_only: bool,
@@ -61,6 +65,12 @@ struct Args {
     /// Also write the result as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Links {
+    Upstream,
+    World,
 }
 
 #[derive(Debug, Serialize)]
@@ -147,7 +157,11 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         plan.payload_bytes,
         plan.seed,
     );
-    let model = fidelity::run_model(&plan, fidelity::model_config(&gossip));
+    let links = match args.model_links {
+        Links::Upstream => fidelity::ModelLinks::Upstream,
+        Links::World => fidelity::ModelLinks::World,
+    };
+    let model = fidelity::run_model(&plan, fidelity::model_config(&gossip), links);
     print_figures("model", &model, args.histogram);
     let real = if args.model_only {
         None
