@@ -842,3 +842,77 @@ fn sent_count(registry: &Registry) -> u64 {
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum::<f64>() as u64
 }
+
+#[cfg(test)]
+mod tests {
+    use x0_node::config::Config;
+
+    use super::*;
+
+    fn spec(nodes: u32, messages: u32) -> PlanSpec {
+        PlanSpec {
+            nodes,
+            connections_per_node: 2,
+            latency_ms: 10,
+            seed: 7,
+            payload_bytes: 83,
+            heartbeat_interval_ms: 1_000,
+            messages,
+            publish_interval_ms: 200,
+            warmup_heartbeats: 0,
+            drain_ms: 1_500,
+        }
+    }
+
+    #[test]
+    fn every_node_dials_its_share_and_each_pair_is_one_link() {
+        let plan = Plan::new(spec(20, 1));
+        let mut dialled = vec![0; 20];
+        let mut pairs = std::collections::BTreeSet::new();
+        for link in &plan.links {
+            dialled[link.dialer as usize] += 1;
+            assert!(pairs.insert((
+                link.dialer.min(link.listener),
+                link.dialer.max(link.listener)
+            )));
+            assert!((plan.connect_at_ms..plan.connect_at_ms + 1_000).contains(&link.dial_at_ms));
+        }
+        // A node dials 2 others, fewer only where a pair was already chosen by the other end.
+        assert!(dialled.iter().all(|d| *d <= 2));
+        assert!(plan.degrees().iter().all(|d| *d >= 2));
+    }
+
+    #[test]
+    fn the_model_delivers_everything_in_whole_hops_and_replays() {
+        let plan = Plan::new(spec(30, 10));
+        let config = model_config(&Config::embedded().gossip);
+        let figures = run_model(&plan, config, ModelLinks::Upstream);
+        assert_eq!(figures.deliveries, figures.deliveries_expected);
+        assert!(figures
+            .latency_histogram
+            .iter()
+            .all(|(upper, _)| upper % 10.0 == 0.0));
+        assert!(figures.sends_per_delivery >= 1.0);
+        let again = run_model(&plan, config, ModelLinks::Upstream);
+        assert_eq!(again.messages_sent, figures.messages_sent);
+    }
+
+    /// A few real swarms end to end: everything arrives, no faster than the link allows,
+    /// and the receivers' copy count equals gossipsub's own.
+    #[test]
+    fn real_swarms_deliver_through_the_delayed_links() {
+        let plan = Plan::new(spec(6, 3));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let outcome = runtime
+            .block_on(run_real(&plan, &Config::embedded().gossip))
+            .unwrap();
+        let figures = &outcome.figures;
+        assert_eq!(figures.deliveries, figures.deliveries_expected);
+        assert!(figures.latency_ms_p50 >= plan.latency_ms as f64);
+        assert_eq!(outcome.messages_sent_by_gossipsub, figures.messages_sent);
+        assert_eq!(outcome.publish_failures, 0);
+    }
+}
