@@ -867,7 +867,7 @@ mod tests {
     #[test]
     fn every_node_dials_its_share_and_each_pair_is_one_link() {
         let plan = Plan::new(spec(20, 1));
-        let mut dialled = vec![0; 20];
+        let mut dialled = [0; 20];
         let mut pairs = std::collections::BTreeSet::new();
         for link in &plan.links {
             dialled[link.dialer as usize] += 1;
