@@ -3,17 +3,26 @@
 //! messages to validate out. The world ([`crate::world`]) delivers RPCs over the network
 //! model; the application's verdict comes back through [`GossipNode::report_validation`].
 //!
-//! What it follows, with the node's parameter names: mesh degree `mesh_n` (D) kept within
-//! `mesh_n_low`..=`mesh_n_high` at each heartbeat, GRAFT/PRUNE with `prune_backoff`,
-//! IHAVE to `gossip_lazy` non-mesh peers from the last `history_gossip` heartbeats of the
-//! message cache (`history_length` windows) and IWANT answered from it, the seen-cache
-//! (`duplicate_cache_time`), flood publishing of own messages, validation before
-//! forwarding, and the P4 penalty for rejected messages (peers below zero are pruned and
-//! not grafted; below the graylist threshold their RPCs are ignored).
+//! It follows libp2p-gossipsub 0.50 (libp2p 0.57, the node's version; "upstream" below),
+//! with the node's parameter names: mesh degree `mesh_n` (D) kept within
+//! `mesh_n_low`..`mesh_n_high` at each heartbeat with at least `mesh_outbound_min` peers this
+//! node dialled, GRAFT/PRUNE with `prune_backoff`, peers grafted as their subscription
+//! arrives, IHAVE to `max(gossip_lazy, gossip_factor x eligible)` non-mesh peers from the
+//! last `history_gossip` heartbeats of the message cache (`history_length` windows), IWANT
+//! answered from it at most `gossip_retransmission` times per peer and never asked twice
+//! while a promise is open, the seen-cache (`duplicate_cache_time`), flood publishing of
+//! own messages, validation before forwarding (not back to peers that sent a copy while it
+//! was validated), and the P4 penalty for rejected messages (peers below zero are pruned
+//! and not grafted; below the graylist threshold their RPCs are ignored).
 //!
-//! What it leaves out, deliberately: message and RPC sizes (no bandwidth model), P1-P3
-//! and P5-P7 scoring, opportunistic grafting, peer exchange, IDONTWANT, fanout for topics
-//! a node does not join (every simulated node joins every topic).
+//! What it leaves out, deliberately: message and RPC sizes (no bandwidth model, and so no
+//! IDONTWANT, which upstream sends only for messages over 1000 bytes), P1-P3 and P5-P7
+//! scoring (so no opportunistic grafting, which needs them), peer exchange, fanout for
+//! topics a node does not join (every simulated node joins every topic), and the random
+//! top-up to `mesh_n` of a non-flood publish (the node flood-publishes).
+//!
+//! Fidelity is measured, not assumed: `bench/src/bin/gossip_fidelity.rs` runs real libp2p
+//! swarms and this model on one plan (docs/BENCHMARKS.md, "Gossip model fidelity").
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -46,6 +55,11 @@ pub struct GossipMessage {
 #[derive(Debug, Clone)]
 pub enum Rpc {
     Message(Rc<GossipMessage>),
+    /// The topics the sender has joined: upstream sends them all in one RPC as a
+    /// connection opens (`on_connection_established`).
+    Subscribe {
+        topics: Vec<&'static str>,
+    },
     IHave {
         topic: &'static str,
         ids: Vec<MessageId>,
@@ -61,7 +75,8 @@ pub enum Rpc {
     },
 }
 
-/// The node's gossip parameters (`[gossip]` in the node's config, times in ms).
+/// The node's gossip parameters (`[gossip]` in the node's config, times in ms), and the
+/// upstream defaults the node leaves alone.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GossipConfig {
     pub mesh_n: usize,
@@ -82,14 +97,31 @@ pub struct GossipConfig {
     /// IWANT requests answered per peer per heartbeat, and ids per IHAVE (gossipsub's
     /// `max_ihave_length`).
     pub ihave_ids_max: usize,
+    /// Share of the eligible non-mesh peers that get IHAVE, if more than `gossip_lazy`
+    /// (upstream default 0.25).
+    pub gossip_factor: f64,
+    /// How often one peer's IWANT for one message is answered (upstream default 3).
+    pub gossip_retransmission: u32,
+    /// How long an IWANT waits for its message before the id may be asked again
+    /// (upstream `iwant_followup_time`, default 3 s).
+    pub iwant_followup_time_ms: u64,
+}
+
+impl GossipConfig {
+    /// Mesh peers this node dialled that heartbeats keep: the node sets
+    /// `mesh_outbound_min = min(mesh_n / 2, mesh_n_low - 1)`
+    /// (x0_node::network::behaviour::gossipsub_config).
+    pub fn mesh_outbound_min(&self) -> usize {
+        (self.mesh_n / 2).min(self.mesh_n_low.saturating_sub(1))
+    }
 }
 
 impl Default for GossipConfig {
-    /// The node's defaults (node/src/default_config.toml).
+    /// The node's defaults (node/src/default_config.toml), and upstream's for the rest.
     fn default() -> Self {
         GossipConfig {
             mesh_n: 6,
-            mesh_n_low: 4,
+            mesh_n_low: 5,
             mesh_n_high: 12,
             gossip_lazy: 6,
             heartbeat_interval_ms: 1_000,
@@ -104,6 +136,9 @@ impl Default for GossipConfig {
             publish_threshold: -50.0,
             graylist_threshold: -80.0,
             ihave_ids_max: 5_000,
+            gossip_factor: 0.25,
+            gossip_retransmission: 3,
+            iwant_followup_time_ms: 3_000,
         }
     }
 }
@@ -137,27 +172,63 @@ pub struct GossipCounters {
     pub rejected: u64,
     /// Seen-cache entries dropped early because the bound was reached.
     pub seen_evicted: u64,
+    /// Accepted messages not forwarded because they had left the message cache while
+    /// they were validated (upstream does the same: "Message not in cache").
+    pub accepted_after_eviction: u64,
 }
 
 /// Entries in the seen cache, at most; past it the oldest go first (and are counted).
 pub const SEEN_MAX: usize = 200_000;
+
+/// IHAVEs handled per peer per heartbeat (upstream `max_ihave_messages_heartbeat`).
+const IHAVE_PER_PEER_PER_HEARTBEAT_MAX: u32 = 10;
+
+/// Heartbeats a pruned peer waits beyond its backoff before this node grafts it again
+/// (upstream `backoff_slack`).
+const BACKOFF_SLACK_HEARTBEATS: u64 = 1;
+
+/// Mesh peers whose place is kept by score when the mesh is trimmed (upstream
+/// `retain_scores`).
+const RETAIN_SCORES: usize = 4;
+
+/// One message in the message cache.
+struct Cached {
+    message: Rc<GossipMessage>,
+    /// Forwarded and offered in IHAVE only once the application accepted it.
+    validated: bool,
+    /// Who sent it first; `None` for own messages.
+    from: Option<NodeId>,
+    /// Peers that sent a copy while it was being validated: it is not forwarded to them.
+    originating: BTreeSet<NodeId>,
+    /// IWANTs answered per peer.
+    iwant_counts: BTreeMap<NodeId, u32>,
+}
 
 pub struct GossipNode {
     id: NodeId,
     config: GossipConfig,
     topics: Vec<&'static str>,
     peers: BTreeSet<NodeId>,
+    /// Peers this node dialled.
+    outbound: BTreeSet<NodeId>,
+    /// Connected peers whose subscriptions have not arrived yet: not meshed, published to
+    /// or gossiped to until they do.
+    awaiting_subscriptions: BTreeSet<NodeId>,
     mesh: BTreeMap<&'static str, BTreeSet<NodeId>>,
     backoff_until_ms: BTreeMap<(&'static str, NodeId), u64>,
     /// Looked up for every id of every IHAVE and never iterated, so a hash map (its
     /// order never reaches the run): in large runs a B-tree costs a cache miss per level.
     seen: FxHashMap<MessageId, u64>,
     seen_order: VecDeque<(u64, MessageId)>,
-    /// Message cache: one window of ids per heartbeat, newest first.
+    /// Message cache: one window of ids per heartbeat, newest first. A received message
+    /// enters it on arrival, before validation, as upstream's does.
     windows: VecDeque<Vec<MessageId>>,
-    cached: BTreeMap<MessageId, Rc<GossipMessage>>,
-    /// Messages waiting for the application's verdict, with the peer they came from.
-    validating: BTreeMap<MessageId, (Rc<GossipMessage>, NodeId)>,
+    cached: BTreeMap<MessageId, Cached>,
+    /// Ids asked for with IWANT and not yet arrived, with when the promise lapses.
+    promises: BTreeMap<MessageId, u64>,
+    /// IHAVEs received and ids asked per peer since the last heartbeat.
+    ihave_received: BTreeMap<NodeId, u32>,
+    iwant_ids_sent: BTreeMap<NodeId, usize>,
     /// P4: invalid messages per peer, decaying.
     invalid: BTreeMap<NodeId, f64>,
     sequence_next: u64,
@@ -174,12 +245,16 @@ impl GossipNode {
             mesh: topics.iter().map(|t| (*t, BTreeSet::new())).collect(),
             topics,
             peers: BTreeSet::new(),
+            outbound: BTreeSet::new(),
+            awaiting_subscriptions: BTreeSet::new(),
             backoff_until_ms: BTreeMap::new(),
             seen: FxHashMap::default(),
             seen_order: VecDeque::new(),
             windows: VecDeque::from(vec![Vec::new()]),
             cached: BTreeMap::new(),
-            validating: BTreeMap::new(),
+            promises: BTreeMap::new(),
+            ihave_received: BTreeMap::new(),
+            iwant_ids_sent: BTreeMap::new(),
             invalid: BTreeMap::new(),
             sequence_next: 0,
             counters: GossipCounters::default(),
@@ -204,17 +279,65 @@ impl GossipNode {
         self.config.invalid_message_weight * count * count
     }
 
+    /// A connection to `peer` is up, and the peer is taken to have joined every topic this
+    /// node has, at once. A shortcut for worlds that do not exchange subscriptions; see
+    /// [`GossipNode::connected`] for the way upstream does it.
     pub fn connect(&mut self, peer: NodeId) {
         assert_ne!(peer, self.id);
         self.peers.insert(peer);
     }
 
+    /// A connection to `peer` is up (`outbound` when this node dialled it). As upstream,
+    /// this node sends the peer its topics in one RPC, and knows the peer's topics only
+    /// when the peer's own such RPC ([`Rpc::Subscribe`]) arrives.
+    pub fn connected(&mut self, peer: NodeId, outbound: bool, out: &mut Vec<(NodeId, Rpc)>) {
+        assert_ne!(peer, self.id);
+        if !self.peers.insert(peer) {
+            return;
+        }
+        self.awaiting_subscriptions.insert(peer);
+        if outbound {
+            self.outbound.insert(peer);
+        }
+        out.push((
+            peer,
+            Rpc::Subscribe {
+                topics: self.topics.clone(),
+            },
+        ));
+    }
+
     /// A connection closed: the peer leaves every mesh at once, as in libp2p.
     pub fn disconnect(&mut self, peer: NodeId) {
         self.peers.remove(&peer);
+        self.outbound.remove(&peer);
+        self.awaiting_subscriptions.remove(&peer);
         for mesh in self.mesh.values_mut() {
             mesh.remove(&peer);
         }
+    }
+
+    /// Connected peers whose subscriptions are known (every simulated node joins every
+    /// topic, so a known peer is subscribed to all of them).
+    fn subscribed(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.peers
+            .iter()
+            .copied()
+            .filter(|p| !self.awaiting_subscriptions.contains(p))
+    }
+
+    fn backed_off(&self, topic: &'static str, peer: NodeId, now_ms: u64) -> bool {
+        self.backoff_until_ms
+            .get(&(topic, peer))
+            .is_some_and(|until| *until > now_ms)
+    }
+
+    /// Upstream's `is_backoff_with_slack`, used where this node itself decides to graft.
+    fn backed_off_with_slack(&self, topic: &'static str, peer: NodeId, now_ms: u64) -> bool {
+        let slack_ms = BACKOFF_SLACK_HEARTBEATS * self.config.heartbeat_interval_ms;
+        self.backoff_until_ms
+            .get(&(topic, peer))
+            .is_some_and(|until| until + slack_ms > now_ms)
     }
 
     /// Publishes an own message; returns it (for the world's bookkeeping) and fills `out`.
@@ -235,11 +358,10 @@ impl GossipNode {
             published_at_ms: now_ms,
         });
         self.sequence_next += 1;
-        self.remember(&message, now_ms);
+        self.mark_seen(message.id, now_ms);
+        self.put_cached(&message, None, true);
         let targets: Vec<NodeId> = if self.config.flood_publish {
-            self.peers
-                .iter()
-                .copied()
+            self.subscribed()
                 .filter(|p| self.score(*p) >= self.config.publish_threshold)
                 .collect()
         } else {
@@ -261,10 +383,18 @@ impl GossipNode {
         out.push((peer, Rpc::Message(message.clone())));
     }
 
-    fn remember(&mut self, message: &Rc<GossipMessage>, now_ms: u64) {
-        self.mark_seen(message.id, now_ms);
+    fn put_cached(&mut self, message: &Rc<GossipMessage>, from: Option<NodeId>, validated: bool) {
         self.windows[0].push(message.id);
-        self.cached.insert(message.id, message.clone());
+        self.cached.insert(
+            message.id,
+            Cached {
+                message: message.clone(),
+                validated,
+                from,
+                originating: BTreeSet::new(),
+                iwant_counts: BTreeMap::new(),
+            },
+        );
     }
 
     fn mark_seen(&mut self, id: MessageId, now_ms: u64) {
@@ -276,6 +406,8 @@ impl GossipNode {
         }
         self.seen.insert(id, now_ms);
         self.seen_order.push_back((now_ms, id));
+        // Upstream: "Consider the message as delivered for gossip promises".
+        self.promises.remove(&id);
     }
 
     /// An RPC from `from` arrived.
@@ -294,48 +426,58 @@ impl GossipNode {
             Rpc::Message(message) => {
                 if self.seen.contains_key(&message.id) {
                     self.counters.duplicates_received += 1;
+                    // Upstream `mcache.observe_duplicate`: remembered only while the
+                    // message waits for its verdict.
+                    if let Some(cached) = self.cached.get_mut(&message.id) {
+                        if !cached.validated {
+                            cached.originating.insert(from);
+                        }
+                    }
                     return;
                 }
                 self.mark_seen(message.id, now_ms);
-                self.validating.insert(message.id, (message.clone(), from));
+                self.put_cached(&message, Some(from), false);
                 validate.push(ToValidate { message, from });
             }
-            Rpc::IHave { topic, ids } => {
-                if self.score(from) < self.config.gossip_threshold || !self.mesh.contains_key(topic)
-                {
+            Rpc::Subscribe { topics } => self.on_subscribe(from, &topics, now_ms, out),
+            Rpc::IHave { topic, ids } => self.on_ihave(from, topic, ids, now_ms, out),
+            Rpc::IWant { ids } => {
+                if self.score(from) < self.config.gossip_threshold {
                     return;
                 }
-                let wanted: Vec<MessageId> = ids
-                    .into_iter()
-                    .filter(|id| !self.seen.contains_key(id))
-                    .take(self.config.ihave_ids_max)
-                    .collect();
-                if !wanted.is_empty() {
-                    self.counters.iwant_sent += 1;
-                    out.push((from, Rpc::IWant { ids: wanted }));
-                }
-            }
-            Rpc::IWant { ids } => {
+                let retransmission_max = self.config.gossip_retransmission;
                 for id in ids.into_iter().take(self.config.ihave_ids_max) {
-                    if let Some(message) = self.cached.get(&id).cloned() {
-                        self.send_message(from, &message, out);
+                    let Some(cached) = self.cached.get_mut(&id) else {
+                        continue;
+                    };
+                    if !cached.validated {
+                        continue;
                     }
+                    let count = cached.iwant_counts.entry(from).or_insert(0);
+                    *count += 1;
+                    if *count > retransmission_max {
+                        continue;
+                    }
+                    let message = cached.message.clone();
+                    self.send_message(from, &message, out);
                 }
             }
             Rpc::Graft { topic } => {
-                let backed_off = self
-                    .backoff_until_ms
-                    .get(&(topic, from))
-                    .is_some_and(|until| *until > now_ms);
-                let negative = self.score(from) < 0.0;
-                let Some(mesh) = self.mesh.get_mut(topic) else {
+                if !self.mesh.contains_key(topic) || self.awaiting_subscriptions.contains(&from) {
                     return;
-                };
-                if backed_off || negative {
-                    self.counters.prunes_sent += 1;
-                    out.push((from, Rpc::Prune { topic }));
+                }
+                if self.mesh[topic].contains(&from) {
+                    return;
+                }
+                // Upstream `handle_graft`: refused (with a PRUNE, which restarts the
+                // backoff) during a backoff, for a negative score, and when the mesh is
+                // at `mesh_n_high` already unless this node dialled the peer.
+                let full = self.mesh[topic].len() >= self.config.mesh_n_high
+                    && !self.outbound.contains(&from);
+                if self.backed_off(topic, from, now_ms) || self.score(from) < 0.0 || full {
+                    self.prune(topic, from, now_ms, out);
                 } else {
-                    mesh.insert(from);
+                    self.mesh.get_mut(topic).expect("joined").insert(from);
                 }
             }
             Rpc::Prune { topic } => {
@@ -348,6 +490,77 @@ impl GossipNode {
         }
     }
 
+    /// Upstream `handle_received_subscriptions`: a peer whose subscription arrives joins
+    /// the mesh at once (with a GRAFT) while the mesh is below `mesh_n_low`.
+    fn on_subscribe(
+        &mut self,
+        from: NodeId,
+        topics: &[&'static str],
+        now_ms: u64,
+        out: &mut Vec<(NodeId, Rpc)>,
+    ) {
+        self.awaiting_subscriptions.remove(&from);
+        for topic in topics {
+            let Some(mesh) = self.mesh.get(topic) else {
+                continue;
+            };
+            if mesh.len() < self.config.mesh_n_low
+                && !mesh.contains(&from)
+                && self.score(from) >= 0.0
+                && !self.backed_off_with_slack(topic, from, now_ms)
+            {
+                self.mesh.get_mut(topic).expect("joined").insert(from);
+                self.counters.grafts_sent += 1;
+                out.push((from, Rpc::Graft { topic }));
+            }
+        }
+    }
+
+    /// Upstream `handle_ihave`: at most `IHAVE_PER_PEER_PER_HEARTBEAT_MAX` IHAVEs and
+    /// `ihave_ids_max` asked ids per peer per heartbeat; an id already asked of someone
+    /// is not asked again until that promise lapses.
+    fn on_ihave(
+        &mut self,
+        from: NodeId,
+        topic: &'static str,
+        ids: Vec<MessageId>,
+        now_ms: u64,
+        out: &mut Vec<(NodeId, Rpc)>,
+    ) {
+        if self.score(from) < self.config.gossip_threshold || !self.mesh.contains_key(topic) {
+            return;
+        }
+        let received = self.ihave_received.entry(from).or_insert(0);
+        *received += 1;
+        if *received > IHAVE_PER_PEER_PER_HEARTBEAT_MAX {
+            return;
+        }
+        let asked = self.iwant_ids_sent.get(&from).copied().unwrap_or(0);
+        let room = self.config.ihave_ids_max.saturating_sub(asked);
+        let mut wanted: Vec<MessageId> = Vec::new();
+        for id in ids {
+            if wanted.len() >= room {
+                break;
+            }
+            if !self.seen.contains_key(&id)
+                && !self.promises.contains_key(&id)
+                && !wanted.contains(&id)
+            {
+                wanted.push(id);
+            }
+        }
+        if wanted.is_empty() {
+            return;
+        }
+        *self.iwant_ids_sent.entry(from).or_insert(0) += wanted.len();
+        let lapses_ms = now_ms + self.config.iwant_followup_time_ms;
+        for id in &wanted {
+            self.promises.insert(*id, lapses_ms);
+        }
+        self.counters.iwant_sent += 1;
+        out.push((from, Rpc::IWant { ids: wanted }));
+    }
+
     /// The application's verdict on a message from [`ToValidate`].
     pub fn report_validation(
         &mut self,
@@ -356,26 +569,44 @@ impl GossipNode {
         now_ms: u64,
         out: &mut Vec<(NodeId, Rpc)>,
     ) {
-        let Some((message, from)) = self.validating.remove(&id) else {
-            return;
-        };
+        let _ = now_ms;
         match acceptance {
             Acceptance::Accept => {
-                self.remember(&message, now_ms);
+                let Some(cached) = self.cached.get_mut(&id) else {
+                    self.counters.accepted_after_eviction += 1;
+                    return;
+                };
+                if cached.validated {
+                    return;
+                }
+                cached.validated = true;
+                let originating = std::mem::take(&mut cached.originating);
+                let from = cached.from;
+                let message = cached.message.clone();
                 let targets: Vec<NodeId> = self.mesh[message.topic]
                     .iter()
                     .copied()
-                    .filter(|p| *p != from && *p != message.id.author)
+                    .filter(|p| {
+                        Some(*p) != from && *p != message.id.author && !originating.contains(p)
+                    })
                     .collect();
                 for peer in targets {
                     self.send_message(peer, &message, out);
                 }
             }
-            Acceptance::Reject => {
-                self.counters.rejected += 1;
-                *self.invalid.entry(from).or_insert(0.0) += 1.0;
+            Acceptance::Reject | Acceptance::Ignore => {
+                // Upstream drops the message from its cache either way; a rejection costs
+                // the sender and every peer that sent a copy while it was validated.
+                let Some(cached) = self.cached.remove(&id) else {
+                    return;
+                };
+                if acceptance == Acceptance::Reject {
+                    self.counters.rejected += 1;
+                    for peer in cached.from.into_iter().chain(cached.originating) {
+                        *self.invalid.entry(peer).or_insert(0.0) += 1.0;
+                    }
+                }
             }
-            Acceptance::Ignore => {}
         }
     }
 
@@ -389,7 +620,12 @@ impl GossipNode {
             *count *= decay;
         }
         self.invalid.retain(|_, c| *c > 0.01);
-        self.backoff_until_ms.retain(|_, until| *until > now_ms);
+        let slack_ms = BACKOFF_SLACK_HEARTBEATS * self.config.heartbeat_interval_ms;
+        self.backoff_until_ms
+            .retain(|_, until| *until + slack_ms > now_ms);
+        self.promises.retain(|_, lapses_ms| *lapses_ms > now_ms);
+        self.ihave_received.clear();
+        self.iwant_ids_sent.clear();
         let topics = self.topics.clone();
         for topic in topics {
             self.maintain_mesh(topic, now_ms, rng, out);
@@ -415,6 +651,7 @@ impl GossipNode {
         }
     }
 
+    /// Upstream's mesh maintenance in `heartbeat`, in its order.
     fn maintain_mesh(
         &mut self,
         topic: &'static str,
@@ -432,33 +669,84 @@ impl GossipNode {
         for peer in bad {
             self.prune(topic, peer, now_ms, out);
         }
+        // Too few: graft up to mesh_n.
         let size = self.mesh[topic].len();
         if size < config.mesh_n_low {
-            let mut candidates: Vec<NodeId> = self
-                .peers
-                .iter()
-                .copied()
-                .filter(|p| {
-                    !self.mesh[topic].contains(p)
-                        && self.score(*p) >= 0.0
-                        && self
-                            .backoff_until_ms
-                            .get(&(topic, *p))
-                            .is_none_or(|until| *until <= now_ms)
-                })
-                .collect();
-            candidates.shuffle(rng);
-            for peer in candidates.into_iter().take(config.mesh_n - size) {
-                self.mesh.get_mut(topic).expect("joined").insert(peer);
-                self.counters.grafts_sent += 1;
-                out.push((peer, Rpc::Graft { topic }));
-            }
-        } else if size > config.mesh_n_high {
+            let candidates = self.graft_candidates(topic, now_ms, false);
+            self.graft_random(topic, candidates, config.mesh_n - size, rng, out);
+        }
+        // Too many (upstream trims at mesh_n_high already): back to mesh_n, worst score
+        // first, keeping `mesh_outbound_min` peers this node dialled.
+        let size = self.mesh[topic].len();
+        if size >= config.mesh_n_high {
             let mut members: Vec<NodeId> = self.mesh[topic].iter().copied().collect();
             members.shuffle(rng);
-            for peer in members.into_iter().take(size - config.mesh_n) {
-                self.prune(topic, peer, now_ms, out);
+            members.sort_by(|a, b| self.score(*a).total_cmp(&self.score(*b)));
+            if members.len() > RETAIN_SCORES {
+                let unretained = members.len() - RETAIN_SCORES;
+                members[..unretained].shuffle(rng);
             }
+            let outbound_min = config.mesh_outbound_min();
+            let mut outbound = members.iter().filter(|p| self.outbound.contains(p)).count();
+            let mut removed = 0;
+            for peer in members {
+                if removed == size - config.mesh_n {
+                    break;
+                }
+                if self.outbound.contains(&peer) {
+                    if outbound <= outbound_min {
+                        continue;
+                    }
+                    outbound -= 1;
+                }
+                self.prune(topic, peer, now_ms, out);
+                removed += 1;
+            }
+        }
+        // Enough peers, but too few this node dialled: graft dialled ones.
+        let size = self.mesh[topic].len();
+        if size >= config.mesh_n_low {
+            let outbound = self.mesh[topic]
+                .iter()
+                .filter(|p| self.outbound.contains(p))
+                .count();
+            let outbound_min = config.mesh_outbound_min();
+            if outbound < outbound_min {
+                let candidates = self.graft_candidates(topic, now_ms, true);
+                self.graft_random(topic, candidates, outbound_min - outbound, rng, out);
+            }
+        }
+    }
+
+    fn graft_candidates(
+        &self,
+        topic: &'static str,
+        now_ms: u64,
+        outbound_only: bool,
+    ) -> Vec<NodeId> {
+        self.subscribed()
+            .filter(|p| {
+                !self.mesh[topic].contains(p)
+                    && self.score(*p) >= 0.0
+                    && !self.backed_off_with_slack(topic, *p, now_ms)
+                    && (!outbound_only || self.outbound.contains(p))
+            })
+            .collect()
+    }
+
+    fn graft_random(
+        &mut self,
+        topic: &'static str,
+        mut candidates: Vec<NodeId>,
+        count: usize,
+        rng: &mut impl Rng,
+        out: &mut Vec<(NodeId, Rpc)>,
+    ) {
+        candidates.shuffle(rng);
+        for peer in candidates.into_iter().take(count) {
+            self.mesh.get_mut(topic).expect("joined").insert(peer);
+            self.counters.grafts_sent += 1;
+            out.push((peer, Rpc::Graft { topic }));
         }
     }
 
@@ -476,6 +764,8 @@ impl GossipNode {
         out.push((peer, Rpc::Prune { topic }));
     }
 
+    /// Upstream `emit_gossip`: IHAVE with the validated ids of the last `history_gossip`
+    /// windows to `max(gossip_lazy, gossip_factor x eligible)` random non-mesh peers.
     fn emit_gossip(
         &mut self,
         topic: &'static str,
@@ -487,7 +777,11 @@ impl GossipNode {
             .iter()
             .take(self.config.history_gossip)
             .flatten()
-            .filter(|id| self.cached.get(id).is_some_and(|m| m.topic == topic))
+            .filter(|id| {
+                self.cached
+                    .get(id)
+                    .is_some_and(|c| c.validated && c.message.topic == topic)
+            })
             .copied()
             .take(self.config.ihave_ids_max)
             .collect();
@@ -495,15 +789,17 @@ impl GossipNode {
             return;
         }
         let mut candidates: Vec<NodeId> = self
-            .peers
-            .iter()
-            .copied()
+            .subscribed()
             .filter(|p| {
                 !self.mesh[topic].contains(p) && self.score(*p) >= self.config.gossip_threshold
             })
             .collect();
+        let count = self
+            .config
+            .gossip_lazy
+            .max((self.config.gossip_factor * candidates.len() as f64) as usize);
         candidates.shuffle(rng);
-        for peer in candidates.into_iter().take(self.config.gossip_lazy) {
+        for peer in candidates.into_iter().take(count) {
             self.counters.ihave_sent += 1;
             out.push((
                 peer,
@@ -652,5 +948,187 @@ mod tests {
             &mut Vec::new(),
         );
         assert!(late.is_empty());
+    }
+
+    #[test]
+    fn a_peer_is_grafted_as_its_subscription_arrives_while_the_mesh_is_low() {
+        let config = GossipConfig::default();
+        let mut hub = GossipNode::new(0, config, vec![TOPIC]);
+        let mut out = Vec::new();
+        for peer in 1..=7 {
+            hub.connected(peer, false, &mut out);
+            hub.on_rpc(
+                peer,
+                Rpc::Subscribe {
+                    topics: vec![TOPIC],
+                },
+                1,
+                &mut out,
+                &mut Vec::new(),
+            );
+        }
+        // mesh_n_low (5) peers were grafted on arrival, the rest wait for heartbeats.
+        assert_eq!(hub.mesh(TOPIC).unwrap().len(), config.mesh_n_low);
+        let grafts = out
+            .iter()
+            .filter(|(_, rpc)| matches!(rpc, Rpc::Graft { .. }))
+            .count();
+        assert_eq!(grafts, config.mesh_n_low);
+    }
+
+    #[test]
+    fn a_full_mesh_refuses_inbound_grafts_but_not_peers_it_dialled() {
+        let config = GossipConfig::default();
+        let mut hub = GossipNode::new(0, config, vec![TOPIC]);
+        let high = config.mesh_n_high as NodeId;
+        for peer in 1..=high {
+            hub.connect(peer);
+            hub.on_rpc(
+                peer,
+                Rpc::Graft { topic: TOPIC },
+                1,
+                &mut Vec::new(),
+                &mut Vec::new(),
+            );
+        }
+        assert_eq!(hub.mesh(TOPIC).unwrap().len(), config.mesh_n_high);
+        let mut out = Vec::new();
+        hub.connect(high + 1);
+        hub.on_rpc(
+            high + 1,
+            Rpc::Graft { topic: TOPIC },
+            2,
+            &mut out,
+            &mut Vec::new(),
+        );
+        assert!(matches!(out.as_slice(), [(p, Rpc::Prune { .. })] if *p == high + 1));
+        out.clear();
+        hub.connected(high + 2, true, &mut out);
+        hub.on_rpc(
+            high + 2,
+            Rpc::Subscribe {
+                topics: vec![TOPIC],
+            },
+            2,
+            &mut out,
+            &mut Vec::new(),
+        );
+        out.clear();
+        hub.on_rpc(
+            high + 2,
+            Rpc::Graft { topic: TOPIC },
+            3,
+            &mut out,
+            &mut Vec::new(),
+        );
+        assert!(out.is_empty());
+        assert!(hub.mesh(TOPIC).unwrap().contains(&(high + 2)));
+        // At mesh_n_high the heartbeat trims back to mesh_n, keeping the dialled peer
+        // (one of the mesh_outbound_min it must keep).
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        hub.heartbeat(1_000, &mut rng, &mut out);
+        assert_eq!(hub.mesh(TOPIC).unwrap().len(), config.mesh_n);
+        assert!(hub.mesh(TOPIC).unwrap().contains(&(high + 2)));
+    }
+
+    #[test]
+    fn an_id_is_asked_once_while_its_promise_is_open_and_answered_three_times_at_most() {
+        let config = GossipConfig {
+            flood_publish: false,
+            ..GossipConfig::default()
+        };
+        let mut author = GossipNode::new(0, config, vec![TOPIC]);
+        let mut asker = GossipNode::new(1, config, vec![TOPIC]);
+        author.connect(1);
+        asker.connect(0);
+        asker.connect(2);
+        let message = author.publish(TOPIC, b"m".to_vec(), 0, &mut Vec::new());
+        let ids = vec![message.id];
+        let mut out = Vec::new();
+        asker.on_rpc(
+            0,
+            Rpc::IHave {
+                topic: TOPIC,
+                ids: ids.clone(),
+            },
+            1,
+            &mut out,
+            &mut Vec::new(),
+        );
+        asker.on_rpc(
+            2,
+            Rpc::IHave {
+                topic: TOPIC,
+                ids: ids.clone(),
+            },
+            2,
+            &mut out,
+            &mut Vec::new(),
+        );
+        assert_eq!(
+            out.len(),
+            1,
+            "the second IHAVE finds the promise open: {out:?}"
+        );
+        out.clear();
+        // After iwant_followup_time the promise has lapsed (at a heartbeat): ask again.
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        asker.heartbeat(config.iwant_followup_time_ms + 2, &mut rng, &mut Vec::new());
+        asker.on_rpc(
+            2,
+            Rpc::IHave {
+                topic: TOPIC,
+                ids: ids.clone(),
+            },
+            3_003,
+            &mut out,
+            &mut Vec::new(),
+        );
+        assert!(matches!(out.as_slice(), [(2, Rpc::IWant { .. })]));
+        // The author answers one peer's IWANT for one message gossip_retransmission times.
+        let mut answers = Vec::new();
+        for at in 0..5 {
+            author.on_rpc(
+                1,
+                Rpc::IWant { ids: ids.clone() },
+                10 + at,
+                &mut answers,
+                &mut Vec::new(),
+            );
+        }
+        assert_eq!(answers.len(), config.gossip_retransmission as usize);
+    }
+
+    #[test]
+    fn a_message_is_not_forwarded_to_peers_that_sent_it_during_validation() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mut relay = GossipNode::new(0, GossipConfig::default(), vec![TOPIC]);
+        for peer in 1..=6 {
+            relay.connect(peer);
+        }
+        relay.heartbeat(0, &mut rng, &mut Vec::new());
+        let mesh: Vec<NodeId> = relay.mesh(TOPIC).unwrap().iter().copied().collect();
+        let mut author = GossipNode::new(9, GossipConfig::default(), vec![TOPIC]);
+        let message = author.publish(TOPIC, b"m".to_vec(), 0, &mut Vec::new());
+        let mut validate = Vec::new();
+        let mut out = Vec::new();
+        relay.on_rpc(
+            mesh[0],
+            Rpc::Message(message.clone()),
+            1,
+            &mut out,
+            &mut validate,
+        );
+        relay.on_rpc(
+            mesh[1],
+            Rpc::Message(message.clone()),
+            2,
+            &mut out,
+            &mut validate,
+        );
+        assert_eq!(validate.len(), 1);
+        relay.report_validation(message.id, Acceptance::Accept, 3, &mut out);
+        let sent_to: Vec<NodeId> = out.iter().map(|(to, _)| *to).collect();
+        assert_eq!(sent_to, mesh[2..].to_vec());
     }
 }
