@@ -24,9 +24,13 @@
 //! Fidelity is measured, not assumed: `bench/src/bin/gossip_fidelity.rs` runs real libp2p
 //! swarms and this model on one plan (docs/BENCHMARKS.md, "Gossip model fidelity").
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use rustc_hash::FxHashMap;
+
+use crate::peer_set::PeerSet;
+use crate::seen::SeenTable;
 use std::rc::Rc;
 
 use rand::seq::SliceRandom;
@@ -62,7 +66,8 @@ pub enum Rpc {
     },
     IHave {
         topic: &'static str,
-        ids: Vec<MessageId>,
+        /// Shared by every peer the one heartbeat sends it to.
+        ids: Rc<[MessageId]>,
     },
     IWant {
         ids: Vec<MessageId>,
@@ -208,22 +213,28 @@ pub struct GossipNode {
     id: NodeId,
     config: GossipConfig,
     topics: Vec<&'static str>,
-    peers: BTreeSet<NodeId>,
+    peers: PeerSet,
     /// Peers this node dialled.
-    outbound: BTreeSet<NodeId>,
+    outbound: PeerSet,
     /// Connected peers whose subscriptions have not arrived yet: not meshed, published to
     /// or gossiped to until they do.
-    awaiting_subscriptions: BTreeSet<NodeId>,
-    mesh: BTreeMap<&'static str, BTreeSet<NodeId>>,
+    awaiting_subscriptions: PeerSet,
+    mesh: BTreeMap<&'static str, PeerSet>,
     backoff_until_ms: BTreeMap<(&'static str, NodeId), u64>,
-    /// Looked up for every id of every IHAVE and never iterated, so a hash map (its
-    /// order never reaches the run): in large runs a B-tree costs a cache miss per level.
-    seen: FxHashMap<MessageId, u64>,
+    /// The seen cache is this node's column of a table shared with the other nodes of a
+    /// world ([`SeenTable`] says why); `seen_order` is what the column holds, oldest
+    /// first, each id once.
+    seen: Rc<RefCell<SeenTable>>,
+    seen_column: usize,
     seen_order: VecDeque<(u64, MessageId)>,
     /// Message cache: one window of ids per heartbeat, newest first. A received message
     /// enters it on arrival, before validation, as upstream's does.
     windows: VecDeque<Vec<MessageId>>,
-    cached: BTreeMap<MessageId, Cached>,
+    /// Looked up by id, never iterated.
+    cached: FxHashMap<MessageId, Cached>,
+    /// Cached messages still waiting for their verdict: while none does, a duplicate
+    /// needs no cache lookup (most copies arrive after the verdict).
+    validating_count: usize,
     /// Ids asked for with IWANT and not yet arrived, with when the promise lapses.
     promises: BTreeMap<MessageId, u64>,
     /// IHAVEs received and ids asked per peer since the last heartbeat.
@@ -236,22 +247,37 @@ pub struct GossipNode {
 }
 
 impl GossipNode {
+    /// A node with a seen cache of its own.
     pub fn new(id: NodeId, config: GossipConfig, topics: Vec<&'static str>) -> Self {
+        GossipNode::with_seen_table(id, config, topics, SeenTable::shared(1), 0)
+    }
+
+    /// A node whose seen cache is column `seen_column` of a table shared by a world's
+    /// nodes; each node needs its own column.
+    pub fn with_seen_table(
+        id: NodeId,
+        config: GossipConfig,
+        topics: Vec<&'static str>,
+        seen: Rc<RefCell<SeenTable>>,
+        seen_column: usize,
+    ) -> Self {
         assert!(config.mesh_n_low <= config.mesh_n && config.mesh_n <= config.mesh_n_high);
         assert!(config.history_gossip <= config.history_length && config.history_length > 0);
         GossipNode {
             id,
             config,
-            mesh: topics.iter().map(|t| (*t, BTreeSet::new())).collect(),
+            mesh: topics.iter().map(|t| (*t, PeerSet::new())).collect(),
             topics,
-            peers: BTreeSet::new(),
-            outbound: BTreeSet::new(),
-            awaiting_subscriptions: BTreeSet::new(),
+            peers: PeerSet::new(),
+            outbound: PeerSet::new(),
+            awaiting_subscriptions: PeerSet::new(),
             backoff_until_ms: BTreeMap::new(),
-            seen: FxHashMap::default(),
+            seen,
+            seen_column,
             seen_order: VecDeque::new(),
             windows: VecDeque::from(vec![Vec::new()]),
-            cached: BTreeMap::new(),
+            cached: FxHashMap::default(),
+            validating_count: 0,
             promises: BTreeMap::new(),
             ihave_received: BTreeMap::new(),
             iwant_ids_sent: BTreeMap::new(),
@@ -265,11 +291,11 @@ impl GossipNode {
         self.id
     }
 
-    pub fn mesh(&self, topic: &str) -> Option<&BTreeSet<NodeId>> {
+    pub fn mesh(&self, topic: &str) -> Option<&PeerSet> {
         self.mesh.get(topic)
     }
 
-    pub fn peers(&self) -> &BTreeSet<NodeId> {
+    pub fn peers(&self) -> &PeerSet {
         &self.peers
     }
 
@@ -383,28 +409,47 @@ impl GossipNode {
         out.push((peer, Rpc::Message(message.clone())));
     }
 
+    /// Upstream `mcache.put`: a message already in the cache (seen again after its
+    /// seen-cache entry expired) stays as it is.
     fn put_cached(&mut self, message: &Rc<GossipMessage>, from: Option<NodeId>, validated: bool) {
+        let std::collections::hash_map::Entry::Vacant(entry) = self.cached.entry(message.id) else {
+            return;
+        };
+        entry.insert(Cached {
+            message: message.clone(),
+            validated,
+            from,
+            originating: BTreeSet::new(),
+            iwant_counts: BTreeMap::new(),
+        });
         self.windows[0].push(message.id);
-        self.cached.insert(
-            message.id,
-            Cached {
-                message: message.clone(),
-                validated,
-                from,
-                originating: BTreeSet::new(),
-                iwant_counts: BTreeMap::new(),
-            },
-        );
+        if !validated {
+            self.validating_count += 1;
+        }
+    }
+
+    fn uncache(&mut self, id: &MessageId) -> Option<Cached> {
+        let cached = self.cached.remove(id)?;
+        if !cached.validated {
+            self.validating_count -= 1;
+        }
+        Some(cached)
+    }
+
+    fn has_seen(&self, id: &MessageId) -> bool {
+        self.seen.borrow().contains(self.seen_column, id)
     }
 
     fn mark_seen(&mut self, id: MessageId, now_ms: u64) {
-        if self.seen.len() >= SEEN_MAX {
+        let mut seen = self.seen.borrow_mut();
+        if self.seen_order.len() >= SEEN_MAX {
             if let Some((_, oldest)) = self.seen_order.pop_front() {
-                self.seen.remove(&oldest);
+                seen.remove(self.seen_column, &oldest);
                 self.counters.seen_evicted += 1;
             }
         }
-        self.seen.insert(id, now_ms);
+        let new = seen.insert(self.seen_column, id);
+        assert!(new, "an id enters the seen cache only when it is not there");
         self.seen_order.push_back((now_ms, id));
         // Upstream: "Consider the message as delivered for gossip promises".
         self.promises.remove(&id);
@@ -424,13 +469,15 @@ impl GossipNode {
         }
         match rpc {
             Rpc::Message(message) => {
-                if self.seen.contains_key(&message.id) {
+                if self.has_seen(&message.id) {
                     self.counters.duplicates_received += 1;
                     // Upstream `mcache.observe_duplicate`: remembered only while the
                     // message waits for its verdict.
-                    if let Some(cached) = self.cached.get_mut(&message.id) {
-                        if !cached.validated {
-                            cached.originating.insert(from);
+                    if self.validating_count > 0 {
+                        if let Some(cached) = self.cached.get_mut(&message.id) {
+                            if !cached.validated {
+                                cached.originating.insert(from);
+                            }
                         }
                     }
                     return;
@@ -523,7 +570,7 @@ impl GossipNode {
         &mut self,
         from: NodeId,
         topic: &'static str,
-        ids: Vec<MessageId>,
+        ids: Rc<[MessageId]>,
         now_ms: u64,
         out: &mut Vec<(NodeId, Rpc)>,
     ) {
@@ -538,17 +585,19 @@ impl GossipNode {
         let asked = self.iwant_ids_sent.get(&from).copied().unwrap_or(0);
         let room = self.config.ihave_ids_max.saturating_sub(asked);
         let mut wanted: Vec<MessageId> = Vec::new();
-        for id in ids {
+        let seen = self.seen.borrow();
+        for id in ids.iter().copied() {
             if wanted.len() >= room {
                 break;
             }
-            if !self.seen.contains_key(&id)
+            if !seen.contains(self.seen_column, &id)
                 && !self.promises.contains_key(&id)
                 && !wanted.contains(&id)
             {
                 wanted.push(id);
             }
         }
+        drop(seen);
         if wanted.is_empty() {
             return;
         }
@@ -580,6 +629,7 @@ impl GossipNode {
                     return;
                 }
                 cached.validated = true;
+                self.validating_count -= 1;
                 let originating = std::mem::take(&mut cached.originating);
                 let from = cached.from;
                 let message = cached.message.clone();
@@ -597,7 +647,7 @@ impl GossipNode {
             Acceptance::Reject | Acceptance::Ignore => {
                 // Upstream drops the message from its cache either way; a rejection costs
                 // the sender and every peer that sent a copy while it was validated.
-                let Some(cached) = self.cached.remove(&id) else {
+                let Some(cached) = self.uncache(&id) else {
                     return;
                 };
                 if acceptance == Acceptance::Reject {
@@ -635,19 +685,19 @@ impl GossipNode {
         self.windows.push_front(Vec::new());
         while self.windows.len() > self.config.history_length {
             for id in self.windows.pop_back().expect("non-empty") {
-                self.cached.remove(&id);
+                self.uncache(&id);
             }
         }
         // Expire the seen cache.
         let ttl = self.config.duplicate_cache_time_ms;
+        let mut seen = self.seen.borrow_mut();
         while let Some((at, id)) = self.seen_order.front().copied() {
             if now_ms.saturating_sub(at) < ttl {
                 break;
             }
             self.seen_order.pop_front();
-            if self.seen.get(&id) == Some(&at) {
-                self.seen.remove(&id);
-            }
+            let held = seen.remove(self.seen_column, &id);
+            assert!(held, "the column holds what seen_order lists");
         }
     }
 
@@ -772,7 +822,7 @@ impl GossipNode {
         rng: &mut impl Rng,
         out: &mut Vec<(NodeId, Rpc)>,
     ) {
-        let ids: Vec<MessageId> = self
+        let ids: Rc<[MessageId]> = self
             .windows
             .iter()
             .take(self.config.history_gossip)
@@ -808,6 +858,17 @@ impl GossipNode {
                     ids: ids.clone(),
                 },
             ));
+        }
+    }
+}
+
+/// A node that goes (a crash, the end of a run) takes its seen cache with it: its column
+/// of a shared table is emptied, so a node later made for the same column starts clean.
+impl Drop for GossipNode {
+    fn drop(&mut self) {
+        let mut seen = self.seen.borrow_mut();
+        for (_, id) in self.seen_order.drain(..) {
+            seen.remove(self.seen_column, &id);
         }
     }
 }
@@ -853,6 +914,83 @@ mod tests {
         );
         assert_eq!(validate.len(), 1);
         assert_eq!(b.counters.duplicates_received, 1);
+    }
+
+    #[test]
+    fn nodes_sharing_a_seen_table_see_only_their_own_column_and_a_new_node_starts_clean() {
+        let table = SeenTable::shared(3);
+        let node = |id: NodeId| {
+            let mut node = GossipNode::with_seen_table(
+                id,
+                GossipConfig::default(),
+                vec![TOPIC],
+                table.clone(),
+                id as usize,
+            );
+            for peer in (0..3).filter(|p| *p != id) {
+                node.connect(peer);
+            }
+            node
+        };
+        let (mut a, mut b, mut c) = (node(0), node(1), node(2));
+        let message = a.publish(TOPIC, b"x".to_vec(), 0, &mut Vec::new());
+        let mut validate = Vec::new();
+        b.on_rpc(
+            0,
+            Rpc::Message(message.clone()),
+            5,
+            &mut Vec::new(),
+            &mut validate,
+        );
+        assert_eq!(validate.len(), 1, "b had not seen it, though a had");
+        // b restarts: its memory, seen cache included, is gone.
+        drop(b);
+        let mut b = node(1);
+        validate.clear();
+        b.on_rpc(
+            0,
+            Rpc::Message(message.clone()),
+            6,
+            &mut Vec::new(),
+            &mut validate,
+        );
+        assert_eq!(validate.len(), 1, "a new node has seen nothing");
+        c.on_rpc(
+            0,
+            Rpc::Message(message.clone()),
+            7,
+            &mut Vec::new(),
+            &mut validate,
+        );
+        c.on_rpc(
+            1,
+            Rpc::Message(message.clone()),
+            8,
+            &mut Vec::new(),
+            &mut validate,
+        );
+        assert_eq!(validate.len(), 2);
+        assert_eq!(c.counters.duplicates_received, 1);
+        // The seen cache expires after duplicate_cache_time, and the slot goes with the
+        // last holder.
+        let expired_ms = GossipConfig::default().duplicate_cache_time_ms + 10;
+        for node in [&mut a, &mut b, &mut c] {
+            node.heartbeat(
+                expired_ms,
+                &mut ChaCha8Rng::seed_from_u64(1),
+                &mut Vec::new(),
+            );
+        }
+        assert_eq!(table.borrow().slots_used(), 0);
+        validate.clear();
+        c.on_rpc(
+            0,
+            Rpc::Message(message),
+            expired_ms + 1,
+            &mut Vec::new(),
+            &mut validate,
+        );
+        assert_eq!(validate.len(), 1, "new again once expired");
     }
 
     #[test]
@@ -907,7 +1045,7 @@ mod tests {
                 _ => None,
             })
             .expect("the peer outside the mesh gets an IHAVE");
-        assert_eq!(ids, vec![message.id]);
+        assert_eq!(ids, vec![message.id].into());
         // The outside peer has not seen it, so it asks; a answers from its cache.
         let mut c = GossipNode::new(outside, config, vec![TOPIC]);
         c.connect(0);
@@ -1049,7 +1187,7 @@ mod tests {
             0,
             Rpc::IHave {
                 topic: TOPIC,
-                ids: ids.clone(),
+                ids: ids.clone().into(),
             },
             1,
             &mut out,
@@ -1059,7 +1197,7 @@ mod tests {
             2,
             Rpc::IHave {
                 topic: TOPIC,
-                ids: ids.clone(),
+                ids: ids.clone().into(),
             },
             2,
             &mut out,
@@ -1078,7 +1216,7 @@ mod tests {
             2,
             Rpc::IHave {
                 topic: TOPIC,
-                ids: ids.clone(),
+                ids: ids.clone().into(),
             },
             3_003,
             &mut out,

@@ -15,9 +15,11 @@ pub mod crypto;
 pub mod engine;
 pub mod gossip;
 pub mod model_crypto;
+pub mod peer_set;
 pub mod plot;
 pub mod report;
 pub mod scenario;
+pub mod seen;
 pub mod world;
 
 pub use engine::{Engine, QueueFull};

@@ -2,6 +2,7 @@
 //! `ProbeCore`, a persisted store), links (latency, loss, partitions), faults and
 //! Byzantine members, driven by the engine. One thread, one RNG, virtual time only.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use crate::gossip::{Acceptance, GossipConfig, GossipNode, MessageId, NodeId, Rpc
 use crate::model_crypto::{CryptoCost, Modelled, OperationCount, Weakness};
 use crate::report::{Report, Stats};
 use crate::scenario::{Behaviour, Direction, Fault, Latency, NodeRange, Scenario};
+use crate::seen::SeenTable;
 
 /// Virtual time 0 is this Unix time on every honest clock (plus the node's skew).
 pub const EPOCH_UNIX_MS: u64 = 1_800_000_000_000;
@@ -183,6 +185,8 @@ pub struct Sim<S: SimSuite> {
     partitions: Option<(Vec<NodeRange>, Direction)>,
     losses: Vec<LossRule>,
     gossip_config: GossipConfig,
+    /// Every node's seen cache, one column each.
+    seen: Rc<RefCell<SeenTable>>,
     certify_config: CertifyConfig,
     committee: Arc<Committee<S>>,
     keys: (S::Keys, S::Keys),
@@ -292,6 +296,7 @@ impl<S: SimSuite> Sim<S> {
             partitions: None,
             losses: Vec::new(),
             gossip_config,
+            seen: SeenTable::shared(n as usize),
             certify_config,
             committee,
             keys: (standard, supermajority),
@@ -310,7 +315,7 @@ impl<S: SimSuite> Sim<S> {
                 .flat_map(|group| group.behaviours.iter().copied())
                 .collect();
             let mut sim = SimNode {
-                gossip: GossipNode::new(node, gossip_config, TOPICS.to_vec()),
+                gossip: world.gossip_node(node),
                 certify: None,
                 cpu_free_us: 0,
                 tick_grid_ms: 0,
@@ -331,6 +336,16 @@ impl<S: SimSuite> Sim<S> {
             world.boot(node);
         }
         world
+    }
+
+    fn gossip_node(&self, node: NodeId) -> GossipNode {
+        GossipNode::with_seen_table(
+            node,
+            self.gossip_config,
+            TOPICS.to_vec(),
+            self.seen.clone(),
+            node as usize,
+        )
     }
 
     fn schedule(&mut self, delay_ms: u64, event: Event) {
@@ -705,11 +720,13 @@ impl<S: SimSuite> Sim<S> {
         if self.nodes[node as usize].up {
             return;
         }
+        // Gossip state is memory: a restarted node starts with none of it (the old one
+        // empties its seen-cache column as it goes).
+        let gossip = self.gossip_node(node);
         let sim = &mut self.nodes[node as usize];
         sim.up = true;
         sim.life += 1;
-        // Gossip state is memory: a restarted node starts with none of it.
-        sim.gossip = GossipNode::new(node, self.gossip_config, TOPICS.to_vec());
+        sim.gossip = gossip;
         for peer in self.links[node as usize].clone() {
             if self.nodes[peer as usize].up {
                 self.nodes[node as usize].gossip.connect(peer);
