@@ -65,13 +65,26 @@ fn load(args: &SimArgs) -> Result<Scenario, NodeError> {
 }
 
 /// The fewest nodes a scenario fits: its committee, one more than each node's
-/// connections, and every node its faults name.
+/// connections, every node its faults and Byzantine groups name, and three times its
+/// Byzantine nodes.
 fn nodes_min(scenario: &Scenario) -> u32 {
+    let byzantine: std::collections::BTreeSet<u32> = scenario
+        .byzantine
+        .iter()
+        .flat_map(|group| group.members.iter())
+        .collect();
     let named = scenario
         .faults
         .iter()
         .flat_map(|fault| fault.node_ranges())
+        .chain(scenario.byzantine.iter().map(|group| group.members))
         .map(|range| range.last.saturating_add(1))
+        .chain(
+            scenario
+                .byzantine
+                .iter()
+                .filter_map(|group| group.target.map(|t| t.saturating_add(1))),
+        )
         .max()
         .unwrap_or(0);
     [
@@ -80,6 +93,7 @@ fn nodes_min(scenario: &Scenario) -> u32 {
         scenario.topology.connections_per_node.saturating_add(1),
         named,
         scenario.traffic.probe_sources.unwrap_or(0),
+        (byzantine.len() as u32).saturating_mul(3),
     ]
     .into_iter()
     .max()
@@ -188,6 +202,15 @@ fn simulate(scenario: Scenario, seed: u64, label: String) -> (Report, std::time:
     (report, started.elapsed())
 }
 
+/// The one figure of a run that is not deterministic: its speed on this machine.
+fn wall_clock_line(events: u64, elapsed: std::time::Duration) -> String {
+    let seconds = elapsed.as_secs_f64();
+    format!(
+        "ran in {seconds:.1} s (wall clock): {events} events, {:.0} events/s",
+        events as f64 / seconds.max(1e-9)
+    )
+}
+
 fn write_file(flag: &str, path: &Path, contents: &str) -> Result<(), NodeError> {
     std::fs::write(path, contents).map_err(|e| {
         NodeError::Config(format!(
@@ -251,7 +274,7 @@ fn run_one(args: &SimArgs, scenario: Scenario, seed: u64) -> Result<(), NodeErro
     let (report, elapsed) = simulate(scenario, seed, format!("seed {seed}"));
     let text = report_text(args, &report);
     print!("{text}");
-    println!("ran in {:.1} s (wall clock)", elapsed.as_secs_f64());
+    println!("{}", wall_clock_line(report.figures.events, elapsed));
     if let Some(path) = &args.report {
         write_file("--report", path, &json(&report))?;
     }
@@ -394,10 +417,12 @@ fn sweep(args: &SimArgs, scenario: Scenario, first_seed: u64, runs: u32) -> Resu
     let started = Instant::now();
     let mut results: Vec<RunSummary> = Vec::with_capacity(runs as usize);
     let mut criteria: Vec<CriterionCount> = Vec::new();
+    let mut events_total = 0;
     for index in 0..runs {
         let seed = first_seed + u64::from(index);
         let label = format!("seed {seed} ({}/{runs})", index + 1);
         let (report, elapsed) = simulate(scenario.clone(), seed, label);
+        events_total += report.figures.events;
         for criterion in &report.criteria {
             match criteria.iter_mut().find(|c| c.name == criterion.name) {
                 Some(count) => count.runs += 1,
@@ -466,10 +491,7 @@ fn sweep(args: &SimArgs, scenario: Scenario, first_seed: u64, runs: u32) -> Resu
         results,
     };
     print!("{}", summary.render());
-    println!(
-        "ran in {:.1} s (wall clock)",
-        started.elapsed().as_secs_f64()
-    );
+    println!("{}", wall_clock_line(events_total, started.elapsed()));
     if let Some(dir) = &args.out {
         write_file("--out", &dir.join("summary.json"), &json(&summary))?;
         println!(

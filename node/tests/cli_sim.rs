@@ -73,9 +73,21 @@ fn sim_writes_the_report_and_plots_into_out() {
     );
     assert!(stdout.contains("ok   safety"), "{stdout}");
     assert!(stdout.contains("passed: all 4 criteria held"), "{stdout}");
+    // The speed line: the events counted in the report, per second of wall time.
+    let speed = stdout
+        .lines()
+        .find(|l| l.starts_with("ran in "))
+        .unwrap_or_else(|| panic!("no speed line in {stdout}"));
+    assert!(speed.ends_with(" events/s"), "{speed}");
 
     let report = read_json(&out.join("report.json"));
     assert_eq!(report["passed"], true);
+    let events = report["figures"]["events"].as_u64().unwrap();
+    assert!(
+        events > 10_000,
+        "a 30-node run of 30 s fires more: {events}"
+    );
+    assert!(speed.contains(&format!(": {events} events, ")), "{speed}");
     assert_eq!(report["seed"], 1);
     assert_eq!(report["nodes"], 30);
     assert_eq!(report["honest_nodes"], 30);

@@ -676,10 +676,29 @@ impl GossipNode {
         self.promises.retain(|_, lapses_ms| *lapses_ms > now_ms);
         self.ihave_received.clear();
         self.iwant_ids_sent.clear();
+        // The ids to gossip, by topic, in one pass over the cache (mesh maintenance
+        // does not change them).
         let topics = self.topics.clone();
-        for topic in topics {
+        let mut ids_by_topic: Vec<Vec<MessageId>> = vec![Vec::new(); topics.len()];
+        for id in self
+            .windows
+            .iter()
+            .take(self.config.history_gossip)
+            .flatten()
+        {
+            let Some(cached) = self.cached.get(id).filter(|c| c.validated) else {
+                continue;
+            };
+            let Some(index) = topics.iter().position(|t| *t == cached.message.topic) else {
+                continue;
+            };
+            if ids_by_topic[index].len() < self.config.ihave_ids_max {
+                ids_by_topic[index].push(*id);
+            }
+        }
+        for (topic, ids) in topics.into_iter().zip(ids_by_topic) {
             self.maintain_mesh(topic, now_ms, rng, out);
-            self.emit_gossip(topic, rng, out);
+            self.emit_gossip(topic, ids, rng, out);
         }
         // Shift the message cache.
         self.windows.push_front(Vec::new());
@@ -819,25 +838,14 @@ impl GossipNode {
     fn emit_gossip(
         &mut self,
         topic: &'static str,
+        ids: Vec<MessageId>,
         rng: &mut impl Rng,
         out: &mut Vec<(NodeId, Rpc)>,
     ) {
-        let ids: Rc<[MessageId]> = self
-            .windows
-            .iter()
-            .take(self.config.history_gossip)
-            .flatten()
-            .filter(|id| {
-                self.cached
-                    .get(id)
-                    .is_some_and(|c| c.validated && c.message.topic == topic)
-            })
-            .copied()
-            .take(self.config.ihave_ids_max)
-            .collect();
         if ids.is_empty() {
             return;
         }
+        let ids: Rc<[MessageId]> = ids.into();
         let mut candidates: Vec<NodeId> = self
             .subscribed()
             .filter(|p| {

@@ -34,6 +34,13 @@ pub struct Stats {
     pub flood_published: u64,
     /// Messages authored by flooding nodes that reached an honest node's validation.
     pub flood_validated: u64,
+    /// Events the engine fired, timers that had lapsed included.
+    pub events: u64,
+    /// Sybil connections its target accepted, dials it refused at `connections_max`,
+    /// and Sybil GRAFTs it took into a mesh.
+    pub eclipse_connections: u64,
+    pub eclipse_dials_refused: u64,
+    pub eclipse_grafts_accepted: u64,
     delivery_ms: Vec<u64>,
     /// (id, time, proposer honest) of every proposal made.
     pub proposals: Vec<(ProposalId, u64, bool)>,
@@ -56,6 +63,10 @@ impl Default for Stats {
             replays_published: 0,
             flood_published: 0,
             flood_validated: 0,
+            events: 0,
+            eclipse_connections: 0,
+            eclipse_dials_refused: 0,
+            eclipse_grafts_accepted: 0,
             delivery_ms: vec![0; LATENCY_BUCKETS_MS],
             proposals: Vec::new(),
             certified: BTreeMap::new(),
@@ -334,6 +345,15 @@ pub struct Figures {
     /// Flood messages that reached an honest node's validation (the rest were cut off
     /// by graylisting and pruning).
     pub flood_messages_validated: u64,
+    /// Events the engine fired: the unit of a run's work (events per second of wall
+    /// time is the simulator's speed).
+    pub events: u64,
+    /// Eclipse attempts: Sybil connections accepted, dials refused, and Sybil GRAFTs
+    /// taken into a target's mesh (the target's mesh is trimmed back at its heartbeat,
+    /// keeping peers it dialled).
+    pub eclipse_connections: u64,
+    pub eclipse_dials_refused: u64,
+    pub eclipse_grafts_accepted: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -391,6 +411,10 @@ pub fn build(
         replays_published: stats.replays_published,
         flood_published: stats.flood_published,
         flood_messages_validated: stats.flood_validated,
+        events: stats.events,
+        eclipse_connections: stats.eclipse_connections,
+        eclipse_dials_refused: stats.eclipse_dials_refused,
+        eclipse_grafts_accepted: stats.eclipse_grafts_accepted,
     };
     // Every certificate any honest node holds.
     let mut all: BTreeMap<ProposalId, CertificateMessage> = BTreeMap::new();
@@ -710,6 +734,14 @@ impl Report {
             "  refused       {} shares, {} certificates; {} evidence records",
             f.shares_rejected, f.certificates_rejected, f.evidence_records
         );
+        if f.eclipse_connections > 0 || f.eclipse_dials_refused > 0 {
+            let _ = writeln!(
+                out,
+                "  eclipse       {} Sybil connections accepted, {} refused; {} Sybil GRAFTs taken into a mesh",
+                f.eclipse_connections, f.eclipse_dials_refused, f.eclipse_grafts_accepted
+            );
+        }
+        let _ = writeln!(out, "  engine        {} events", f.events);
         if f.replays_published > 0 || f.flood_published > 0 {
             let _ = writeln!(
                 out,

@@ -131,6 +131,14 @@ pub struct Topology {
     pub nodes: u32,
     /// Each node dials this many distinct random peers (links are two-way).
     pub connections_per_node: u32,
+    /// Connections a node keeps at most; further dials to it are refused. The node's
+    /// `[network] established_total_max`.
+    #[serde(default = "default_connections_max")]
+    pub connections_max: u32,
+}
+
+fn default_connections_max() -> u32 {
+    256
 }
 
 /// The node's `[gossip]` parameters; absent ones take the node's defaults.
@@ -303,10 +311,13 @@ pub enum Direction {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Byzantine {
-    /// Committee members `members.first..=members.last` misbehave.
+    /// Nodes `members.first..=members.last` misbehave: at most a third of all nodes, and
+    /// at most t of the committee.
     pub members: NodeRange,
     #[serde(default)]
     pub behaviours: Vec<Behaviour>,
+    /// The node an `eclipse` group dials and grafts.
+    pub target: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -326,6 +337,9 @@ pub enum Behaviour {
     Replay,
     /// Every 500 ms, publish 20 messages of garbage on the shares topic.
     Flood,
+    /// Sybils: dial the group's `target`, GRAFT it on every topic every 500 ms, and
+    /// withhold everything (never sign, never forward), to cut it off from the mesh.
+    Eclipse,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -411,6 +425,12 @@ impl Scenario {
                 ),
             );
         }
+        if self.topology.connections_max < c.saturating_mul(2) {
+            return err(
+                "topology.connections_max",
+                format!("must be at least twice connections_per_node ({c}): nodes are dialled as often as they dial"),
+            );
+        }
         if self.duration_ms == 0 || self.duration_ms > DURATION_MS_MAX {
             return err("duration_ms", format!("must be in 1..={DURATION_MS_MAX}"));
         }
@@ -489,19 +509,52 @@ impl Scenario {
         let mut byzantine = std::collections::BTreeSet::new();
         for (index, group) in self.byzantine.iter().enumerate() {
             let members = group.members;
-            if members.first > members.last || members.last >= m {
+            if members.first > members.last || members.last >= n {
                 return err(
                     &format!("byzantine[{index}].members"),
-                    format!("must be committee members (nodes 0..{m})"),
+                    format!("must be nodes (0..{n}), first <= last"),
                 );
             }
             byzantine.extend(members.iter());
         }
-        if byzantine.len() as u32 > t {
+        for (index, group) in self.byzantine.iter().enumerate() {
+            let eclipse = group.behaviours.contains(&Behaviour::Eclipse);
+            match (eclipse, group.target) {
+                (true, None) => {
+                    return err(
+                        &format!("byzantine[{index}].target"),
+                        "an eclipse group needs the node it attacks: target = N".into(),
+                    )
+                }
+                (false, Some(_)) => {
+                    return err(
+                        &format!("byzantine[{index}].target"),
+                        "only an eclipse group has a target; add \"eclipse\" or remove it".into(),
+                    )
+                }
+                (true, Some(target)) if target >= n || byzantine.contains(&target) => {
+                    return err(
+                        &format!("byzantine[{index}].target"),
+                        format!("must be an honest node (0..{n}, in no byzantine group)"),
+                    )
+                }
+                _ => {}
+            }
+        }
+        let in_committee = byzantine.iter().filter(|node| **node < m).count() as u32;
+        if in_committee > t {
             return err(
                 "byzantine.members",
                 format!(
-                    "{} Byzantine members in all; must be at most t = {t} of the committee",
+                    "{in_committee} Byzantine committee members in all; must be at most t = {t} of the committee"
+                ),
+            );
+        }
+        if byzantine.len() as u32 > n / 3 {
+            return err(
+                "byzantine.members",
+                format!(
+                    "{} Byzantine nodes in all; must be at most a third of the {n} nodes",
                     byzantine.len()
                 ),
             );

@@ -112,12 +112,19 @@ struct SimNode<S: Suite> {
     up: bool,
     skew_ms: i64,
     byzantine: BTreeSet<Behaviour>,
+    /// The node this one's eclipse group attacks.
+    eclipse_target: Option<NodeId>,
     /// Gossip messages whose verdict the certify node holds.
     held: BTreeMap<HeldShare, MessageId>,
     /// Restarts bump this, so timers of an earlier life are ignored.
     life: u32,
     /// What a replaying Byzantine node saw last: (topic, data), at most `REPLAY_MAX`.
     recorded: std::collections::VecDeque<(&'static str, Vec<u8>)>,
+}
+
+/// Nodes that never sign nor forward: withholders, and Sybils.
+fn withholds(byzantine: &BTreeSet<Behaviour>) -> bool {
+    byzantine.contains(&Behaviour::Withhold) || byzantine.contains(&Behaviour::Eclipse)
 }
 
 /// Messages a replaying Byzantine node keeps, and how often Byzantine timers fire.
@@ -182,6 +189,9 @@ pub struct Sim<S: SimSuite> {
     engine: Engine<(u32, Event)>,
     nodes: Vec<SimNode<S>>,
     links: Vec<BTreeSet<NodeId>>,
+    /// The peers each node dialled (its outbound connections, which gossipsub keeps in
+    /// its mesh against inbound floods: `mesh_outbound_min`).
+    dialled: Vec<BTreeSet<NodeId>>,
     partitions: Option<(Vec<NodeRange>, Direction)>,
     losses: Vec<LossRule>,
     gossip_config: GossipConfig,
@@ -277,6 +287,7 @@ impl<S: SimSuite> Sim<S> {
         };
         // Topology: every node dials `connections_per_node` distinct random others.
         let mut links: Vec<BTreeSet<NodeId>> = vec![BTreeSet::new(); n as usize];
+        let mut dialled: Vec<BTreeSet<NodeId>> = vec![BTreeSet::new(); n as usize];
         for node in 0..n {
             let mut others: Vec<NodeId> = (0..n).filter(|o| *o != node).collect();
             others.shuffle(engine.rng());
@@ -286,6 +297,7 @@ impl<S: SimSuite> Sim<S> {
             {
                 links[node as usize].insert(other);
                 links[other as usize].insert(node);
+                dialled[node as usize].insert(other);
             }
         }
         let byzantine_groups = scenario.byzantine.clone();
@@ -293,6 +305,7 @@ impl<S: SimSuite> Sim<S> {
             engine,
             nodes: Vec::with_capacity(n as usize),
             links,
+            dialled,
             partitions: None,
             losses: Vec::new(),
             gossip_config,
@@ -314,7 +327,11 @@ impl<S: SimSuite> Sim<S> {
                 .filter(|group| group.members.contains(node))
                 .flat_map(|group| group.behaviours.iter().copied())
                 .collect();
-            let mut sim = SimNode {
+            let eclipse_target = byzantine_groups
+                .iter()
+                .filter(|group| group.members.contains(node))
+                .find_map(|group| group.target);
+            let sim = SimNode {
                 gossip: world.gossip_node(node),
                 certify: None,
                 cpu_free_us: 0,
@@ -325,17 +342,35 @@ impl<S: SimSuite> Sim<S> {
                 up: true,
                 skew_ms: 0,
                 byzantine,
+                eclipse_target,
                 held: BTreeMap::new(),
                 life: 0,
                 recorded: std::collections::VecDeque::new(),
             };
-            for peer in &world.links[node as usize] {
-                sim.gossip.connect(*peer);
-            }
             world.nodes.push(sim);
             world.boot(node);
         }
+        for node in 0..n {
+            for peer in world.dialled[node as usize].clone() {
+                world.open_connection(node, peer);
+            }
+        }
         world
+    }
+
+    /// A connection from `dialler` to `listener` is up: each side sends its
+    /// subscriptions, and meshes form as they arrive, as in libp2p.
+    fn open_connection(&mut self, dialler: NodeId, listener: NodeId) {
+        let mut out = Vec::new();
+        self.nodes[dialler as usize]
+            .gossip
+            .connected(listener, true, &mut out);
+        self.send_all(dialler, out);
+        let mut out = Vec::new();
+        self.nodes[listener as usize]
+            .gossip
+            .connected(dialler, false, &mut out);
+        self.send_all(listener, out);
     }
 
     fn gossip_node(&self, node: NodeId) -> GossipNode {
@@ -400,7 +435,10 @@ impl<S: SimSuite> Sim<S> {
         sim.tick_at_ms = None;
         self.plan_tick(node);
         let byzantine = &self.nodes[node as usize].byzantine;
-        if byzantine.contains(&Behaviour::Replay) || byzantine.contains(&Behaviour::Flood) {
+        if [Behaviour::Replay, Behaviour::Flood, Behaviour::Eclipse]
+            .iter()
+            .any(|b| byzantine.contains(b))
+        {
             let phase = self.engine.rng().gen_range(0..MISBEHAVE_INTERVAL_MS);
             self.schedule(phase, Event::Misbehave { node });
         }
@@ -436,6 +474,7 @@ impl<S: SimSuite> Sim<S> {
                 reported_s = now_ms / 1000;
                 progress(now_ms, end_ms);
             }
+            self.stats.events += 1;
             self.handle(now_ms, life, event);
         }
         progress(end_ms, end_ms);
@@ -567,6 +606,9 @@ impl<S: SimSuite> Sim<S> {
                         self.stats.flood_published += 1;
                         self.publish(node, topics::SHARES, garbage);
                     }
+                }
+                if let Some(target) = self.nodes[node as usize].eclipse_target {
+                    self.eclipse(node, target);
                 }
                 self.schedule(MISBEHAVE_INTERVAL_MS, Event::Misbehave { node });
             }
@@ -727,13 +769,17 @@ impl<S: SimSuite> Sim<S> {
         sim.up = true;
         sim.life += 1;
         sim.gossip = gossip;
+        self.boot(node);
         for peer in self.links[node as usize].clone() {
-            if self.nodes[peer as usize].up {
-                self.nodes[node as usize].gossip.connect(peer);
-                self.nodes[peer as usize].gossip.connect(node);
+            if !self.nodes[peer as usize].up {
+                continue;
+            }
+            if self.dialled[node as usize].contains(&peer) {
+                self.open_connection(node, peer);
+            } else {
+                self.open_connection(peer, node);
             }
         }
-        self.boot(node);
     }
 
     /// One step of a churn fault: a random up node of the range leaves, to come back
@@ -763,6 +809,29 @@ impl<S: SimSuite> Sim<S> {
             self.schedule(down_ms, Event::Rejoin { node });
         }
         self.schedule(interval_ms, Event::Fault { index });
+    }
+
+    /// One step of a Sybil's eclipse attempt: dial the target if not connected (refused
+    /// when the target is at `connections_max`), then GRAFT it on every topic.
+    fn eclipse(&mut self, sybil: NodeId, target: NodeId) {
+        if !self.nodes[target as usize].up {
+            return;
+        }
+        if !self.nodes[target as usize].gossip.peers().contains(&sybil) {
+            let connections = self.nodes[target as usize].gossip.peers().len();
+            if connections >= self.scenario.topology.connections_max as usize {
+                self.stats.eclipse_dials_refused += 1;
+                return;
+            }
+            self.links[sybil as usize].insert(target);
+            self.links[target as usize].insert(sybil);
+            self.dialled[sybil as usize].insert(target);
+            self.stats.eclipse_connections += 1;
+            self.open_connection(sybil, target);
+        }
+        for topic in TOPICS {
+            self.send(sybil, target, Rpc::Graft { topic });
+        }
     }
 
     fn publish(&mut self, node: NodeId, topic: &'static str, data: Vec<u8>) {
@@ -849,9 +918,23 @@ impl<S: SimSuite> Sim<S> {
         let now_ms = self.engine.now_ms();
         let mut out = Vec::new();
         let mut validate = Vec::new();
+        // A Sybil's GRAFT that its target takes into a mesh: the attack's progress.
+        let sybil_graft = match &rpc {
+            Rpc::Graft { topic } if self.nodes[from as usize].eclipse_target == Some(to) => {
+                let mesh = self.nodes[to as usize].gossip.mesh(topic);
+                mesh.is_some_and(|m| !m.contains(&from)).then_some(*topic)
+            }
+            _ => None,
+        };
         self.nodes[to as usize]
             .gossip
             .on_rpc(from, rpc, now_ms, &mut out, &mut validate);
+        if let Some(topic) = sybil_graft {
+            let mesh = self.nodes[to as usize].gossip.mesh(topic);
+            if mesh.is_some_and(|m| m.contains(&from)) {
+                self.stats.eclipse_grafts_accepted += 1;
+            }
+        }
         self.send_all(to, out);
         for item in validate {
             self.validate(to, item);
@@ -883,7 +966,7 @@ impl<S: SimSuite> Sim<S> {
             self.stats.flood_validated += 1;
         }
         let sim = &mut self.nodes[node as usize];
-        if sim.byzantine.contains(&Behaviour::Withhold) {
+        if withholds(&sim.byzantine) {
             self.report(node, message.id, Acceptance::Ignore);
             return;
         }
@@ -976,7 +1059,7 @@ impl<S: SimSuite> Sim<S> {
                     encoded,
                 } => {
                     let sim = &mut self.nodes[node as usize];
-                    if sim.byzantine.contains(&Behaviour::Withhold) {
+                    if withholds(&sim.byzantine) {
                         continue;
                     }
                     sim.store.signed.insert(slot, id);
@@ -1005,10 +1088,7 @@ impl<S: SimSuite> Sim<S> {
                     self.publish(node, topics::PROPOSALS, encoded);
                 }
                 Action::RepublishCertificate { encoded, .. } => {
-                    if !self.nodes[node as usize]
-                        .byzantine
-                        .contains(&Behaviour::Withhold)
-                    {
+                    if !withholds(&self.nodes[node as usize].byzantine) {
                         self.publish(node, topics::CERTIFICATES, encoded);
                     }
                 }

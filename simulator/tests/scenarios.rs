@@ -86,10 +86,11 @@ fn conflicting_certificates_halt_the_slot_everywhere_and_forgeries_never_count()
         "no forgery was rejected"
     );
     // A run where honest members all saw the same proposal first has no conflict, and
-    // still passes: detection is what is promised, not that a conflict forms. (Seed 21:
-    // seed 5 was calm until the gossip model followed upstream's mesh rules more closely;
-    // with both proposals at one moment most seeds form a conflict, 5 of 98 do not.)
-    let calm = run(&scenario, 21);
+    // still passes: detection is what is promised, not that a conflict forms. (Seed 2:
+    // with both proposals at one moment most seeds form a conflict, 2 of seeds 1-60 do
+    // not. The calm seed moves whenever the model's event order does, as it did when
+    // connections began exchanging subscriptions.)
+    let calm = run(&scenario, 2);
     assert_passed(&calm);
     assert_eq!(calm.certificates.len(), 1);
 }
