@@ -41,7 +41,10 @@ pub struct Stats {
     pub eclipse_connections: u64,
     pub eclipse_dials_refused: u64,
     pub eclipse_grafts_accepted: u64,
-    delivery_ms: Vec<u64>,
+    /// Probe delivery latency at every node that validates probes (withholders and
+    /// Sybils do not), and at the targets of eclipse attempts only.
+    pub delivery: LatencyHistogram,
+    pub eclipse_target_delivery: LatencyHistogram,
     /// (id, time, proposer honest) of every proposal made.
     pub proposals: Vec<(ProposalId, u64, bool)>,
     /// Certificate -> node -> virtual time it was held there.
@@ -67,7 +70,8 @@ impl Default for Stats {
             eclipse_connections: 0,
             eclipse_dials_refused: 0,
             eclipse_grafts_accepted: 0,
-            delivery_ms: vec![0; LATENCY_BUCKETS_MS],
+            delivery: LatencyHistogram::default(),
+            eclipse_target_delivery: LatencyHistogram::default(),
             proposals: Vec::new(),
             certified: BTreeMap::new(),
             heals_ms: Vec::new(),
@@ -80,11 +84,6 @@ impl Stats {
         self.receipts += 1;
     }
 
-    pub fn record_delivery(&mut self, latency_ms: u64) {
-        let bucket = (latency_ms as usize).min(LATENCY_BUCKETS_MS - 1);
-        self.delivery_ms[bucket] += 1;
-    }
-
     pub fn record_certified(&mut self, id: ProposalId, node: NodeId, now_ms: u64) {
         self.certified
             .entry(id)
@@ -92,16 +91,36 @@ impl Stats {
             .entry(node)
             .or_insert(now_ms);
     }
+}
 
-    fn deliveries(&self) -> u64 {
-        self.delivery_ms.iter().sum()
+/// Probe delivery latencies in 1 ms buckets; the last bucket holds every latency of
+/// `LATENCY_BUCKETS_MS - 1` ms or more.
+pub struct LatencyHistogram {
+    buckets_ms: Vec<u64>,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram {
+            buckets_ms: vec![0; LATENCY_BUCKETS_MS],
+        }
+    }
+}
+
+impl LatencyHistogram {
+    pub fn record(&mut self, latency_ms: u64) {
+        let bucket = (latency_ms as usize).min(LATENCY_BUCKETS_MS - 1);
+        self.buckets_ms[bucket] += 1;
     }
 
-    /// (ms, deliveries at or below it) for every non-empty 1 ms bucket; the last bucket
-    /// holds every latency of `LATENCY_BUCKETS_MS - 1` ms or more.
-    fn latency_cdf(&self) -> Vec<(u64, u64)> {
+    fn count(&self) -> u64 {
+        self.buckets_ms.iter().sum()
+    }
+
+    /// (ms, deliveries at or below it) for every non-empty bucket.
+    fn cdf(&self) -> Vec<(u64, u64)> {
         let mut seen = 0;
-        self.delivery_ms
+        self.buckets_ms
             .iter()
             .enumerate()
             .filter(|(_, count)| **count > 0)
@@ -114,13 +133,13 @@ impl Stats {
 
     /// The smallest latency with at least `quantile` of deliveries at or below it.
     fn quantile_ms(&self, quantile: f64) -> Option<u64> {
-        let total = self.deliveries();
+        let total = self.count();
         if total == 0 {
             return None;
         }
         let target = ((total as f64) * quantile).ceil().max(1.0) as u64;
         let mut seen = 0;
-        for (ms, count) in self.delivery_ms.iter().enumerate() {
+        for (ms, count) in self.buckets_ms.iter().enumerate() {
             seen += count;
             if seen >= target {
                 return Some(ms as u64);
@@ -354,6 +373,9 @@ pub struct Figures {
     pub eclipse_connections: u64,
     pub eclipse_dials_refused: u64,
     pub eclipse_grafts_accepted: u64,
+    /// Probes the targets of eclipse attempts received, and their p99 latency.
+    pub eclipse_target_probe_deliveries: u64,
+    pub eclipse_target_delivery_p99_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -395,10 +417,10 @@ pub fn build(
     let duplicates_received = nodes.iter().map(|n| n.gossip.duplicates_received).sum();
     let figures = Figures {
         probes_published: stats.probes_published,
-        probe_deliveries: stats.deliveries(),
-        delivery_p50_ms: stats.quantile_ms(0.5),
-        delivery_p99_ms: stats.quantile_ms(0.99),
-        delivery_max_ms: stats.quantile_ms(1.0),
+        probe_deliveries: stats.delivery.count(),
+        delivery_p50_ms: stats.delivery.quantile_ms(0.5),
+        delivery_p99_ms: stats.delivery.quantile_ms(0.99),
+        delivery_max_ms: stats.delivery.quantile_ms(1.0),
         messages_sent: stats.messages_sent,
         first_receipts: stats.receipts,
         sends_per_delivery: (stats.receipts > 0)
@@ -415,6 +437,8 @@ pub fn build(
         eclipse_connections: stats.eclipse_connections,
         eclipse_dials_refused: stats.eclipse_dials_refused,
         eclipse_grafts_accepted: stats.eclipse_grafts_accepted,
+        eclipse_target_probe_deliveries: stats.eclipse_target_delivery.count(),
+        eclipse_target_delivery_p99_ms: stats.eclipse_target_delivery.quantile_ms(0.99),
     };
     // Every certificate any honest node holds.
     let mut all: BTreeMap<ProposalId, CertificateMessage> = BTreeMap::new();
@@ -626,7 +650,7 @@ pub fn build(
         passed,
         trace_sha256: hex(&trace_sha256),
         honest_nodes: honest.len(),
-        latency_cdf: stats.latency_cdf(),
+        latency_cdf: stats.delivery.cdf(),
         certificate_spread,
         fault_timeline: fault_timeline(scenario),
     }
@@ -737,8 +761,12 @@ impl Report {
         if f.eclipse_connections > 0 || f.eclipse_dials_refused > 0 {
             let _ = writeln!(
                 out,
-                "  eclipse       {} Sybil connections accepted, {} refused; {} Sybil GRAFTs taken into a mesh",
-                f.eclipse_connections, f.eclipse_dials_refused, f.eclipse_grafts_accepted
+                "  eclipse       {} Sybil connections accepted, {} refused; {} Sybil GRAFTs taken into a mesh; targets received {} probes, p99 {} ms",
+                f.eclipse_connections,
+                f.eclipse_dials_refused,
+                f.eclipse_grafts_accepted,
+                f.eclipse_target_probe_deliveries,
+                or_dash(f.eclipse_target_delivery_p99_ms)
             );
         }
         let _ = writeln!(out, "  engine        {} events", f.events);

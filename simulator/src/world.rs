@@ -192,6 +192,7 @@ pub struct Sim<S: SimSuite> {
     /// The peers each node dialled (its outbound connections, which gossipsub keeps in
     /// its mesh against inbound floods: `mesh_outbound_min`).
     dialled: Vec<BTreeSet<NodeId>>,
+    eclipse_targets: BTreeSet<NodeId>,
     partitions: Option<(Vec<NodeRange>, Direction)>,
     losses: Vec<LossRule>,
     gossip_config: GossipConfig,
@@ -306,6 +307,11 @@ impl<S: SimSuite> Sim<S> {
             nodes: Vec::with_capacity(n as usize),
             links,
             dialled,
+            eclipse_targets: scenario
+                .byzantine
+                .iter()
+                .filter_map(|group| group.target)
+                .collect(),
             partitions: None,
             losses: Vec::new(),
             gossip_config,
@@ -973,8 +979,11 @@ impl<S: SimSuite> Sim<S> {
         let acceptance = if message.topic == topics::PROBE {
             match sim.probe.on_inbound(&message.data, clock) {
                 Ok(_) => {
-                    self.stats
-                        .record_delivery(now_ms.saturating_sub(message.published_at_ms));
+                    let latency_ms = now_ms.saturating_sub(message.published_at_ms);
+                    self.stats.delivery.record(latency_ms);
+                    if self.eclipse_targets.contains(&node) {
+                        self.stats.eclipse_target_delivery.record(latency_ms);
+                    }
                     Acceptance::Accept
                 }
                 Err(_) => Acceptance::Reject,

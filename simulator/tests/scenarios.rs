@@ -145,6 +145,41 @@ fn churning_nodes_rejoin_and_catch_up_without_loss() {
 }
 
 #[test]
+fn sybils_dialling_and_grafting_one_node_do_not_cut_it_off() {
+    let scenario = scenario("eclipse");
+    let report = run(&scenario, scenario.seed);
+    assert_passed(&report);
+    let f = &report.figures;
+    // The attack happened: most Sybils connected (the rest were random neighbours
+    // already) and the victim took Sybil GRAFTs into its mesh.
+    assert!(f.eclipse_connections >= 40, "{f:?}");
+    assert_eq!(f.eclipse_dials_refused, 0);
+    assert!(f.eclipse_grafts_accepted > 0, "{f:?}");
+    // And failed: the victim heard every probe but its own and the few in flight at the
+    // end, in time, besides certifying both proposals (no_loss, certified_within_ms).
+    let others = f.probes_published * 149 / 150;
+    assert!(
+        f.eclipse_target_probe_deliveries >= others * 98 / 100,
+        "{f:?}"
+    );
+    assert!(f.eclipse_target_delivery_p99_ms.unwrap() <= 500, "{f:?}");
+}
+
+#[test]
+fn a_node_at_its_connection_limit_refuses_further_sybils() {
+    let mut scenario = scenario("eclipse");
+    scenario.topology.connections_max = 2 * scenario.topology.connections_per_node;
+    let report = run(&scenario, scenario.seed);
+    assert_passed(&report);
+    let f = &report.figures;
+    assert!(f.eclipse_dials_refused > 0, "{f:?}");
+    assert!(
+        f.eclipse_connections < 16,
+        "at most 16 connections in all: {f:?}"
+    );
+}
+
+#[test]
 fn the_scale_scenarios_pass_at_small_scale() {
     // The same files the benchmarks run at 1,000 and 10,000 nodes, shrunk to a size the
     // test suite affords; everything else (committee, Byzantine third, traffic,
@@ -170,6 +205,7 @@ fn every_shipped_scenario_is_run_by_a_test() {
         "cascading-failures",
         "churn",
         "conflicting-proposals",
+        "eclipse",
         "loss-50",
         "node-down",
         "partition-heal",
@@ -275,6 +311,31 @@ fn broken_scenarios_name_the_field() {
             "[criteria]",
             "[[byzantine]]\nmembers = { first = 0, last = 3 }\nbehaviours = [\"flood\"]\n\n[criteria]",
             "at most t = 3",
+        ),
+        (
+            "[criteria]",
+            "[[byzantine]]\nmembers = { first = 50, last = 84 }\nbehaviours = [\"withhold\"]\n\n[criteria]",
+            "at most a third of the 100 nodes",
+        ),
+        (
+            "[criteria]",
+            "[[byzantine]]\nmembers = { first = 50, last = 59 }\nbehaviours = [\"eclipse\"]\n\n[criteria]",
+            "byzantine[0].target",
+        ),
+        (
+            "[criteria]",
+            "[[byzantine]]\nmembers = { first = 50, last = 59 }\nbehaviours = [\"eclipse\"]\ntarget = 55\n\n[criteria]",
+            "must be an honest node",
+        ),
+        (
+            "[criteria]",
+            "[[byzantine]]\nmembers = { first = 50, last = 59 }\nbehaviours = [\"flood\"]\ntarget = 5\n\n[criteria]",
+            "only an eclipse group has a target",
+        ),
+        (
+            "connections_per_node = 8",
+            "connections_per_node = 8\nconnections_max = 15",
+            "topology.connections_max",
         ),
     ] {
         let text = base.replacen(from, to, 1);
