@@ -77,7 +77,7 @@ fn nodes_min(scenario: &Scenario) -> u32 {
         .faults
         .iter()
         .flat_map(|fault| fault.node_ranges())
-        .chain(scenario.byzantine.iter().map(|group| group.members))
+        .chain(scenario.byzantine.iter().map(|group| &group.members))
         .map(|range| range.last.saturating_add(1))
         .chain(
             scenario

@@ -8,16 +8,11 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const X0: &str = env!("CARGO_BIN_EXE_x0");
+mod common;
 
-fn x0(args: &[&str]) -> Output {
-    Command::new(X0)
-        .args(args)
-        .env_remove("X0_CONFIG")
-        .env("X0_LOG", "warn")
-        .output()
-        .expect("x0 runs")
-}
+use common::x0;
+
+const X0: &str = env!("CARGO_BIN_EXE_x0");
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()

@@ -8,20 +8,11 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{text, x0};
+
 const X0: &str = env!("CARGO_BIN_EXE_x0");
-
-fn x0(args: &[&str]) -> Output {
-    Command::new(X0)
-        .args(args)
-        .env_remove("X0_CONFIG")
-        .env("X0_LOG", "warn")
-        .output()
-        .expect("x0 runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn assert_exit(output: &Output, code: i32, needles: &[&str]) {
     let stderr = text(&output.stderr);

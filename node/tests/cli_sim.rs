@@ -4,23 +4,13 @@
 //! `--nodes`. Small node counts keep each run under a few seconds.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-const X0: &str = env!("CARGO_BIN_EXE_x0");
+mod common;
+
+use common::{text, x0};
+
 const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios");
-
-fn x0(args: &[&str]) -> Output {
-    Command::new(X0)
-        .args(args)
-        .env_remove("X0_CONFIG")
-        .env("X0_LOG", "warn")
-        .output()
-        .expect("x0 runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn assert_exit(output: &Output, code: i32) -> (String, String) {
     let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));

@@ -17,9 +17,15 @@ pub struct QueueFull {
 /// Event buffers kept for reuse; more than the milliseconds a run usually has pending.
 const SPARE_BUFFERS_MAX: usize = 4_096;
 
-/// Milliseconds ahead that the calendar ring covers: link latencies, CPU queues and
-/// heartbeats all fall within it; later events (proposals, faults) wait in a map.
-const RING_MS: u64 = 4_096;
+/// Milliseconds ahead that the calendar ring covers: link latencies, CPU queues, ticks
+/// and heartbeats (1 s) fall within it; later events (probe timers, proposals, faults)
+/// wait in a map.
+const RING_MS: u64 = 1_024;
+
+/// Capacity, in events, a ring bucket keeps once it has fired: each bucket keeps the
+/// buffer it is given, and without a cap every one would grow to the busiest
+/// millisecond's size (gigabytes at 10,000 nodes).
+const BUCKET_CAPACITY_KEPT: usize = 4_096;
 
 /// The engine: virtual time in milliseconds, a bounded queue of events of type `E`, and
 /// the run's single RNG.
@@ -117,9 +123,10 @@ impl<E> Engine<E> {
             self.now_ms = at_ms;
             if in_map_ms == Some(at_ms) {
                 let (_, events) = self.later.pop_first().expect("just seen");
-                let spent = std::mem::replace(&mut self.current, events);
+                let mut spent = std::mem::replace(&mut self.current, events);
                 debug_assert!(spent.is_empty());
                 if self.spare.len() < SPARE_BUFFERS_MAX {
+                    spent.shrink_to(BUCKET_CAPACITY_KEPT);
                     self.spare.push(spent);
                 }
             }
@@ -129,6 +136,7 @@ impl<E> Engine<E> {
                 if self.current.is_empty() {
                     // Swap buffers: the bucket keeps the emptied one's capacity.
                     std::mem::swap(&mut self.current, bucket);
+                    bucket.shrink_to(BUCKET_CAPACITY_KEPT);
                 } else {
                     self.current.extend(bucket.drain(..));
                 }

@@ -17,6 +17,20 @@ use tokio::sync::{mpsc, oneshot};
 use x0_node::config::Config;
 use x0_node::Node;
 
+/// The `x0` binary run as a process, with the caller's environment cleared of config.
+pub fn x0(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_x0"))
+        .args(args)
+        .env_remove("X0_CONFIG")
+        .env("X0_LOG", "warn")
+        .output()
+        .expect("x0 runs")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
 /// A node config for tests: loopback TCP only, any free ports, no probes of its own.
 pub fn test_config(data_dir: &Path) -> Config {
     let mut config = Config::embedded();
