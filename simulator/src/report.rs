@@ -21,6 +21,7 @@ pub const LATENCY_BUCKETS_MS: usize = 60_001;
 pub const SPREAD_POINTS_MAX: usize = 200;
 
 /// Counters the world keeps during a run.
+#[derive(Default)]
 pub struct Stats {
     pub probes_published: u64,
     /// First receipts of a message at a node (every topic).
@@ -51,32 +52,6 @@ pub struct Stats {
     pub certified: BTreeMap<ProposalId, BTreeMap<NodeId, u64>>,
     /// Times of heals and restarts: recovery is measured from the last one.
     pub heals_ms: Vec<u64>,
-}
-
-impl Default for Stats {
-    fn default() -> Self {
-        Stats {
-            probes_published: 0,
-            receipts: 0,
-            messages_sent: 0,
-            messages_lost: 0,
-            shares_rejected: 0,
-            certificates_rejected: 0,
-            evidence: 0,
-            replays_published: 0,
-            flood_published: 0,
-            flood_validated: 0,
-            events: 0,
-            eclipse_connections: 0,
-            eclipse_dials_refused: 0,
-            eclipse_grafts_accepted: 0,
-            delivery: LatencyHistogram::default(),
-            eclipse_target_delivery: LatencyHistogram::default(),
-            proposals: Vec::new(),
-            certified: BTreeMap::new(),
-            heals_ms: Vec::new(),
-        }
-    }
 }
 
 impl Stats {
