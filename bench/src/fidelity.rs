@@ -43,7 +43,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use x0_node::config::GossipSection;
-use x0_node::network::behaviour::{gossipsub_config, score_parameters};
+use x0_node::network::behaviour::{gossipsub_config_builder, score_parameters};
 use x0_simulator::gossip::{Acceptance, GossipConfig, GossipNode, MessageId, NodeId, Rpc};
 use x0_simulator::Engine;
 
@@ -151,6 +151,25 @@ impl Plan {
             publishes,
             end_ms: last + spec.drain_ms,
         }
+    }
+
+    /// The same plan `factor` times slower: every time in it multiplied.
+    pub fn scaled(&self, factor: u64) -> Plan {
+        let mut plan = self.clone();
+        plan.latency_ms *= factor;
+        plan.heartbeat_interval_ms *= factor;
+        for phase in &mut plan.heartbeat_phase_ms {
+            *phase *= factor;
+        }
+        for link in &mut plan.links {
+            link.dial_at_ms *= factor;
+        }
+        plan.connect_at_ms *= factor;
+        for (at_ms, _) in &mut plan.publishes {
+            *at_ms *= factor;
+        }
+        plan.end_ms *= factor;
+        plan
     }
 
     /// Each node's peers.
@@ -562,7 +581,23 @@ fn listen_addr(port_base: u64, node: NodeId) -> Multiaddr {
 /// Runs the plan with real libp2p gossipsub swarms, one tokio task each, over the memory
 /// transport with the plan's latency on every link, noise and yamux as the node uses over
 /// TCP, and the node's own gossipsub and peer-score configuration.
-pub async fn run_real(plan: &Plan, gossip: &GossipSection) -> Result<RealOutcome, RealRunError> {
+///
+/// With `time_scale` K above 1 the swarms run the plan K times slower: every time in it,
+/// the link latency, and every gossipsub timer (heartbeat and its initial delay, prune
+/// backoff, seen-cache time, IWANT follow-up) multiplied by K; latencies are divided by K
+/// before the figures are taken. The protocol's decisions depend on times only through
+/// those timers and the order of arrivals, which scaling keeps; what does not scale is
+/// this process's CPU time per copy, shared by all the swarms on this machine's cores,
+/// which is the point: it shrinks K-fold relative to the plan.
+pub async fn run_real(
+    plan: &Plan,
+    gossip: &GossipSection,
+    time_scale: u64,
+) -> Result<RealOutcome, RealRunError> {
+    assert!(time_scale >= 1);
+    let unscaled = plan;
+    let plan = &plan.scaled(time_scale);
+    let gossip = &scaled_gossip(gossip, time_scale);
     let port_base = rand::thread_rng().gen_range(1_000_000..u64::MAX / 2);
     let ticks_before = cpu_ticks();
     let wall = std::time::Instant::now();
@@ -587,7 +622,7 @@ pub async fn run_real(plan: &Plan, gossip: &GossipSection) -> Result<RealOutcome
         let shared = shared.clone();
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep_until(swarm_start).await;
-            let swarm = build_swarm(node, &gossip, latency, &shared, port_base)?;
+            let swarm = build_swarm(node, &gossip, time_scale, latency, &shared, port_base)?;
             shared.started.fetch_add(1, Ordering::SeqCst);
             drive_node(node, swarm, receiver, shared, payload_bytes).await;
             Ok::<(), RealRunError>(())
@@ -674,10 +709,13 @@ pub async fn run_real(plan: &Plan, gossip: &GossipSection) -> Result<RealOutcome
         }
         _ => (None, None),
     };
-    let deliveries = std::mem::take(&mut *shared.deliveries.lock().expect("deliveries lock"));
+    let mut deliveries = std::mem::take(&mut *shared.deliveries.lock().expect("deliveries lock"));
+    for delivery in &mut deliveries {
+        delivery.latency_ms /= time_scale as f64;
+    }
     let copies = shared.copies_received.load(Ordering::SeqCst);
     Ok(RealOutcome {
-        figures: Figures::new(plan, &deliveries, copies, &mesh_at_start),
+        figures: Figures::new(unscaled, &deliveries, copies, &mesh_at_start),
         connected_ms,
         messages_sent_by_gossipsub: end_reports.iter().map(|r| r.sent_counted).sum(),
         publish_failures: shared.publish_failures.load(Ordering::SeqCst),
@@ -714,9 +752,22 @@ struct NodeSwarm {
     topic: IdentTopic,
 }
 
+/// The node's `[gossip]` timers multiplied by `time_scale` (see [`run_real`]).
+fn scaled_gossip(gossip: &GossipSection, time_scale: u64) -> GossipSection {
+    let mut scaled = gossip.clone();
+    scaled.heartbeat_interval_ms *= time_scale;
+    scaled.prune_backoff_s *= time_scale;
+    scaled.duplicate_cache_time_s *= time_scale;
+    scaled
+}
+
+/// libp2p gossipsub's `iwant_followup_time` default, which the node does not change.
+const IWANT_FOLLOWUP_MS: u64 = 3_000;
+
 fn build_swarm(
     node: NodeId,
     gossip: &GossipSection,
+    time_scale: u64,
     latency: Duration,
     shared: &Shared,
     port_base: u64,
@@ -731,7 +782,14 @@ fn build_swarm(
         .boxed();
     // The node's own gossipsub configuration and peer scoring
     // (x0_node::network::behaviour), with metrics on as the node has them.
-    let config = gossipsub_config(gossip).map_err(|e| fail(e.to_string()))?;
+    // Upstream timers the node leaves at their defaults are scaled here (run_real).
+    let mut builder = gossipsub_config_builder(gossip);
+    builder
+        .heartbeat_initial_delay(Duration::from_millis(
+            HEARTBEAT_INITIAL_DELAY_MS * time_scale,
+        ))
+        .iwant_followup_time(Duration::from_millis(IWANT_FOLLOWUP_MS * time_scale));
+    let config = builder.build().map_err(|e| fail(e.to_string()))?;
     let mut registry = Registry::default();
     let mut behaviour = Gossipsub::new_with_transform(
         gossipsub::MessageAuthenticity::Signed(key.clone()),
@@ -897,8 +955,45 @@ mod tests {
         assert_eq!(again.messages_sent, figures.messages_sent);
     }
 
-    /// A few real swarms end to end: everything arrives, no faster than the link allows,
-    /// and the receivers' copy count equals gossipsub's own.
+    #[test]
+    fn a_scaled_plan_is_the_same_plan_slower() {
+        let plan = Plan::new(spec(12, 3));
+        let slow = plan.scaled(3);
+        assert_eq!(slow.latency_ms, 3 * plan.latency_ms);
+        assert_eq!(slow.heartbeat_interval_ms, 3 * plan.heartbeat_interval_ms);
+        assert_eq!(slow.connect_at_ms, 3 * plan.connect_at_ms);
+        assert_eq!(slow.end_ms, 3 * plan.end_ms);
+        assert!(slow
+            .heartbeat_phase_ms
+            .iter()
+            .zip(&plan.heartbeat_phase_ms)
+            .all(|(s, p)| *s == 3 * p));
+        assert!(slow.links.iter().zip(&plan.links).all(|(s, p)| {
+            (s.dialer, s.listener, s.dial_at_ms) == (p.dialer, p.listener, 3 * p.dial_at_ms)
+        }));
+        assert!(slow
+            .publishes
+            .iter()
+            .zip(&plan.publishes)
+            .all(|(s, p)| *s == (3 * p.0, p.1)));
+        let gossip = Config::embedded().gossip;
+        let scaled = scaled_gossip(&gossip, 3);
+        assert_eq!(
+            scaled.heartbeat_interval_ms,
+            3 * gossip.heartbeat_interval_ms
+        );
+        assert_eq!(scaled.prune_backoff_s, 3 * gossip.prune_backoff_s);
+        assert_eq!(
+            scaled.duplicate_cache_time_s,
+            3 * gossip.duplicate_cache_time_s
+        );
+        assert_eq!(scaled.mesh_n, gossip.mesh_n);
+    }
+
+    /// A few real swarms end to end, run twice slower (`time_scale` 2, which the
+    /// fidelity runs use to take this process's CPU out of the latencies): everything
+    /// arrives, no faster than the link allows once divided back, and the receivers'
+    /// copy count equals gossipsub's own.
     #[test]
     fn real_swarms_deliver_through_the_delayed_links() {
         let plan = Plan::new(spec(6, 3));
@@ -907,11 +1002,16 @@ mod tests {
             .build()
             .unwrap();
         let outcome = runtime
-            .block_on(run_real(&plan, &Config::embedded().gossip))
+            .block_on(run_real(&plan, &Config::embedded().gossip, 2))
             .unwrap();
         let figures = &outcome.figures;
         assert_eq!(figures.deliveries, figures.deliveries_expected);
         assert!(figures.latency_ms_p50 >= plan.latency_ms as f64);
+        // Divided back: a delivery of n hops takes about n links, not 2n.
+        assert!(
+            figures.latency_ms_max < 5.0 * plan.latency_ms as f64,
+            "{figures:?}"
+        );
         assert_eq!(outcome.messages_sent_by_gossipsub, figures.messages_sent);
         assert_eq!(outcome.publish_failures, 0);
     }

@@ -56,6 +56,12 @@ struct Args {
     /// dialling side known) or `world` (the shortcut x0_simulator::world takes today).
     #[arg(long, value_enum, default_value_t = Links::Upstream)]
     model_links: Links,
+    /// Run the real swarms K times slower (every time, latency and gossipsub timer
+    /// multiplied by K; latencies divided by K after): the protocol is the same, and
+    /// this process's CPU time per copy, shared by all swarms on this machine's cores,
+    /// shrinks K-fold against the plan. The model always runs the plan as given.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=20))]
+    time_scale: u64,
     /// Run the model only (no comparison; for working on the model).
     #[arg(long)]
     model_only: bool,
@@ -85,6 +91,7 @@ struct Comparison {
 #[derive(Debug, Serialize)]
 struct Output<'a> {
     plan: &'a Plan,
+    time_scale: u64,
     tolerance: f64,
     model: &'a Figures,
     real: Option<&'a RealOutcome>,
@@ -172,7 +179,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
         }
         let runtime = runtime.enable_all().build().context("starting tokio")?;
         let real = runtime
-            .block_on(fidelity::run_real(&plan, &gossip))
+            .block_on(fidelity::run_real(&plan, &gossip, args.time_scale))
             .context("real swarms")?;
         print_figures("real", &real.figures, args.histogram);
         println!(
@@ -239,6 +246,7 @@ fn run(args: &Args) -> anyhow::Result<bool> {
     if let Some(path) = &args.json {
         let output = Output {
             plan: &plan,
+            time_scale: args.time_scale,
             tolerance: args.tolerance,
             model: &model,
             real: real.as_ref(),

@@ -124,6 +124,12 @@ impl Behaviour {
 pub fn gossipsub_config(
     gossip: &GossipSection,
 ) -> Result<gossipsub::Config, gossipsub::ConfigBuilderError> {
+    gossipsub_config_builder(gossip).build()
+}
+
+/// [`gossipsub_config`] before it is built, for harnesses that change upstream defaults
+/// the node leaves alone (bench/src/fidelity.rs scales every timer).
+pub fn gossipsub_config_builder(gossip: &GossipSection) -> gossipsub::ConfigBuilder {
     let mut builder = gossipsub::ConfigBuilder::default();
     builder
         .validation_mode(gossipsub::ValidationMode::Strict)
@@ -148,7 +154,7 @@ pub fn gossipsub_config(
             gossipsub::IdentTopic::new(topic.name).hash(),
         );
     }
-    builder.build()
+    builder
 }
 
 /// The application limit plus room for gossipsub's framing of one message: source peer id,
