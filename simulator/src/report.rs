@@ -46,6 +46,9 @@ pub struct Stats {
     /// Sybils do not), and at the targets of eclipse attempts only.
     pub delivery: LatencyHistogram,
     pub eclipse_target_delivery: LatencyHistogram,
+    /// Deliveries of probes published in quiet phases (no partition, loss or crashed node
+    /// in force).
+    pub quiet_delivery: LatencyHistogram,
     /// (id, time, proposer honest) of every proposal made.
     pub proposals: Vec<(ProposalId, u64, bool)>,
     /// Certificate -> node -> virtual time it was held there.
@@ -351,6 +354,10 @@ pub struct Figures {
     /// Probes the targets of eclipse attempts received, and their p99 latency.
     pub eclipse_target_probe_deliveries: u64,
     pub eclipse_target_delivery_p99_ms: Option<u64>,
+    /// Deliveries of probes published in quiet phases (no partition, loss or crashed
+    /// node in force), and their p99.
+    pub quiet_probe_deliveries: u64,
+    pub quiet_delivery_p99_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -414,6 +421,8 @@ pub fn build(
         eclipse_grafts_accepted: stats.eclipse_grafts_accepted,
         eclipse_target_probe_deliveries: stats.eclipse_target_delivery.count(),
         eclipse_target_delivery_p99_ms: stats.eclipse_target_delivery.quantile_ms(0.99),
+        quiet_probe_deliveries: stats.quiet_delivery.count(),
+        quiet_delivery_p99_ms: stats.quiet_delivery.quantile_ms(0.99),
     };
     // Every certificate any honest node holds.
     let mut all: BTreeMap<ProposalId, CertificateMessage> = BTreeMap::new();
@@ -477,6 +486,20 @@ pub fn build(
             detail: match p99 {
                 Some(p99) => format!("p99 {p99} ms, at most {max} ms"),
                 None => "no probe was delivered".into(),
+            },
+        });
+    }
+    if let Some(max) = c.quiet_delivery_p99_ms_max {
+        let p99 = figures.quiet_delivery_p99_ms;
+        criteria.push(CriterionResult {
+            name: "quiet_delivery_p99_ms_max".into(),
+            passed: p99.is_some_and(|p| p <= max),
+            detail: match p99 {
+                Some(p99) => format!(
+                    "p99 {p99} ms over {} deliveries of probes published with no partition, loss or crash in force, at most {max} ms",
+                    figures.quiet_probe_deliveries
+                ),
+                None => "no probe was published in a quiet phase".into(),
             },
         });
     }
@@ -719,6 +742,14 @@ impl Report {
             or_dash(f.delivery_p99_ms),
             or_dash(f.delivery_max_ms)
         );
+        if f.quiet_probe_deliveries < f.probe_deliveries {
+            let _ = writeln!(
+                out,
+                "  quiet phases  {} deliveries of probes published with no partition, loss or crash in force; p99 {} ms",
+                f.quiet_probe_deliveries,
+                or_dash(f.quiet_delivery_p99_ms)
+            );
+        }
         let _ = writeln!(
             out,
             "  gossip        {} messages sent, {} lost, {} duplicates; {} sends per first receipt",

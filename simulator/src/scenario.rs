@@ -347,6 +347,10 @@ pub enum Behaviour {
 pub struct Criteria {
     /// p99 probe delivery latency over the whole run, at most.
     pub delivery_p99_ms_max: Option<u64>,
+    /// p99 delivery latency of the probes published in quiet phases, at most: while no
+    /// partition, no loss and no crashed node is in force (links still have their
+    /// latency: the fault-free and delay-only phases).
+    pub quiet_delivery_p99_ms_max: Option<u64>,
     /// Every honest node that is up at the end holds every certificate formed anywhere.
     #[serde(default)]
     pub no_loss: bool,

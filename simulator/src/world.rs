@@ -193,6 +193,8 @@ pub struct Sim<S: SimSuite> {
     /// its mesh against inbound floods: `mesh_outbound_min`).
     dialled: Vec<BTreeSet<NodeId>>,
     eclipse_targets: BTreeSet<NodeId>,
+    /// Probes published while the run was quiet ([`Sim::quiet`]): one id per probe.
+    quiet_probes: BTreeSet<MessageId>,
     partitions: Option<(Vec<NodeRange>, Direction)>,
     losses: Vec<LossRule>,
     gossip_config: GossipConfig,
@@ -312,6 +314,7 @@ impl<S: SimSuite> Sim<S> {
                 .iter()
                 .filter_map(|group| group.target)
                 .collect(),
+            quiet_probes: BTreeSet::new(),
             partitions: None,
             losses: Vec::new(),
             gossip_config,
@@ -848,6 +851,9 @@ impl<S: SimSuite> Sim<S> {
             .publish(topic, data, now_ms, &mut out);
         if topic == topics::PROBE {
             self.stats.probes_published += 1;
+            if self.quiet() {
+                self.quiet_probes.insert(message.id);
+            }
         }
         self.trace(format_args!(
             "publish {node} {topic} {}:{}",
@@ -888,6 +894,16 @@ impl<S: SimSuite> Sim<S> {
         }
         let delay = self.latency_ms();
         self.schedule(delay, Event::Rpc { to, from, rpc });
+    }
+
+    /// No partition, no loss and no crashed node in force: a fault-free or delay-only
+    /// phase, whose latencies `quiet_delivery_p99_ms_max` bounds.
+    fn quiet(&self) -> bool {
+        let now_ms = self.engine.now_ms();
+        self.partitions.is_none()
+            && self.scenario.network.loss == 0.0
+            && self.losses.iter().all(|rule| rule.until_ms <= now_ms)
+            && self.nodes.iter().all(|sim| sim.up)
     }
 
     fn blocked(&self, from: NodeId, to: NodeId) -> bool {
@@ -981,6 +997,9 @@ impl<S: SimSuite> Sim<S> {
                 Ok(_) => {
                     let latency_ms = now_ms.saturating_sub(message.published_at_ms);
                     self.stats.delivery.record(latency_ms);
+                    if self.quiet_probes.contains(&message.id) {
+                        self.stats.quiet_delivery.record(latency_ms);
+                    }
                     if self.eclipse_targets.contains(&node) {
                         self.stats.eclipse_target_delivery.record(latency_ms);
                     }
