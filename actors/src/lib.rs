@@ -11,6 +11,7 @@
 //! This crate knows nothing of libp2p. Actors talk to the network through the messages in
 //! [`network`]; the node (crate `x0-node`) wires them to the real swarm in one place.
 
+pub mod auth;
 pub mod certify;
 pub mod duplicates;
 pub mod network;

@@ -1,0 +1,1 @@
+//! placeholder: the anomaly limits core (being written).
