@@ -20,6 +20,13 @@ pub const SHARES: &str = "/x0/1/shares";
 /// Certificates: a proposal, its signers and the combined threshold signature.
 pub const CERTIFICATES: &str = "/x0/1/certificates";
 
+/// Revocation lists signed by the network authority (a biscuit of its own).
+pub const REVOCATIONS: &str = "/x0/1/revocations";
+
+/// Ballot votes. Named here because `vote` rights name it; the ballot itself is a later
+/// protocol, and until it lands no node subscribes.
+pub const BALLOTS: &str = "/x0/1/ballots";
+
 /// Every topic this build knows, with the largest message it accepts on it (bytes of
 /// application data, before gossipsub's own framing). The node configures gossipsub's
 /// per-topic transmit limit from this table, so an oversized message is dropped by the

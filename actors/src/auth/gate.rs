@@ -1,0 +1,432 @@
+//! The admission gate for privileged messages, sans-IO: envelope, token, revocation,
+//! timestamp and nonce, in that order, each failure with its own reason.
+//!
+//! ```text
+//! gossip data ──decode──> Envelope ──operation_of(topic, payload)──> Request
+//!   token: signature chain, member == libp2p source, rights, expiry   (TokenVerifier)
+//!   revoked?                                                          (RevocationSet)
+//!   timestamp within ±skew, nonce unseen                              (ReplayGuard)
+//!   ──> Admitted { payload, nonce, timestamp }: the shell persists the nonce, then hands
+//!       the payload to the protocol core that owns the topic
+//! ```
+//!
+//! Every refusal is a gossipsub Reject: an honest forwarder never relays a message that
+//! fails here, because gossipsub's own seen cache (kept at least `2 * skew`) drops a
+//! repeat of a message it already relayed before this gate sees it.
+
+use super::envelope::{Envelope, EnvelopeError};
+use super::replay::{Nonce, ReplayGuard, ReplayRefusal};
+use super::revocations::{ListOutcome, RevocationSet};
+use super::token::{Operation, Request, RevocationList, Revoked, TokenRefusal, TokenVerifier};
+use crate::certify::proposal::Proposal;
+use crate::network::PeerKey;
+use crate::topics;
+
+/// Bounds and windows (the `[auth]` config section).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GateConfig {
+    /// A message stamped further than this from our clock, either way, is refused.
+    pub skew_ms: u64,
+    /// Seen nonces held at once; when full, new messages are refused (fail closed).
+    pub nonces_max: usize,
+    /// Revoked ids held at once.
+    pub revoked_max: usize,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        GateConfig {
+            skew_ms: 30_000,
+            nonces_max: 262_144,
+            revoked_max: 65_536,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("envelope: {0}")]
+    Envelope(#[from] EnvelopeError),
+    #[error("no privileged operation for this topic and payload")]
+    NoOperation,
+    #[error("{0}")]
+    Token(#[from] TokenRefusal),
+    #[error("token is revoked")]
+    Revoked,
+    #[error("{0}")]
+    Replay(#[from] ReplayRefusal),
+}
+
+impl Refusal {
+    /// Label for `x0_auth_rejected_total{reason}`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refusal::Envelope(_) => "malformed_envelope",
+            Refusal::NoOperation => "no_operation",
+            Refusal::Token(refusal) => refusal.reason(),
+            Refusal::Revoked => "revoked",
+            Refusal::Replay(refusal) => refusal.reason(),
+        }
+    }
+}
+
+/// A message the gate let through. The nonce is recorded in memory; the shell persists it
+/// before it acts on the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admitted<'a> {
+    pub operation: Operation,
+    pub payload: &'a [u8],
+    pub nonce: Nonce,
+    pub timestamp_unix_ms: u64,
+}
+
+/// Which operation a privileged message performs, read from its topic and payload: a
+/// proposal on a `charter/` slot is a Charter update, any other proposal is `propose`.
+pub fn operation_of(topic: &str, payload: &[u8]) -> Option<Operation> {
+    match topic {
+        topics::PROPOSALS => {
+            let proposal = Proposal::decode(payload).ok()?;
+            Some(if proposal.slot.starts_with("charter/") {
+                Operation::CharterUpdate
+            } else {
+                Operation::Propose
+            })
+        }
+        topics::SHARES => Some(Operation::Sign),
+        topics::BALLOTS => Some(Operation::Vote),
+        _ => None,
+    }
+}
+
+/// Topics whose messages travel in envelopes.
+pub fn is_privileged(topic: &str) -> bool {
+    matches!(topic, topics::PROPOSALS | topics::SHARES | topics::BALLOTS)
+}
+
+pub struct Gate<V> {
+    verifier: V,
+    replay: ReplayGuard,
+    revoked: RevocationSet,
+}
+
+impl<V: TokenVerifier> Gate<V> {
+    pub fn new(verifier: V, config: GateConfig, now_ms: u64) -> Gate<V> {
+        Gate {
+            verifier,
+            replay: ReplayGuard::new(config.skew_ms, config.nonces_max, now_ms),
+            revoked: RevocationSet::new(config.revoked_max),
+        }
+    }
+
+    pub fn verifier(&self) -> &V {
+        &self.verifier
+    }
+
+    pub fn replay_guard(&self) -> &ReplayGuard {
+        &self.replay
+    }
+
+    pub fn revocations(&self) -> &RevocationSet {
+        &self.revoked
+    }
+
+    /// Puts back what the shell persisted before a restart. Returns persisted nonces that
+    /// did not fit the bound.
+    pub fn restore(
+        &mut self,
+        nonces: impl IntoIterator<Item = (Nonce, u64)>,
+        revoked: impl IntoIterator<Item = Revoked>,
+        now_ms: u64,
+    ) -> usize {
+        self.revoked.restore(revoked, now_ms);
+        self.replay.restore(nonces, now_ms)
+    }
+
+    /// Checks one privileged message from `source` (the verified libp2p author).
+    pub fn admit<'a>(
+        &mut self,
+        topic: &str,
+        source: &PeerKey,
+        data: &'a [u8],
+        now_ms: u64,
+    ) -> Result<Admitted<'a>, Refusal> {
+        let envelope = Envelope::decode(data)?;
+        let operation = operation_of(topic, envelope.payload).ok_or(Refusal::NoOperation)?;
+        let request = Request {
+            holder: source,
+            operation,
+            topic,
+        };
+        let granted = self.verifier.verify(envelope.token, &request, now_ms)?;
+        if self.revoked.is_revoked(&granted.revocation_ids) {
+            return Err(Refusal::Revoked);
+        }
+        self.replay
+            .admit(&envelope.nonce, envelope.timestamp_unix_ms, now_ms)?;
+        Ok(Admitted {
+            operation,
+            payload: envelope.payload,
+            nonce: envelope.nonce,
+            timestamp_unix_ms: envelope.timestamp_unix_ms,
+        })
+    }
+
+    /// A revocation list from the authority (already verified by the shell with
+    /// [`super::token::read_revocations`]).
+    pub fn on_revocations(&mut self, list: &RevocationList, now_ms: u64) -> ListOutcome {
+        self.revoked.apply(list, now_ms)
+    }
+
+    /// Forgets nonces and revoked ids that left their windows.
+    pub fn tick(&mut self, now_ms: u64) -> (usize, usize) {
+        (
+            self.replay.sweep(now_ms),
+            self.revoked.forget_expired(now_ms),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::token::tests::{access, all_rights, authority_key, peer, NOW_MS, NOW_S};
+    use crate::auth::token::{
+        attenuate, Attenuation, BiscuitVerifier, Revoked, Right, VerifierConfig,
+    };
+    use crate::certify::wire::ShareMessage;
+
+    fn share() -> Vec<u8> {
+        ShareMessage {
+            class: crate::certify::threshold::ChangeClass::Standard,
+            id: crate::certify::proposal::ProposalId([3; 32]),
+            member: 1,
+            share: [5; crate::certify::scheme::SIGNATURE_BYTES],
+        }
+        .encode()
+    }
+
+    fn sealed(token: &[u8], nonce: u8, timestamp_unix_ms: u64, payload: &[u8]) -> Vec<u8> {
+        Envelope {
+            token,
+            nonce: [nonce; 16],
+            timestamp_unix_ms,
+            payload,
+        }
+        .encode()
+    }
+
+    fn gate() -> Gate<BiscuitVerifier> {
+        let verifier = BiscuitVerifier::new(authority_key(1).public(), VerifierConfig::default());
+        Gate::new(verifier, GateConfig::default(), NOW_MS)
+    }
+
+    fn reason(result: Result<Admitted<'_>, Refusal>) -> &'static str {
+        result.map(|_| "admitted").unwrap_or_else(|r| r.reason())
+    }
+
+    #[test]
+    fn each_failure_has_its_own_reason() {
+        let authority = authority_key(1);
+        let member = peer(1);
+        let token = access(&authority, &member, all_rights());
+        let payload = share();
+        let mut gate = gate();
+        let topic = topics::SHARES;
+
+        let ok = sealed(&token, 1, NOW_MS, &payload);
+        let admitted = gate.admit(topic, &member, &ok, NOW_MS).unwrap();
+        assert_eq!(admitted.operation, Operation::Sign);
+        assert_eq!(admitted.payload, &payload[..]);
+        assert_eq!(
+            reason(gate.admit(topic, &member, &ok, NOW_MS + 10)),
+            "replay"
+        );
+        assert_eq!(
+            reason(gate.admit(
+                topic,
+                &peer(2),
+                &sealed(&token, 2, NOW_MS, &payload),
+                NOW_MS
+            )),
+            "wrong_holder"
+        );
+        assert_eq!(
+            reason(gate.admit(
+                topic,
+                &member,
+                &sealed(&token, 3, NOW_MS - 30_001, &payload),
+                NOW_MS
+            )),
+            "timestamp_stale"
+        );
+        assert_eq!(
+            reason(gate.admit(
+                topic,
+                &member,
+                &sealed(&token, 4, NOW_MS + 30_001, &payload),
+                NOW_MS
+            )),
+            "timestamp_future"
+        );
+        assert_eq!(
+            reason(gate.admit(topic, &member, &ok[..10], NOW_MS)),
+            "malformed_envelope"
+        );
+        assert_eq!(
+            reason(gate.admit(topics::PROPOSALS, &member, &ok, NOW_MS)),
+            "no_operation"
+        );
+        let forged = access(&authority_key(2), &member, all_rights());
+        assert_eq!(
+            reason(gate.admit(
+                topic,
+                &member,
+                &sealed(&forged, 5, NOW_MS, &payload),
+                NOW_MS
+            )),
+            "token_signature"
+        );
+        let votes_only = attenuate(
+            &token,
+            &authority.public(),
+            &Attenuation {
+                operations: Some(vec![Operation::Vote]),
+                ..Attenuation::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            reason(gate.admit(
+                topic,
+                &member,
+                &sealed(&votes_only, 6, NOW_MS, &payload),
+                NOW_MS
+            )),
+            "not_permitted"
+        );
+        let expiry_ms = (NOW_S + 24 * 3600) * 1000;
+        assert_eq!(
+            reason(gate.admit(
+                topic,
+                &member,
+                &sealed(&token, 7, expiry_ms, &payload),
+                expiry_ms
+            )),
+            "token_expired"
+        );
+
+        let granted = gate
+            .verifier
+            .verify(
+                &token,
+                &Request {
+                    holder: &member,
+                    operation: Operation::Sign,
+                    topic,
+                },
+                NOW_MS,
+            )
+            .unwrap();
+        let list = RevocationList {
+            sequence: 1,
+            entries: vec![Revoked {
+                id: granted.revocation_ids[0].clone(),
+                until_unix_s: NOW_S + 30 * 24 * 3600,
+            }],
+        };
+        assert!(matches!(
+            gate.on_revocations(&list, NOW_MS),
+            ListOutcome::Applied { .. }
+        ));
+        assert_eq!(
+            reason(gate.admit(topic, &member, &sealed(&token, 8, NOW_MS, &payload), NOW_MS)),
+            "revoked"
+        );
+        // Revoking the credential's first block revokes every token derived from it.
+        let sign_only = attenuate(
+            &token,
+            &authority.public(),
+            &Attenuation {
+                operations: Some(vec![Operation::Sign]),
+                ..Attenuation::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            reason(gate.admit(
+                topic,
+                &member,
+                &sealed(&sign_only, 9, NOW_MS, &payload),
+                NOW_MS
+            )),
+            "revoked"
+        );
+    }
+
+    #[test]
+    fn a_restart_does_not_reopen_the_replay_window() {
+        let authority = authority_key(1);
+        let member = peer(1);
+        let token = access(
+            &authority,
+            &member,
+            vec![Right::on_own_topic(Operation::Sign)],
+        );
+        let message = sealed(&token, 1, NOW_MS, &share());
+        let mut before = gate();
+        let admitted = before
+            .admit(topics::SHARES, &member, &message, NOW_MS)
+            .unwrap();
+        let persisted = vec![(admitted.nonce, admitted.timestamp_unix_ms)];
+        drop(before);
+
+        let mut after = gate();
+        after.restore(persisted, Vec::new(), NOW_MS + 20_000);
+        assert_eq!(
+            reason(after.admit(topics::SHARES, &member, &message, NOW_MS + 20_000)),
+            "replay"
+        );
+        // Without what was persisted, the same message would pass: the restore is what
+        // closes the window.
+        assert_eq!(
+            reason(gate().admit(topics::SHARES, &member, &message, NOW_MS + 20_000)),
+            "admitted"
+        );
+    }
+
+    #[test]
+    fn proposals_on_charter_slots_need_the_charter_right() {
+        let authority = authority_key(1);
+        let member = peer(1);
+        let propose_only = access(
+            &authority,
+            &member,
+            vec![Right::on_own_topic(Operation::Propose)],
+        );
+        let proposal = |slot: &str| {
+            Proposal {
+                epoch: 1,
+                slot: slot.into(),
+                payload: b"x".to_vec(),
+                affected_ppm: 0,
+                proposer: member.0.clone(),
+                nonce: [0; 16],
+                timestamp_unix_ms: NOW_MS,
+            }
+            .encode()
+        };
+        let mut gate = gate();
+        let plain = sealed(&propose_only, 1, NOW_MS, &proposal("gossip/mesh_n"));
+        assert_eq!(
+            gate.admit(topics::PROPOSALS, &member, &plain, NOW_MS)
+                .unwrap()
+                .operation,
+            Operation::Propose
+        );
+        let charter = sealed(&propose_only, 2, NOW_MS, &proposal("charter/policy"));
+        assert_eq!(
+            reason(gate.admit(topics::PROPOSALS, &member, &charter, NOW_MS)),
+            "not_permitted"
+        );
+    }
+}
