@@ -15,6 +15,7 @@ use axum::{Json, Router};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use x0_actors::auth::actor::{AuthActor, GetAuthStatus};
 use x0_actors::certify::actor::{CertifyActor, GetCertifyStatus};
 
 use crate::network::{GetNetworkStatus, NetworkActor};
@@ -28,11 +29,18 @@ struct AppState {
     facts: Arc<NodeFacts>,
     started: Instant,
     certify: Option<Addr<CertifyActor>>,
+    auth: Option<Addr<AuthActor>>,
 }
 
 impl FromRef<AppState> for Option<Addr<CertifyActor>> {
     fn from_ref(state: &AppState) -> Self {
         state.certify.clone()
+    }
+}
+
+impl FromRef<AppState> for Option<Addr<AuthActor>> {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
     }
 }
 
@@ -66,6 +74,7 @@ pub async fn serve(
     registry: Arc<Registry>,
     network: Addr<NetworkActor>,
     certify: Option<Addr<CertifyActor>>,
+    auth: Option<Addr<AuthActor>>,
     facts: NodeFacts,
 ) -> Result<HttpServer, crate::NodeError> {
     let listener = TcpListener::bind(bind).await.map_err(|e| {
@@ -82,6 +91,7 @@ pub async fn serve(
         facts: Arc::new(facts),
         started: Instant::now(),
         certify,
+        auth,
     };
     let app = Router::new()
         .route("/metrics", get(metrics))
@@ -89,6 +99,7 @@ pub async fn serve(
         .route("/status", get(status))
         .route("/proposals", post(api::propose))
         .route("/certificates/{id}", get(api::certificate))
+        .route("/revocations", post(api::publish_revocations))
         .with_state(state);
     let (stop, stopped) = oneshot::channel::<()>();
     let done = tokio::spawn(async move {
@@ -100,7 +111,7 @@ pub async fn serve(
             tracing::error!(%error, "http server failed");
         }
     });
-    tracing::info!(address = %local_addr, "serving /metrics, /health, /status, /proposals, /certificates");
+    tracing::info!(address = %local_addr, "serving /metrics, /health, /status, /proposals, /certificates, /revocations");
     Ok(HttpServer {
         local_addr,
         stop,
@@ -152,12 +163,17 @@ async fn status(State(state): State<AppState>) -> Response {
         Some(certify) => certify.send(GetCertifyStatus).await.ok(),
         None => None,
     };
+    let auth = match &state.auth {
+        Some(auth) => auth.send(GetAuthStatus).await.ok(),
+        None => None,
+    };
     match state.network.send(GetNetworkStatus).await {
         Ok(Some(network)) => Json(Status::from_parts(
             network,
             &state.facts,
             state.started.elapsed().as_secs(),
             certify,
+            auth,
         ))
         .into_response(),
         _ => (

@@ -1,8 +1,11 @@
-//! The certify actor's [`Journal`], backed by the node's redb store: every write is a
+//! The certify actor's [`Journal`] and the auth actor's [`AuthJournal`], backed by the node's redb store: every write is a
 //! committed transaction before the actor publishes anything that depends on it.
 
 use std::sync::Arc;
 
+use x0_actors::auth::actor::AuthJournal;
+use x0_actors::auth::replay::Nonce;
+use x0_actors::auth::token::Revoked;
 use x0_actors::certify::actor::{hex, Evidence, Journal, JournalError};
 use x0_actors::certify::collector::SlotKey;
 use x0_actors::certify::proposal::ProposalId;
@@ -43,6 +46,27 @@ impl Journal for StoreJournal {
     fn record_evidence(&self, evidence: &Evidence) -> Result<(), JournalError> {
         let record = evidence_json(evidence, unix_ms_now());
         self.0.record_evidence(&record).map_err(journal_error)
+    }
+}
+
+impl AuthJournal for StoreJournal {
+    fn record_nonce(
+        &self,
+        nonce: &Nonce,
+        timestamp_unix_ms: u64,
+        expiry_ms: u64,
+    ) -> Result<(), String> {
+        self.0
+            .record_nonce(nonce, timestamp_unix_ms, expiry_ms)
+            .map_err(|e| e.to_string())
+    }
+
+    fn forget_nonces(&self, now_ms: u64) -> Result<usize, String> {
+        self.0.forget_nonces(now_ms).map_err(|e| e.to_string())
+    }
+
+    fn record_revoked(&self, entries: &[Revoked]) -> Result<(), String> {
+        self.0.record_revoked(entries).map_err(|e| e.to_string())
     }
 }
 

@@ -13,6 +13,8 @@ use actix::{Actor, Addr};
 use libp2p::PeerId;
 use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
+use x0_actors::auth::actor::{AuthActor, AuthMetrics, AuthSetup};
+use x0_actors::auth::token::inspect;
 use x0_actors::certify::actor::{CertifyActor, CertifyMetrics, CertifySetup};
 use x0_actors::certify::wire::CertificateMessage;
 use x0_actors::network::{PeerKey, Stop, Subscribe};
@@ -35,6 +37,8 @@ pub struct Node {
     pub probe: Addr<ProbeActor>,
     /// Certificate collection; `None` without a `[committee]` in the config.
     pub certify: Option<Addr<CertifyActor>>,
+    /// Token and replay checks; `None` without an `[auth]` in the config.
+    pub auth: Option<Addr<AuthActor>>,
     pub http_addr: SocketAddr,
     http: HttpServer,
     store: Arc<Store>,
@@ -94,6 +98,22 @@ impl Node {
         )
         .start();
 
+        // Auth sits between the network and certify, both ways: inbound privileged
+        // messages pass its gate before certify sees them; certify's own proposals and
+        // shares leave through it, sealed with this node's token. Its address exists
+        // before certify (which publishes through it) and it learns certify's afterwards.
+        let auth_context = match auth_setup(&config, &data_dir, &peer_id, &store) {
+            Ok(setup) => setup.map(|setup| (setup, AuthActor::create_context())),
+            Err(error) => {
+                stop_actors(&network, &[probe.clone().recipient()]).await;
+                return Err(error);
+            }
+        };
+        let publish_via: actix::Recipient<x0_actors::network::Publish> = match &auth_context {
+            Some((_, context)) => context.address().recipient(),
+            None => network.clone().recipient(),
+        };
+
         // Certify: collects signature shares into certificates; owns the proposals, shares
         // and certificates topics. Only with a committee in the config.
         let certify = match certify_actor(
@@ -101,7 +121,7 @@ impl Node {
             &data_dir,
             &peer_id,
             &store,
-            &network,
+            publish_via,
             &mut registry,
         ) {
             Ok(certify) => certify,
@@ -110,8 +130,20 @@ impl Node {
                 return Err(error);
             }
         };
+        let auth = auth_context.map(|(setup, context)| {
+            let metrics = AuthMetrics::register(registry.sub_registry_with_prefix("x0"));
+            let actor = AuthActor::new(
+                setup,
+                Box::new(StoreJournal(store.clone())),
+                network.clone().recipient(),
+                certify.as_ref().map(|c| c.clone().recipient()),
+                metrics,
+            );
+            context.run(actor)
+        });
         let mut protocol_actors = vec![probe.clone().recipient::<Stop>()];
         protocol_actors.extend(certify.iter().map(|c| c.clone().recipient::<Stop>()));
+        protocol_actors.extend(auth.iter().map(|a| a.clone().recipient::<Stop>()));
 
         // HTTP last: everything it reports on exists now.
         let facts = NodeFacts {
@@ -121,16 +153,22 @@ impl Node {
         };
         let serving = async {
             subscribe(&network, topics::PROBE, probe.clone().recipient()).await?;
+            if let Some(auth) = &auth {
+                subscribe(&network, topics::REVOCATIONS, auth.clone().recipient()).await?;
+            }
             if let Some(certify) = &certify {
-                for topic in [topics::PROPOSALS, topics::SHARES, topics::CERTIFICATES] {
-                    subscribe(&network, topic, certify.clone().recipient()).await?;
+                let auth = auth.as_ref().expect("config validation: a committee needs [auth]");
+                for topic in [topics::PROPOSALS, topics::SHARES] {
+                    subscribe(&network, topic, auth.clone().recipient()).await?;
                 }
+                subscribe(&network, topics::CERTIFICATES, certify.clone().recipient()).await?;
             }
             http::serve(
                 config.http.bind,
                 Arc::new(registry),
                 network.clone(),
                 certify.clone(),
+                auth.clone(),
                 facts,
             )
             .await
@@ -147,6 +185,7 @@ impl Node {
             network,
             probe,
             certify,
+            auth,
             http_addr: http.local_addr,
             http,
             store,
@@ -195,6 +234,7 @@ impl Node {
     pub async fn shutdown(self) -> Result<(), NodeError> {
         let mut protocol_actors = vec![self.probe.clone().recipient::<Stop>()];
         protocol_actors.extend(self.certify.iter().map(|c| c.clone().recipient::<Stop>()));
+        protocol_actors.extend(self.auth.iter().map(|a| a.clone().recipient::<Stop>()));
         stop_actors(&self.network, &protocol_actors).await;
         self.http.stop().await;
         self.store.record_clean_stop()?;
@@ -219,7 +259,7 @@ fn certify_actor(
     data_dir: &std::path::Path,
     peer_id: &PeerId,
     store: &Arc<Store>,
-    network: &Addr<NetworkActor>,
+    publish_via: actix::Recipient<x0_actors::network::Publish>,
     registry: &mut Registry,
 ) -> Result<Option<Addr<CertifyActor>>, NodeError> {
     let Some(section) = &config.committee else {
@@ -257,11 +297,70 @@ fn certify_actor(
     let actor = CertifyActor::new(
         setup,
         Box::new(StoreJournal(store.clone())),
-        network.clone().recipient(),
+        publish_via,
         config.certify.actor_config(),
         metrics,
     );
     Ok(Some(actor.start()))
+}
+
+/// The auth actor's setup from `[auth]`: the authority, this node's credential (checked:
+/// it must name this node and come from the authority), and what the store persisted.
+fn auth_setup(
+    config: &Config,
+    data_dir: &std::path::Path,
+    peer_id: &PeerId,
+    store: &Arc<Store>,
+) -> Result<Option<AuthSetup>, NodeError> {
+    let Some(section) = &config.auth else {
+        return Ok(None);
+    };
+    let authority = section
+        .authority()
+        .map_err(|e| NodeError::Config(format!("config: field `auth.authority_public_key`: {e}")))?;
+    let credential = match &section.credential_file {
+        None => None,
+        Some(file) => {
+            let path = data_dir.join(file);
+            let bad = |why: String| {
+                NodeError::Config(format!(
+                    "config: field `auth.credential_file`: {}: {why}",
+                    path.display()
+                ))
+            };
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| bad(format!("cannot read ({e}); mint one with `x0 token mint`")))?;
+            let bytes = biscuit_auth::Biscuit::from_base64(text.trim(), &authority)
+                .and_then(|b| b.to_vec())
+                .map_err(|e| bad(format!("not a credential from this network's authority ({e})")))?;
+            let summary = inspect(&bytes, &authority).map_err(|e| bad(e.to_string()))?;
+            let own = x0_actors::auth::token::peer_text(&PeerKey(peer_id.to_bytes()));
+            if summary.member.as_deref() != Some(own.as_str()) {
+                return Err(bad(format!(
+                    "it names member {:?}, but this node is {own}",
+                    summary.member
+                )));
+            }
+            Some(bytes)
+        }
+    };
+    let persisted_nonces = store.nonces()?;
+    let persisted_revoked = store.revoked()?;
+    tracing::info!(
+        member = credential.is_some(),
+        nonces = persisted_nonces.len(),
+        revoked = persisted_revoked.len(),
+        "auth loaded"
+    );
+    Ok(Some(AuthSetup {
+        authority,
+        credential,
+        access_ttl_s: section.access_ttl_s,
+        gate: section.gate_config(),
+        verifier: section.verifier_config(),
+        persisted_nonces,
+        persisted_revoked,
+    }))
 }
 
 async fn subscribe(

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use x0_actors::auth::actor::AuthStatus;
 use x0_actors::certify::actor::CertifyStatus;
 
 use crate::network::NetworkStatus;
@@ -21,6 +22,37 @@ pub struct Status {
     /// Certificate collection; absent on a node without a `[committee]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certify: Option<CertifySummary>,
+    /// Capability tokens and replay protection; absent on a node without `[auth]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuthSummary {
+    pub authority_public_key: String,
+    /// Whether this node holds a valid member credential.
+    pub member_credential: bool,
+    pub access_until_unix_s: Option<u64>,
+    pub nonces: usize,
+    pub nonces_max: usize,
+    pub revoked_ids: usize,
+    pub revocation_sequence_max: Option<u64>,
+    pub skew_ms: u64,
+}
+
+impl From<AuthStatus> for AuthSummary {
+    fn from(s: AuthStatus) -> Self {
+        AuthSummary {
+            authority_public_key: s.authority_public_key,
+            member_credential: s.member_credential,
+            access_until_unix_s: s.access_until_unix_s,
+            nonces: s.nonces,
+            nonces_max: s.nonces_max,
+            revoked_ids: s.revoked_ids,
+            revocation_sequence_max: s.revocation_sequence_max,
+            skew_ms: s.skew_ms,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,6 +93,7 @@ impl Status {
         node: &NodeFacts,
         uptime_s: u64,
         certify: Option<CertifyStatus>,
+        auth: Option<AuthStatus>,
     ) -> Status {
         Status {
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -73,6 +106,7 @@ impl Status {
             starts: node.starts,
             previous_stop_clean: node.previous_stop_clean,
             certify: certify.map(CertifySummary::from),
+            auth: auth.map(AuthSummary::from),
         }
     }
 
@@ -115,6 +149,25 @@ impl Status {
                 .map(|s| format!("{s:.2}"))
                 .unwrap_or_else(|| "-".into());
             line(&mut out, format!("    {}  score {score}", peer.peer_id));
+        }
+        match &self.auth {
+            None => line(&mut out, "  auth: none configured (privileged messages refused)".into()),
+            Some(a) => line(
+                &mut out,
+                format!(
+                    "  auth: {}; seen nonces {}/{}; revoked ids {}{}",
+                    match a.access_until_unix_s {
+                        Some(until) if a.member_credential => format!("member, access token until {until} (Unix s)"),
+                        _ => "not a member (no valid credential)".into(),
+                    },
+                    a.nonces,
+                    a.nonces_max,
+                    a.revoked_ids,
+                    a.revocation_sequence_max
+                        .map(|s| format!(" (latest list #{s})"))
+                        .unwrap_or_default()
+                ),
+            ),
         }
         match &self.certify {
             None => line(&mut out, "  committee: none configured".into()),

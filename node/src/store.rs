@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::collections::BTreeMap;
 
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use x0_actors::auth::token::Revoked;
 use x0_actors::certify::collector::SlotKey;
 use x0_actors::certify::proposal::ProposalId;
 use x0_actors::wall_clock::unix_ms_now;
@@ -27,6 +28,12 @@ const SIGNED_SLOTS: TableDefinition<(u64, &str), &[u8]> = TableDefinition::new("
 const CERTIFICATES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("certificates");
 /// sequence -> one evidence record (JSON).
 const EVIDENCE: TableDefinition<u64, &str> = TableDefinition::new("evidence");
+/// (expiry Unix ms, nonce) -> the message's timestamp: every nonce the auth gate accepted,
+/// committed before the message is passed on, kept until it leaves the skew window. Keyed
+/// by expiry first so pruning is one range.
+const SEEN_NONCES: TableDefinition<(u64, [u8; 16]), u64> = TableDefinition::new("seen_nonces");
+/// revoked token id -> forget after (Unix s): from the authority's signed lists.
+const REVOKED: TableDefinition<&[u8], u64> = TableDefinition::new("revoked_ids");
 /// Stored certificates and evidence records, at most. Past these, new ones are refused
 /// (and counted by the caller) rather than growing the file without end.
 pub const CERTIFICATES_MAX: u64 = 65_536;
@@ -283,6 +290,71 @@ impl Store {
     }
 
     /// Every row of `table` in key order, through `row`; a table never written is empty.
+    /// Durably records a nonce the auth gate accepted.
+    pub fn record_nonce(
+        &self,
+        nonce: &[u8; 16],
+        timestamp_unix_ms: u64,
+        expiry_ms: u64,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.other(e))?;
+        {
+            let mut table = txn.open_table(SEEN_NONCES).map_err(|e| self.other(e))?;
+            table
+                .insert((expiry_ms, *nonce), timestamp_unix_ms)
+                .map_err(|e| self.other(e))?;
+        }
+        txn.commit().map_err(|e| self.other(e))
+    }
+
+    /// Deletes nonces that left the window before `now_ms`. Returns how many.
+    pub fn forget_nonces(&self, now_ms: u64) -> Result<usize, StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.other(e))?;
+        let removed = {
+            let mut table = txn.open_table(SEEN_NONCES).map_err(|e| self.other(e))?;
+            let removed = table
+                .extract_from_if(..(now_ms, [0u8; 16]), |_, _| true)
+                .map_err(|e| self.other(e))?
+                .count();
+            removed
+        };
+        if removed == 0 {
+            txn.abort().map_err(|e| self.other(e))?;
+            return Ok(0);
+        }
+        txn.commit().map_err(|e| self.other(e))?;
+        Ok(removed)
+    }
+
+    /// Every persisted nonce with its message's timestamp, for the gate at start.
+    pub fn nonces(&self) -> Result<Vec<([u8; 16], u64)>, StoreError> {
+        self.read_all(SEEN_NONCES, |(_, nonce), timestamp| Ok((nonce, timestamp)))
+    }
+
+    /// Durably records revoked ids.
+    pub fn record_revoked(&self, entries: &[Revoked]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.other(e))?;
+        {
+            let mut table = txn.open_table(REVOKED).map_err(|e| self.other(e))?;
+            for entry in entries {
+                table
+                    .insert(entry.id.as_slice(), entry.until_unix_s)
+                    .map_err(|e| self.other(e))?;
+            }
+        }
+        txn.commit().map_err(|e| self.other(e))
+    }
+
+    /// Every persisted revoked id.
+    pub fn revoked(&self) -> Result<Vec<Revoked>, StoreError> {
+        self.read_all(REVOKED, |id, until_unix_s| {
+            Ok(Revoked {
+                id: id.to_vec(),
+                until_unix_s,
+            })
+        })
+    }
+
     fn read_all<K: redb::Key + 'static, V: redb::Value + 'static, T>(
         &self,
         table: TableDefinition<K, V>,

@@ -1,0 +1,526 @@
+//! The auth actor: the actix shell around the admission [`Gate`].
+//!
+//! It sits between the network and the actors that own privileged topics, both ways:
+//!
+//! * inbound, it owns the privileged topics (proposals, shares) and the revocations
+//!   topic. A privileged message passes the gate, its nonce is persisted, and only then is
+//!   the payload handed to the topic's protocol actor, whose verdict is returned;
+//! * outbound, protocol actors publish through it: a privileged payload leaves inside an
+//!   envelope with this node's access token, a fresh 128-bit nonce and the time.
+//!
+//! The node's credential (30 days) never leaves this actor; it derives a 24 h access
+//! token from it at start and again when half of that lifetime has passed.
+
+use std::time::Duration;
+
+use actix::prelude::*;
+use biscuit_auth::PublicKey;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use super::envelope::Envelope;
+use super::gate::{is_privileged, Gate, GateConfig, Refusal};
+use super::replay::Nonce;
+use super::revocations::ListOutcome;
+use super::token::{
+    derive_access, inspect, read_revocations, BiscuitVerifier, RevocationList, Revoked,
+    VerifierConfig, VerifierStats,
+};
+use crate::network::{Inbound, Publish, PublishError, Stop, Verdict};
+use crate::topics;
+use crate::wall_clock::unix_ms_now;
+
+/// Durable storage of what the gate has acknowledged. Each method returns once the write
+/// is committed.
+pub trait AuthJournal: Send + 'static {
+    /// A nonce the gate accepted; it must be refused until `expiry_ms`.
+    fn record_nonce(&self, nonce: &Nonce, timestamp_unix_ms: u64, expiry_ms: u64)
+        -> Result<(), String>;
+    /// Drops nonces that left the window before `now_ms`. Returns how many.
+    fn forget_nonces(&self, now_ms: u64) -> Result<usize, String>;
+    /// Revoked ids from an accepted list.
+    fn record_revoked(&self, entries: &[Revoked]) -> Result<(), String>;
+}
+
+/// Everything the actor needs at start.
+pub struct AuthSetup {
+    pub authority: PublicKey,
+    /// This node's member credential, if it is a member.
+    pub credential: Option<Vec<u8>>,
+    pub access_ttl_s: u64,
+    pub gate: GateConfig,
+    pub verifier: VerifierConfig,
+    /// What the journal held at start.
+    pub persisted_nonces: Vec<(Nonce, u64)>,
+    pub persisted_revoked: Vec<Revoked>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabel {
+    pub operation: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone)]
+pub struct AuthMetrics {
+    admitted: Family<OperationLabel, Counter>,
+    rejected: Family<ReasonLabel, Counter>,
+    nonces: Gauge,
+    revoked: Gauge,
+    token_cache: Family<OutcomeLabel, Counter>,
+    revocation_lists: Family<OutcomeLabel, Counter>,
+    journal_failures: Counter,
+    access_expiry: Gauge,
+}
+
+impl AuthMetrics {
+    pub fn register(registry: &mut Registry) -> AuthMetrics {
+        let metrics = AuthMetrics {
+            admitted: Family::default(),
+            rejected: Family::default(),
+            nonces: Gauge::default(),
+            revoked: Gauge::default(),
+            token_cache: Family::default(),
+            revocation_lists: Family::default(),
+            journal_failures: Counter::default(),
+            access_expiry: Gauge::default(),
+        };
+        registry.register(
+            "auth_admitted",
+            "Privileged messages that passed token, revocation, timestamp and nonce checks",
+            metrics.admitted.clone(),
+        );
+        registry.register(
+            "auth_rejected",
+            "Privileged messages and revocation lists refused, by reason (each a gossipsub Reject)",
+            metrics.rejected.clone(),
+        );
+        registry.register(
+            "auth_nonces",
+            "Seen nonces held (persisted) to refuse replays within the skew window",
+            metrics.nonces.clone(),
+        );
+        registry.register(
+            "auth_revoked_ids",
+            "Revoked token ids held from the authority's lists",
+            metrics.revoked.clone(),
+        );
+        registry.register(
+            "auth_token_cache",
+            "Token verifications answered by the cache (hit), verified in full (miss), evicted",
+            metrics.token_cache.clone(),
+        );
+        registry.register(
+            "auth_revocation_lists",
+            "Revocation lists by outcome (applied, known, full)",
+            metrics.revocation_lists.clone(),
+        );
+        registry.register(
+            "auth_journal_failures",
+            "Nonce or revocation writes that failed; the message was not passed on",
+            metrics.journal_failures.clone(),
+        );
+        registry.register(
+            "auth_access_token_expiry_timestamp_seconds",
+            "When this node's current access token expires (Unix seconds; 0: none)",
+            metrics.access_expiry.clone(),
+        );
+        metrics
+    }
+}
+
+/// Publish a signed revocation list (from the operator's API) to the mesh.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<RevocationReceipt, String>")]
+pub struct PublishRevocations(pub Vec<u8>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationReceipt {
+    pub sequence: u64,
+    pub added: usize,
+    pub known: usize,
+    /// Whether gossip took it (false: no peers yet; it is applied here regardless).
+    pub published: bool,
+}
+
+/// For `/status`.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "AuthStatus")]
+pub struct GetAuthStatus;
+
+#[derive(Debug, Clone, PartialEq, Eq, MessageResponse)]
+pub struct AuthStatus {
+    pub authority_public_key: String,
+    pub member_credential: bool,
+    pub access_until_unix_s: Option<u64>,
+    pub nonces: usize,
+    pub nonces_max: usize,
+    pub revoked_ids: usize,
+    pub revocation_sequence_max: Option<u64>,
+    pub skew_ms: u64,
+}
+
+/// How often nonces and revoked ids are swept and the access token checked.
+const TICK: Duration = Duration::from_secs(1);
+
+pub struct AuthActor {
+    gate: Gate<BiscuitVerifier>,
+    authority: PublicKey,
+    credential: Option<Vec<u8>>,
+    access_ttl_s: u64,
+    /// The access token in use and when it expires (Unix s).
+    access: Option<(Vec<u8>, u64)>,
+    journal: Box<dyn AuthJournal>,
+    network: Recipient<Publish>,
+    /// The protocol actor behind the privileged topics (certify), if this node runs one.
+    downstream: Option<Recipient<Inbound>>,
+    metrics: AuthMetrics,
+    stats_seen: VerifierStats,
+}
+
+impl AuthActor {
+    pub fn new(
+        setup: AuthSetup,
+        journal: Box<dyn AuthJournal>,
+        network: Recipient<Publish>,
+        downstream: Option<Recipient<Inbound>>,
+        metrics: AuthMetrics,
+    ) -> AuthActor {
+        let now_ms = unix_ms_now();
+        let verifier = BiscuitVerifier::new(setup.authority.clone(), setup.verifier);
+        let mut gate = Gate::new(verifier, setup.gate, now_ms);
+        let skipped = gate.restore(setup.persisted_nonces, setup.persisted_revoked, now_ms);
+        if skipped > 0 {
+            tracing::warn!(skipped, "persisted nonces beyond the bound were not restored");
+        }
+        let mut actor = AuthActor {
+            gate,
+            authority: setup.authority,
+            credential: setup.credential,
+            access_ttl_s: setup.access_ttl_s,
+            access: None,
+            journal,
+            network,
+            downstream,
+            metrics,
+            stats_seen: VerifierStats::default(),
+        };
+        actor.refresh_access(now_ms);
+        actor.update_gauges();
+        actor
+    }
+
+    /// Derives a fresh access token when there is none or half its life has passed.
+    fn refresh_access(&mut self, now_ms: u64) {
+        let Some(credential) = &self.credential else {
+            return;
+        };
+        let now_s = now_ms / 1000;
+        let due = match &self.access {
+            None => true,
+            Some((_, until_s)) => now_s + self.access_ttl_s / 2 >= *until_s,
+        };
+        if !due {
+            return;
+        }
+        // The credential's own expiry caps the access token's.
+        let credential_until_s = inspect(credential, &self.authority)
+            .ok()
+            .and_then(|summary| summary.expires_unix_s)
+            .filter(|&until_s| until_s > now_s);
+        let Some(credential_until_s) = credential_until_s else {
+            tracing::error!(
+                "the member credential has expired or is not from this network's authority: this node can no longer propose or sign; ask the authority for a new one (x0 token mint)"
+            );
+            self.credential = None;
+            self.access = None;
+            self.metrics.access_expiry.set(0);
+            return;
+        };
+        match derive_access(credential, &self.authority, now_s, self.access_ttl_s) {
+            Ok(token) => {
+                let until_s = (now_s + self.access_ttl_s).min(credential_until_s);
+                tracing::info!(until_unix_s = until_s, "access token derived from the credential");
+                self.metrics.access_expiry.set(until_s as i64);
+                self.access = Some((token, until_s));
+            }
+            Err(error) => tracing::error!(%error, "cannot derive an access token"),
+        }
+    }
+
+    fn update_gauges(&mut self) {
+        self.metrics
+            .nonces
+            .set(self.gate.replay_guard().len() as i64);
+        self.metrics
+            .revoked
+            .set(self.gate.revocations().len() as i64);
+        let stats = self.gate.verifier().stats();
+        let seen = std::mem::replace(&mut self.stats_seen, stats);
+        for (outcome, now, before) in [
+            ("hit", stats.cache_hits, seen.cache_hits),
+            ("miss", stats.cache_misses, seen.cache_misses),
+            ("eviction", stats.cache_evictions, seen.cache_evictions),
+        ] {
+            if now > before {
+                self.metrics
+                    .token_cache
+                    .get_or_create(&OutcomeLabel { outcome })
+                    .inc_by(now - before);
+            }
+        }
+    }
+
+    fn reject(&self, reason: &'static str) -> Verdict {
+        self.metrics
+            .rejected
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+        Verdict::Reject { reason }
+    }
+
+    fn on_revocations(&mut self, data: &[u8], now_ms: u64) -> Result<(RevocationList, ListOutcome), Verdict> {
+        let list = match read_revocations(data, &self.authority) {
+            Ok(list) => list,
+            Err(error) => return Err(self.reject(error.reason())),
+        };
+        let outcome = self.gate.on_revocations(&list, now_ms);
+        let label = match &outcome {
+            ListOutcome::Applied { added, .. } => {
+                if let Err(error) = self.journal.record_revoked(added) {
+                    // Applied in memory already: the node stays safe until a restart, and
+                    // the operator sees why a restart would forget it.
+                    self.metrics.journal_failures.inc();
+                    tracing::error!(%error, "revocations applied but not persisted");
+                }
+                if added.is_empty() {
+                    "known"
+                } else {
+                    tracing::warn!(sequence = list.sequence, revoked = added.len(), "revocation list applied");
+                    "applied"
+                }
+            }
+            ListOutcome::Full => {
+                tracing::error!(sequence = list.sequence, "revocation list refused: the revoked-id set is full");
+                "full"
+            }
+        };
+        self.metrics
+            .revocation_lists
+            .get_or_create(&OutcomeLabel { outcome: label })
+            .inc();
+        self.update_gauges();
+        Ok((list, outcome))
+    }
+}
+
+impl Actor for AuthActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(TICK, |actor, _| {
+            let now_ms = unix_ms_now();
+            actor.gate.tick(now_ms);
+            if let Err(error) = actor.journal.forget_nonces(now_ms) {
+                actor.metrics.journal_failures.inc();
+                tracing::warn!(%error, "cannot prune persisted nonces");
+            }
+            actor.refresh_access(now_ms);
+            actor.update_gauges();
+        });
+    }
+}
+
+impl Handler<Inbound> for AuthActor {
+    type Result = ResponseFuture<Verdict>;
+
+    fn handle(&mut self, inbound: Inbound, _: &mut Self::Context) -> Self::Result {
+        let now_ms = inbound.received_at_unix_ms;
+        if inbound.topic == topics::REVOCATIONS {
+            let verdict = match self.on_revocations(&inbound.data, now_ms) {
+                Ok((_, ListOutcome::Full)) => Verdict::Ignore {
+                    reason: "revocations_full",
+                },
+                Ok(_) => Verdict::Accept,
+                Err(verdict) => verdict,
+            };
+            return Box::pin(async move { verdict });
+        }
+        if !is_privileged(&inbound.topic) {
+            return Box::pin(async {
+                Verdict::Ignore {
+                    reason: "not_my_topic",
+                }
+            });
+        }
+        let Some(author) = inbound.author.clone() else {
+            let verdict = self.reject("unsigned");
+            return Box::pin(async move { verdict });
+        };
+        let admitted = match self.gate.admit(&inbound.topic, &author, &inbound.data, now_ms) {
+            Ok(admitted) => admitted,
+            Err(refusal) => {
+                let verdict = self.reject(refusal.reason());
+                if matches!(refusal, Refusal::Token(_) | Refusal::Revoked) {
+                    tracing::debug!(topic = %inbound.topic, %refusal, "privileged message refused");
+                }
+                self.update_gauges();
+                return Box::pin(async move { verdict });
+            }
+        };
+        let expiry_ms = self.gate.replay_guard().expiry_ms(admitted.timestamp_unix_ms);
+        if let Err(error) =
+            self.journal
+                .record_nonce(&admitted.nonce, admitted.timestamp_unix_ms, expiry_ms)
+        {
+            // Not the sender's fault: drop without a penalty, and never pass on a message
+            // whose nonce a restart could forget.
+            self.metrics.journal_failures.inc();
+            tracing::error!(%error, "nonce not persisted; message dropped");
+            return Box::pin(async {
+                Verdict::Ignore {
+                    reason: "journal_failed",
+                }
+            });
+        }
+        self.metrics
+            .admitted
+            .get_or_create(&OperationLabel {
+                operation: admitted.operation.as_str(),
+            })
+            .inc();
+        self.update_gauges();
+        let Some(downstream) = self.downstream.clone() else {
+            return Box::pin(async {
+                Verdict::Ignore {
+                    reason: "no_owner",
+                }
+            });
+        };
+        let inner = Inbound {
+            data: admitted.payload.to_vec(),
+            ..inbound
+        };
+        Box::pin(async move {
+            downstream.send(inner).await.unwrap_or(Verdict::Ignore {
+                reason: "owner_stopped",
+            })
+        })
+    }
+}
+
+impl Handler<Publish> for AuthActor {
+    type Result = ResponseFuture<Result<(), PublishError>>;
+
+    fn handle(&mut self, publish: Publish, _: &mut Self::Context) -> Self::Result {
+        let network = self.network.clone();
+        if !is_privileged(&publish.topic) {
+            return Box::pin(async move {
+                network
+                    .send(publish)
+                    .await
+                    .unwrap_or(Err(PublishError::ShuttingDown))
+            });
+        }
+        let now_ms = unix_ms_now();
+        self.refresh_access(now_ms);
+        let Some((token, _)) = &self.access else {
+            return Box::pin(async {
+                Err(PublishError::Refused(
+                    "this node holds no valid member credential ([auth] credential_file)".into(),
+                ))
+            });
+        };
+        let data = Envelope {
+            token,
+            nonce: rand::random(),
+            timestamp_unix_ms: now_ms,
+            payload: &publish.data,
+        }
+        .encode();
+        Box::pin(async move {
+            network
+                .send(Publish {
+                    topic: publish.topic,
+                    data,
+                })
+                .await
+                .unwrap_or(Err(PublishError::ShuttingDown))
+        })
+    }
+}
+
+impl Handler<PublishRevocations> for AuthActor {
+    type Result = ResponseFuture<Result<RevocationReceipt, String>>;
+
+    fn handle(&mut self, PublishRevocations(bytes): PublishRevocations, _: &mut Self::Context) -> Self::Result {
+        let (list, outcome) = match self.on_revocations(&bytes, unix_ms_now()) {
+            Ok(done) => done,
+            Err(verdict) => {
+                return Box::pin(async move { Err(format!("not a revocation list from this network's authority ({verdict:?})")) })
+            }
+        };
+        let (added, known) = match outcome {
+            ListOutcome::Applied { added, known } => (added.len(), known),
+            ListOutcome::Full => {
+                return Box::pin(async { Err("the revoked-id set is full ([auth] revoked_max)".to_string()) })
+            }
+        };
+        let network = self.network.clone();
+        Box::pin(async move {
+            let published = matches!(
+                network
+                    .send(Publish {
+                        topic: topics::REVOCATIONS.to_string(),
+                        data: bytes,
+                    })
+                    .await,
+                Ok(Ok(()))
+            );
+            Ok(RevocationReceipt {
+                sequence: list.sequence,
+                added,
+                known,
+                published,
+            })
+        })
+    }
+}
+
+impl Handler<GetAuthStatus> for AuthActor {
+    type Result = AuthStatus;
+
+    fn handle(&mut self, _: GetAuthStatus, _: &mut Self::Context) -> AuthStatus {
+        let guard = self.gate.replay_guard();
+        AuthStatus {
+            authority_public_key: self.authority.to_bytes_hex(),
+            member_credential: self.credential.is_some(),
+            access_until_unix_s: self.access.as_ref().map(|(_, until)| *until),
+            nonces: guard.len(),
+            nonces_max: guard.capacity(),
+            revoked_ids: self.gate.revocations().len(),
+            revocation_sequence_max: self.gate.revocations().sequence_max(),
+            skew_ms: guard.skew_ms(),
+        }
+    }
+}
+
+impl Handler<Stop> for AuthActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Stop, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
