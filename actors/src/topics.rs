@@ -11,10 +11,11 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// health (end-to-end delivery latency, duplicates) on a live mesh.
 pub const PROBE: &str = "/x0/1/probe";
 
-/// Proposals for network-wide changes (canonical proposal encoding), from members.
+/// Proposals for network-wide changes (canonical proposal encoding in an envelope), from
+/// members with the `propose` right (`charter-update` for `charter/` slots).
 pub const PROPOSALS: &str = "/x0/1/proposals";
 
-/// Members' signature shares over proposal ids.
+/// Members' signature shares over proposal ids, in envelopes (`sign` right).
 pub const SHARES: &str = "/x0/1/shares";
 
 /// Certificates: a proposal, its signers and the combined threshold signature.
@@ -36,17 +37,24 @@ pub const KNOWN: &[TopicSpec] = &[
         name: PROBE,
         message_bytes_max: crate::probe::MESSAGE_BYTES_MAX,
     },
+    // Privileged topics: the payload travels in an envelope with a token, nonce and time.
     TopicSpec {
         name: PROPOSALS,
-        message_bytes_max: crate::certify::proposal::ENCODED_BYTES_MAX,
+        message_bytes_max: crate::certify::proposal::ENCODED_BYTES_MAX
+            + crate::auth::envelope::OVERHEAD_BYTES_MAX,
     },
     TopicSpec {
         name: SHARES,
-        message_bytes_max: crate::certify::wire::SHARE_BYTES,
+        message_bytes_max: crate::certify::wire::SHARE_BYTES
+            + crate::auth::envelope::OVERHEAD_BYTES_MAX,
     },
     TopicSpec {
         name: CERTIFICATES,
         message_bytes_max: crate::certify::wire::CERTIFICATE_BYTES_MAX,
+    },
+    TopicSpec {
+        name: REVOCATIONS,
+        message_bytes_max: crate::auth::token::REVOCATION_LIST_BYTES_MAX,
     },
 ];
 

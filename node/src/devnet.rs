@@ -11,7 +11,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use libp2p::Multiaddr;
+use libp2p::{Multiaddr, PeerId};
 use x0_actors::certify::actor::GetCertifyStatus;
 use x0_actors::probe::GetProbeStats;
 use x0_actors::topics;
@@ -115,6 +115,71 @@ pub fn with_committee(
             share_file: Some(SHARE_FILE_NAME.into()),
             ..section.clone()
         });
+    }
+    let authority = devnet_authority(data_root)?;
+    with_credentials(configs, &peers, &authority)
+}
+
+/// File name of a member's credential inside its data dir, as devnet and tests write it.
+pub const CREDENTIAL_FILE_NAME: &str = "credential.biscuit";
+
+/// The devnet's network authority: `data_root/authority.key` (hex, mode 0600), created on
+/// the first run. A real network keeps this key offline (docs/TOKENS.md).
+pub fn devnet_authority(data_root: &Path) -> Result<biscuit_auth::KeyPair, NodeError> {
+    let path = data_root.join("authority.key");
+    let runtime = |e: String| NodeError::Runtime(format!("{}: {e}", path.display()));
+    if path.exists() {
+        let text = std::fs::read_to_string(&path).map_err(|e| runtime(e.to_string()))?;
+        let key = biscuit_auth::PrivateKey::from_bytes_hex(
+            text.trim(),
+            biscuit_auth::Algorithm::Ed25519,
+        )
+        .map_err(|e| runtime(e.to_string()))?;
+        return Ok(biscuit_auth::KeyPair::from(&key));
+    }
+    std::fs::create_dir_all(data_root).map_err(|e| runtime(e.to_string()))?;
+    let authority = biscuit_auth::KeyPair::new();
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| runtime(e.to_string()))?;
+    writeln!(file, "{}", authority.private().to_bytes_hex()).map_err(|e| runtime(e.to_string()))?;
+    Ok(authority)
+}
+
+/// Mints every node a 30-day credential with all rights, writes it into its data dir,
+/// and points the node's `[auth]` at it and at the authority's public key.
+pub fn with_credentials(
+    configs: &mut [Config],
+    peers: &[PeerId],
+    authority: &biscuit_auth::KeyPair,
+) -> Result<(), NodeError> {
+    use x0_actors::auth::token::{self, Grant, Operation, Right};
+    let now_s = x0_actors::wall_clock::unix_ms_now() / 1000;
+    for (config, peer) in configs.iter_mut().zip(peers) {
+        let grant = Grant {
+            member: x0_actors::network::PeerKey(peer.to_bytes()),
+            rights: Operation::ALL.into_iter().map(Right::on_own_topic).collect(),
+            expires_unix_s: now_s + token::CREDENTIAL_TTL_S_DEFAULT,
+        };
+        let credential = token::mint(authority, &grant)
+            .and_then(|bytes| {
+                biscuit_auth::Biscuit::from(&bytes[..], authority.public())
+                    .and_then(|b| b.to_base64())
+                    .map_err(Into::into)
+            })
+            .map_err(|e| NodeError::Runtime(format!("minting a devnet credential: {e}")))?;
+        let path = config.data_dir().join(CREDENTIAL_FILE_NAME);
+        std::fs::write(&path, format!("{credential}\n"))
+            .map_err(|e| NodeError::Runtime(format!("{}: {e}", path.display())))?;
+        config.auth = Some(crate::config::AuthSection::new(
+            authority.public().to_bytes_hex(),
+            Some(CREDENTIAL_FILE_NAME.into()),
+        ));
     }
     Ok(())
 }

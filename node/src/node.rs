@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, Addr};
+use actix::{Actor, Addr, AsyncContext};
 use libp2p::PeerId;
 use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
@@ -103,7 +103,7 @@ impl Node {
         // shares leave through it, sealed with this node's token. Its address exists
         // before certify (which publishes through it) and it learns certify's afterwards.
         let auth_context = match auth_setup(&config, &data_dir, &peer_id, &store) {
-            Ok(setup) => setup.map(|setup| (setup, AuthActor::create_context())),
+            Ok(setup) => setup.map(|setup| (setup, actix::Context::<AuthActor>::new())),
             Err(error) => {
                 stop_actors(&network, &[probe.clone().recipient()]).await;
                 return Err(error);

@@ -5,8 +5,10 @@
 mod common;
 
 use std::path::Path;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
+use biscuit_auth::KeyPair;
 use blsttc::SecretKeyShare;
 use common::{
     eventually, http_get, run_tool, sample_value, score_of, test_config, StockPeer,
@@ -18,12 +20,41 @@ use x0_actors::certify::proposal::{Proposal, ProposalId};
 use x0_actors::certify::scheme::{signing_message, BlsCommittee, ThresholdScheme};
 use x0_actors::certify::threshold::ChangeClass;
 use x0_actors::certify::wire::{CertificateMessage, ShareMessage};
+use x0_actors::auth::envelope::Envelope;
+use x0_actors::auth::token::{self, Operation, Right};
+use x0_actors::network::PeerKey;
 use x0_actors::topics;
 use x0_actors::wall_clock::unix_ms_now;
 use x0_node::committee::{self, CommitteeSection, Dealt};
 use x0_node::config::Config;
 use x0_node::devnet::{self, SHARE_FILE_NAME};
 use x0_node::Node;
+
+/// The network authority of every committee in this file: members' tokens come from it.
+static AUTHORITY: LazyLock<KeyPair> = LazyLock::new(KeyPair::new);
+
+/// A stock member's privileged message as the node expects it: in an envelope with an
+/// access token of all rights, a fresh nonce and the time.
+fn seal(peer: &PeerId, payload: Vec<u8>) -> Vec<u8> {
+    let now_s = unix_ms_now() / 1000;
+    let credential = token::mint(
+        &AUTHORITY,
+        &token::Grant {
+            member: PeerKey(peer.to_bytes()),
+            rights: Operation::ALL.into_iter().map(Right::on_own_topic).collect(),
+            expires_unix_s: now_s + 3600,
+        },
+    )
+    .unwrap();
+    let access = token::derive_access(&credential, &AUTHORITY.public(), now_s, 600).unwrap();
+    Envelope {
+        token: &access,
+        nonce: rand::random(),
+        timestamp_unix_ms: unix_ms_now(),
+        payload: &payload,
+    }
+    .encode()
+}
 
 const CERTIFY_TOPICS: [&str; 3] = [topics::PROPOSALS, topics::SHARES, topics::CERTIFICATES];
 
@@ -62,6 +93,7 @@ fn deal_into(configs: &mut [Config], stock: &[StockPeer], supermajority: Vec<Str
         let key = x0_node::identity::load_or_create(&config.data_dir()).unwrap();
         members.push(key.public().to_peer_id());
     }
+    devnet::with_credentials(configs, &members[stock.len()..], &AUTHORITY).unwrap();
     let dealt = committee::deal(&members, 1, supermajority, &mut rand::thread_rng());
     for (index, config) in configs.iter_mut().enumerate() {
         let share = &dealt.shares[stock.len() + index];
@@ -190,11 +222,12 @@ async fn ten_members_three_byzantine_every_honest_node_gets_one_certificate_with
     let id = proposal.id();
     for (member, peer) in stock.iter().enumerate() {
         let bad = share_message(&dealt, member, id, b"not the proposal");
-        peer.publish_when_ready(topics::SHARES, bad).await;
+        peer.publish_when_ready(topics::SHARES, seal(&peer.peer_id, bad))
+            .await;
     }
     let started = Instant::now();
     stock[0]
-        .publish_when_ready(topics::PROPOSALS, proposal.encode())
+        .publish_when_ready(topics::PROPOSALS, seal(&stock[0].peer_id, proposal.encode()))
         .await;
     let certificates = certificates_everywhere(&nodes, id, Duration::from_secs(5))
         .await
@@ -269,7 +302,9 @@ async fn ten_members_three_byzantine_every_honest_node_gets_one_certificate_with
     let id = x0_node::api::parse_id(answer["id"].as_str().unwrap()).unwrap();
     for (member, peer) in stock.iter().enumerate() {
         let bad = share_message(&dealt, member, id, b"still not the proposal");
-        let _ = peer.publish(topics::SHARES, bad).await;
+        let _ = peer
+            .publish(topics::SHARES, seal(&peer.peer_id, bad))
+            .await;
     }
     let certificates = certificates_everywhere(&nodes, id, Duration::from_secs(5))
         .await
@@ -322,7 +357,10 @@ fn shares_received(peer: &StockPeer, id: ProposalId) -> Vec<ShareMessage> {
     peer.received()
         .into_iter()
         .filter(|(topic, _)| topic == topics::SHARES)
-        .filter_map(|(_, data)| ShareMessage::decode(&data).ok())
+        .filter_map(|(_, data)| {
+            let envelope = Envelope::decode(&data).ok()?;
+            ShareMessage::decode(envelope.payload).ok()
+        })
         .filter(|share| share.id == id)
         .collect()
 }
@@ -340,7 +378,7 @@ async fn a_restarted_member_never_signs_twice_and_never_forgets_a_certificate() 
     // Proposal A: the node signs it; with member 0's share that makes a certificate.
     let a = proposal_by(&stock[0].peer_id, "charter/policy", b"A");
     stock[0]
-        .publish_when_ready(topics::PROPOSALS, a.encode())
+        .publish_when_ready(topics::PROPOSALS, seal(&stock[0].peer_id, a.encode()))
         .await;
     let signed_a = eventually(Duration::from_secs(5), || async {
         !shares_received(&stock[1], a.id()).is_empty()
@@ -348,7 +386,9 @@ async fn a_restarted_member_never_signs_twice_and_never_forgets_a_certificate() 
     .await;
     assert!(signed_a, "the node did not publish its share for A");
     let valid = share_message(&dealt, 0, a.id(), &signing_message(&a.id()));
-    stock[0].publish_when_ready(topics::SHARES, valid).await;
+    stock[0]
+        .publish_when_ready(topics::SHARES, seal(&stock[0].peer_id, valid))
+        .await;
     let certified = eventually(Duration::from_secs(5), || async {
         let certify = node.certify.as_ref().unwrap();
         certify
@@ -381,7 +421,7 @@ async fn a_restarted_member_never_signs_twice_and_never_forgets_a_certificate() 
     join(&node, &stock).await;
     let b = proposal_by(&stock[0].peer_id, "charter/policy", b"B");
     stock[0]
-        .publish_when_ready(topics::PROPOSALS, b.encode())
+        .publish_when_ready(topics::PROPOSALS, seal(&stock[0].peer_id, b.encode()))
         .await;
     let refused = eventually(Duration::from_secs(5), || async {
         let (_, _, metrics) = http_get(&format!("http://{}/metrics", node.http_addr), None).await;
@@ -400,7 +440,7 @@ async fn a_restarted_member_never_signs_twice_and_never_forgets_a_certificate() 
     // A proposal for another slot is still signed after the restart.
     let c = proposal_by(&stock[0].peer_id, "gossip/mesh_n", b"C");
     stock[0]
-        .publish_when_ready(topics::PROPOSALS, c.encode())
+        .publish_when_ready(topics::PROPOSALS, seal(&stock[0].peer_id, c.encode()))
         .await;
     let signed_c = eventually(Duration::from_secs(5), || async {
         !shares_received(&stock[1], c.id()).is_empty()
@@ -444,7 +484,8 @@ async fn two_certificates_for_one_slot_halt_it_on_every_node() {
                 proposal.id(),
                 &signing_message(&proposal.id()),
             );
-            peer.publish_when_ready(topics::SHARES, share).await;
+            peer.publish_when_ready(topics::SHARES, seal(&peer.peer_id, share))
+                .await;
         }
     }
     stock[1]
