@@ -173,7 +173,10 @@ pub async fn publish_revocations(
         );
     }
     let Some(auth) = auth else {
-        return error(StatusCode::CONFLICT, "this node has no [auth] in its config");
+        return error(
+            StatusCode::CONFLICT,
+            "this node has no [auth] in its config",
+        );
     };
     use base64::Engine as _;
     let Ok(bytes) = base64::engine::general_purpose::URL_SAFE.decode(request.list.trim()) else {

@@ -202,7 +202,9 @@ impl AuthSection {
             self.authority_public_key.trim(),
             biscuit_auth::Algorithm::Ed25519,
         )
-        .map_err(|e| format!("not an Ed25519 public key in hex ({e}); `x0 token keygen` prints one"))
+        .map_err(|e| {
+            format!("not an Ed25519 public key in hex ({e}); `x0 token keygen` prints one")
+        })
     }
 
     pub fn gate_config(&self) -> GateConfig {
@@ -586,7 +588,12 @@ impl Config {
                 ("auth.skew_ms", auth.skew_ms, 1000, 600_000),
                 ("auth.nonces_max", auth.nonces_max as u64, 1024, 1 << 24),
                 ("auth.revoked_max", auth.revoked_max as u64, 1, 1 << 20),
-                ("auth.token_cache_entries_max", auth.token_cache_entries_max as u64, 1, 1 << 20),
+                (
+                    "auth.token_cache_entries_max",
+                    auth.token_cache_entries_max as u64,
+                    1,
+                    1 << 20,
+                ),
             ] {
                 if !(min..=max).contains(&value) {
                     return err(field, format!("must be in {min}..={max}, got {value}"));

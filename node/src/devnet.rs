@@ -130,11 +130,9 @@ pub fn devnet_authority(data_root: &Path) -> Result<biscuit_auth::KeyPair, NodeE
     let runtime = |e: String| NodeError::Runtime(format!("{}: {e}", path.display()));
     if path.exists() {
         let text = std::fs::read_to_string(&path).map_err(|e| runtime(e.to_string()))?;
-        let key = biscuit_auth::PrivateKey::from_bytes_hex(
-            text.trim(),
-            biscuit_auth::Algorithm::Ed25519,
-        )
-        .map_err(|e| runtime(e.to_string()))?;
+        let key =
+            biscuit_auth::PrivateKey::from_bytes_hex(text.trim(), biscuit_auth::Algorithm::Ed25519)
+                .map_err(|e| runtime(e.to_string()))?;
         return Ok(biscuit_auth::KeyPair::from(&key));
     }
     std::fs::create_dir_all(data_root).map_err(|e| runtime(e.to_string()))?;
@@ -163,7 +161,10 @@ pub fn with_credentials(
     for (config, peer) in configs.iter_mut().zip(peers) {
         let grant = Grant {
             member: x0_actors::network::PeerKey(peer.to_bytes()),
-            rights: Operation::ALL.into_iter().map(Right::on_own_topic).collect(),
+            rights: Operation::ALL
+                .into_iter()
+                .map(Right::on_own_topic)
+                .collect(),
             expires_unix_s: now_s + token::CREDENTIAL_TTL_S_DEFAULT,
         };
         let credential = token::mint(authority, &grant)

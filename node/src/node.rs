@@ -157,7 +157,9 @@ impl Node {
                 subscribe(&network, topics::REVOCATIONS, auth.clone().recipient()).await?;
             }
             if let Some(certify) = &certify {
-                let auth = auth.as_ref().expect("config validation: a committee needs [auth]");
+                let auth = auth
+                    .as_ref()
+                    .expect("config validation: a committee needs [auth]");
                 for topic in [topics::PROPOSALS, topics::SHARES] {
                     subscribe(&network, topic, auth.clone().recipient()).await?;
                 }
@@ -315,9 +317,9 @@ fn auth_setup(
     let Some(section) = &config.auth else {
         return Ok(None);
     };
-    let authority = section
-        .authority()
-        .map_err(|e| NodeError::Config(format!("config: field `auth.authority_public_key`: {e}")))?;
+    let authority = section.authority().map_err(|e| {
+        NodeError::Config(format!("config: field `auth.authority_public_key`: {e}"))
+    })?;
     let credential = match &section.credential_file {
         None => None,
         Some(file) => {
@@ -332,7 +334,11 @@ fn auth_setup(
                 .map_err(|e| bad(format!("cannot read ({e}); mint one with `x0 token mint`")))?;
             let bytes = biscuit_auth::Biscuit::from_base64(text.trim(), &authority)
                 .and_then(|b| b.to_vec())
-                .map_err(|e| bad(format!("not a credential from this network's authority ({e})")))?;
+                .map_err(|e| {
+                    bad(format!(
+                        "not a credential from this network's authority ({e})"
+                    ))
+                })?;
             let summary = inspect(&bytes, &authority).map_err(|e| bad(e.to_string()))?;
             let own = x0_actors::auth::token::peer_text(&PeerKey(peer_id.to_bytes()));
             if summary.member.as_deref() != Some(own.as_str()) {

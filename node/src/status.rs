@@ -151,13 +151,17 @@ impl Status {
             line(&mut out, format!("    {}  score {score}", peer.peer_id));
         }
         match &self.auth {
-            None => line(&mut out, "  auth: none configured (privileged messages refused)".into()),
+            None => line(
+                &mut out,
+                "  auth: none configured (privileged messages refused)".into(),
+            ),
             Some(a) => line(
                 &mut out,
                 format!(
                     "  auth: {}; seen nonces {}/{}; revoked ids {}{}",
                     match a.access_until_unix_s {
-                        Some(until) if a.member_credential => format!("member, access token until {until} (Unix s)"),
+                        Some(until) if a.member_credential =>
+                            format!("member, access token until {until} (Unix s)"),
                         _ => "not a member (no valid credential)".into(),
                     },
                     a.nonces,

@@ -15,13 +15,13 @@ use common::{
     PARSE_OPENMETRICS,
 };
 use libp2p::PeerId;
+use x0_actors::auth::envelope::Envelope;
+use x0_actors::auth::token::{self, Operation, Right};
 use x0_actors::certify::actor::{GetCertificate, GetCertifyStatus};
 use x0_actors::certify::proposal::{Proposal, ProposalId};
 use x0_actors::certify::scheme::{signing_message, BlsCommittee, ThresholdScheme};
 use x0_actors::certify::threshold::ChangeClass;
 use x0_actors::certify::wire::{CertificateMessage, ShareMessage};
-use x0_actors::auth::envelope::Envelope;
-use x0_actors::auth::token::{self, Operation, Right};
 use x0_actors::network::PeerKey;
 use x0_actors::topics;
 use x0_actors::wall_clock::unix_ms_now;
@@ -41,7 +41,10 @@ fn seal(peer: &PeerId, payload: Vec<u8>) -> Vec<u8> {
         &AUTHORITY,
         &token::Grant {
             member: PeerKey(peer.to_bytes()),
-            rights: Operation::ALL.into_iter().map(Right::on_own_topic).collect(),
+            rights: Operation::ALL
+                .into_iter()
+                .map(Right::on_own_topic)
+                .collect(),
             expires_unix_s: now_s + 3600,
         },
     )
@@ -227,7 +230,10 @@ async fn ten_members_three_byzantine_every_honest_node_gets_one_certificate_with
     }
     let started = Instant::now();
     stock[0]
-        .publish_when_ready(topics::PROPOSALS, seal(&stock[0].peer_id, proposal.encode()))
+        .publish_when_ready(
+            topics::PROPOSALS,
+            seal(&stock[0].peer_id, proposal.encode()),
+        )
         .await;
     let certificates = certificates_everywhere(&nodes, id, Duration::from_secs(5))
         .await
@@ -302,9 +308,7 @@ async fn ten_members_three_byzantine_every_honest_node_gets_one_certificate_with
     let id = x0_node::api::parse_id(answer["id"].as_str().unwrap()).unwrap();
     for (member, peer) in stock.iter().enumerate() {
         let bad = share_message(&dealt, member, id, b"still not the proposal");
-        let _ = peer
-            .publish(topics::SHARES, seal(&peer.peer_id, bad))
-            .await;
+        let _ = peer.publish(topics::SHARES, seal(&peer.peer_id, bad)).await;
     }
     let certificates = certificates_everywhere(&nodes, id, Duration::from_secs(5))
         .await

@@ -37,8 +37,12 @@ use crate::wall_clock::unix_ms_now;
 /// is committed.
 pub trait AuthJournal: Send + 'static {
     /// A nonce the gate accepted; it must be refused until `expiry_ms`.
-    fn record_nonce(&self, nonce: &Nonce, timestamp_unix_ms: u64, expiry_ms: u64)
-        -> Result<(), String>;
+    fn record_nonce(
+        &self,
+        nonce: &Nonce,
+        timestamp_unix_ms: u64,
+        expiry_ms: u64,
+    ) -> Result<(), String>;
     /// Drops nonces that left the window before `now_ms`. Returns how many.
     fn forget_nonces(&self, now_ms: u64) -> Result<usize, String>;
     /// Revoked ids from an accepted list.
@@ -203,7 +207,10 @@ impl AuthActor {
         let mut gate = Gate::new(verifier, setup.gate, now_ms);
         let skipped = gate.restore(setup.persisted_nonces, setup.persisted_revoked, now_ms);
         if skipped > 0 {
-            tracing::warn!(skipped, "persisted nonces beyond the bound were not restored");
+            tracing::warn!(
+                skipped,
+                "persisted nonces beyond the bound were not restored"
+            );
         }
         let mut actor = AuthActor {
             gate,
@@ -252,7 +259,10 @@ impl AuthActor {
         match derive_access(credential, &self.authority, now_s, self.access_ttl_s) {
             Ok(token) => {
                 let until_s = (now_s + self.access_ttl_s).min(credential_until_s);
-                tracing::info!(until_unix_s = until_s, "access token derived from the credential");
+                tracing::info!(
+                    until_unix_s = until_s,
+                    "access token derived from the credential"
+                );
                 self.metrics.access_expiry.set(until_s as i64);
                 self.access = Some((token, until_s));
             }
@@ -291,7 +301,11 @@ impl AuthActor {
         Verdict::Reject { reason }
     }
 
-    fn on_revocations(&mut self, data: &[u8], now_ms: u64) -> Result<(RevocationList, ListOutcome), Verdict> {
+    fn on_revocations(
+        &mut self,
+        data: &[u8],
+        now_ms: u64,
+    ) -> Result<(RevocationList, ListOutcome), Verdict> {
         let list = match read_revocations(data, &self.authority) {
             Ok(list) => list,
             Err(error) => return Err(self.reject(error.reason())),
@@ -308,12 +322,19 @@ impl AuthActor {
                 if added.is_empty() {
                     "known"
                 } else {
-                    tracing::warn!(sequence = list.sequence, revoked = added.len(), "revocation list applied");
+                    tracing::warn!(
+                        sequence = list.sequence,
+                        revoked = added.len(),
+                        "revocation list applied"
+                    );
                     "applied"
                 }
             }
             ListOutcome::Full => {
-                tracing::error!(sequence = list.sequence, "revocation list refused: the revoked-id set is full");
+                tracing::error!(
+                    sequence = list.sequence,
+                    "revocation list refused: the revoked-id set is full"
+                );
                 "full"
             }
         };
@@ -369,7 +390,10 @@ impl Handler<Inbound> for AuthActor {
             let verdict = self.reject("unsigned");
             return Box::pin(async move { verdict });
         };
-        let admitted = match self.gate.admit(&inbound.topic, &author, &inbound.data, now_ms) {
+        let admitted = match self
+            .gate
+            .admit(&inbound.topic, &author, &inbound.data, now_ms)
+        {
             Ok(admitted) => admitted,
             Err(refusal) => {
                 let verdict = self.reject(refusal.reason());
@@ -380,7 +404,10 @@ impl Handler<Inbound> for AuthActor {
                 return Box::pin(async move { verdict });
             }
         };
-        let expiry_ms = self.gate.replay_guard().expiry_ms(admitted.timestamp_unix_ms);
+        let expiry_ms = self
+            .gate
+            .replay_guard()
+            .expiry_ms(admitted.timestamp_unix_ms);
         if let Err(error) =
             self.journal
                 .record_nonce(&admitted.nonce, admitted.timestamp_unix_ms, expiry_ms)
@@ -403,11 +430,7 @@ impl Handler<Inbound> for AuthActor {
             .inc();
         self.update_gauges();
         let Some(downstream) = self.downstream.clone() else {
-            return Box::pin(async {
-                Verdict::Ignore {
-                    reason: "no_owner",
-                }
-            });
+            return Box::pin(async { Verdict::Ignore { reason: "no_owner" } });
         };
         let inner = Inbound {
             data: admitted.payload.to_vec(),
@@ -465,17 +488,27 @@ impl Handler<Publish> for AuthActor {
 impl Handler<PublishRevocations> for AuthActor {
     type Result = ResponseFuture<Result<RevocationReceipt, String>>;
 
-    fn handle(&mut self, PublishRevocations(bytes): PublishRevocations, _: &mut Self::Context) -> Self::Result {
+    fn handle(
+        &mut self,
+        PublishRevocations(bytes): PublishRevocations,
+        _: &mut Self::Context,
+    ) -> Self::Result {
         let (list, outcome) = match self.on_revocations(&bytes, unix_ms_now()) {
             Ok(done) => done,
             Err(verdict) => {
-                return Box::pin(async move { Err(format!("not a revocation list from this network's authority ({verdict:?})")) })
+                return Box::pin(async move {
+                    Err(format!(
+                        "not a revocation list from this network's authority ({verdict:?})"
+                    ))
+                })
             }
         };
         let (added, known) = match outcome {
             ListOutcome::Applied { added, known } => (added.len(), known),
             ListOutcome::Full => {
-                return Box::pin(async { Err("the revoked-id set is full ([auth] revoked_max)".to_string()) })
+                return Box::pin(async {
+                    Err("the revoked-id set is full ([auth] revoked_max)".to_string())
+                })
             }
         };
         let network = self.network.clone();

@@ -1,0 +1,289 @@
+//! Capability tokens and replay protection on a real node: a real libp2p swarm, real
+//! biscuit tokens from the devnet's authority, a real redb store across a restart.
+//! Members are stock libp2p peers that seal shares exactly as a node does.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use biscuit_auth::KeyPair;
+use common::{eventually, http_get, sample_value, test_config, StockPeer};
+use libp2p::PeerId;
+use x0_actors::auth::envelope::Envelope;
+use x0_actors::auth::token::{self, Operation, RevocationList, Revoked, Right};
+use x0_actors::certify::proposal::ProposalId;
+use x0_actors::certify::threshold::ChangeClass;
+use x0_actors::certify::wire::ShareMessage;
+use x0_actors::network::PeerKey;
+use x0_actors::topics;
+use x0_actors::wall_clock::unix_ms_now;
+use x0_node::config::Config;
+use x0_node::devnet;
+use x0_node::Node;
+
+/// One x0 node (a committee of one, with `[auth]` from the devnet's authority).
+fn member_config(dir: &Path) -> (Config, KeyPair) {
+    let mut configs = vec![test_config(&dir.join("n0"))];
+    devnet::with_committee(&mut configs, dir, vec![]).unwrap();
+    let authority = devnet::devnet_authority(dir).unwrap();
+    (configs.remove(0), authority)
+}
+
+fn credential(authority: &KeyPair, peer: &PeerId, rights: Vec<Right>) -> Vec<u8> {
+    token::mint(
+        authority,
+        &token::Grant {
+            member: PeerKey(peer.to_bytes()),
+            rights,
+            expires_unix_s: unix_ms_now() / 1000 + 3600,
+        },
+    )
+    .unwrap()
+}
+
+/// A share envelope sealed by `peer` with an access token derived from `credential`.
+fn sealed_share(authority: &KeyPair, credential: &[u8], id: u8) -> Vec<u8> {
+    let access =
+        token::derive_access(credential, &authority.public(), unix_ms_now() / 1000, 600).unwrap();
+    let share = ShareMessage {
+        class: ChangeClass::Standard,
+        id: ProposalId([id; 32]),
+        member: 0,
+        share: [7; 96],
+    }
+    .encode();
+    Envelope {
+        token: &access,
+        nonce: rand::random(),
+        timestamp_unix_ms: unix_ms_now(),
+        payload: &share,
+    }
+    .encode()
+}
+
+async fn metric(node: &Node, sample: &str) -> Option<f64> {
+    let (_, _, body) = http_get(&format!("http://{}/metrics", node.http_addr), None).await;
+    sample_value(&body, sample)
+}
+
+async fn wait_metric(node: &Node, sample: &str, value: f64) -> bool {
+    eventually(Duration::from_secs(10), || async {
+        metric(node, sample).await == Some(value)
+    })
+    .await
+}
+
+async fn join(node: &Node, peers: &[&StockPeer]) {
+    for peer in peers {
+        peer.subscribe(topics::SHARES);
+        peer.dial(devnet::tcp_address(node).await.unwrap());
+    }
+    let joined = eventually(Duration::from_secs(10), || async {
+        common::mesh_peers(node, topics::SHARES).await.len() == peers.len()
+    })
+    .await;
+    assert!(joined, "stock peers did not join the shares mesh");
+}
+
+const ADMITTED_SIGN: &str = "x0_auth_admitted_total{operation=\"sign\"}";
+
+fn rejected(reason: &str) -> String {
+    format!("x0_auth_rejected_total{{reason=\"{reason}\"}}")
+}
+
+#[actix_rt::test]
+async fn a_message_replayed_after_a_restart_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, authority) = member_config(dir.path());
+    let member = StockPeer::spawn(common::Authenticity::Signed);
+    let thief = StockPeer::spawn(common::Authenticity::Signed);
+    let member_credential = credential(
+        &authority,
+        &member.peer_id,
+        vec![Right::on_own_topic(Operation::Sign)],
+    );
+
+    let node = Node::start(config.clone()).await.unwrap();
+    join(&node, &[&member, &thief]).await;
+    let captured = sealed_share(&authority, &member_credential, 1);
+    member
+        .publish_when_ready(topics::SHARES, captured.clone())
+        .await;
+    assert!(
+        wait_metric(&node, ADMITTED_SIGN, 1.0).await,
+        "the member's sealed share was not admitted"
+    );
+    // Another peer replaying the captured bytes is not the token's holder.
+    thief
+        .publish_when_ready(topics::SHARES, captured.clone())
+        .await;
+    assert!(wait_metric(&node, &rejected("wrong_holder"), 1.0).await);
+    // The holder itself replaying them while the node runs: the nonce is known.
+    member
+        .publish_when_ready(topics::SHARES, captured.clone())
+        .await;
+    assert!(wait_metric(&node, &rejected("replay"), 1.0).await);
+    let nonces = node
+        .auth
+        .as_ref()
+        .unwrap()
+        .send(x0_actors::auth::actor::GetAuthStatus)
+        .await
+        .unwrap()
+        .nonces;
+    assert_eq!(nonces, 1);
+    node.shutdown().await.unwrap();
+
+    // After a restart the node's gossip caches are empty; only the persisted nonce stands
+    // between the replay and the certify core.
+    let node = Node::start(config).await.unwrap();
+    join(&node, &[&member]).await;
+    member
+        .publish_when_ready(topics::SHARES, captured.clone())
+        .await;
+    assert!(
+        wait_metric(&node, &rejected("replay"), 1.0).await,
+        "the restarted node let the captured message through"
+    );
+    assert_eq!(metric(&node, ADMITTED_SIGN).await.unwrap_or(0.0), 0.0);
+    // A fresh message from the same member still passes: the refusal is the replay's.
+    member
+        .publish_when_ready(
+            topics::SHARES,
+            sealed_share(&authority, &member_credential, 2),
+        )
+        .await;
+    assert!(wait_metric(&node, ADMITTED_SIGN, 1.0).await);
+    node.shutdown().await.unwrap();
+}
+
+#[actix_rt::test]
+async fn rights_forgery_and_revocation_are_enforced_and_revocation_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, authority) = member_config(dir.path());
+    let member = StockPeer::spawn(common::Authenticity::Signed);
+    let voter = StockPeer::spawn(common::Authenticity::Signed);
+    let forger = StockPeer::spawn(common::Authenticity::Signed);
+    let member_credential = credential(
+        &authority,
+        &member.peer_id,
+        vec![Right::on_own_topic(Operation::Sign)],
+    );
+    let vote_only = credential(
+        &authority,
+        &voter.peer_id,
+        vec![Right::on_own_topic(Operation::Vote)],
+    );
+    let impostor = KeyPair::new();
+    let forged = credential(
+        &impostor,
+        &forger.peer_id,
+        Operation::ALL
+            .into_iter()
+            .map(Right::on_own_topic)
+            .collect(),
+    );
+
+    let node = Node::start(config.clone()).await.unwrap();
+    join(&node, &[&member, &voter, &forger]).await;
+    voter
+        .publish_when_ready(topics::SHARES, sealed_share(&authority, &vote_only, 1))
+        .await;
+    assert!(wait_metric(&node, &rejected("not_permitted"), 1.0).await);
+    forger
+        .publish_when_ready(topics::SHARES, sealed_share(&impostor, &forged, 1))
+        .await;
+    assert!(wait_metric(&node, &rejected("token_signature"), 1.0).await);
+    let stale = {
+        let access = token::derive_access(
+            &member_credential,
+            &authority.public(),
+            unix_ms_now() / 1000,
+            600,
+        )
+        .unwrap();
+        Envelope {
+            token: &access,
+            nonce: rand::random(),
+            timestamp_unix_ms: unix_ms_now() - 31_000,
+            payload: &[0; 8],
+        }
+        .encode()
+    };
+    member.publish_when_ready(topics::SHARES, stale).await;
+    assert!(wait_metric(&node, &rejected("timestamp_stale"), 1.0).await);
+    member
+        .publish_when_ready(
+            topics::SHARES,
+            sealed_share(&authority, &member_credential, 1),
+        )
+        .await;
+    assert!(wait_metric(&node, ADMITTED_SIGN, 1.0).await);
+
+    // The authority revokes the member's credential; the operator hands the list to the
+    // node's API, which applies, persists and publishes it.
+    let summary = token::inspect(&member_credential, &authority.public()).unwrap();
+    let list = RevocationList {
+        sequence: 1,
+        entries: vec![Revoked {
+            id: hex::decode(&summary.revocation_ids[0]).unwrap(),
+            until_unix_s: summary.expires_unix_s.unwrap(),
+        }],
+    };
+    let list_bytes = token::mint_revocations(&authority, &list).unwrap();
+    let list_text = biscuit_auth::Biscuit::from(&list_bytes[..], authority.public())
+        .unwrap()
+        .to_base64()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let response = client
+        .post(format!("http://{}/revocations", node.http_addr))
+        .json(&serde_json::json!({ "list": list_text }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let receipt: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(receipt["added"], 1);
+    // A list the authority did not sign is refused.
+    let bogus = token::mint_revocations(&impostor, &list).unwrap();
+    let bogus_text = biscuit_auth::Biscuit::from(&bogus[..], impostor.public())
+        .unwrap()
+        .to_base64()
+        .unwrap();
+    let response = client
+        .post(format!("http://{}/revocations", node.http_addr))
+        .json(&serde_json::json!({ "list": bogus_text }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 422);
+
+    member
+        .publish_when_ready(
+            topics::SHARES,
+            sealed_share(&authority, &member_credential, 2),
+        )
+        .await;
+    assert!(wait_metric(&node, &rejected("revoked"), 1.0).await);
+    node.shutdown().await.unwrap();
+
+    let node = Node::start(config).await.unwrap();
+    join(&node, &[&member]).await;
+    member
+        .publish_when_ready(
+            topics::SHARES,
+            sealed_share(&authority, &member_credential, 3),
+        )
+        .await;
+    assert!(
+        wait_metric(&node, &rejected("revoked"), 1.0).await,
+        "the restarted node forgot the revocation"
+    );
+    let (_, _, status) = http_get(&format!("http://{}/status", node.http_addr), None).await;
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["auth"]["revoked_ids"], 1);
+    assert_eq!(status["auth"]["member_credential"], true);
+    node.shutdown().await.unwrap();
+}
