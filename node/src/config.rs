@@ -11,6 +11,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::Multiaddr;
 use serde::{Deserialize, Serialize};
 
+use x0_actors::auth::anomaly::AnomalyConfig;
 use x0_actors::auth::gate::GateConfig;
 use x0_actors::auth::token::VerifierConfig;
 
@@ -34,6 +35,8 @@ pub struct Config {
     pub committee: Option<CommitteeSection>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthSection>,
+    #[serde(default)]
+    pub anomaly: AnomalySection,
     pub http: HttpSection,
 }
 
@@ -221,6 +224,46 @@ impl AuthSection {
             // The day plus the skew, so a token derived a moment ago passes on a node
             // whose clock is a little behind.
             access_ttl_ms_max: self.access_ttl_s * 1000 + self.skew_ms,
+        }
+    }
+}
+
+/// The `[anomaly]` section: change-rate limits over accepted certificates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnomalySection {
+    /// The network's size, nodes; 0 means the committee's size. The percentages below are
+    /// of this many nodes (and never less than one node).
+    pub network_nodes: u64,
+    pub certificate_required_ppm: u32,
+    pub warn_ppm: u32,
+    pub halt_ppm: u32,
+    pub window_ms: u64,
+    pub changes_max: usize,
+}
+
+impl Default for AnomalySection {
+    fn default() -> Self {
+        let core = AnomalyConfig::default();
+        AnomalySection {
+            network_nodes: 0,
+            certificate_required_ppm: core.certificate_required_ppm,
+            warn_ppm: core.warn_ppm,
+            halt_ppm: core.halt_ppm,
+            window_ms: core.window_ms,
+            changes_max: core.changes_max,
+        }
+    }
+}
+
+impl AnomalySection {
+    pub fn core_config(&self) -> AnomalyConfig {
+        AnomalyConfig {
+            certificate_required_ppm: self.certificate_required_ppm,
+            warn_ppm: self.warn_ppm,
+            halt_ppm: self.halt_ppm,
+            window_ms: self.window_ms,
+            changes_max: self.changes_max,
         }
     }
 }
@@ -578,6 +621,9 @@ impl Config {
                     "a [committee] needs an [auth] section: proposals and shares carry capability tokens; add authority_public_key (from `x0 token keygen`) and, on members, credential_file (from `x0 token mint`)".into(),
                 );
             }
+        }
+        if let Err(error) = self.anomaly.core_config().check() {
+            return err(&format!("anomaly.{}", error.field), error.message);
         }
         if let Some(auth) = &self.auth {
             if let Err(message) = auth.authority() {

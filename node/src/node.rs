@@ -14,8 +14,9 @@ use libp2p::PeerId;
 use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
 use x0_actors::auth::actor::{AuthActor, AuthMetrics, AuthSetup};
+use x0_actors::auth::anomaly::AnomalyLimits;
 use x0_actors::auth::token::inspect;
-use x0_actors::certify::actor::{CertifyActor, CertifyMetrics, CertifySetup};
+use x0_actors::certify::actor::{AnomalyWatch, CertifyActor, CertifyMetrics, CertifySetup};
 use x0_actors::certify::wire::CertificateMessage;
 use x0_actors::network::{PeerKey, Stop, Subscribe};
 use x0_actors::probe::{ProbeActor, ProbeConfig, ProbeCore, ProbeMetrics};
@@ -296,12 +297,24 @@ fn certify_actor(
         certificates,
     };
     let metrics = CertifyMetrics::register(registry.sub_registry_with_prefix("x0"));
+    let network_nodes = match config.anomaly.network_nodes {
+        0 => setup.committee.size() as u64,
+        n => n,
+    };
+    let limits = AnomalyLimits::new(config.anomaly.core_config())
+        .map_err(|e| NodeError::Config(format!("config: anomaly: {e}")))?;
+    let anomaly = AnomalyWatch::new(
+        limits,
+        network_nodes,
+        registry.sub_registry_with_prefix("x0"),
+    );
     let actor = CertifyActor::new(
         setup,
         Box::new(StoreJournal(store.clone())),
         publish_via,
         config.certify.actor_config(),
         metrics,
+        anomaly,
     );
     Ok(Some(actor.start()))
 }
@@ -332,7 +345,7 @@ fn auth_setup(
             };
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| bad(format!("cannot read ({e}); mint one with `x0 token mint`")))?;
-            let bytes = biscuit_auth::Biscuit::from_base64(text.trim(), &authority)
+            let bytes = biscuit_auth::Biscuit::from_base64(text.trim(), authority)
                 .and_then(|b| b.to_vec())
                 .map_err(|e| {
                     bad(format!(

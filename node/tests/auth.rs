@@ -287,3 +287,53 @@ async fn rights_forgery_and_revocation_are_enforced_and_revocation_survives_a_re
     assert_eq!(status["auth"]["member_credential"], true);
     node.shutdown().await.unwrap();
 }
+
+/// The anomaly limits on a real node: a committee of one certifies its own proposals; with
+/// `network_nodes = 100` the warning comes at 5 nodes changed and the halt at 15.
+#[actix_rt::test]
+async fn anomaly_warning_and_halt_come_exactly_at_the_configured_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut config, _) = member_config(dir.path());
+    config.anomaly.network_nodes = 100;
+    let node = Node::start(config).await.unwrap();
+    let client = reqwest::Client::new();
+    let mut propose = |slot: &str, fraction: f64| {
+        let request = client
+            .post(format!("http://{}/proposals", node.http_addr))
+            .json(
+                &serde_json::json!({ "slot": slot, "payload": "x", "affected_fraction": fraction }),
+            )
+            .send();
+        async move { assert_eq!(request.await.unwrap().status().as_u16(), 201) }
+    };
+    let applied = "x0_anomaly_changes_total{outcome=\"applied\"}";
+    propose("gossip/a", 0.04).await;
+    assert!(wait_metric(&node, applied, 1.0).await);
+    assert_eq!(metric(&node, "x0_anomaly_level").await, Some(0.0));
+    assert_eq!(metric(&node, "x0_anomaly_changed_nodes").await, Some(4.0));
+    propose("gossip/b", 0.01).await;
+    assert!(wait_metric(&node, applied, 2.0).await);
+    assert_eq!(
+        metric(&node, "x0_anomaly_level").await,
+        Some(1.0),
+        "warning at 5 of 100"
+    );
+    propose("gossip/c", 0.09).await;
+    assert!(wait_metric(&node, applied, 3.0).await);
+    assert_eq!(
+        metric(&node, "x0_anomaly_level").await,
+        Some(1.0),
+        "14 of 100 is below the halt"
+    );
+    propose("gossip/d", 0.01).await;
+    assert!(wait_metric(&node, applied, 4.0).await);
+    assert_eq!(
+        metric(&node, "x0_anomaly_level").await,
+        Some(2.0),
+        "halt at 15 of 100"
+    );
+    propose("gossip/e", 0.01).await;
+    assert!(wait_metric(&node, "x0_anomaly_changes_total{outcome=\"halted\"}", 1.0).await);
+    assert_eq!(metric(&node, "x0_anomaly_changed_nodes").await, Some(15.0));
+    node.shutdown().await.unwrap();
+}

@@ -203,7 +203,7 @@ impl AuthActor {
         metrics: AuthMetrics,
     ) -> AuthActor {
         let now_ms = unix_ms_now();
-        let verifier = BiscuitVerifier::new(setup.authority.clone(), setup.verifier);
+        let verifier = BiscuitVerifier::new(setup.authority, setup.verifier);
         let mut gate = Gate::new(verifier, setup.gate, now_ms);
         let skipped = gate.restore(setup.persisted_nonces, setup.persisted_revoked, now_ms);
         if skipped > 0 {

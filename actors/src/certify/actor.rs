@@ -21,10 +21,11 @@ use super::collector::SlotKey;
 pub use super::node::{
     Action, CertifyConfig, CertifySetup, CertifySummary, Evidence, ProposeError,
 };
-use super::node::{CertifyNode, HeldShare, InboundVerdict};
+use super::node::{CertifyNode, HeldShare, InboundVerdict, Origin};
 use super::proposal::ProposalId;
 use super::threshold::ChangeClass;
 use super::wire::CertificateMessage;
+use crate::auth::anomaly::{AnomalyEvent, AnomalyLimits, Change, Decision, Level};
 use crate::network::{Inbound, Publish, PublishError, Stop, Verdict};
 use crate::topics;
 use crate::wall_clock::unix_ms_now;
@@ -205,6 +206,118 @@ impl CertifyMetrics {
     }
 }
 
+/// The anomaly limits over accepted certificates: the sans-IO [`AnomalyLimits`] core,
+/// with its metrics and log lines. A certificate whose change would pass the halt line is
+/// still held (it is valid), but the change is reported as not applied.
+pub struct AnomalyWatch {
+    limits: AnomalyLimits,
+    /// The network's size as the operator states it (`[anomaly] network_nodes`), or the
+    /// committee's when unset: the percentages are of this many nodes.
+    network_nodes: u64,
+    level: Gauge,
+    changed_nodes: Gauge,
+    changes: Family<OutcomeLabel, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: &'static str,
+}
+
+impl AnomalyWatch {
+    pub fn new(limits: AnomalyLimits, network_nodes: u64, registry: &mut Registry) -> AnomalyWatch {
+        assert!(network_nodes > 0, "a network has at least this node");
+        let watch = AnomalyWatch {
+            limits,
+            network_nodes,
+            level: Gauge::default(),
+            changed_nodes: Gauge::default(),
+            changes: Family::default(),
+        };
+        registry.register(
+            "anomaly_level",
+            "Change-rate level over the rolling window: 0 normal, 1 warning, 2 halted",
+            watch.level.clone(),
+        );
+        registry.register(
+            "anomaly_changed_nodes",
+            "Nodes affected by changes applied within the rolling window",
+            watch.changed_nodes.clone(),
+        );
+        registry.register(
+            "anomaly_changes",
+            "Certified changes by outcome (applied, duplicate, or the refusal reason)",
+            watch.changes.clone(),
+        );
+        watch
+    }
+
+    fn on_certified(&mut self, id: &ProposalId, affected_ppm: u32, now_ms: u64) {
+        // Round up: a change that touches any share of the network touches a node.
+        let affected_nodes = (u64::from(affected_ppm) * self.network_nodes).div_ceil(1_000_000);
+        let change = Change {
+            id: id.0,
+            affected_nodes,
+            network_nodes: self.network_nodes,
+            certified: true,
+        };
+        let mut events = Vec::new();
+        let outcome = match self.limits.on_change(change, now_ms, &mut events) {
+            Decision::Applied { .. } => "applied",
+            Decision::Duplicate { .. } => "duplicate",
+            Decision::Refused(refusal) => {
+                tracing::error!(id = %hex(&id.0), affected_nodes, reason = refusal.as_str(), "change not applied: anomaly limits");
+                refusal.as_str()
+            }
+        };
+        self.changes.get_or_create(&OutcomeLabel { outcome }).inc();
+        self.report(events, now_ms);
+    }
+
+    fn tick(&mut self, now_ms: u64) {
+        let mut events = Vec::new();
+        self.limits.tick(now_ms, &mut events);
+        self.report(events, now_ms);
+    }
+
+    fn report(&mut self, events: Vec<AnomalyEvent>, now_ms: u64) {
+        for event in events {
+            match event {
+                AnomalyEvent::LevelChanged {
+                    from,
+                    to,
+                    changed_nodes,
+                } => match to {
+                    Level::Halted => tracing::error!(
+                        from = from.as_str(),
+                        changed_nodes,
+                        "anomaly: changes halted until the window passes or a ballot lifts it"
+                    ),
+                    Level::Warning => tracing::warn!(
+                        from = from.as_str(),
+                        changed_nodes,
+                        "anomaly: change-rate warning"
+                    ),
+                    Level::Normal => tracing::info!(
+                        from = from.as_str(),
+                        changed_nodes,
+                        "anomaly: back to normal"
+                    ),
+                },
+                AnomalyEvent::Overridden {
+                    discounted_nodes, ..
+                } => {
+                    tracing::warn!(discounted_nodes, "anomaly: halt lifted by a ballot")
+                }
+            }
+        }
+        let status = self.limits.status(now_ms);
+        self.level.set(status.level.gauge());
+        self.changed_nodes
+            .set(status.changed_nodes_in_window as i64);
+    }
+}
+
 /// Propose a change (from the local operator's API).
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<ProposalId, ProposeError>")]
@@ -236,6 +349,8 @@ struct Retry {
 /// The actix shell of a node's [`CertifyNode`].
 pub struct CertifyActor {
     node: CertifyNode,
+    /// Change-rate limits over the certificates this node accepts (Anti-Meave).
+    anomaly: AnomalyWatch,
     journal: Box<dyn Journal>,
     network: Recipient<Publish>,
     metrics: CertifyMetrics,
@@ -250,11 +365,13 @@ impl CertifyActor {
         network: Recipient<Publish>,
         config: CertifyConfig,
         metrics: CertifyMetrics,
+        anomaly: AnomalyWatch,
     ) -> CertifyActor {
         let mut restored = Vec::new();
         let node = CertifyNode::new(setup, config, &mut restored);
         let mut actor = CertifyActor {
             node,
+            anomaly,
             journal,
             network,
             metrics,
@@ -314,6 +431,13 @@ impl CertifyActor {
                 } => {
                     if let Some(ms) = collecting_ms {
                         self.metrics.formation_seconds.observe(ms as f64 / 1000.0);
+                    }
+                    // Restored certificates were counted in the run that accepted them.
+                    if origin != Origin::Restored {
+                        if let Some(certificate) = self.node.certificate(&id) {
+                            let ppm = certificate.proposal.affected_ppm;
+                            self.anomaly.on_certified(&id, ppm, unix_ms_now());
+                        }
                     }
                     self.metrics
                         .certificates
@@ -453,6 +577,7 @@ impl CertifyActor {
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
         let now_ms = unix_ms_now();
+        self.anomaly.tick(now_ms);
         let mut actions = Vec::new();
         self.node.tick(now_ms, &mut actions);
         self.carry_out_and_publish(actions, ctx);
