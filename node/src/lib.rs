@@ -15,6 +15,7 @@ pub mod node;
 pub mod sim_cli;
 pub mod status;
 pub mod store;
+pub mod token_cli;
 
 pub use node::Node;
 

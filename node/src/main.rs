@@ -13,6 +13,7 @@ use x0_node::certify_cli;
 use x0_node::config::{self, Config};
 use x0_node::devnet::{self, DevnetOptions};
 use x0_node::sim_cli;
+use x0_node::token_cli::{self, TokenCommand};
 use x0_node::{status::Status, Node, NodeError};
 
 #[derive(Parser)]
@@ -61,6 +62,10 @@ enum Command {
     /// replays the run), 2 when the scenario file or a flag must be fixed.
     #[command(visible_alias = "simulate")]
     Sim(sim_cli::SimArgs),
+    /// Capability tokens, offline: the authority's key, member credentials, access tokens,
+    /// attenuation, inspection, verification and signed revocation lists (docs/TOKENS.md).
+    #[command(subcommand)]
+    Token(TokenCommand),
 }
 
 #[derive(Subcommand)]
@@ -244,6 +249,12 @@ fn main() -> ExitCode {
             certify_cli::verify_file(&file, &committee)
         }
         Command::Sim(args) => sim_cli::run(&args),
+        Command::Token(command) => match token_cli::run(&command) {
+            Ok(token_cli::Outcome::Done) => Ok(()),
+            // `x0 token verify` printed why; a refused token is exit 1, not an error.
+            Ok(token_cli::Outcome::Refused) => return ExitCode::from(1),
+            Err(error) => Err(error),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
