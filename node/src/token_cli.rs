@@ -66,6 +66,19 @@ pub enum TokenCommand {
     Verify(VerifyArgs),
     /// Sign a revocation list: revokes each token's credential (and all derived from it).
     Revoke(RevokeArgs),
+    /// Hand a signed revocation list to a running node (loopback API), which verifies it
+    /// against the authority key, persists it and publishes it on the revocations topic.
+    Publish(PublishArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct PublishArgs {
+    /// The node's HTTP endpoint (it must be on this machine).
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9480")]
+    pub api: reqwest::Url,
+    /// The list `x0 token revoke` wrote.
+    #[arg(long, value_name = "FILE")]
+    pub list: PathBuf,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -224,7 +237,65 @@ pub fn run(command: &TokenCommand) -> Result<Outcome, NodeError> {
         TokenCommand::Inspect(args) => inspect(args, now_unix_s()).map(|()| Outcome::Done),
         TokenCommand::Verify(args) => verify(args, now_unix_s()),
         TokenCommand::Revoke(args) => revoke(args, now_unix_s()).map(|()| Outcome::Done),
+        TokenCommand::Publish(args) => publish(args).map(|()| Outcome::Done),
     }
+}
+
+/// `x0 token publish`: POST /revocations on a running node.
+pub fn publish(args: &PublishArgs) -> Result<(), NodeError> {
+    let list = std::fs::read_to_string(&args.list).map_err(|e| {
+        operator(format!(
+            "--list {}: cannot read ({e}); write one with `x0 token revoke --out FILE`",
+            args.list.display()
+        ))
+    })?;
+    let url = args
+        .api
+        .join("revocations")
+        .map_err(|e| operator(format!("--api {}: not a base URL ({e})", args.api)))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| NodeError::Runtime(e.to_string()))?;
+    let (status, body) = runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .post(url.clone())
+            .json(&serde_json::json!({ "list": list.trim() }))
+            .send()
+            .await
+            .map_err(|e| {
+                operator(format!(
+                    "--api {}: no node answers ({e}); start one, or give its http.bind address",
+                    args.api
+                ))
+            })?;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        Ok::<_, NodeError>((status, body))
+    })?;
+    if !status.is_success() {
+        let message = body["error"].as_str().unwrap_or("no reason given");
+        return Err(if status.as_u16() == 422 {
+            operator(format!(
+                "--list {}: the node refused it: {message}",
+                args.list.display()
+            ))
+        } else {
+            NodeError::Runtime(format!("{url}: HTTP {status}: {message}"))
+        });
+    }
+    println!(
+        "revocation list #{} applied: {} new ids, {} known; {}",
+        body["sequence"],
+        body["added"],
+        body["known"],
+        if body["published"] == true {
+            "published to the mesh"
+        } else {
+            "NOT published yet (no peers on the revocations topic); publish it again later"
+        }
+    );
+    Ok(())
 }
 
 fn operator(message: String) -> NodeError {

@@ -236,16 +236,29 @@ async fn rights_forgery_and_revocation_are_enforced_and_revocation_survives_a_re
         .unwrap()
         .to_base64()
         .unwrap();
+    let list_file = dir.path().join("revocations-1");
+    std::fs::write(&list_file, format!("{list_text}\n")).unwrap();
+    let api = format!("http://{}", node.http_addr);
+    let published = tokio::task::spawn_blocking(move || {
+        common::x0(&[
+            "token",
+            "publish",
+            "--api",
+            &api,
+            "--list",
+            list_file.to_str().unwrap(),
+        ])
+    })
+    .await
+    .unwrap();
+    let said = common::text(&published.stdout);
+    assert!(
+        published.status.success(),
+        "{said}{}",
+        common::text(&published.stderr)
+    );
+    assert!(said.contains("1 new ids"), "{said}");
     let client = reqwest::Client::new();
-    let response = client
-        .post(format!("http://{}/revocations", node.http_addr))
-        .json(&serde_json::json!({ "list": list_text }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    let receipt: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(receipt["added"], 1);
     // A list the authority did not sign is refused.
     let bogus = token::mint_revocations(&impostor, &list).unwrap();
     let bogus_text = biscuit_auth::Biscuit::from(&bogus[..], impostor.public())
