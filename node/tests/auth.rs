@@ -310,7 +310,7 @@ async fn anomaly_warning_and_halt_come_exactly_at_the_configured_lines() {
     config.anomaly.network_nodes = 100;
     let node = Node::start(config).await.unwrap();
     let client = reqwest::Client::new();
-    let mut propose = |slot: &str, fraction: f64| {
+    let propose = |slot: &str, fraction: f64| {
         let request = client
             .post(format!("http://{}/proposals", node.http_addr))
             .json(
