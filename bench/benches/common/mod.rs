@@ -1,0 +1,274 @@
+//! Fixtures shared by `tokens.rs` and `tokens_interleaved.rs`: the same fixed clock, key
+//! shapes and access token as the unit tests in `x0_actors::auth::token`.
+
+// Each bench uses its own subset.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use biscuit_auth::builder::{fact, string, Term};
+use biscuit_auth::{Algorithm, AuthorizerBuilder, AuthorizerLimits, Biscuit, KeyPair, PublicKey};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use x0_actors::auth::envelope::{Envelope, NONCE_BYTES};
+use x0_actors::auth::gate::{Gate, GateConfig};
+use x0_actors::auth::replay::{Nonce, ReplayGuard};
+use x0_actors::auth::token::{
+    derive_access, mint, BiscuitVerifier, Grant, Operation, Right, VerifierConfig, VerifierStats,
+    ACCESS_TTL_S_DEFAULT, CREDENTIAL_TTL_S_DEFAULT,
+};
+use x0_actors::certify::proposal::ProposalId;
+use x0_actors::certify::scheme::SIGNATURE_BYTES;
+use x0_actors::certify::threshold::ChangeClass;
+use x0_actors::certify::wire::ShareMessage;
+use x0_actors::network::PeerKey;
+use x0_actors::topics;
+
+pub const NOW_S: u64 = 1_800_000_000;
+pub const NOW_MS: u64 = NOW_S * 1000;
+pub const SKEW_MS: u64 = 30_000;
+/// The pre-filled live-nonce counts of the `nonce` benches.
+pub const NONCE_SET_SIZES: [usize; 3] = [1_024, 65_536, 262_144];
+
+pub fn authority_key(seed: u8) -> KeyPair {
+    KeyPair::new_with_rng(Algorithm::Ed25519, &mut ChaCha8Rng::from_seed([seed; 32]))
+}
+
+/// The shape of an Ed25519 PeerId: identity multihash of a protobuf public key.
+pub fn peer(i: u8) -> PeerKey {
+    let mut bytes = vec![0x00, 0x24, 0x08, 0x01, 0x12, 0x20];
+    bytes.extend([i; 32]);
+    PeerKey(bytes)
+}
+
+/// A two-block access token: the credential (all four rights on their own topics) and
+/// the access block `derive_access` appends.
+pub fn access_token(authority: &KeyPair, member: &PeerKey) -> Vec<u8> {
+    let credential = mint(
+        authority,
+        &Grant {
+            member: member.clone(),
+            rights: Operation::ALL
+                .into_iter()
+                .map(Right::on_own_topic)
+                .collect(),
+            expires_unix_s: NOW_S + CREDENTIAL_TTL_S_DEFAULT,
+        },
+    )
+    .expect("mint");
+    derive_access(
+        &credential,
+        &authority.public(),
+        NOW_S,
+        ACCESS_TTL_S_DEFAULT,
+    )
+    .expect("derive_access")
+}
+
+/// Biscuit's plain documented path for the same request: parse (signature chain), an
+/// `AuthorizerBuilder` with the same four facts and the same allow policy, `build`,
+/// `authorize`. Biscuit's default limits but x0's 50 ms wall-clock budget: the default
+/// 1 ms budget fails with `RunLimit(Timeout)` whenever this shared machine preempts the
+/// bench, and a deadline does not change what is computed.
+pub fn biscuit_plain(token: &[u8], root: PublicKey, holder_text: &str) -> usize {
+    let biscuit = Biscuit::from(token, root).expect("parses");
+    let mut authorizer = AuthorizerBuilder::new()
+        .set_limits(AuthorizerLimits {
+            max_time: Duration::from_millis(50),
+            ..AuthorizerLimits::default()
+        })
+        .fact(fact("time", &[Term::Date(NOW_S)]))
+        .and_then(|a| a.fact(fact("holder", &[string(holder_text)])))
+        .and_then(|a| a.fact(fact("operation", &[string(Operation::Sign.as_str())])))
+        .and_then(|a| a.fact(fact("topic", &[string(topics::SHARES)])))
+        .and_then(|a| {
+            a.policy("allow if member($m), holder($m), operation($op), topic($t), right($op, $t)")
+        })
+        .and_then(|a| a.build(&biscuit))
+        .expect("authorizer");
+    authorizer.authorize().expect("allowed")
+}
+
+pub fn share() -> Vec<u8> {
+    ShareMessage {
+        class: ChangeClass::Standard,
+        id: ProposalId([3; 32]),
+        member: 1,
+        share: [5; SIGNATURE_BYTES],
+    }
+    .encode()
+}
+
+/// An envelope whose nonce and timestamp are rewritten in place for each message.
+pub struct Message {
+    bytes: Vec<u8>,
+    nonce_at: usize,
+}
+
+impl Message {
+    pub fn new(token: &[u8], payload: &[u8]) -> Message {
+        let bytes = Envelope {
+            token,
+            nonce: [0; NONCE_BYTES],
+            timestamp_unix_ms: NOW_MS,
+            payload,
+        }
+        .encode();
+        Message {
+            bytes,
+            nonce_at: 1 + 2 + token.len(),
+        }
+    }
+
+    pub fn stamp(&mut self, counter: u64, timestamp_unix_ms: u64) -> &[u8] {
+        let at = self.nonce_at;
+        self.bytes[at..at + 8].copy_from_slice(&counter.to_be_bytes());
+        self.bytes[at + NONCE_BYTES..at + NONCE_BYTES + 8]
+            .copy_from_slice(&timestamp_unix_ms.to_be_bytes());
+        &self.bytes
+    }
+}
+
+/// A seen-nonce guard holding `live` random nonces, with room for twice as many.
+pub fn prefilled_guard(live: usize, rng: &mut ChaCha8Rng) -> ReplayGuard {
+    let mut guard = ReplayGuard::new(SKEW_MS, 2 * live, NOW_MS);
+    for _ in 0..live {
+        guard
+            .admit(&rng.gen(), NOW_MS, NOW_MS)
+            .expect("fresh nonce");
+    }
+    guard
+}
+
+/// The baseline's structure: a bare std `HashMap` holding `live` random nonces.
+pub fn prefilled_map(live: usize, rng: &mut ChaCha8Rng) -> HashMap<Nonce, u64> {
+    let mut map = HashMap::new();
+    for _ in 0..live {
+        map.insert(rng.gen(), NOW_MS + SKEW_MS);
+    }
+    map
+}
+
+/// Times `iters` insertions of fresh random nonces into a structure kept between `live`
+/// and `live + live / 4` entries: rebuilt, untimed, whenever it reaches the top. The
+/// nonces are drawn before the clock starts. Returns the timed part only.
+pub fn time_inserts<S>(
+    iters: u64,
+    live: usize,
+    state: &mut S,
+    rng: &mut ChaCha8Rng,
+    rebuild: impl Fn(usize, &mut ChaCha8Rng) -> S,
+    len: impl Fn(&S) -> usize,
+    mut insert: impl FnMut(&mut S, &Nonce),
+) -> Duration {
+    let top = live + live / 4;
+    let mut batch: Vec<Nonce> = vec![[0; NONCE_BYTES]; live / 4];
+    let mut total = Duration::ZERO;
+    let mut left = iters as usize;
+    while left > 0 {
+        if len(state) >= top {
+            *state = rebuild(live, rng);
+        }
+        let n = left.min(top - len(state));
+        for nonce in &mut batch[..n] {
+            rng.fill(nonce);
+        }
+        let start = Instant::now();
+        for nonce in &batch[..n] {
+            insert(state, black_box(nonce));
+        }
+        total += start.elapsed();
+        left -= n;
+    }
+    total
+}
+
+/// One `ReplayGuard::admit` with the clock fixed (nothing expires).
+pub fn guard_admit(guard: &mut ReplayGuard, nonce: &Nonce) {
+    assert!(guard.admit(nonce, NOW_MS, NOW_MS).is_ok());
+}
+
+/// The baseline's one insert.
+pub fn map_insert(map: &mut HashMap<Nonce, u64>, nonce: &Nonce) {
+    assert!(map.insert(*nonce, NOW_MS + SKEW_MS).is_none());
+}
+
+/// A gate admitting share envelopes from one member, each with a new nonce and the clock
+/// 1 ms further on (a node admitting 1,000 messages a second: about 30,000 live nonces in
+/// the guard, swept as they leave the window).
+pub struct GateLoop {
+    gate: Gate<BiscuitVerifier>,
+    messages: Vec<Message>,
+    member: PeerKey,
+    now_ms: u64,
+    counter: u64,
+}
+
+impl GateLoop {
+    /// One token and the default verifier, warmed up: every timed admission hits the cache.
+    pub fn cached(authority: &KeyPair) -> GateLoop {
+        let member = peer(1);
+        let token = access_token(authority, &member);
+        let mut this = GateLoop::new(authority, member, vec![token], VerifierConfig::default());
+        this.admit_one();
+        this
+    }
+
+    /// Two tokens of the same member, taken in turn, and a cache of one entry: every
+    /// admission misses (hash, lookup, full verification, insert with its eviction).
+    pub fn uncached(authority: &KeyPair) -> GateLoop {
+        let member = peer(1);
+        let tokens = vec![
+            access_token(authority, &member),
+            access_token(authority, &member),
+        ];
+        assert_ne!(tokens[0], tokens[1]);
+        let config = VerifierConfig {
+            cache_entries_max: 1,
+            ..VerifierConfig::default()
+        };
+        GateLoop::new(authority, member, tokens, config)
+    }
+
+    fn new(
+        authority: &KeyPair,
+        member: PeerKey,
+        tokens: Vec<Vec<u8>>,
+        config: VerifierConfig,
+    ) -> GateLoop {
+        let payload = share();
+        GateLoop {
+            gate: Gate::new(
+                BiscuitVerifier::new(authority.public(), config),
+                GateConfig::default(),
+                NOW_MS,
+            ),
+            messages: tokens.iter().map(|t| Message::new(t, &payload)).collect(),
+            member,
+            now_ms: NOW_MS,
+            counter: 0,
+        }
+    }
+
+    pub fn admit_one(&mut self) {
+        self.counter += 1;
+        self.now_ms += 1;
+        let which = (self.counter % self.messages.len() as u64) as usize;
+        let data = self.messages[which].stamp(self.counter, self.now_ms);
+        let admitted = self
+            .gate
+            .admit(topics::SHARES, &self.member, black_box(data), self.now_ms)
+            .expect("admitted");
+        black_box(admitted.nonce);
+    }
+
+    pub fn stats(&self) -> VerifierStats {
+        self.gate.verifier().stats()
+    }
+
+    pub fn live_nonces(&self) -> usize {
+        self.gate.replay_guard().len()
+    }
+}
