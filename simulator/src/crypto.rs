@@ -2,7 +2,9 @@
 //! the node's own use: dealing keys from the run's RNG, signing as a Byzantine member
 //! (with that member's key, nothing else), and checking certificates strictly for the
 //! report. Real BLS for small runs; the cost-modelled suite ([`crate::model_crypto`]) for
-//! large ones, or wherever the scenario asks for it.
+//! large ones, or wherever the scenario asks for it. Capability tokens follow the suite:
+//! real biscuit tokens with real BLS, the cost-free token model with the modelled suite
+//! ([`crate::tokens`]).
 
 use std::rc::Rc;
 
@@ -16,10 +18,14 @@ use x0_actors::certify::scheme::{
 use x0_actors::certify::threshold::ChangeClass;
 
 use crate::model_crypto::{ModelKeys, Modelled, OperationCount, Weakness};
+use crate::model_tokens::ModelTokens;
+use crate::tokens::{BiscuitTokens, SimTokens};
 
 pub trait SimSuite: Suite {
     /// One class's secret key set.
     type Keys;
+    /// The capability tokens that go with this suite.
+    type Tokens: SimTokens;
 
     fn deal(
         committee_size: usize,
@@ -45,6 +51,7 @@ pub trait SimSuite: Suite {
 
 impl SimSuite for Bls {
     type Keys = SecretKeySet;
+    type Tokens = BiscuitTokens;
 
     fn deal(
         committee_size: usize,
@@ -85,6 +92,7 @@ impl SimSuite for Bls {
 
 impl SimSuite for Modelled {
     type Keys = ModelKeys;
+    type Tokens = ModelTokens;
 
     fn deal(
         committee_size: usize,

@@ -180,6 +180,8 @@ pub struct GossipCounters {
     /// Accepted messages not forwarded because they had left the message cache while
     /// they were validated (upstream does the same: "Message not in cache").
     pub accepted_after_eviction: u64,
+    /// Messages of this node's own that a peer forwarded to it, refused unvalidated.
+    pub self_origin_rejected: u64,
 }
 
 /// Entries in the seen cache, at most; past it the oldest go first (and are counted).
@@ -366,6 +368,19 @@ impl GossipNode {
             .is_some_and(|until| until + slack_ms > now_ms)
     }
 
+    /// The sequence number of this node's next own message.
+    pub fn sequence_next(&self) -> u64 {
+        self.sequence_next
+    }
+
+    /// Continues the sequence of an earlier life of this node: upstream starts a node's
+    /// sequence numbers at the time it starts (Unix nanoseconds), so a restarted node
+    /// never reuses the id of a message it published before, which peers that still hold
+    /// the old one in their seen caches would drop as a duplicate.
+    pub fn resume_sequence(&mut self, sequence_next: u64) {
+        self.sequence_next = self.sequence_next.max(sequence_next);
+    }
+
     /// Publishes an own message; returns it (for the world's bookkeeping) and fills `out`.
     pub fn publish(
         &mut self,
@@ -469,6 +484,15 @@ impl GossipNode {
         }
         match rpc {
             Rpc::Message(message) => {
+                if message.id.author == self.id {
+                    // Upstream `message_is_valid`: a message claiming to be this node's own
+                    // but forwarded by a peer (a restarted node handed its old messages) is
+                    // invalid (`SelfOrigin`): the peer is penalised, and nothing is
+                    // remembered, so a repeat is penalised again.
+                    self.counters.self_origin_rejected += 1;
+                    *self.invalid.entry(from).or_insert(0.0) += 1.0;
+                    return;
+                }
                 if self.has_seen(&message.id) {
                     self.counters.duplicates_received += 1;
                     // Upstream `mcache.observe_duplicate`: remembered only while the
@@ -922,6 +946,38 @@ mod tests {
         );
         assert_eq!(validate.len(), 1);
         assert_eq!(b.counters.duplicates_received, 1);
+    }
+
+    #[test]
+    fn a_peer_forwarding_this_nodes_own_message_is_penalised_and_a_restart_goes_on_numbering() {
+        let (mut a, mut b) = pair();
+        let mut out = Vec::new();
+        let first = a.publish(TOPIC, b"x".to_vec(), 0, &mut out);
+        let mut seen_by_b = Vec::new();
+        b.on_rpc(0, Rpc::Message(first.clone()), 5, &mut out, &mut seen_by_b);
+        assert_eq!(seen_by_b.len(), 1);
+        // a restarts: a new node with nothing seen, handed its old message back by b.
+        let mut restarted = GossipNode::new(0, GossipConfig::default(), vec![TOPIC]);
+        restarted.connect(1);
+        restarted.resume_sequence(a.sequence_next());
+        let mut validate = Vec::new();
+        for at_ms in [10, 11] {
+            restarted.on_rpc(
+                1,
+                Rpc::Message(first.clone()),
+                at_ms,
+                &mut out,
+                &mut validate,
+            );
+        }
+        assert!(validate.is_empty());
+        assert_eq!(restarted.counters.self_origin_rejected, 2);
+        assert!(restarted.score(1) < 0.0);
+        // Its next message has an id its peers have not seen.
+        let next = restarted.publish(TOPIC, b"y".to_vec(), 12, &mut out);
+        assert_eq!(next.id.sequence, first.id.sequence + 1);
+        b.on_rpc(0, Rpc::Message(next), 13, &mut out, &mut seen_by_b);
+        assert_eq!(seen_by_b.len(), 2, "not taken for the old one");
     }
 
     #[test]

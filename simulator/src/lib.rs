@@ -6,6 +6,8 @@
 //! * [`engine`]: events in virtual-time order, the run's only RNG;
 //! * [`gossip`]: gossipsub v1.1 as the node configures it, per node;
 //! * [`crypto`], [`model_crypto`]: real BLS or a cost-modelled suite with its semantics;
+//! * [`tokens`], [`model_tokens`]: real biscuit capability tokens or a cost-free model with
+//!   their verdicts, checked by the node's own admission gate in front of the certify core;
 //! * [`scenario`]: the scenario files (`scenarios/*.toml`);
 //! * [`world`]: nodes, links, faults and Byzantine members;
 //! * [`report`]: figures, invariants, the trace digest, and the report for a person;
@@ -15,11 +17,13 @@ pub mod crypto;
 pub mod engine;
 pub mod gossip;
 pub mod model_crypto;
+pub mod model_tokens;
 pub mod peer_set;
 pub mod plot;
 pub mod report;
 pub mod scenario;
 pub mod seen;
+pub mod tokens;
 pub mod world;
 
 pub use engine::{Engine, QueueFull};

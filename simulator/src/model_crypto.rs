@@ -29,6 +29,11 @@ pub enum Weakness {
     None,
     /// Shares and certificates are accepted without checking them.
     SharesUnverified,
+    /// Every node's gate takes any token as valid for anything (the model token verifier
+    /// grants every request).
+    TokensUnverified,
+    /// A restarted node's gate starts without the nonces it persisted.
+    NoncesForgotten,
 }
 
 /// Operations done since the world last looked, shared by every scheme and signer of a

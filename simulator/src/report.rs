@@ -55,9 +55,30 @@ pub struct Stats {
     pub certified: BTreeMap<ProposalId, BTreeMap<NodeId, u64>>,
     /// Times of heals and restarts: recovery is measured from the last one.
     pub heals_ms: Vec<u64>,
+    /// Privileged messages honest nodes' gates admitted, and refused by reason.
+    pub auth_admitted: u64,
+    pub auth_rejected: BTreeMap<&'static str, u64>,
+    /// Privileged messages the token attackers (`Behaviour::AGAINST_TOKENS`) sent, by kind.
+    pub auth_attacks: BTreeMap<&'static str, u64>,
+    /// Invariant: per honest node, privileged messages admitted whose author is a token
+    /// forger, a replayer of privileged messages or a member beyond its rights.
+    pub byzantine_privileged_admitted: BTreeMap<NodeId, u64>,
+    /// Invariant: per honest node, admissions of a privileged message it had admitted
+    /// before (in this life or an earlier one).
+    pub privileged_replays_admitted: BTreeMap<NodeId, u64>,
+    /// Admissions beyond `ADMISSIONS_TRACKED_MAX` messages, not checked for repeats.
+    pub admissions_untracked: u64,
+    /// Persisted nonces a restarted gate could not hold (beyond its bound).
+    pub nonces_not_restored: u64,
 }
 
 impl Stats {
+    pub fn count_attack(&mut self, what: &'static str, count: u64) {
+        if count > 0 {
+            *self.auth_attacks.entry(what).or_insert(0) += count;
+        }
+    }
+
     pub fn record_receipt(&mut self, _message: &GossipMessage, _node: NodeId, _now_ms: u64) {
         self.receipts += 1;
     }
@@ -358,6 +379,25 @@ pub struct Figures {
     /// node in force), and their p99.
     pub quiet_probe_deliveries: u64,
     pub quiet_delivery_p99_ms: Option<u64>,
+    /// Privileged messages (proposals, shares) honest nodes' gates admitted, and refused
+    /// by reason (`x0_auth_rejected_total{reason}` of the node). Each refusal is a gossip
+    /// Reject: the peer that sent it is penalised, and it goes no further.
+    pub auth_admitted: u64,
+    pub auth_rejected: BTreeMap<&'static str, u64>,
+    /// What the token attackers sent, by kind: `forged_proposals`, `forged_shares`,
+    /// `proposals_beyond_rights`, `shares_beyond_rights`, `replayed_as_own`,
+    /// `reinjected` (originals re-sent after the seen caches let them go),
+    /// `handed_to_new_peers` (captures handed to a peer that connected).
+    pub auth_attacks_published: BTreeMap<&'static str, u64>,
+    /// Invariants (must be 0): privileged messages of token forgers, replayers and members
+    /// beyond their rights admitted by honest nodes; privileged messages admitted twice by
+    /// one honest node.
+    pub byzantine_privileged_admitted: u64,
+    pub privileged_replays_admitted: u64,
+    /// Admissions not checked for repeats (beyond the tracking bound), and persisted
+    /// nonces a restarted gate could not hold (beyond its bound).
+    pub admissions_untracked: u64,
+    pub nonces_not_restored: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -423,6 +463,13 @@ pub fn build(
         eclipse_target_delivery_p99_ms: stats.eclipse_target_delivery.quantile_ms(0.99),
         quiet_probe_deliveries: stats.quiet_delivery.count(),
         quiet_delivery_p99_ms: stats.quiet_delivery.quantile_ms(0.99),
+        auth_admitted: stats.auth_admitted,
+        auth_rejected: stats.auth_rejected.clone(),
+        auth_attacks_published: stats.auth_attacks.clone(),
+        byzantine_privileged_admitted: stats.byzantine_privileged_admitted.values().sum(),
+        privileged_replays_admitted: stats.privileged_replays_admitted.values().sum(),
+        admissions_untracked: stats.admissions_untracked,
+        nonces_not_restored: stats.nonces_not_restored,
     };
     // Every certificate any honest node holds.
     let mut all: BTreeMap<ProposalId, CertificateMessage> = BTreeMap::new();
@@ -610,6 +657,7 @@ pub fn build(
             },
         });
     }
+    criteria.extend(auth_invariants(&stats));
     let passed = criteria.iter().all(|c| c.passed);
     let honest: BTreeSet<NodeId> = nodes.iter().filter(|n| n.honest).map(|n| n.node).collect();
     let mut certificate_spread: Vec<CertificateSpread> = stats
@@ -652,6 +700,60 @@ pub fn build(
         certificate_spread,
         fault_timeline: fault_timeline(scenario),
     }
+}
+
+/// The capability-token invariants, checked at the end of every run whatever the
+/// scenario's criteria: no honest node admitted a privileged message whose author forges
+/// tokens, replays privileged messages or acts beyond its rights, and none admitted one
+/// privileged message twice.
+fn auth_invariants(stats: &Stats) -> Vec<CriterionResult> {
+    let per_node = |counts: &BTreeMap<NodeId, u64>| {
+        let mut parts: Vec<String> = counts
+            .iter()
+            .take(5)
+            .map(|(node, count)| format!("node {node}: {count}"))
+            .collect();
+        if counts.len() > 5 {
+            parts.push(format!("and {} more nodes", counts.len() - 5));
+        }
+        parts.join(", ")
+    };
+    let refused: u64 = stats.auth_rejected.values().sum();
+    let attacks: u64 = stats.auth_attacks.values().sum();
+    let byzantine: u64 = stats.byzantine_privileged_admitted.values().sum();
+    let replays: u64 = stats.privileged_replays_admitted.values().sum();
+    vec![
+        CriterionResult {
+            name: "byzantine_privileged_admitted".into(),
+            passed: byzantine == 0,
+            detail: if byzantine == 0 {
+                format!(
+                    "no honest node admitted a privileged message of a token forger, replayer or member beyond its rights ({attacks} sent; honest gates refused {refused} privileged messages in all)"
+                )
+            } else {
+                format!(
+                    "{byzantine} admitted by honest nodes: {}",
+                    per_node(&stats.byzantine_privileged_admitted)
+                )
+            },
+        },
+        CriterionResult {
+            name: "privileged_replays_admitted".into(),
+            passed: replays == 0,
+            detail: if replays == 0 {
+                format!(
+                    "no honest node admitted a privileged message twice ({} refused as replays, {} as stale)",
+                    stats.auth_rejected.get("replay").copied().unwrap_or(0),
+                    stats.auth_rejected.get("timestamp_stale").copied().unwrap_or(0)
+                )
+            } else {
+                format!(
+                    "{replays} admitted again: {}",
+                    per_node(&stats.privileged_replays_admitted)
+                )
+            },
+        },
+    ]
 }
 
 /// Safety, checked offline as any node could: every certificate an honest node holds
@@ -775,6 +877,31 @@ impl Report {
                 or_dash(f.eclipse_target_delivery_p99_ms)
             );
         }
+        if f.auth_admitted > 0 || !f.auth_rejected.is_empty() {
+            let refused: Vec<String> = f
+                .auth_rejected
+                .iter()
+                .map(|(reason, count)| format!("{count} {reason}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  auth          {} privileged messages admitted, refused: {}",
+                f.auth_admitted,
+                if refused.is_empty() {
+                    "none".to_string()
+                } else {
+                    refused.join(", ")
+                }
+            );
+        }
+        if !f.auth_attacks_published.is_empty() {
+            let sent: Vec<String> = f
+                .auth_attacks_published
+                .iter()
+                .map(|(what, count)| format!("{count} {what}"))
+                .collect();
+            let _ = writeln!(out, "  token attacks {}", sent.join(", "));
+        }
         let _ = writeln!(out, "  engine        {} events", f.events);
         if f.replays_published > 0 || f.flood_published > 0 {
             let _ = writeln!(
@@ -875,6 +1002,19 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_token_invariants_fail_on_any_admission_and_name_the_nodes() {
+        let mut stats = Stats::default();
+        stats.auth_rejected.insert("token_signature", 40);
+        assert!(auth_invariants(&stats).iter().all(|c| c.passed));
+        stats.byzantine_privileged_admitted.insert(7, 2);
+        let results = auth_invariants(&stats);
+        assert!(!results[0].passed && results[1].passed);
+        assert_eq!(results[0].detail, "2 admitted by honest nodes: node 7: 2");
+        stats.privileged_replays_admitted.insert(3, 1);
+        assert!(auth_invariants(&stats).iter().all(|c| !c.passed));
+    }
 
     #[test]
     fn spread_points_stay_on_the_step_curve_and_end_exact() {

@@ -340,6 +340,38 @@ pub enum Behaviour {
     /// Sybils: dial the group's `target`, GRAFT it on every topic every 500 ms, and
     /// withhold everything (never sign, never forward), to cut it off from the mesh.
     Eclipse,
+    /// Token forger: holds a credential minted by its own key pair (not the network
+    /// authority's) that claims every right, and every 500 ms publishes in envelopes
+    /// sealed with it a proposal and a share (for the last proposal it saw; a committee
+    /// member signs it with its key share, anyone else sends a signature of zeros).
+    /// Every honest gate must refuse them (`token_signature`).
+    ForgeTokens,
+    /// Replayer of privileged messages: captures the envelopes of proposals and shares
+    /// it receives from honest members (the last 64, and the first 64 not yet
+    /// re-injected) and (1) every 500 ms publishes one of them byte-identical as its own
+    /// message (its source is not the token's holder: `wrong_holder`); (2) re-injects
+    /// each original message unchanged (the honest author's own signed gossip message,
+    /// which anyone can relay) to all its peers once the peers' seen caches have let it
+    /// go (`duplicate_cache_time` plus a heartbeat; stale by then: `timestamp_stale`);
+    /// (3) hands every peer that connects to it (a node back from a crash, whose seen
+    /// cache is empty) all it captured, so a restarted node must refuse what it admitted
+    /// before the crash from its persisted nonces (`replay`).
+    ReplayPrivileged,
+    /// A committee member beyond its rights: its credential grants only `vote`, yet it
+    /// signs the proposals it sees (valid shares, sealed with its real token) and answers
+    /// each with a proposal of its own and one on a `charter/` slot. Every honest gate
+    /// must refuse them (`not_permitted`). Members only: nodes `0..committee.size`.
+    ExceedRights,
+}
+
+impl Behaviour {
+    /// The behaviours that attack the capability tokens: none of their privileged
+    /// messages may ever be admitted by an honest node.
+    pub const AGAINST_TOKENS: [Behaviour; 3] = [
+        Behaviour::ForgeTokens,
+        Behaviour::ReplayPrivileged,
+        Behaviour::ExceedRights,
+    ];
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -543,6 +575,16 @@ impl Scenario {
                     )
                 }
                 _ => {}
+            }
+        }
+        for (index, group) in self.byzantine.iter().enumerate() {
+            if group.behaviours.contains(&Behaviour::ExceedRights) && group.members.last >= m {
+                return err(
+                    &format!("byzantine[{index}].members"),
+                    format!(
+                        "exceed_rights is a committee member beyond its rights: members must be committee nodes (0..{m})"
+                    ),
+                );
             }
         }
         let in_committee = byzantine.iter().filter(|node| **node < m).count() as u32;

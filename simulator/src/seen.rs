@@ -98,6 +98,11 @@ impl SeenTable {
         true
     }
 
+    /// Whether some column holds `id`.
+    pub fn is_tracked(&self, id: &MessageId) -> bool {
+        self.slot_of.contains_key(id)
+    }
+
     /// Messages held by at least one column.
     pub fn slots_used(&self) -> usize {
         self.slot_of.len()

@@ -1,9 +1,26 @@
-//! The simulated world: nodes (a gossip model, the node's real `CertifyNode` and
-//! `ProbeCore`, a persisted store), links (latency, loss, partitions), faults and
-//! Byzantine members, driven by the engine. One thread, one RNG, virtual time only.
+//! The simulated world: nodes (a gossip model, the node's real admission `Gate`,
+//! `CertifyNode` and `ProbeCore`, a persisted store), links (latency, loss, partitions),
+//! faults and Byzantine members, driven by the engine. One thread, one RNG, virtual time
+//! only.
+//!
+//! Capability tokens, as the node's auth actor handles them: the network authority's key
+//! pair is drawn from the run's RNG and mints every node's credential at the start (a
+//! committee member may propose, update the Charter, sign and vote; any other node may
+//! vote; an `exceed_rights` member only votes; a `forge_tokens` node mints its own with a
+//! key pair of its own). A node seals each proposal and share it publishes in an
+//! [`Envelope`] with its access token (derived from the credential when first needed and
+//! again at half its life), a nonce from the run's RNG and its own clock, skew included.
+//! Every privileged message a node receives passes its `Gate` (the author of the gossip
+//! message is the source the token must name) before the certify core sees the payload;
+//! a refusal is the gossip verdict Reject, which the gossip model turns into the P4
+//! penalty of the peer that sent it, and is counted by reason. An admitted nonce goes to
+//! the node's store before the payload moves on, and a restarted node's gate starts from
+//! the nonces it stored. At the end, the report checks that no honest node admitted a
+//! privileged message of a token forger, replayer or member beyond its rights, nor one
+//! message twice.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -11,13 +28,19 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_distr::{Distribution, LogNormal};
 use sha2::{Digest, Sha256};
+use x0_actors::auth::envelope::Envelope;
+use x0_actors::auth::gate::{is_privileged, Gate, GateConfig};
+use x0_actors::auth::replay::Nonce;
+use x0_actors::auth::token::{
+    Grant, Operation, Right, VerifierConfig, ACCESS_TTL_S_DEFAULT, CREDENTIAL_TTL_S_DEFAULT,
+};
 use x0_actors::certify::collector::{CollectorConfig, SlotKey};
 use x0_actors::certify::committee::Committee;
 use x0_actors::certify::node::{
     Action, CertifyConfig, CertifyNode, CertifySetup, HeldShare, InboundVerdict,
 };
-use x0_actors::certify::proposal::ProposalId;
-use x0_actors::certify::scheme::{signing_message, Bls, MemberIndex, Suite};
+use x0_actors::certify::proposal::{Proposal, ProposalId};
+use x0_actors::certify::scheme::{signing_message, Bls, MemberIndex};
 use x0_actors::certify::threshold::ChangeClass;
 use x0_actors::certify::wire::{CertificateMessage, ShareMessage};
 use x0_actors::network::{PeerKey, Verdict};
@@ -26,16 +49,25 @@ use x0_actors::topics;
 
 use crate::crypto::SimSuite;
 use crate::engine::{Engine, QueueFull};
-use crate::gossip::{Acceptance, GossipConfig, GossipNode, MessageId, NodeId, Rpc, ToValidate};
+use crate::gossip::{
+    Acceptance, GossipConfig, GossipMessage, GossipNode, MessageId, NodeId, Rpc, ToValidate,
+};
 use crate::model_crypto::{CryptoCost, Modelled, OperationCount, Weakness};
 use crate::report::{Report, Stats};
 use crate::scenario::{Behaviour, Direction, Fault, Latency, NodeRange, Scenario};
 use crate::seen::SeenTable;
+use crate::tokens::SimTokens;
 
 /// Virtual time 0 is this Unix time on every honest clock (plus the node's skew).
 pub const EPOCH_UNIX_MS: u64 = 1_800_000_000_000;
 /// Pending events, at most: a run that schedules without end is a bug to report.
 pub const EVENTS_MAX: usize = 50_000_000;
+/// Every credential the world mints expires this long after virtual time 0 (the node's
+/// default credential lifetime): never within a run.
+pub const CREDENTIALS_EXPIRE_UNIX_S: u64 = EPOCH_UNIX_MS / 1000 + CREDENTIAL_TTL_S_DEFAULT;
+/// Privileged messages whose admissions are tracked per node (one bit per node each),
+/// at most; admissions of messages beyond it are counted, not tracked.
+pub const ADMISSIONS_TRACKED_MAX: usize = 65_536;
 
 const TOPICS: [&str; 4] = [
     topics::PROBE,
@@ -93,12 +125,42 @@ struct Finished {
 struct Store {
     signed: BTreeMap<SlotKey, ProposalId>,
     certificates: BTreeMap<ProposalId, Vec<u8>>,
+    /// Nonces the gate admitted, with their messages' timestamps (the auth journal).
+    /// Those out of the window are dropped whenever the list doubles, so it holds at most
+    /// twice what the gate holds (or `NONCES_PRUNE_MIN`).
+    nonces: Vec<(Nonce, u64)>,
+    nonces_prune_at: usize,
 }
 
-struct SimNode<S: Suite> {
+/// A nonce list shorter than this is not pruned.
+const NONCES_PRUNE_MIN: usize = 1_024;
+
+impl Store {
+    /// Persists an admitted nonce, as the auth actor does before passing a message on.
+    fn record_nonce(&mut self, nonce: Nonce, timestamp_unix_ms: u64, clock_ms: u64, skew_ms: u64) {
+        if self.nonces.len() >= self.nonces_prune_at.max(NONCES_PRUNE_MIN) {
+            // The journal's `forget_nonces`: a nonce leaves with its message's window.
+            self.nonces
+                .retain(|(_, ts)| ts.saturating_add(skew_ms) >= clock_ms);
+            self.nonces_prune_at = 2 * self.nonces.len();
+        }
+        self.nonces.push((nonce, timestamp_unix_ms));
+    }
+}
+
+type Authority<S> = <<S as SimSuite>::Tokens as SimTokens>::Authority;
+type Verifier<S> = <<S as SimSuite>::Tokens as SimTokens>::Verifier;
+
+struct SimNode<S: SimSuite> {
     gossip: GossipNode,
+    /// The admission gate of privileged topics; `None` while crashed.
+    gate: Option<Gate<Verifier<S>>>,
     /// `None` while crashed.
     certify: Option<CertifyNode<S>>,
+    /// The member credential (configuration: it survives a crash).
+    credential: Vec<u8>,
+    /// The access token in use and when it ends (Unix s); memory, derived when needed.
+    access: Option<(Vec<u8>, u64)>,
     /// Virtual time its CPU is busy until, µs: crypto work queues behind earlier work.
     cpu_free_us: u64,
     /// The node ticks on the grid `tick_grid_ms + k * tick_ms`, as a node with a fixed
@@ -119,7 +181,13 @@ struct SimNode<S: Suite> {
     /// Restarts bump this, so timers of an earlier life are ignored.
     life: u32,
     /// What a replaying Byzantine node saw last: (topic, data), at most `REPLAY_MAX`.
-    recorded: std::collections::VecDeque<(&'static str, Vec<u8>)>,
+    recorded: VecDeque<(&'static str, Vec<u8>)>,
+    /// The last proposal a forger or member beyond its rights saw, for its shares.
+    last_proposal: Option<(ProposalId, ChangeClass)>,
+    /// `replay_privileged`: the last `REPLAY_MAX` privileged messages of honest authors it
+    /// received, and the first `REPLAY_MAX` not yet re-injected, with when it got them.
+    captured: VecDeque<Rc<GossipMessage>>,
+    reinject: VecDeque<(u64, Rc<GossipMessage>)>,
 }
 
 /// Nodes that never sign nor forward: withholders, and Sybils.
@@ -208,6 +276,14 @@ pub struct Sim<S: SimSuite> {
     cost: CryptoCost,
     /// Virtual CPU time all nodes spent on crypto, µs (modelled runs).
     cpu_busy_us: u64,
+    /// The network authority every gate trusts, and each forger's own.
+    authority: Authority<S>,
+    forgers: BTreeMap<NodeId, Authority<S>>,
+    gate_config: GateConfig,
+    verifier_config: VerifierConfig,
+    weakness: Weakness,
+    /// Which privileged messages each honest node admitted: one column per node.
+    admissions: SeenTable,
     stats: Stats,
     trace: Sha256,
     seed: u64,
@@ -271,6 +347,8 @@ impl<S: SimSuite> Sim<S> {
             weakness,
             &operations,
         );
+        // The network authority, from the run's RNG: the same seed, the same key pair.
+        let authority = <S::Tokens as SimTokens>::authority(engine.rng());
         let committee = Arc::new(
             Committee::with_schemes(
                 1,
@@ -304,6 +382,15 @@ impl<S: SimSuite> Sim<S> {
             }
         }
         let byzantine_groups = scenario.byzantine.clone();
+        let forger_nodes: BTreeSet<NodeId> = byzantine_groups
+            .iter()
+            .filter(|group| group.behaviours.contains(&Behaviour::ForgeTokens))
+            .flat_map(|group| group.members.iter())
+            .collect();
+        let forgers = forger_nodes
+            .into_iter()
+            .map(|node| (node, <S::Tokens as SimTokens>::authority(engine.rng())))
+            .collect();
         let mut world = Sim {
             engine,
             nodes: Vec::with_capacity(n as usize),
@@ -325,6 +412,12 @@ impl<S: SimSuite> Sim<S> {
             operations,
             cost,
             cpu_busy_us: 0,
+            authority,
+            forgers,
+            gate_config: GateConfig::default(),
+            verifier_config: VerifierConfig::default(),
+            weakness,
+            admissions: SeenTable::new(n as usize),
             stats: Stats::default(),
             trace: Sha256::new(),
             scenario,
@@ -340,9 +433,13 @@ impl<S: SimSuite> Sim<S> {
                 .iter()
                 .filter(|group| group.members.contains(node))
                 .find_map(|group| group.target);
+            let credential = world.credential(node, &byzantine);
             let sim = SimNode {
                 gossip: world.gossip_node(node),
+                gate: None,
                 certify: None,
+                credential,
+                access: None,
                 cpu_free_us: 0,
                 tick_grid_ms: 0,
                 tick_at_ms: None,
@@ -354,7 +451,10 @@ impl<S: SimSuite> Sim<S> {
                 eclipse_target,
                 held: BTreeMap::new(),
                 life: 0,
-                recorded: std::collections::VecDeque::new(),
+                recorded: VecDeque::new(),
+                last_proposal: None,
+                captured: VecDeque::new(),
+                reinject: VecDeque::new(),
             };
             world.nodes.push(sim);
             world.boot(node);
@@ -380,6 +480,77 @@ impl<S: SimSuite> Sim<S> {
             .gossip
             .connected(dialler, false, &mut out);
         self.send_all(listener, out);
+        for (replayer, peer) in [(dialler, listener), (listener, dialler)] {
+            self.hand_over_captured(replayer, peer);
+        }
+    }
+
+    /// The member credential of `node`, by its role: a committee member may propose,
+    /// update the Charter, sign and vote, any other node may vote; a member beyond its
+    /// rights holds a vote-only credential; a forger mints one with every right using its
+    /// own key pair.
+    fn credential(&self, node: NodeId, byzantine: &BTreeSet<Behaviour>) -> Vec<u8> {
+        let member = node < self.committee.size() as u32;
+        let operations: &[Operation] = if byzantine.contains(&Behaviour::ForgeTokens) {
+            &Operation::ALL
+        } else if byzantine.contains(&Behaviour::ExceedRights) || !member {
+            &[Operation::Vote]
+        } else {
+            &Operation::ALL
+        };
+        let grant = Grant {
+            member: peer_key(node),
+            rights: operations
+                .iter()
+                .copied()
+                .map(Right::on_own_topic)
+                .collect(),
+            expires_unix_s: CREDENTIALS_EXPIRE_UNIX_S,
+        };
+        let issuer = self.forgers.get(&node).unwrap_or(&self.authority);
+        <S::Tokens as SimTokens>::mint(issuer, &grant)
+    }
+
+    /// `payload` in an envelope, as the auth actor seals what `node` publishes on a
+    /// privileged topic: its access token (derived from its credential when it has none
+    /// or half its life has passed), a nonce from the run's RNG, and its clock.
+    fn seal(&mut self, node: NodeId, payload: &[u8]) -> Vec<u8> {
+        let clock_ms = self.node_clock_ms(node);
+        let now_s = clock_ms / 1000;
+        let sim = &self.nodes[node as usize];
+        let due = sim
+            .access
+            .as_ref()
+            .is_none_or(|(_, until_s)| now_s + ACCESS_TTL_S_DEFAULT / 2 >= *until_s);
+        if due {
+            let issuer = self.forgers.get(&node).unwrap_or(&self.authority);
+            let token = <S::Tokens as SimTokens>::derive_access(
+                issuer,
+                &sim.credential,
+                now_s,
+                ACCESS_TTL_S_DEFAULT,
+            );
+            let until_s = (now_s + ACCESS_TTL_S_DEFAULT).min(CREDENTIALS_EXPIRE_UNIX_S);
+            self.nodes[node as usize].access = Some((token, until_s));
+        }
+        let nonce: Nonce = self.engine.rng().gen();
+        let (token, _) = self.nodes[node as usize]
+            .access
+            .as_ref()
+            .expect("derived above");
+        Envelope {
+            token,
+            nonce,
+            timestamp_unix_ms: clock_ms,
+            payload,
+        }
+        .encode()
+    }
+
+    /// Publishes a proposal or share of `node`'s in its envelope.
+    fn publish_sealed(&mut self, node: NodeId, topic: &'static str, payload: &[u8]) {
+        let data = self.seal(node, payload);
+        self.publish(node, topic, data);
     }
 
     fn gossip_node(&self, node: NodeId) -> GossipNode {
@@ -432,6 +603,25 @@ impl<S: SimSuite> Sim<S> {
         let mut actions = Vec::new();
         let certify = CertifyNode::new(setup, self.certify_config, &mut actions);
         self.nodes[node as usize].certify = Some(certify);
+        // The gate starts from the nonces the node persisted, as the auth actor does.
+        let clock_ms = self.node_clock_ms(node);
+        let verifier = <S::Tokens as SimTokens>::verifier(
+            &self.authority,
+            self.verifier_config,
+            self.weakness,
+        );
+        let mut gate = Gate::new(verifier, self.gate_config, clock_ms);
+        let sim = &mut self.nodes[node as usize];
+        if self.weakness != Weakness::NoncesForgotten {
+            let skipped = gate.restore(
+                sim.store.nonces.iter().copied(),
+                std::iter::empty(),
+                clock_ms,
+            );
+            self.stats.nonces_not_restored += skipped as u64;
+        }
+        sim.gate = Some(gate);
+        sim.access = None;
         self.finish(node, actions, None);
         // Timers start at a random phase, as real nodes start at different moments.
         let heartbeat = self.gossip_config.heartbeat_interval_ms;
@@ -444,10 +634,14 @@ impl<S: SimSuite> Sim<S> {
         sim.tick_at_ms = None;
         self.plan_tick(node);
         let byzantine = &self.nodes[node as usize].byzantine;
-        if [Behaviour::Replay, Behaviour::Flood, Behaviour::Eclipse]
-            .iter()
-            .any(|b| byzantine.contains(b))
-        {
+        let on_timer = [
+            Behaviour::Replay,
+            Behaviour::Flood,
+            Behaviour::Eclipse,
+            Behaviour::ForgeTokens,
+            Behaviour::ReplayPrivileged,
+        ];
+        if on_timer.iter().any(|b| byzantine.contains(b)) {
             let phase = self.engine.rng().gen_range(0..MISBEHAVE_INTERVAL_MS);
             self.schedule(phase, Event::Misbehave { node });
         }
@@ -619,6 +813,12 @@ impl<S: SimSuite> Sim<S> {
                 if let Some(target) = self.nodes[node as usize].eclipse_target {
                     self.eclipse(node, target);
                 }
+                if behaviours.contains(&Behaviour::ForgeTokens) {
+                    self.publish_beyond_rights(node);
+                }
+                if behaviours.contains(&Behaviour::ReplayPrivileged) {
+                    self.replay_privileged(node, now_ms);
+                }
                 self.schedule(MISBEHAVE_INTERVAL_MS, Event::Misbehave { node });
             }
             Event::Propose { index } => {
@@ -759,7 +959,12 @@ impl<S: SimSuite> Sim<S> {
         }
         sim.up = false;
         sim.certify = None;
+        sim.gate = None;
+        sim.access = None;
         sim.held.clear();
+        sim.last_proposal = None;
+        sim.captured.clear();
+        sim.reinject.clear();
         // Peers see the connections close.
         for peer in self.links[node as usize].clone() {
             self.nodes[peer as usize].gossip.disconnect(node);
@@ -772,8 +977,10 @@ impl<S: SimSuite> Sim<S> {
             return;
         }
         // Gossip state is memory: a restarted node starts with none of it (the old one
-        // empties its seen-cache column as it goes).
-        let gossip = self.gossip_node(node);
+        // empties its seen-cache column as it goes), but its message ids go on from
+        // where they were, as upstream's time-based sequence numbers do.
+        let mut gossip = self.gossip_node(node);
+        gossip.resume_sequence(self.nodes[node as usize].gossip.sequence_next());
         let sim = &mut self.nodes[node as usize];
         sim.up = true;
         sim.life += 1;
@@ -963,14 +1170,16 @@ impl<S: SimSuite> Sim<S> {
         }
     }
 
-    /// The application's validation of a new message at `node`: the real cores decide.
+    /// The application's validation of a new message at `node`: the real cores decide,
+    /// privileged messages after the node's gate.
     fn validate(&mut self, node: NodeId, item: ToValidate) {
         let ToValidate { message, from: _ } = item;
         let now_ms = self.engine.now_ms();
         let clock = self.node_clock_ms(node);
         self.stats.record_receipt(&message, node, now_ms);
-        if message.topic == topics::PROPOSALS {
-            self.misbehave_on_proposal(node, &message.data);
+        let privileged = is_privileged(message.topic);
+        if privileged && !self.nodes[node as usize].byzantine.is_empty() {
+            self.misbehave_on_privileged(node, &message, now_ms);
         }
         let sim = &mut self.nodes[node as usize];
         if sim.byzantine.contains(&Behaviour::Replay) && message.topic != topics::PROBE {
@@ -1009,18 +1218,31 @@ impl<S: SimSuite> Sim<S> {
             }
         } else {
             let author = peer_key(message.id.author);
+            let payload: &[u8] = if privileged {
+                let Some(payload) = self.admit(node, &message, &author, clock) else {
+                    return;
+                };
+                // A member beyond its rights answers each proposal it admits with its own
+                // (never one its gate refused: two of them would answer each other).
+                if message.topic == topics::PROPOSALS
+                    && self.nodes[node as usize]
+                        .byzantine
+                        .contains(&Behaviour::ExceedRights)
+                {
+                    self.publish_beyond_rights(node);
+                }
+                payload
+            } else {
+                &message.data
+            };
+            let sim = &mut self.nodes[node as usize];
             let mut actions = Vec::new();
             let certify = sim
                 .certify
                 .as_mut()
                 .expect("an up node has its certify node");
-            let verdict = certify.on_inbound(
-                message.topic,
-                Some(&author),
-                &message.data,
-                clock,
-                &mut actions,
-            );
+            let verdict =
+                certify.on_inbound(message.topic, Some(&author), payload, clock, &mut actions);
             let acceptance = match verdict {
                 InboundVerdict::Now(verdict) => Some((message.id, acceptance_of(verdict))),
                 InboundVerdict::Held(held) => {
@@ -1032,6 +1254,74 @@ impl<S: SimSuite> Sim<S> {
             return;
         };
         self.report(node, message.id, acceptance);
+    }
+
+    /// The auth actor's inbound path: `message` passes `node`'s gate (its author is the
+    /// source the token must name), the admitted nonce is persisted, and the payload goes
+    /// on to the certify core. A refusal is reported to the gossip model as Reject at once
+    /// (the gate spends no modelled CPU time), which penalises the peer that sent it.
+    /// Honest nodes count admissions and refusals (by reason) for the report, and every
+    /// admission that breaks an invariant.
+    fn admit<'m>(
+        &mut self,
+        node: NodeId,
+        message: &'m GossipMessage,
+        author: &PeerKey,
+        clock_ms: u64,
+    ) -> Option<&'m [u8]> {
+        let skew_ms = self.gate_config.skew_ms;
+        let sim = &mut self.nodes[node as usize];
+        let honest = sim.byzantine.is_empty();
+        let gate = sim.gate.as_mut().expect("an up node has its gate");
+        let admitted = match gate.admit(message.topic, author, &message.data, clock_ms) {
+            Ok(admitted) => admitted,
+            Err(refusal) => {
+                if honest {
+                    *self
+                        .stats
+                        .auth_rejected
+                        .entry(refusal.reason())
+                        .or_insert(0) += 1;
+                }
+                self.report(node, message.id, Acceptance::Reject);
+                return None;
+            }
+        };
+        sim.store.record_nonce(
+            admitted.nonce,
+            admitted.timestamp_unix_ms,
+            clock_ms,
+            skew_ms,
+        );
+        if honest {
+            self.stats.auth_admitted += 1;
+            let author_behaviours = &self.nodes[message.id.author as usize].byzantine;
+            if Behaviour::AGAINST_TOKENS
+                .iter()
+                .any(|b| author_behaviours.contains(b))
+            {
+                *self
+                    .stats
+                    .byzantine_privileged_admitted
+                    .entry(node)
+                    .or_insert(0) += 1;
+            }
+            let column = node as usize;
+            if self.admissions.contains(column, &message.id) {
+                *self
+                    .stats
+                    .privileged_replays_admitted
+                    .entry(node)
+                    .or_insert(0) += 1;
+            } else if self.admissions.slots_used() < ADMISSIONS_TRACKED_MAX
+                || self.admissions.is_tracked(&message.id)
+            {
+                self.admissions.insert(column, message.id);
+            } else {
+                self.stats.admissions_untracked += 1;
+            }
+        }
+        Some(admitted.payload)
     }
 
     /// Carries out what a call into `node`'s certify core produced, once the node's CPU
@@ -1091,13 +1381,19 @@ impl<S: SimSuite> Sim<S> {
                         continue;
                     }
                     sim.store.signed.insert(slot, id);
+                    if sim.byzantine.contains(&Behaviour::ExceedRights) {
+                        self.stats.count_attack("shares_beyond_rights", 1);
+                    }
+                    if sim.byzantine.contains(&Behaviour::ForgeTokens) {
+                        self.stats.count_attack("forged_shares", 1);
+                    }
                     let encoded = if sim.byzantine.contains(&Behaviour::InvalidShares) {
                         self.forged_share(node, &encoded)
                     } else {
                         let _ = share;
                         encoded
                     };
-                    self.publish(node, topics::SHARES, encoded);
+                    self.publish_sealed(node, topics::SHARES, &encoded);
                 }
                 Action::PublishCertificate { id, encoded } => {
                     self.nodes[node as usize]
@@ -1113,7 +1409,7 @@ impl<S: SimSuite> Sim<S> {
                         .insert(id, encoded);
                 }
                 Action::PublishProposal { encoded } => {
-                    self.publish(node, topics::PROPOSALS, encoded);
+                    self.publish_sealed(node, topics::PROPOSALS, &encoded);
                 }
                 Action::RepublishCertificate { encoded, .. } => {
                     if !withholds(&self.nodes[node as usize].byzantine) {
@@ -1154,16 +1450,42 @@ impl<S: SimSuite> Sim<S> {
         }
     }
 
+    /// What a Byzantine node does on seeing a proposal or share, beyond what its core
+    /// does (before its own gate: it reads every envelope).
+    fn misbehave_on_privileged(&mut self, node: NodeId, message: &Rc<GossipMessage>, now_ms: u64) {
+        let behaviours = &self.nodes[node as usize].byzantine;
+        if behaviours.contains(&Behaviour::ReplayPrivileged)
+            && self.nodes[message.id.author as usize].byzantine.is_empty()
+        {
+            let sim = &mut self.nodes[node as usize];
+            if sim.captured.len() >= REPLAY_MAX {
+                sim.captured.pop_front();
+            }
+            sim.captured.push_back(message.clone());
+            if sim.reinject.len() < REPLAY_MAX {
+                sim.reinject.push_back((now_ms, message.clone()));
+            }
+        }
+        if message.topic == topics::PROPOSALS {
+            if let Ok(envelope) = Envelope::decode(&message.data) {
+                self.misbehave_on_proposal(node, envelope.payload);
+            }
+        }
+    }
+
     /// What a Byzantine member does on seeing a proposal, beyond what its core does.
     fn misbehave_on_proposal(&mut self, node: NodeId, data: &[u8]) {
         let behaviours = self.nodes[node as usize].byzantine.clone();
         if behaviours.is_empty() {
             return;
         }
-        let Ok(proposal) = x0_actors::certify::proposal::Proposal::decode(data) else {
+        let Ok(proposal) = Proposal::decode(data) else {
             return;
         };
         let class = self.committee.class_of(&proposal.slot);
+        if behaviours.contains(&Behaviour::ForgeTokens) {
+            self.nodes[node as usize].last_proposal = Some((proposal.id(), class));
+        }
         if behaviours.contains(&Behaviour::Equivocate) {
             // Signs whatever it sees, whatever it signed before for the slot.
             let id = proposal.id();
@@ -1174,7 +1496,7 @@ impl<S: SimSuite> Sim<S> {
                 share: self.sign_as(node, class, &signing_message(&id)),
             };
             self.trace(format_args!("equivocate {node} {}", hex(&id.0)));
-            self.publish(node, topics::SHARES, share.encode());
+            self.publish_sealed(node, topics::SHARES, &share.encode());
         }
         if behaviours.contains(&Behaviour::ForgedCertificates) {
             let mut forged = proposal.clone();
@@ -1189,6 +1511,107 @@ impl<S: SimSuite> Sim<S> {
             };
             self.trace(format_args!("forge {node} {}", hex(&id.0)));
             self.publish(node, topics::CERTIFICATES, certificate.encode());
+        }
+    }
+
+    /// The privileged messages of a forger (each timer) or a member beyond its rights
+    /// (each proposal it admits): a proposal (beyond rights, also one on a `charter/`
+    /// slot), and from a forger a share for the last proposal it saw (signed with its key
+    /// share if it has one, else zeros, in the name of member `node % committee size`).
+    /// Sealed with the node's token: the forger's own authority's, or the member's real
+    /// vote-only one.
+    fn publish_beyond_rights(&mut self, node: NodeId) {
+        let behaviours = &self.nodes[node as usize].byzantine;
+        let forger = behaviours.contains(&Behaviour::ForgeTokens);
+        let mut slots = vec!["gossip/unauthorised"];
+        if behaviours.contains(&Behaviour::ExceedRights) {
+            slots.push("charter/unauthorised");
+        }
+        for slot in slots {
+            let proposal = Proposal {
+                epoch: self.committee.epoch,
+                slot: slot.to_string(),
+                payload: b"unauthorised".to_vec(),
+                affected_ppm: 100_000,
+                proposer: peer_key(node).0,
+                nonce: self.engine.rng().gen(),
+                timestamp_unix_ms: self.node_clock_ms(node),
+            };
+            let what = if forger {
+                "forged_proposals"
+            } else {
+                "proposals_beyond_rights"
+            };
+            self.stats.count_attack(what, 1);
+            self.publish_sealed(node, topics::PROPOSALS, &proposal.encode());
+        }
+        let last = self.nodes[node as usize].last_proposal;
+        if let (true, Some((id, class))) = (forger, last) {
+            let m = self.committee.size();
+            let share = if (node as usize) < m {
+                self.sign_as(node, class, &signing_message(&id))
+            } else {
+                [0; 96]
+            };
+            let message = ShareMessage {
+                class,
+                id,
+                member: (node as usize % m) as MemberIndex,
+                share,
+            };
+            self.stats.count_attack("forged_shares", 1);
+            self.publish_sealed(node, topics::SHARES, &message.encode());
+        }
+    }
+
+    /// One timer of a `replay_privileged` node: one captured message published again as
+    /// its own (source is not the token's holder), and the original of every capture whose
+    /// seen-cache entries have lapsed everywhere re-injected, unchanged, to all its peers.
+    fn replay_privileged(&mut self, node: NodeId, now_ms: u64) {
+        let captured = self.nodes[node as usize].captured.len();
+        if captured > 0 {
+            let pick = self.engine.rng().gen_range(0..captured);
+            let message = self.nodes[node as usize].captured[pick].clone();
+            self.stats.count_attack("replayed_as_own", 1);
+            self.publish(node, message.topic, message.data.clone());
+        }
+        let lapsed_ms =
+            self.gossip_config.duplicate_cache_time_ms + self.gossip_config.heartbeat_interval_ms;
+        loop {
+            let sim = &mut self.nodes[node as usize];
+            match sim.reinject.front() {
+                Some((at_ms, _)) if at_ms + lapsed_ms <= now_ms => {}
+                _ => break,
+            }
+            let (_, message) = sim.reinject.pop_front().expect("front checked");
+            let peers: Vec<NodeId> = sim.gossip.peers().iter().copied().collect();
+            self.stats.count_attack("reinjected", 1);
+            for peer in peers {
+                self.send(node, peer, Rpc::Message(message.clone()));
+            }
+        }
+    }
+
+    /// `replay_privileged`: a peer that just connected (a node back from a crash starts
+    /// with an empty seen cache) is handed every message the replayer captured, as
+    /// gossip would hand it a message it has not seen.
+    fn hand_over_captured(&mut self, replayer: NodeId, peer: NodeId) {
+        let sim = &self.nodes[replayer as usize];
+        if !sim.up || !sim.byzantine.contains(&Behaviour::ReplayPrivileged) {
+            return;
+        }
+        let mut messages: Vec<Rc<GossipMessage>> = sim
+            .captured
+            .iter()
+            .cloned()
+            .chain(sim.reinject.iter().map(|(_, message)| message.clone()))
+            .collect();
+        messages.sort_by_key(|message| message.id);
+        messages.dedup_by_key(|message| message.id);
+        self.stats
+            .count_attack("handed_to_new_peers", messages.len() as u64);
+        for message in messages {
+            self.send(replayer, peer, Rpc::Message(message));
         }
     }
 

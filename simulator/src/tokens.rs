@@ -1,0 +1,86 @@
+//! Capability tokens in the simulated world: the network authority, the credentials it
+//! mints, the access tokens nodes derive from them, and the verifier every node's gate
+//! runs. Like the signature suites ([`crate::crypto`]), there are two: real biscuit tokens
+//! ([`BiscuitTokens`], the node's own code from `x0_actors::auth::token`) for runs with
+//! real BLS, and a cost-free model with the same accept/refuse semantics
+//! ([`crate::model_tokens::ModelTokens`]) for runs with modelled crypto, where a real
+//! verification (about 100 µs per cache miss, at every node for every member's token)
+//! would dominate a 10,000-node run.
+
+use biscuit_auth::{Algorithm, KeyPair};
+use rand_chacha::ChaCha8Rng;
+use x0_actors::auth::token::{self, BiscuitVerifier, Grant, TokenVerifier, VerifierConfig};
+
+use crate::model_crypto::Weakness;
+
+/// What the world needs of a token scheme.
+pub trait SimTokens {
+    /// A key pair that mints credentials: the network authority's, or a forger's own.
+    type Authority;
+    /// What a node's gate checks tokens with.
+    type Verifier: TokenVerifier;
+
+    /// A key pair drawn from the run's RNG: the same seed, the same authority.
+    fn authority(rng: &mut ChaCha8Rng) -> Self::Authority;
+    /// A member credential minted with `authority`.
+    fn mint(authority: &Self::Authority, grant: &Grant) -> Vec<u8>;
+    /// The access token a node derives from its credential (minted by `authority`): the
+    /// credential, valid `ttl_s` more seconds from `now_unix_s`.
+    fn derive_access(
+        authority: &Self::Authority,
+        credential: &[u8],
+        now_unix_s: u64,
+        ttl_s: u64,
+    ) -> Vec<u8>;
+    /// A verifier that trusts `authority` and nothing else.
+    fn verifier(
+        authority: &Self::Authority,
+        config: VerifierConfig,
+        weakness: Weakness,
+    ) -> Self::Verifier;
+}
+
+/// Real biscuit tokens, minted, derived and verified by the node's code.
+///
+/// The authority's key pair comes from the run's RNG, but biscuit draws the ephemeral key
+/// of each block from the operating system, so the token bytes differ from run to run.
+/// Nothing in a run depends on them beyond their verdicts (no bandwidth is modelled, the
+/// verifier's cache is keyed by a hash and evicts by use, never by hash order), so the
+/// trace and the report still replay exactly.
+pub struct BiscuitTokens;
+
+impl SimTokens for BiscuitTokens {
+    type Authority = KeyPair;
+    type Verifier = BiscuitVerifier;
+
+    fn authority(rng: &mut ChaCha8Rng) -> KeyPair {
+        KeyPair::new_with_rng(Algorithm::Ed25519, rng)
+    }
+
+    fn mint(authority: &KeyPair, grant: &Grant) -> Vec<u8> {
+        token::mint(authority, grant).expect("the world mints well-formed grants")
+    }
+
+    fn derive_access(
+        authority: &KeyPair,
+        credential: &[u8],
+        now_unix_s: u64,
+        ttl_s: u64,
+    ) -> Vec<u8> {
+        token::derive_access(credential, &authority.public(), now_unix_s, ttl_s)
+            .expect("a credential the world minted with this key derives")
+    }
+
+    fn verifier(
+        authority: &KeyPair,
+        config: VerifierConfig,
+        weakness: Weakness,
+    ) -> BiscuitVerifier {
+        assert_eq!(
+            weakness,
+            Weakness::None,
+            "runs with real tokens are never weakened"
+        );
+        BiscuitVerifier::new(authority.public(), config)
+    }
+}
