@@ -12,6 +12,7 @@
 //! [`network`]; the node (crate `x0-node`) wires them to the real swarm in one place.
 
 pub mod auth;
+pub mod ballot;
 pub mod certify;
 pub mod duplicates;
 pub mod network;
