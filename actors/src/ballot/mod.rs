@@ -1,4 +1,22 @@
 //! DAO decisions: the Snapshot rule and the local fallback ballot (docs/PROTOCOL.md,
-//! "Ballots").
+//! "Ballots"). Everything here is sans-IO; the node's ballot actor and the simulator are
+//! the shells.
+//!
+//! * [`rules`]: the two decision rules over a tally.
+//! * [`fallback`]: when the local ballot may open (own hub watch, f+1 attestations).
+//! * [`wire`]: opens, votes, attestations and equivocation proofs on `/x0/1/ballots`.
+//! * [`verify`]: the checks every receiver and every certificate reader runs.
+//! * [`book`]: the core that holds open ballots and decides them at the deadline.
+//! * [`certificate`]: the decided ballot as an offline-verifiable proof.
+//! * [`effect`]: what a passed ballot does.
 
+pub mod book;
+pub mod certificate;
+pub mod effect;
+pub mod fallback;
 pub mod rules;
+pub mod verify;
+pub mod wire;
+
+#[cfg(test)]
+mod tests;

@@ -66,6 +66,24 @@ pub enum ProposalError {
     Trailing(usize),
 }
 
+/// A slot name: 1..=64 bytes of `[a-z0-9_/.-]` (also named by ballots' `settle` effect).
+pub fn check_slot(slot: &str) -> Result<(), ProposalError> {
+    if slot.is_empty() || slot.len() > SLOT_BYTES_MAX {
+        return Err(ProposalError::Length {
+            field: "slot",
+            len: slot.len(),
+            max: SLOT_BYTES_MAX,
+        });
+    }
+    let slot_ok = slot
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_/.-".contains(&b));
+    if !slot_ok {
+        return Err(ProposalError::SlotCharset);
+    }
+    Ok(())
+}
+
 impl Proposal {
     /// Checks the limits every encoder and decoder enforces.
     pub fn check(&self) -> Result<(), ProposalError> {
@@ -76,16 +94,9 @@ impl Proposal {
                 Ok(())
             }
         };
-        length("slot", self.slot.len(), 1, SLOT_BYTES_MAX)?;
+        check_slot(&self.slot)?;
         length("payload", self.payload.len(), 0, PAYLOAD_BYTES_MAX)?;
         length("proposer", self.proposer.len(), 1, PROPOSER_BYTES_MAX)?;
-        let slot_ok = self
-            .slot
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_/.-".contains(&b));
-        if !slot_ok {
-            return Err(ProposalError::SlotCharset);
-        }
         if self.affected_ppm > AFFECTED_PPM_MAX {
             return Err(ProposalError::Affected(self.affected_ppm));
         }
