@@ -24,8 +24,8 @@ pub const CERTIFICATES: &str = "/x0/1/certificates";
 /// Revocation lists signed by the network authority (a biscuit of its own).
 pub const REVOCATIONS: &str = "/x0/1/revocations";
 
-/// Ballot votes. Named here because `vote` rights name it; the ballot itself is a later
-/// protocol, and until it lands no node subscribes.
+/// The local fallback ballot: outage attestations, opens (`propose` right on this topic),
+/// votes and equivocation proofs (`vote` right), in envelopes.
 pub const BALLOTS: &str = "/x0/1/ballots";
 
 /// Every topic this build knows, with the largest message it accepts on it (bytes of
@@ -46,6 +46,11 @@ pub const KNOWN: &[TopicSpec] = &[
     TopicSpec {
         name: SHARES,
         message_bytes_max: crate::certify::wire::SHARE_BYTES
+            + crate::auth::envelope::OVERHEAD_BYTES_MAX,
+    },
+    TopicSpec {
+        name: BALLOTS,
+        message_bytes_max: crate::ballot::wire::MESSAGE_BYTES_MAX
             + crate::auth::envelope::OVERHEAD_BYTES_MAX,
     },
     TopicSpec {
@@ -84,6 +89,14 @@ mod tests {
                 topic.name
             );
             assert!(topic.message_bytes_max > 0);
+            // The node's default frame (gossip.max_transmit_size_bytes) with 512 bytes of
+            // gossipsub framing must carry the largest message of every topic.
+            assert!(
+                topic.message_bytes_max + 512 <= 65_536,
+                "{} allows {} bytes",
+                topic.name,
+                topic.message_bytes_max
+            );
         }
         assert_eq!(spec(PROBE).map(|t| t.name), Some(PROBE));
         assert!(spec("/x0/2/probe").is_none());

@@ -163,7 +163,7 @@ pub fn with_credentials(
             member: x0_actors::network::PeerKey(peer.to_bytes()),
             rights: Operation::ALL
                 .into_iter()
-                .map(Right::on_own_topic)
+                .flat_map(Right::for_operation)
                 .collect(),
             expires_unix_s: now_s + token::CREDENTIAL_TTL_S_DEFAULT,
         };

@@ -550,7 +550,7 @@ pub fn mint(args: &MintArgs, now_unix_s: u64) -> Result<(), NodeError> {
         rights: operations
             .iter()
             .copied()
-            .map(Right::on_own_topic)
+            .flat_map(Right::for_operation)
             .collect(),
         expires_unix_s,
     };

@@ -93,7 +93,14 @@ pub fn operation_of(topic: &str, payload: &[u8]) -> Option<Operation> {
             })
         }
         topics::SHARES => Some(Operation::Sign),
-        topics::BALLOTS => Some(Operation::Vote),
+        // Opening a ballot (kind 1) is a proposal; votes, attestations and evidence are
+        // taking part in one.
+        topics::BALLOTS => Some(match payload.get(..2) {
+            Some([crate::ballot::wire::VERSION, crate::ballot::wire::KIND_OPEN]) => {
+                Operation::Propose
+            }
+            _ => Operation::Vote,
+        }),
         _ => None,
     }
 }

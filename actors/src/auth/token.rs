@@ -104,6 +104,19 @@ impl Right {
             topic: operation.topic().to_string(),
         }
     }
+
+    /// What granting `operation` means by default: its own topic, and for `propose` also
+    /// the ballots topic (opening a local ballot is a proposal).
+    pub fn for_operation(operation: Operation) -> Vec<Right> {
+        let mut rights = vec![Right::on_own_topic(operation)];
+        if operation == Operation::Propose {
+            rights.push(Right {
+                operation,
+                topic: crate::topics::BALLOTS.to_string(),
+            });
+        }
+        rights
+    }
 }
 
 /// Why a token was not accepted for a request. Each is its own metric reason.
@@ -759,7 +772,7 @@ pub(crate) mod tests {
     pub fn all_rights() -> Vec<Right> {
         Operation::ALL
             .into_iter()
-            .map(Right::on_own_topic)
+            .flat_map(Right::for_operation)
             .collect()
     }
 
@@ -1024,7 +1037,8 @@ pub(crate) mod tests {
         assert_eq!(summary.expires_unix_s, Some(NOW_S + 3600));
         assert_eq!(summary.blocks.len(), 3);
         assert_eq!(summary.revocation_ids.len(), 3);
-        assert_eq!(summary.rights.len(), 4);
+        // Four operations on their topics, and propose on the ballots topic.
+        assert_eq!(summary.rights.len(), 5);
     }
 
     /// Random grants and attenuations against the rule written out longhand: a request

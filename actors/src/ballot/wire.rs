@@ -32,9 +32,10 @@ pub const PEER_BYTES_MAX: usize = 64;
 pub const SIGNATURE_BYTES_MAX: usize = 128;
 pub const TITLE_BYTES_MAX: usize = 200;
 pub const EFFECT_BYTES_MAX: usize = 200;
-/// Largest electorate a ballot can freeze (the committee is "up to a few hundred").
-pub const ELECTORATE_MAX: usize = 512;
-/// An open carries exactly f+1 attestations, so at most floor((512-1)/3)+1.
+/// Largest electorate a ballot can freeze: the committee is "up to a few hundred", and an
+/// open that lists 256 members with f+1 attestations stays within gossip's 64 KiB frame.
+pub const ELECTORATE_MAX: usize = 256;
+/// An open carries exactly f+1 attestations, so at most floor((256-1)/3)+1.
 pub const OPEN_ATTESTATIONS_MAX: usize = (ELECTORATE_MAX - 1) / 3 + 1;
 
 const PEER_FIELD_MAX: usize = 1 + PEER_BYTES_MAX;
@@ -57,7 +58,7 @@ pub const EVIDENCE_BYTES_MAX: usize = 2 + 2 * (2 + VOTE_BYTES_MAX);
 /// Largest message on the ballots topic (before the envelope).
 pub const MESSAGE_BYTES_MAX: usize = OPEN_BYTES_MAX;
 
-const KIND_OPEN: u8 = 1;
+pub const KIND_OPEN: u8 = 1;
 const KIND_VOTE: u8 = 2;
 const KIND_ATTESTATION: u8 = 3;
 const KIND_EVIDENCE: u8 = 4;

@@ -207,6 +207,18 @@ where
         self.halted.iter()
     }
 
+    /// A passed ballot settled a halted slot by choosing `chosen`, one of its certified
+    /// proposals: the slot holds that certificate and takes shares again. False (and
+    /// nothing changes) when the slot is not halted or `chosen` was not certified here.
+    pub fn settle(&mut self, slot: &SlotKey, chosen: Certificate<S::Certificate>) -> bool {
+        if !self.halted.contains(slot) || !self.certified_ids.contains(&chosen.proposal.id()) {
+            return false;
+        }
+        self.halted.remove(slot);
+        self.certified.insert(slot.clone(), chosen);
+        true
+    }
+
     pub fn pending_count(&self) -> usize {
         self.pending.len()
     }
@@ -892,7 +904,7 @@ mod tests {
             Certificate {
                 proposal: pb.clone(),
                 signers: vec![0, 1, 2, 4],
-                signature: sig_b,
+                signature: sig_b.clone(),
             },
             1,
             &mut out,
@@ -918,7 +930,29 @@ mod tests {
             })
             .expect("the conflict is detected");
         assert_eq!(conflict, vec![0, 1, 2]);
-        assert!(observer.is_halted(&(1, "gossip/mesh_n".into())));
+        let slot: SlotKey = (1, "gossip/mesh_n".into());
+        assert!(observer.is_halted(&slot));
+
+        // A ballot settles the slot on B: it holds B and is open again. An uncertified
+        // proposal, or a slot that is not halted, settles nothing.
+        let mut unknown = pb.clone();
+        unknown.payload = b"never certified".to_vec();
+        let fake = Certificate {
+            proposal: unknown,
+            signers: vec![0, 1, 2, 4],
+            signature: sig_b.clone(),
+        };
+        assert!(!observer.settle(&slot, fake));
+        assert!(observer.is_halted(&slot));
+        let chosen = Certificate {
+            proposal: pb.clone(),
+            signers: vec![0, 1, 2, 4],
+            signature: sig_b.clone(),
+        };
+        assert!(observer.settle(&slot, chosen.clone()));
+        assert!(!observer.is_halted(&slot));
+        assert_eq!(observer.certificate(&slot).unwrap().proposal.id(), pb.id());
+        assert!(!observer.settle(&slot, chosen));
     }
 
     #[test]

@@ -146,6 +146,17 @@ pub enum Action {
     },
 }
 
+/// Why a ballot's `settle` effect changed nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SettleError {
+    #[error("no certificate for that proposal is held here")]
+    NotCertified,
+    #[error("the proposal is for another slot or epoch")]
+    OtherSlot,
+    #[error("the slot is not halted")]
+    NotHalted,
+}
+
 /// Where a certificate held here came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
@@ -335,6 +346,33 @@ impl<S: Suite> CertifyNode<S> {
         );
         self.remember(message.proposal.id(), message, out);
         self.apply(class, core_out, Origin::Restored, out);
+    }
+
+    /// A passed ballot chose proposal `id` for `slot` (of the current epoch), which two
+    /// certificates had halted: the slot keeps that certificate and opens again.
+    pub fn settle(&mut self, slot: &str, id: &ProposalId) -> Result<(), SettleError> {
+        let message = self
+            .certificates
+            .get(id)
+            .cloned()
+            .ok_or(SettleError::NotCertified)?;
+        if message.proposal.slot != slot || message.proposal.epoch != self.committee.epoch {
+            return Err(SettleError::OtherSlot);
+        }
+        let class = self.committee.class_of(slot);
+        let signature =
+            S::decode_certificate(&message.signature).map_err(|_| SettleError::NotCertified)?;
+        let key: SlotKey = (message.proposal.epoch, message.proposal.slot.clone());
+        let chosen = Certificate {
+            proposal: message.proposal,
+            signers: message.signers,
+            signature,
+        };
+        if self.core(class).settle(&key, chosen) {
+            Ok(())
+        } else {
+            Err(SettleError::NotHalted)
+        }
     }
 
     /// A gossip message on one of the certificate topics arrived.
