@@ -2,8 +2,8 @@
 //!
 //! It sits between the network and the actors that own privileged topics, both ways:
 //!
-//! * inbound, it owns the privileged topics (proposals, shares) and the revocations
-//!   topic. A privileged message passes the gate, its nonce is persisted, and only then is
+//! * inbound, it owns the privileged topics (proposals, shares, ballots) and the
+//!   revocations topic. A privileged message passes the gate, its nonce is persisted, and only then is
 //!   the payload handed to the topic's protocol actor, whose verdict is returned;
 //! * outbound, protocol actors publish through it: a privileged payload leaves inside an
 //!   envelope with this node's access token, a fresh 128-bit nonce and the time.
@@ -47,6 +47,24 @@ pub trait AuthJournal: Send + 'static {
     fn forget_nonces(&self, now_ms: u64) -> Result<usize, String>;
     /// Revoked ids from an accepted list.
     fn record_revoked(&self, entries: &[Revoked]) -> Result<(), String>;
+}
+
+/// Who owns the payloads the gate admits.
+#[derive(Default)]
+pub struct Downstream {
+    /// Certify: proposals and shares.
+    pub certify: Option<Recipient<Inbound>>,
+    /// The ballot actor: the ballots topic.
+    pub ballots: Option<Recipient<Inbound>>,
+}
+
+impl Downstream {
+    fn owner(&self, topic: &str) -> Option<Recipient<Inbound>> {
+        match topic {
+            topics::BALLOTS => self.ballots.clone(),
+            _ => self.certify.clone(),
+        }
+    }
 }
 
 /// Everything the actor needs at start.
@@ -188,8 +206,8 @@ pub struct AuthActor {
     access: Option<(Vec<u8>, u64)>,
     journal: Box<dyn AuthJournal>,
     network: Recipient<Publish>,
-    /// The protocol actor behind the privileged topics (certify), if this node runs one.
-    downstream: Option<Recipient<Inbound>>,
+    /// The protocol actors behind the privileged topics, if this node runs them.
+    downstream: Downstream,
     metrics: AuthMetrics,
     stats_seen: VerifierStats,
 }
@@ -199,7 +217,7 @@ impl AuthActor {
         setup: AuthSetup,
         journal: Box<dyn AuthJournal>,
         network: Recipient<Publish>,
-        downstream: Option<Recipient<Inbound>>,
+        downstream: Downstream,
         metrics: AuthMetrics,
     ) -> AuthActor {
         let now_ms = unix_ms_now();
@@ -429,7 +447,7 @@ impl Handler<Inbound> for AuthActor {
             })
             .inc();
         self.update_gauges();
-        let Some(downstream) = self.downstream.clone() else {
+        let Some(downstream) = self.downstream.owner(&inbound.topic) else {
             return Box::pin(async { Verdict::Ignore { reason: "no_owner" } });
         };
         let inner = Inbound {

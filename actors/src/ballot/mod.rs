@@ -10,6 +10,7 @@
 //! * [`certificate`]: the decided ballot as an offline-verifiable proof.
 //! * [`effect`]: what a passed ballot does.
 
+pub mod actor;
 pub mod book;
 pub mod certificate;
 pub mod effect;

@@ -25,7 +25,8 @@ use super::node::{CertifyNode, HeldShare, InboundVerdict, Origin};
 use super::proposal::ProposalId;
 use super::threshold::ChangeClass;
 use super::wire::CertificateMessage;
-use crate::auth::anomaly::{AnomalyEvent, AnomalyLimits, Change, Decision, Level};
+use crate::auth::anomaly::{AnomalyEvent, AnomalyLimits, Change, Decision, Level, Override};
+use crate::ballot::effect::Effect;
 use crate::network::{Inbound, Publish, PublishError, Stop, Verdict};
 use crate::topics;
 use crate::wall_clock::unix_ms_now;
@@ -356,6 +357,8 @@ pub struct CertifyActor {
     metrics: CertifyMetrics,
     held: BTreeMap<HeldShare, oneshot::Sender<Verdict>>,
     retries: Vec<Retry>,
+    /// Proposals a ballot approved directly, with the ballot (bounded by `APPROVED_MAX`).
+    approved: BTreeMap<ProposalId, [u8; 32]>,
 }
 
 impl CertifyActor {
@@ -377,6 +380,7 @@ impl CertifyActor {
             metrics,
             held: BTreeMap::new(),
             retries: Vec::new(),
+            approved: BTreeMap::new(),
         };
         let publications = actor.carry_out(restored);
         assert!(publications.is_empty(), "restoring publishes nothing");
@@ -685,6 +689,69 @@ impl Handler<GetCertifyStatus> for CertifyActor {
 
     fn handle(&mut self, _: GetCertifyStatus, _: &mut Self::Context) -> CertifyStatus {
         CertifyStatus(self.node.summary())
+    }
+}
+
+/// A passed ballot (local certificate or Snapshot) decided `effect`; `ballot_id` names
+/// it, so one ballot acts once. Answers what the effect did, for the log and `/status`.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<String, String>")]
+pub struct ApplyDecision {
+    pub ballot_id: [u8; 32],
+    pub effect: Effect,
+}
+
+/// Proposals approved by a ballot without a certificate, kept for `/status`.
+pub const APPROVED_MAX: usize = 1024;
+
+impl Handler<ApplyDecision> for CertifyActor {
+    type Result = Result<String, String>;
+
+    fn handle(&mut self, decision: ApplyDecision, _: &mut Self::Context) -> Self::Result {
+        let now_ms = unix_ms_now();
+        match decision.effect {
+            Effect::LiftHalt => {
+                let mut events = Vec::new();
+                let outcome =
+                    self.anomaly
+                        .limits
+                        .override_halt(decision.ballot_id, now_ms, &mut events);
+                self.anomaly.report(events, now_ms);
+                match outcome {
+                    Override::Lifted { discounted_nodes } => Ok(format!(
+                        "anomaly halt lifted ({discounted_nodes} changed nodes discounted)"
+                    )),
+                    Override::NotHalted => Err("the anomaly level is not halted".into()),
+                    Override::BallotReused => Err("this ballot lifted a halt before".into()),
+                }
+            }
+            Effect::Settle { slot, id } => match self.node.settle(&slot, &id) {
+                Ok(()) => Ok(format!("slot {slot} settled on proposal {}", hex(&id.0))),
+                Err(error) => Err(error.to_string()),
+            },
+            Effect::Approve { id } => {
+                if self.approved.len() >= APPROVED_MAX {
+                    self.approved.pop_first();
+                    self.metrics.drop("approved_full");
+                }
+                self.approved.insert(id, decision.ballot_id);
+                tracing::warn!(proposal = %hex(&id.0), ballot = %hex(&decision.ballot_id), "proposal approved by ballot");
+                Ok(format!("proposal {} approved", hex(&id.0)))
+            }
+        }
+    }
+}
+
+/// Proposals approved by ballots (proposal id, ballot id), in id order.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Vec<(ProposalId, [u8; 32])>")]
+pub struct GetApproved;
+
+impl Handler<GetApproved> for CertifyActor {
+    type Result = Vec<(ProposalId, [u8; 32])>;
+
+    fn handle(&mut self, _: GetApproved, _: &mut Self::Context) -> Self::Result {
+        self.approved.iter().map(|(p, b)| (*p, *b)).collect()
     }
 }
 
