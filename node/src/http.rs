@@ -16,11 +16,12 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use x0_actors::auth::actor::{AuthActor, GetAuthStatus};
+use x0_actors::ballot::actor::{BallotActor, GetBallotStatus};
 use x0_actors::certify::actor::{CertifyActor, GetCertifyStatus};
 
 use crate::network::{GetNetworkStatus, NetworkActor};
 use crate::status::{NodeFacts, Status};
-use crate::{api, exposition};
+use crate::{api, ballot_api, exposition};
 
 #[derive(Clone)]
 struct AppState {
@@ -30,6 +31,13 @@ struct AppState {
     started: Instant,
     certify: Option<Addr<CertifyActor>>,
     auth: Option<Addr<AuthActor>>,
+    ballot: Option<Addr<BallotActor>>,
+}
+
+impl FromRef<AppState> for Option<Addr<BallotActor>> {
+    fn from_ref(state: &AppState) -> Self {
+        state.ballot.clone()
+    }
 }
 
 impl FromRef<AppState> for Option<Addr<CertifyActor>> {
@@ -75,6 +83,7 @@ pub async fn serve(
     network: Addr<NetworkActor>,
     certify: Option<Addr<CertifyActor>>,
     auth: Option<Addr<AuthActor>>,
+    ballot: Option<Addr<BallotActor>>,
     facts: NodeFacts,
 ) -> Result<HttpServer, crate::NodeError> {
     let listener = TcpListener::bind(bind).await.map_err(|e| {
@@ -92,6 +101,7 @@ pub async fn serve(
         started: Instant::now(),
         certify,
         auth,
+        ballot,
     };
     let app = Router::new()
         .route("/metrics", get(metrics))
@@ -100,6 +110,9 @@ pub async fn serve(
         .route("/proposals", post(api::propose))
         .route("/certificates/{id}", get(api::certificate))
         .route("/revocations", post(api::publish_revocations))
+        .route("/ballots", get(ballot_api::status).post(ballot_api::open))
+        .route("/ballots/{id}", get(ballot_api::ballot))
+        .route("/ballots/{id}/votes", post(ballot_api::vote))
         .with_state(state);
     let (stop, stopped) = oneshot::channel::<()>();
     let done = tokio::spawn(async move {
@@ -111,7 +124,7 @@ pub async fn serve(
             tracing::error!(%error, "http server failed");
         }
     });
-    tracing::info!(address = %local_addr, "serving /metrics, /health, /status, /proposals, /certificates, /revocations");
+    tracing::info!(address = %local_addr, "serving /metrics, /health, /status, /proposals, /certificates, /revocations, /ballots");
     Ok(HttpServer {
         local_addr,
         stop,
@@ -167,6 +180,10 @@ async fn status(State(state): State<AppState>) -> Response {
         Some(auth) => auth.send(GetAuthStatus).await.ok(),
         None => None,
     };
+    let ballot = match &state.ballot {
+        Some(ballot) => ballot.send(GetBallotStatus).await.ok(),
+        None => None,
+    };
     match state.network.send(GetNetworkStatus).await {
         Ok(Some(network)) => Json(Status::from_parts(
             network,
@@ -174,6 +191,7 @@ async fn status(State(state): State<AppState>) -> Response {
             state.started.elapsed().as_secs(),
             certify,
             auth,
+            ballot,
         ))
         .into_response(),
         _ => (

@@ -1,4 +1,5 @@
-//! The certify actor's [`Journal`] and the auth actor's [`AuthJournal`], backed by the node's redb store: every write is a
+//! The certify actor's [`Journal`], the auth actor's [`AuthJournal`] and the ballot actor's
+//! [`BallotJournal`], backed by the node's redb store: every write is a
 //! committed transaction before the actor publishes anything that depends on it.
 
 use std::sync::Arc;
@@ -6,9 +7,12 @@ use std::sync::Arc;
 use x0_actors::auth::actor::AuthJournal;
 use x0_actors::auth::replay::Nonce;
 use x0_actors::auth::token::Revoked;
+use x0_actors::ballot::actor::BallotJournal;
+use x0_actors::ballot::wire::BallotId;
 use x0_actors::certify::actor::{hex, Evidence, Journal, JournalError};
 use x0_actors::certify::collector::SlotKey;
 use x0_actors::certify::proposal::ProposalId;
+use x0_actors::network::PeerKey;
 use x0_actors::wall_clock::unix_ms_now;
 
 use crate::store::{Store, StoreError};
@@ -46,6 +50,37 @@ impl Journal for StoreJournal {
     fn record_evidence(&self, evidence: &Evidence) -> Result<(), JournalError> {
         let record = evidence_json(evidence, unix_ms_now());
         self.0.record_evidence(&record).map_err(journal_error)
+    }
+}
+
+impl BallotJournal for StoreJournal {
+    fn record_ballot(&self, id: &BallotId, encoded: &[u8]) -> Result<(), String> {
+        self.0
+            .record_ballot(&id.0, encoded)
+            .map_err(|e| e.to_string())
+    }
+
+    fn record_vote(&self, id: &BallotId, voter: &PeerKey, encoded: &[u8]) -> Result<(), String> {
+        self.0
+            .record_ballot_vote(&id.0, &voter.0, encoded, false)
+            .map_err(|e| e.to_string())
+    }
+
+    fn record_evidence(
+        &self,
+        id: &BallotId,
+        voter: &PeerKey,
+        encoded: &[u8],
+    ) -> Result<(), String> {
+        self.0
+            .record_ballot_vote(&id.0, &voter.0, encoded, true)
+            .map_err(|e| e.to_string())
+    }
+
+    fn record_decided(&self, id: &BallotId, certificate: &[u8]) -> Result<(), String> {
+        self.0
+            .record_ballot_decided(&id.0, certificate)
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -2,6 +2,8 @@
 //! the CLI's building blocks. The binary `x0` (src/main.rs) is a thin edge over this.
 
 pub mod api;
+pub mod ballot_api;
+pub mod ballot_cli;
 pub mod certify_cli;
 pub mod committee;
 pub mod config;
@@ -12,6 +14,7 @@ pub mod identity;
 pub mod journal;
 pub mod network;
 pub mod node;
+pub mod node_keys;
 pub mod sim_cli;
 pub mod status;
 pub mod store;

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use libp2p::Multiaddr;
 use tracing_subscriber::EnvFilter;
 use x0_node::api::ProposeRequest;
+use x0_node::ballot_cli::{self, BallotCommand};
 use x0_node::certify_cli;
 use x0_node::config::{self, Config};
 use x0_node::devnet::{self, DevnetOptions};
@@ -66,6 +67,10 @@ enum Command {
     /// attenuation, inspection, verification and signed revocation lists (docs/TOKENS.md).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// DAO decisions when Snapshot is down: open a local ballot, vote, read its tally, or
+    /// re-verify a decided ballot's certificate offline (docs/PROTOCOL.md, "Ballots").
+    #[command(subcommand)]
+    Ballot(BallotCommand),
 }
 
 #[derive(Subcommand)]
@@ -253,6 +258,11 @@ fn main() -> ExitCode {
             Ok(token_cli::Outcome::Done) => Ok(()),
             // `x0 token verify` printed why; a refused token is exit 1, not an error.
             Ok(token_cli::Outcome::Refused) => return ExitCode::from(1),
+            Err(error) => Err(error),
+        },
+        Command::Ballot(command) => match ballot_cli::run(&command) {
+            Ok(ballot_cli::Outcome::Done) => Ok(()),
+            Ok(ballot_cli::Outcome::Invalid) => return ExitCode::from(1),
             Err(error) => Err(error),
         },
     };

@@ -13,9 +13,10 @@ use actix::{Actor, Addr, AsyncContext};
 use libp2p::PeerId;
 use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
-use x0_actors::auth::actor::{AuthActor, AuthMetrics, AuthSetup};
+use x0_actors::auth::actor::{AuthActor, AuthMetrics, AuthSetup, Downstream};
 use x0_actors::auth::anomaly::AnomalyLimits;
 use x0_actors::auth::token::inspect;
+use x0_actors::ballot::actor::{BallotActor, BallotMetrics, BallotSetup};
 use x0_actors::certify::actor::{AnomalyWatch, CertifyActor, CertifyMetrics, CertifySetup};
 use x0_actors::certify::wire::CertificateMessage;
 use x0_actors::network::{PeerKey, Stop, Subscribe};
@@ -27,6 +28,7 @@ use crate::http::{self, HttpServer};
 use crate::journal::StoreJournal;
 use crate::network::metrics::NetworkMetrics;
 use crate::network::{self, GetNetworkStatus, NetworkActor, NetworkStatus};
+use crate::node_keys::NodeKeys;
 use crate::status::NodeFacts;
 use crate::store::{Store, StoreError};
 use crate::{identity, NodeError};
@@ -40,6 +42,8 @@ pub struct Node {
     pub certify: Option<Addr<CertifyActor>>,
     /// Token and replay checks; `None` without an `[auth]` in the config.
     pub auth: Option<Addr<AuthActor>>,
+    /// The local fallback ballot; `None` without a `[committee]`.
+    pub ballot: Option<Addr<BallotActor>>,
     pub http_addr: SocketAddr,
     http: HttpServer,
     store: Arc<Store>,
@@ -131,19 +135,49 @@ impl Node {
                 return Err(error);
             }
         };
+        // Ballots: the local fallback when the DAO's Snapshot hub is down; owns the ballots
+        // topic behind auth, publishes through it, and hands passed effects to certify.
+        let ballot = match (&certify, &auth_context) {
+            (Some(certify), Some((_, auth_context))) => {
+                match ballot_actor(&config, &key, store.clone(), &mut registry) {
+                    Ok(setup) => {
+                        let (setup, metrics) = setup;
+                        let actor = BallotActor::new(
+                            setup,
+                            Box::new(StoreJournal(store.clone())),
+                            auth_context.address().recipient(),
+                            Some(certify.clone().recipient()),
+                            metrics,
+                        );
+                        Some(actor.start())
+                    }
+                    Err(error) => {
+                        let mut started = vec![probe.clone().recipient::<Stop>()];
+                        started.push(certify.clone().recipient::<Stop>());
+                        stop_actors(&network, &started).await;
+                        return Err(error);
+                    }
+                }
+            }
+            _ => None,
+        };
         let auth = auth_context.map(|(setup, context)| {
             let metrics = AuthMetrics::register(registry.sub_registry_with_prefix("x0"));
             let actor = AuthActor::new(
                 setup,
                 Box::new(StoreJournal(store.clone())),
                 network.clone().recipient(),
-                certify.as_ref().map(|c| c.clone().recipient()),
+                Downstream {
+                    certify: certify.as_ref().map(|c| c.clone().recipient()),
+                    ballots: ballot.as_ref().map(|b| b.clone().recipient()),
+                },
                 metrics,
             );
             context.run(actor)
         });
         let mut protocol_actors = vec![probe.clone().recipient::<Stop>()];
         protocol_actors.extend(certify.iter().map(|c| c.clone().recipient::<Stop>()));
+        protocol_actors.extend(ballot.iter().map(|b| b.clone().recipient::<Stop>()));
         protocol_actors.extend(auth.iter().map(|a| a.clone().recipient::<Stop>()));
 
         // HTTP last: everything it reports on exists now.
@@ -161,7 +195,7 @@ impl Node {
                 let auth = auth
                     .as_ref()
                     .expect("config validation: a committee needs [auth]");
-                for topic in [topics::PROPOSALS, topics::SHARES] {
+                for topic in [topics::PROPOSALS, topics::SHARES, topics::BALLOTS] {
                     subscribe(&network, topic, auth.clone().recipient()).await?;
                 }
                 subscribe(&network, topics::CERTIFICATES, certify.clone().recipient()).await?;
@@ -172,6 +206,7 @@ impl Node {
                 network.clone(),
                 certify.clone(),
                 auth.clone(),
+                ballot.clone(),
                 facts,
             )
             .await
@@ -189,6 +224,7 @@ impl Node {
             probe,
             certify,
             auth,
+            ballot,
             http_addr: http.local_addr,
             http,
             store,
@@ -237,6 +273,7 @@ impl Node {
     pub async fn shutdown(self) -> Result<(), NodeError> {
         let mut protocol_actors = vec![self.probe.clone().recipient::<Stop>()];
         protocol_actors.extend(self.certify.iter().map(|c| c.clone().recipient::<Stop>()));
+        protocol_actors.extend(self.ballot.iter().map(|b| b.clone().recipient::<Stop>()));
         protocol_actors.extend(self.auth.iter().map(|a| a.clone().recipient::<Stop>()));
         stop_actors(&self.network, &protocol_actors).await;
         self.http.stop().await;
@@ -317,6 +354,39 @@ fn certify_actor(
         anomaly,
     );
     Ok(Some(actor.start()))
+}
+
+/// The ballot actor's setup: the committee's members (every ballot's electorate), this
+/// node's key, the `[ballot]` config, and what the store kept.
+fn ballot_actor(
+    config: &Config,
+    key: &libp2p::identity::Keypair,
+    store: Arc<Store>,
+    registry: &mut Registry,
+) -> Result<(BallotSetup, BallotMetrics), NodeError> {
+    let committee = config
+        .committee
+        .as_ref()
+        .expect("ballots run with a committee")
+        .committee()
+        .map_err(|e| NodeError::Config(format!("config: {e}")))?;
+    if committee.size() > x0_actors::ballot::wire::ELECTORATE_MAX {
+        return Err(NodeError::Config(format!(
+            "config: field `committee.members`: {} members exceed the largest ballot electorate ({}); use a smaller committee",
+            committee.size(),
+            x0_actors::ballot::wire::ELECTORATE_MAX
+        )));
+    }
+    let skew_ms = config.auth.as_ref().map(|a| a.skew_ms).unwrap_or(30_000);
+    let persisted = store.ballots()?;
+    let setup = BallotSetup {
+        keys: Box::new(NodeKeys::new(key.clone())),
+        members: committee.members().to_vec(),
+        config: config.ballot.core_config(skew_ms),
+        persisted,
+    };
+    let metrics = BallotMetrics::register(registry.sub_registry_with_prefix("x0"));
+    Ok((setup, metrics))
 }
 
 /// The auth actor's setup from `[auth]`: the authority, this node's credential (checked:

@@ -3,7 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use x0_actors::auth::actor::AuthStatus;
+use x0_actors::ballot::actor::BallotReport;
 use x0_actors::certify::actor::CertifyStatus;
+
+use crate::ballot_api::BallotsDocument;
 
 use crate::network::NetworkStatus;
 
@@ -25,6 +28,9 @@ pub struct Status {
     /// Capability tokens and replay protection; absent on a node without `[auth]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthSummary>,
+    /// DAO decisions: who decides now and the local ballots; absent without a committee.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ballot: Option<BallotsDocument>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,6 +100,7 @@ impl Status {
         uptime_s: u64,
         certify: Option<CertifyStatus>,
         auth: Option<AuthStatus>,
+        ballot: Option<BallotReport>,
     ) -> Status {
         Status {
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -107,6 +114,7 @@ impl Status {
             previous_stop_clean: node.previous_stop_clean,
             certify: certify.map(CertifySummary::from),
             auth: auth.map(AuthSummary::from),
+            ballot: ballot.map(BallotsDocument::from),
         }
     }
 
@@ -172,6 +180,23 @@ impl Status {
                         .unwrap_or_default()
                 ),
             ),
+        }
+        if let Some(b) = &self.ballot {
+            line(
+                &mut out,
+                format!(
+                    "  ballots: {} decides ({} of {} outage attestations); {} open, {} decided",
+                    if b.mode == "fallback" {
+                        "the local ballot"
+                    } else {
+                        "Snapshot"
+                    },
+                    b.attestations_fresh,
+                    b.attestations_needed,
+                    b.open.len(),
+                    b.decided.len()
+                ),
+            );
         }
         match &self.certify {
             None => line(&mut out, "  committee: none configured".into()),

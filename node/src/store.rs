@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use x0_actors::auth::token::Revoked;
+use x0_actors::ballot::actor::PersistedBallots;
 use x0_actors::certify::collector::SlotKey;
 use x0_actors::certify::proposal::ProposalId;
 use x0_actors::wall_clock::unix_ms_now;
@@ -34,6 +35,24 @@ const EVIDENCE: TableDefinition<u64, &str> = TableDefinition::new("evidence");
 const SEEN_NONCES: TableDefinition<(u64, [u8; 16]), u64> = TableDefinition::new("seen_nonces");
 /// revoked token id -> forget after (Unix s): from the authority's signed lists.
 const REVOKED: TableDefinition<&[u8], u64> = TableDefinition::new("revoked_ids");
+/// Local ballots while they are open: ballot id -> the open as published. Written before
+/// the open is accepted or sent; removed when the ballot is decided.
+const BALLOTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("ballots");
+/// (ballot id, voter) -> the voter's latest vote (own or received). Own votes are written
+/// before they are sent, so a restart continues from the highest sequence and never
+/// reuses one. Removed when the ballot is decided (the certificate holds the votes).
+const BALLOT_VOTES: TableDefinition<(&[u8], &[u8]), &[u8]> = TableDefinition::new("ballot_votes");
+/// (ballot id, voter) -> the proof that the voter equivocated. Removed with the votes.
+const BALLOT_EVIDENCE: TableDefinition<(&[u8], &[u8]), &[u8]> =
+    TableDefinition::new("ballot_evidence");
+/// sequence -> certificate of a decided ballot, oldest first; the oldest go past
+/// `BALLOTS_DECIDED_MAX` (a replayed open of one is refused by its timestamp anyway).
+const BALLOTS_DECIDED: TableDefinition<u64, &[u8]> = TableDefinition::new("ballots_decided");
+/// Open ballots and their vote rows, at most (the core holds at most 16 open ballots of at
+/// most 256 voters; these bounds only stop a bug from filling the disk).
+pub const BALLOTS_OPEN_MAX: u64 = 1_024;
+pub const BALLOT_VOTES_MAX: u64 = 262_144;
+pub const BALLOTS_DECIDED_MAX: u64 = 4_096;
 /// Stored certificates and evidence records, at most. Past these, new ones are refused
 /// (and counted by the caller) rather than growing the file without end.
 pub const CERTIFICATES_MAX: u64 = 65_536;
@@ -353,6 +372,110 @@ impl Store {
                 until_unix_s,
             })
         })
+    }
+
+    /// Durably records an open ballot (the same id again is a no-op).
+    pub fn record_ballot(&self, id: &[u8; 32], encoded: &[u8]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.other(e))?;
+        {
+            let mut table = txn.open_table(BALLOTS).map_err(|e| self.other(e))?;
+            if table
+                .get(id.as_slice())
+                .map_err(|e| self.other(e))?
+                .is_none()
+            {
+                self.check_room(&table, "ballots", BALLOTS_OPEN_MAX)?;
+                table
+                    .insert(id.as_slice(), encoded)
+                    .map_err(|e| self.other(e))?;
+            }
+        }
+        txn.commit().map_err(|e| self.other(e))
+    }
+
+    /// Durably records a voter's latest vote, or a voter's equivocation proof.
+    pub fn record_ballot_vote(
+        &self,
+        id: &[u8; 32],
+        voter: &[u8],
+        encoded: &[u8],
+        evidence: bool,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.other(e))?;
+        {
+            let definition = if evidence {
+                BALLOT_EVIDENCE
+            } else {
+                BALLOT_VOTES
+            };
+            let mut table = txn.open_table(definition).map_err(|e| self.other(e))?;
+            self.check_room(&table, "ballot votes", BALLOT_VOTES_MAX)?;
+            table
+                .insert((id.as_slice(), voter), encoded)
+                .map_err(|e| self.other(e))?;
+        }
+        txn.commit().map_err(|e| self.other(e))
+    }
+
+    /// Durably records a decided ballot's certificate and drops its open, votes and
+    /// evidence (the certificate carries them), in one transaction.
+    pub fn record_ballot_decided(
+        &self,
+        id: &[u8; 32],
+        certificate: &[u8],
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.other(e))?;
+        {
+            let mut decided = txn.open_table(BALLOTS_DECIDED).map_err(|e| self.other(e))?;
+            let next = decided
+                .last()
+                .map_err(|e| self.other(e))?
+                .map(|(k, _)| k.value() + 1)
+                .unwrap_or(0);
+            decided
+                .insert(next, certificate)
+                .map_err(|e| self.other(e))?;
+            while decided.len().map_err(|e| self.other(e))? > BALLOTS_DECIDED_MAX {
+                decided.pop_first().map_err(|e| self.other(e))?;
+            }
+            let mut ballots = txn.open_table(BALLOTS).map_err(|e| self.other(e))?;
+            ballots.remove(id.as_slice()).map_err(|e| self.other(e))?;
+            let low: (&[u8], &[u8]) = (id.as_slice(), &[]);
+            for definition in [BALLOT_VOTES, BALLOT_EVIDENCE] {
+                let mut table = txn.open_table(definition).map_err(|e| self.other(e))?;
+                table
+                    .extract_from_if(low.., |(ballot, _), _| ballot == id.as_slice())
+                    .map_err(|e| self.other(e))?
+                    .for_each(drop);
+            }
+        }
+        txn.commit().map_err(|e| self.other(e))
+    }
+
+    /// What the ballot actor needs at start.
+    pub fn ballots(&self) -> Result<PersistedBallots, StoreError> {
+        Ok(PersistedBallots {
+            ballots: self.read_all(BALLOTS, |_, value| Ok(value.to_vec()))?,
+            votes: self.read_all(BALLOT_VOTES, |_, value| Ok(value.to_vec()))?,
+            evidence: self.read_all(BALLOT_EVIDENCE, |_, value| Ok(value.to_vec()))?,
+            decided: self.read_all(BALLOTS_DECIDED, |_, value| Ok(value.to_vec()))?,
+        })
+    }
+
+    fn check_room<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        table: &redb::Table<K, V>,
+        what: &'static str,
+        max: u64,
+    ) -> Result<(), StoreError> {
+        if table.len().map_err(|e| self.other(e))? >= max {
+            return Err(StoreError::Full {
+                path: self.path.clone(),
+                what,
+                max,
+            });
+        }
+        Ok(())
     }
 
     fn read_all<K: redb::Key + 'static, V: redb::Value + 'static, T>(

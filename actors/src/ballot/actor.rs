@@ -424,8 +424,12 @@ impl BallotActor {
             .map(move |result, actor, _| {
                 let result = result.unwrap_or_else(|e| Err(format!("certify actor: {e}")));
                 match &result {
-                    Ok(done) => tracing::warn!(ballot = %id.to_hex(), %done, "ballot effect applied"),
-                    Err(why) => tracing::warn!(ballot = %id.to_hex(), %why, "ballot effect changed nothing"),
+                    Ok(done) => {
+                        tracing::warn!(ballot = %id.to_hex(), %done, "ballot effect applied")
+                    }
+                    Err(why) => {
+                        tracing::warn!(ballot = %id.to_hex(), %why, "ballot effect changed nothing")
+                    }
                 }
                 actor.remember_effect(id, result);
             })
@@ -434,7 +438,10 @@ impl BallotActor {
 
     fn remember_effect(&mut self, id: BallotId, result: Result<String, String>) {
         let outcome = if result.is_ok() { "applied" } else { "refused" };
-        self.metrics.effects.get_or_create(&OutcomeLabel { outcome }).inc();
+        self.metrics
+            .effects
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
         if self.effect_results.len() >= EFFECT_RESULTS_MAX {
             self.effect_results.pop_first();
         }
@@ -553,7 +560,13 @@ impl Handler<OpenBallot> for BallotActor {
         let mut actions = Vec::new();
         let id = self
             .book
-            .open(&open.title, open.effect, open.duration_ms, now_ms, &mut actions)
+            .open(
+                &open.title,
+                open.effect,
+                open.duration_ms,
+                now_ms,
+                &mut actions,
+            )
             .map_err(|e| e.to_string())?;
         self.carry_out(actions, ctx)
             .map_err(|e| format!("the ballot could not be persisted, so it was not sent: {e}"))?;
