@@ -185,15 +185,11 @@ fn local_only(client: &SocketAddr) -> Option<Response> {
     })
 }
 
-fn parse_id(text: &str) -> Result<BallotId, Response> {
-    BallotId::from_hex(text).ok_or_else(|| {
-        error(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "`{text}` is not a ballot id (64 hex digits, as `x0 ballot status` lists them)"
-            ),
-        )
-    })
+fn bad_id(text: &str) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        format!("`{text}` is not a ballot id (64 hex digits, as `x0 ballot status` lists them)"),
+    )
 }
 
 pub async fn status(State(ballot): State<Option<Addr<BallotActor>>>) -> Response {
@@ -216,9 +212,8 @@ pub async fn ballot(
     let Some(actor) = ballot else {
         return no_ballots();
     };
-    let id = match parse_id(&id) {
-        Ok(id) => id,
-        Err(response) => return response,
+    let Some(id) = BallotId::from_hex(&id) else {
+        return bad_id(&id);
     };
     match actor.send(GetBallot(id)).await {
         Ok(Some(result)) => Json(BallotDocument {
@@ -282,9 +277,8 @@ pub async fn vote(
     let Some(actor) = ballot else {
         return no_ballots();
     };
-    let id = match parse_id(&id) {
-        Ok(id) => id,
-        Err(response) => return response,
+    let Some(id) = BallotId::from_hex(&id) else {
+        return bad_id(&id);
     };
     let Some(choice) = Choice::parse(&request.choice) else {
         return error(
