@@ -624,7 +624,7 @@ pub fn inspect(token: &[u8], root: &PublicKey) -> Result<TokenSummary, TokenErro
         revocation_ids: biscuit
             .revocation_identifiers()
             .iter()
-            .map(|id| hex(id))
+            .map(|id| crate::certify::actor::hex(id))
             .collect(),
     })
 }
@@ -743,10 +743,6 @@ fn unix_s(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

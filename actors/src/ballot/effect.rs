@@ -26,7 +26,7 @@ pub enum Effect {
 pub struct EffectError(pub String);
 
 fn id_hex(id: &ProposalId) -> String {
-    id.0.iter().map(|b| format!("{b:02x}")).collect()
+    crate::certify::actor::hex(&id.0)
 }
 
 fn parse_id(text: &str) -> Result<ProposalId, EffectError> {

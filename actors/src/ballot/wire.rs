@@ -74,7 +74,7 @@ pub struct BallotId(pub [u8; 32]);
 
 impl BallotId {
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        crate::certify::actor::hex(&self.0)
     }
 
     pub fn from_hex(text: &str) -> Option<BallotId> {
