@@ -375,7 +375,8 @@ impl<S: SimSuite> Sim<S> {
     }
 
     /// A message on the ballots topic reached `node`'s validation: its gate, then its
-    /// book. An equivocator bridging a partition relays only within the author's side.
+    /// book. An equivocator bridging a partition relays honest members' messages only
+    /// within the author's side.
     pub(super) fn validate_ballot(
         &mut self,
         node: NodeId,
@@ -407,8 +408,14 @@ impl<S: SimSuite> Sim<S> {
         }
         let bridge = sim.byzantine.contains(&Behaviour::EquivocateVotes) && self.partitions.is_some();
         self.carry_out_ballot(node, actions);
+        // Its accomplices' votes are not relayed: they reach each side as sent.
+        let honest_author = self.nodes[message.id.author as usize].byzantine.is_empty();
         if bridge {
             self.report(node, message.id, Acceptance::Ignore);
+            if !honest_author {
+                self.plan_ballot_tick(node);
+                return;
+            }
             let side = self.side_of(message.id.author);
             let peers: Vec<NodeId> = self.nodes[node as usize]
                 .gossip
@@ -471,10 +478,17 @@ impl<S: SimSuite> Sim<S> {
                     if withholds(&sim.byzantine) {
                         continue;
                     }
+                    let message = Message::decode(&encoded);
                     if sim.byzantine.contains(&Behaviour::SpamOpens) {
-                        if let Ok(Message::Attestation(attestation)) = Message::decode(&encoded) {
-                            remember_attestation(&mut sim.heard_attestations, attestation);
+                        if let Ok(Message::Attestation(attestation)) = &message {
+                            remember_attestation(&mut sim.heard_attestations, attestation.clone());
                         }
+                    }
+                    // An equivocator never spreads the proofs against its accomplices.
+                    if sim.byzantine.contains(&Behaviour::EquivocateVotes)
+                        && matches!(message, Ok(Message::Evidence(_)))
+                    {
+                        continue;
                     }
                     self.publish_sealed(node, topics::BALLOTS, &encoded);
                 }
