@@ -908,10 +908,9 @@ fn ballot_checks(
                     decision.outcome.as_str(),
                     derived.as_str()
                 )),
-                Err(error) => unverified.push(format!(
-                    "ballot {} at node {node}: {error}",
-                    short(id)
-                )),
+                Err(error) => {
+                    unverified.push(format!("ballot {} at node {node}: {error}", short(id)))
+                }
             }
         }
     }
@@ -1057,7 +1056,10 @@ fn ballot_checks(
                     stats.ballot_own_sequence.len()
                 )
             } else {
-                format!("sequences not above earlier ones: {}", per_node(&stats.ballot_sequence_reused))
+                format!(
+                    "sequences not above earlier ones: {}",
+                    per_node(&stats.ballot_sequence_reused)
+                )
             },
         },
         CriterionResult {
@@ -1070,7 +1072,10 @@ fn ballot_checks(
                     stats.ballot_refused.get("rate_limited").copied().unwrap_or(0)
                 )
             } else {
-                format!("opens within the interval accepted: {}", per_node(&stats.ballot_rate_broken))
+                format!(
+                    "opens within the interval accepted: {}",
+                    per_node(&stats.ballot_rate_broken)
+                )
             },
         },
         CriterionResult {
@@ -1363,7 +1368,10 @@ impl Report {
             let _ = writeln!(out, "{line}");
         }
         for ballot in &self.ballots {
-            let id = ballot.id.as_deref().map_or("-", |id| &id[..16.min(id.len())]);
+            let id = ballot
+                .id
+                .as_deref()
+                .map_or("-", |id| &id[..16.min(id.len())]);
             let which = ballot
                 .index
                 .map_or_else(|| "unscheduled".to_string(), |i| format!("ballots[{i}]"));

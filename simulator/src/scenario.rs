@@ -146,11 +146,7 @@ pub fn parse_choice(text: &str) -> Option<x0_actors::ballot::rules::Choice> {
 
 impl BallotSpec {
     /// The choice of honest member `node`, given the honest members in node order.
-    pub fn choice_of(
-        &self,
-        node: u32,
-        honest_members: &[u32],
-    ) -> x0_actors::ballot::rules::Choice {
+    pub fn choice_of(&self, node: u32, honest_members: &[u32]) -> x0_actors::ballot::rules::Choice {
         use x0_actors::ballot::rules::Choice;
         let mut choice = match self.honest_choice.strip_prefix("split:") {
             Some(fraction) => {
@@ -657,10 +653,7 @@ impl Scenario {
                     ),
                 );
             }
-            if let Err(error) = ballot
-                .effect
-                .parse::<x0_actors::ballot::effect::Effect>()
-            {
+            if let Err(error) = ballot.effect.parse::<x0_actors::ballot::effect::Effect>() {
                 return err(field("effect"), error.to_string());
             }
             let choice_ok = match ballot.honest_choice.strip_prefix("split:") {

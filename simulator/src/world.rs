@@ -31,11 +31,11 @@ use sha2::{Digest, Sha256};
 use x0_actors::auth::envelope::Envelope;
 use x0_actors::auth::gate::{is_privileged, Gate, GateConfig};
 use x0_actors::auth::replay::Nonce;
-use x0_actors::ballot::book::{BallotBook, BallotConfig};
-use x0_actors::ballot::wire::{Attestation, BallotId};
 use x0_actors::auth::token::{
     Grant, Operation, Right, VerifierConfig, ACCESS_TTL_S_DEFAULT, CREDENTIAL_TTL_S_DEFAULT,
 };
+use x0_actors::ballot::book::{BallotBook, BallotConfig};
+use x0_actors::ballot::wire::{Attestation, BallotId};
 use x0_actors::certify::collector::{CollectorConfig, SlotKey};
 use x0_actors::certify::committee::Committee;
 use x0_actors::certify::node::{
@@ -449,9 +449,7 @@ impl<S: SimSuite> Sim<S> {
             } else {
                 TOPICS.to_vec()
             },
-            ballot_keys: scenario
-                .has_ballots()
-                .then(|| KeyTable::new(seed, n)),
+            ballot_keys: scenario.has_ballots().then(|| KeyTable::new(seed, n)),
             ballot_config: BallotConfig::default(),
             members: {
                 let mut members: Vec<PeerKey> = (0..m as u32).map(peer_key).collect();

@@ -48,9 +48,17 @@ fn the_fallback_ballot_passes_everywhere_and_excludes_the_equivocators() {
     assert_eq!(report.ballots.len(), 1, "{}", report.render());
     let ballot = &report.ballots[0];
     assert_eq!(ballot.passed, report.honest_nodes, "{}", report.render());
-    assert_eq!(ballot.rejected + ballot.no_decision + ballot.undecided_up, 0);
-    assert_eq!(ballot.excluded_everywhere, vec![7, 8, 9], "{}", report.render());
-    assert!(report.figures.ballot_refused.get("equivocation").is_some());
+    assert_eq!(
+        ballot.rejected + ballot.no_decision + ballot.undecided_up,
+        0
+    );
+    assert_eq!(
+        ballot.excluded_everywhere,
+        vec![7, 8, 9],
+        "{}",
+        report.render()
+    );
+    assert!(report.figures.ballot_refused.contains_key("equivocation"));
     // The restarted member voted again with the next sequence, and the run replays.
     let again = World::new(scenario.clone(), scenario.seed).run();
     assert_eq!(report.trace_sha256, again.trace_sha256);
@@ -81,8 +89,12 @@ fn a_majority_only_rule_decides_opposite_results_across_the_partition() {
     // side of 3 honest "no" plus the 3 equivocators' "no" rejects while the other side
     // passes, and `ballot_safety` names both.
     let scenario = scenario("ballot-partition");
-    let report =
-        World::weakened(scenario.clone(), scenario.seed, Weakness::BallotMajorityOnly).run();
+    let report = World::weakened(
+        scenario.clone(),
+        scenario.seed,
+        Weakness::BallotMajorityOnly,
+    )
+    .run();
     assert!(!report.passed);
     let safety = criterion(&report, "ballot_safety");
     assert!(!safety.passed, "{}", report.render());
@@ -100,21 +112,41 @@ fn a_faulty_third_can_neither_open_the_fallback_nor_pass_a_ballot() {
     assert_passed(&report);
     let refused = report.ballots[0].refused.as_deref().unwrap_or("");
     assert!(refused.contains("3 of 4"), "{}", report.render());
-    assert!(report.ballots.iter().all(|b| b.passed == 0), "{}", report.render());
+    assert!(
+        report.ballots.iter().all(|b| b.passed == 0),
+        "{}",
+        report.render()
+    );
     let faulty = &report.ballots[1];
-    assert_eq!(faulty.no_decision, report.honest_nodes, "{}", report.render());
+    assert_eq!(
+        faulty.no_decision,
+        report.honest_nodes,
+        "{}",
+        report.render()
+    );
     let refusals = &report.figures.ballot_refused;
     for reason in ["rate_limited", "bad_signature", "not_from_signer"] {
-        assert!(refusals.get(reason).is_some_and(|n| *n > 0), "{reason}: {refusals:?}");
+        assert!(
+            refusals.get(reason).is_some_and(|n| *n > 0),
+            "{reason}: {refusals:?}"
+        );
     }
-    assert!(report.figures.ballot_attacks.get("spam_opens").is_some_and(|n| *n > 10));
+    assert!(report
+        .figures
+        .ballot_attacks
+        .get("spam_opens")
+        .is_some_and(|n| *n > 10));
 }
 
 #[test]
 fn a_restarted_node_without_its_votes_reuses_a_sequence_and_fails_the_invariant() {
     let scenario = scenario("ballot-fallback");
-    let report =
-        World::weakened(scenario.clone(), scenario.seed, Weakness::BallotVotesForgotten).run();
+    let report = World::weakened(
+        scenario.clone(),
+        scenario.seed,
+        Weakness::BallotVotesForgotten,
+    )
+    .run();
     let reused = criterion(&report, "ballot_sequence_reused");
     assert!(!reused.passed, "{}", report.render());
     assert!(reused.detail.contains("node 2"), "{}", reused.detail);
@@ -128,12 +160,36 @@ fn broken_ballot_fields_are_refused_by_name() {
     .unwrap();
     for (from, to, field) in [
         ("opener = 0", "opener = 20", "ballots[0].opener"),
-        ("honest_choice = \"yes\"", "honest_choice = \"maybe\"", "ballots[0].honest_choice"),
-        ("effect = \"lift-halt\"", "effect = \"lift\"", "ballots[0].effect"),
-        ("expect = \"passed\"", "expect = \"won\"", "ballots[0].expect"),
-        ("vote_delay_ms_min = 1000", "vote_delay_ms_min = 20000", "ballot.vote_delay_ms_min"),
-        ("hub_poll_interval_ms = 30000", "hub_poll_interval_ms = 0", "ballot.hub_poll_interval_ms"),
-        ("members = { first = 7, last = 9 }", "members = { first = 17, last = 19 }", "needs a seat in the electorate"),
+        (
+            "honest_choice = \"yes\"",
+            "honest_choice = \"maybe\"",
+            "ballots[0].honest_choice",
+        ),
+        (
+            "effect = \"lift-halt\"",
+            "effect = \"lift\"",
+            "ballots[0].effect",
+        ),
+        (
+            "expect = \"passed\"",
+            "expect = \"won\"",
+            "ballots[0].expect",
+        ),
+        (
+            "vote_delay_ms_min = 1000",
+            "vote_delay_ms_min = 20000",
+            "ballot.vote_delay_ms_min",
+        ),
+        (
+            "hub_poll_interval_ms = 30000",
+            "hub_poll_interval_ms = 0",
+            "ballot.hub_poll_interval_ms",
+        ),
+        (
+            "members = { first = 7, last = 9 }",
+            "members = { first = 17, last = 19 }",
+            "needs a seat in the electorate",
+        ),
     ] {
         let text = base.replacen(from, to, 1);
         assert_ne!(text, base, "{from}");

@@ -162,17 +162,21 @@ impl<S: SimSuite> Sim<S> {
         let mut actions = Vec::new();
         match self.nodes[node as usize].ballot.as_mut() {
             None => record.refused = Some(format!("node {node} is down")),
-            Some(book) => match book.open(&spec.title, effect, spec.duration_ms, clock, &mut actions)
-            {
-                Ok(id) => {
-                    self.ballot_ids.insert(id, index);
-                    record.id = Some(id);
+            Some(book) => {
+                match book.open(&spec.title, effect, spec.duration_ms, clock, &mut actions) {
+                    Ok(id) => {
+                        self.ballot_ids.insert(id, index);
+                        record.id = Some(id);
+                    }
+                    Err(error) => record.refused = Some(error.to_string()),
                 }
-                Err(error) => record.refused = Some(error.to_string()),
-            },
+            }
         }
         match (&record.id, &record.refused) {
-            (Some(id), _) => self.trace(format_args!("ballot {index} opened by {node}: {}", hex(&id.0))),
+            (Some(id), _) => self.trace(format_args!(
+                "ballot {index} opened by {node}: {}",
+                hex(&id.0)
+            )),
             (None, refused) => self.trace(format_args!(
                 "ballot {index} by {node} refused: {}",
                 refused.as_deref().unwrap_or("")
@@ -353,7 +357,12 @@ impl<S: SimSuite> Sim<S> {
         if attestations.len() < need {
             return;
         }
-        let spam = self.stats.ballot_attacks.get("spam_opens").copied().unwrap_or(0);
+        let spam = self
+            .stats
+            .ballot_attacks
+            .get("spam_opens")
+            .copied()
+            .unwrap_or(0);
         let mut open = Open {
             opener: peer_key(node),
             title: format!("spam {spam}"),
@@ -406,7 +415,8 @@ impl<S: SimSuite> Sim<S> {
                 *self.stats.ballot_refused.entry(reason).or_insert(0) += 1;
             }
         }
-        let bridge = sim.byzantine.contains(&Behaviour::EquivocateVotes) && self.partitions.is_some();
+        let bridge =
+            sim.byzantine.contains(&Behaviour::EquivocateVotes) && self.partitions.is_some();
         self.carry_out_ballot(node, actions);
         // Its accomplices' votes are not relayed: they reach each side as sent.
         let honest_author = self.nodes[message.id.author as usize].byzantine.is_empty();
@@ -555,7 +565,8 @@ fn remember_attestation(
     let newer = heard
         .get(&attestation.attester)
         .is_none_or(|held| held.attested_at_unix_ms < attestation.attested_at_unix_ms);
-    if newer && (heard.len() < HEARD_ATTESTATIONS_MAX || heard.contains_key(&attestation.attester)) {
+    if newer && (heard.len() < HEARD_ATTESTATIONS_MAX || heard.contains_key(&attestation.attester))
+    {
         heard.insert(attestation.attester.clone(), attestation);
     }
 }
