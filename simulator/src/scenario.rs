@@ -905,3 +905,52 @@ impl Scenario {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use x0_actors::ballot::rules::Choice;
+
+    fn ballot(honest_choice: &str, choices: Vec<ChoiceOverride>) -> BallotSpec {
+        BallotSpec {
+            at_ms: 0,
+            opener: 0,
+            title: "t".into(),
+            effect: "lift-halt".into(),
+            duration_ms: 60_000,
+            honest_choice: honest_choice.into(),
+            choices,
+            expect: BallotExpect::Any,
+        }
+    }
+
+    #[test]
+    fn split_gives_yes_to_the_first_honest_members_and_overrides_win() {
+        let honest = [0, 1, 2, 4, 5, 6, 8];
+        let split = ballot("split:0.5", Vec::new());
+        // round(0.5 * 7) = 4: members 0, 1, 2 and 4 vote yes.
+        let yes: Vec<u32> = honest
+            .iter()
+            .copied()
+            .filter(|m| split.choice_of(*m, &honest) == Choice::Yes)
+            .collect();
+        assert_eq!(yes, vec![0, 1, 2, 4]);
+        assert_eq!(split.choice_of(8, &honest), Choice::No);
+        let overridden = ballot(
+            "yes",
+            vec![
+                ChoiceOverride {
+                    nodes: NodeRange { first: 4, last: 6 },
+                    choice: "no".into(),
+                },
+                ChoiceOverride {
+                    nodes: NodeRange { first: 6, last: 6 },
+                    choice: "abstain".into(),
+                },
+            ],
+        );
+        assert_eq!(overridden.choice_of(0, &honest), Choice::Yes);
+        assert_eq!(overridden.choice_of(5, &honest), Choice::No);
+        assert_eq!(overridden.choice_of(6, &honest), Choice::Abstain);
+    }
+}
