@@ -13,6 +13,7 @@
 //! * [`report`]: figures, invariants, the trace digest, and the report for a person;
 //! * [`plot`]: SVG plots of a report (latency CDF, certificate spread, fault time line).
 
+pub mod ballots;
 pub mod crypto;
 pub mod engine;
 pub mod gossip;

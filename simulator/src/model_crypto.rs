@@ -34,6 +34,12 @@ pub enum Weakness {
     TokensUnverified,
     /// A restarted node's gate starts without the nonces it persisted.
     NoncesForgotten,
+    /// Nodes act on a weaker ballot rule: participation above half the electorate and a
+    /// majority of the votes cast (no 2/3 participation, no floor(n/3)+1 yes).
+    BallotMajorityOnly,
+    /// A restarted node's ballot book starts without the votes it persisted (so its own
+    /// vote sequence starts again from 1).
+    BallotVotesForgotten,
 }
 
 /// Operations done since the world last looked, shared by every scheme and signer of a

@@ -460,6 +460,7 @@ fn fault_colour(kind: FaultKind) -> &'static str {
         FaultKind::Churn => "#0072b2",
         FaultKind::Loss => "#e69f00",
         FaultKind::ClockSkew => "#cc79a7",
+        FaultKind::HubDown => "#56b4e9",
         FaultKind::Heal | FaultKind::Restart => "#009e73",
     }
 }

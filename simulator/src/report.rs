@@ -8,6 +8,11 @@ use x0_actors::certify::proposal::ProposalId;
 use x0_actors::certify::threshold::{faulty_max, share_count_min, ChangeClass};
 use x0_actors::certify::wire::CertificateMessage;
 
+use x0_actors::ballot::rules::Outcome;
+use x0_actors::ballot::wire::{BallotId, Open};
+use x0_actors::network::PeerKey;
+
+use crate::ballots::Decision;
 use crate::gossip::{GossipCounters, GossipMessage, NodeId};
 use crate::scenario::{Direction, Fault, NodeRange, Scenario};
 use crate::world::hex;
@@ -70,6 +75,33 @@ pub struct Stats {
     pub admissions_untracked: u64,
     /// Persisted nonces a restarted gate could not hold (beyond its bound).
     pub nonces_not_restored: u64,
+    /// Ballot messages honest books refused or ignored, by reason.
+    pub ballot_refused: BTreeMap<&'static str, u64>,
+    /// What the Byzantine voters sent, by kind.
+    pub ballot_attacks: BTreeMap<&'static str, u64>,
+    /// The scenario's ballots as their openers tried to open them.
+    pub ballot_opens: Vec<BallotOpenRecord>,
+    /// Ballot -> honest node -> what it decided.
+    pub ballot_decisions: BTreeMap<BallotId, BTreeMap<NodeId, Decision>>,
+    /// The highest own vote sequence each honest node published per ballot (across
+    /// restarts), and per node the votes that did not go above it (invariant).
+    pub ballot_own_sequence: BTreeMap<(NodeId, BallotId), u64>,
+    pub ballot_sequence_reused: BTreeMap<NodeId, u64>,
+    /// When each honest node last accepted an open of each opener (its store, across
+    /// restarts), and per node the opens it accepted within the rate limit (invariant).
+    pub ballot_last_open_ms: BTreeMap<(NodeId, PeerKey), u64>,
+    pub ballot_rate_broken: BTreeMap<NodeId, u64>,
+    /// Opens honest nodes accepted (stored), in all.
+    pub ballot_opens_accepted: u64,
+}
+
+/// A scenario ballot's open: its id, or why the opener's book refused it.
+#[derive(Debug, Clone)]
+pub struct BallotOpenRecord {
+    pub index: usize,
+    pub at_ms: u64,
+    pub id: Option<BallotId>,
+    pub refused: Option<String>,
 }
 
 impl Stats {
@@ -77,6 +109,34 @@ impl Stats {
         if count > 0 {
             *self.auth_attacks.entry(what).or_insert(0) += count;
         }
+    }
+
+    pub fn count_ballot_attack(&mut self, what: &'static str, count: u64) {
+        if count > 0 {
+            *self.ballot_attacks.entry(what).or_insert(0) += count;
+        }
+    }
+
+    /// An honest node stored (accepted) an open: the rate limit must hold between the
+    /// opens of one opener it accepts.
+    pub fn record_ballot_open(&mut self, node: NodeId, open: &Open, interval_ms_min: u64) {
+        self.ballot_opens_accepted += 1;
+        let key = (node, open.opener.clone());
+        if let Some(last) = self.ballot_last_open_ms.get(&key) {
+            if open.opened_at_unix_ms.abs_diff(*last) < interval_ms_min {
+                *self.ballot_rate_broken.entry(node).or_insert(0) += 1;
+            }
+        }
+        self.ballot_last_open_ms.insert(key, open.opened_at_unix_ms);
+    }
+
+    /// An honest node stored its own vote: its sequence must be above every earlier one.
+    pub fn record_own_vote(&mut self, node: NodeId, id: BallotId, sequence: u64) {
+        let highest = self.ballot_own_sequence.entry((node, id)).or_insert(0);
+        if sequence <= *highest {
+            *self.ballot_sequence_reused.entry(node).or_insert(0) += 1;
+        }
+        *highest = (*highest).max(sequence);
     }
 
     pub fn record_receipt(&mut self, _message: &GossipMessage, _node: NodeId, _now_ms: u64) {
@@ -181,6 +241,30 @@ pub struct Report {
     pub certificate_spread: Vec<CertificateSpread>,
     /// The scenario's faults in the order they fire, with the interval each one covers.
     pub fault_timeline: Vec<FaultSpan>,
+    /// Local ballots: the scenario's, then any other an honest node decided.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ballots: Vec<BallotFigures>,
+}
+
+/// One local ballot as the honest nodes decided it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BallotFigures {
+    /// Hex ballot id; `None` when the open was refused.
+    pub id: Option<String>,
+    /// Its index in the scenario's `[[ballots]]`; `None` for a ballot the scenario did
+    /// not schedule (a Byzantine member's).
+    pub index: Option<usize>,
+    pub expect: Option<&'static str>,
+    pub opened_at_ms: Option<u64>,
+    pub refused: Option<String>,
+    /// Honest nodes that decided each outcome.
+    pub passed: usize,
+    pub rejected: usize,
+    pub no_decision: usize,
+    /// Honest nodes up at the end without a decision.
+    pub undecided_up: usize,
+    /// Voters excluded for equivocation by every honest node that decided.
+    pub excluded_everywhere: Vec<NodeId>,
 }
 
 /// When honest nodes came to hold one certificate.
@@ -208,6 +292,7 @@ pub enum FaultKind {
     Loss,
     Churn,
     ClockSkew,
+    HubDown,
 }
 
 impl FaultKind {
@@ -220,6 +305,7 @@ impl FaultKind {
             FaultKind::Loss => "loss",
             FaultKind::Churn => "churn",
             FaultKind::ClockSkew => "clock_skew",
+            FaultKind::HubDown => "hub_down",
         }
     }
 }
@@ -318,6 +404,12 @@ pub fn fault_timeline(scenario: &Scenario) -> Vec<FaultSpan> {
                     skew_ms: Some(*skew_ms),
                     ..span(FaultKind::ClockSkew, vec![*nodes])
                 },
+                Fault::HubDown {
+                    until_ms, nodes, ..
+                } => FaultSpan {
+                    until_ms: *until_ms,
+                    ..span(FaultKind::HubDown, vec![*nodes])
+                },
             }
         })
         .collect()
@@ -398,6 +490,12 @@ pub struct Figures {
     /// nonces a restarted gate could not hold (beyond its bound).
     pub admissions_untracked: u64,
     pub nonces_not_restored: u64,
+    /// Ballot messages honest books refused or ignored, by reason, and what Byzantine
+    /// voters sent, by kind (`equivocating_votes`, `forged_votes`, `spam_opens`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub ballot_refused: BTreeMap<&'static str, u64>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub ballot_attacks: BTreeMap<&'static str, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -470,6 +568,8 @@ pub fn build(
         privileged_replays_admitted: stats.privileged_replays_admitted.values().sum(),
         admissions_untracked: stats.admissions_untracked,
         nonces_not_restored: stats.nonces_not_restored,
+        ballot_refused: stats.ballot_refused.clone(),
+        ballot_attacks: stats.ballot_attacks.clone(),
     };
     // Every certificate any honest node holds.
     let mut all: BTreeMap<ProposalId, CertificateMessage> = BTreeMap::new();
@@ -658,6 +758,13 @@ pub fn build(
         });
     }
     criteria.extend(auth_invariants(&stats));
+    let ballots = if scenario.has_ballots() {
+        let (figures, invariants) = ballot_checks(scenario, &stats, &nodes);
+        criteria.extend(invariants);
+        figures
+    } else {
+        Vec::new()
+    };
     let passed = criteria.iter().all(|c| c.passed);
     let honest: BTreeSet<NodeId> = nodes.iter().filter(|n| n.honest).map(|n| n.node).collect();
     let mut certificate_spread: Vec<CertificateSpread> = stats
@@ -699,7 +806,289 @@ pub fn build(
         latency_cdf: stats.delivery.cdf(),
         certificate_spread,
         fault_timeline: fault_timeline(scenario),
+        ballots,
     }
+}
+
+/// Lists at most five items, then how many more.
+fn first_five(items: &[String]) -> String {
+    let mut parts: Vec<String> = items.iter().take(5).cloned().collect();
+    if items.len() > 5 {
+        parts.push(format!("and {} more", items.len() - 5));
+    }
+    parts.join("; ")
+}
+
+fn nodes_text(nodes: &[NodeId]) -> String {
+    let shown: Vec<String> = nodes.iter().take(8).map(|n| n.to_string()).collect();
+    let more = nodes.len().saturating_sub(8);
+    if more > 0 {
+        format!("{} and {more} more", shown.join(","))
+    } else {
+        shown.join(",")
+    }
+}
+
+/// The ballot invariants, checked at the end of every run with ballots or hub outages,
+/// whatever `[criteria]` says:
+///
+/// * `ballot_safety`: no two honest nodes decided opposite outcomes (passed and
+///   rejected) for one ballot, so the two sides of a partition never do;
+/// * `ballot_faulty_alone_never_pass`: no honest node passed a ballot whose counted yes
+///   votes are all Byzantine members';
+/// * `ballot_certificates_verify`: every honest node's certificate verifies offline with
+///   the committee (`Certificate::verify`) and derives the outcome the node acts on;
+/// * `ballot_sequence_reused`: no honest node published two own votes on a ballot
+///   without a higher sequence, across restarts;
+/// * `ballot_opens_rate_limited`: no honest node accepted two opens of one opener closer
+///   than the open interval;
+/// * `ballot_expected`: each scenario ballot with `expect` other than `any` ended as
+///   expected on every honest node up at the end (or was never opened, for
+///   `not_opened`).
+fn ballot_checks(
+    scenario: &Scenario,
+    stats: &Stats,
+    nodes: &[NodeEnd],
+) -> (Vec<BallotFigures>, Vec<CriterionResult>) {
+    let honest_up: Vec<NodeId> = nodes
+        .iter()
+        .filter(|n| n.up && n.honest)
+        .map(|n| n.node)
+        .collect();
+    let honest_members: BTreeSet<NodeId> = nodes
+        .iter()
+        .filter(|n| n.honest && (n.node as usize) < scenario.committee.size as usize)
+        .map(|n| n.node)
+        .collect();
+    let short = |id: &BallotId| hex(&id.0)[..12].to_string();
+    let empty = BTreeMap::new();
+    let decisions_of = |id: &BallotId| stats.ballot_decisions.get(id).unwrap_or(&empty);
+    let with = |decisions: &BTreeMap<NodeId, Decision>, outcome: Outcome| -> Vec<NodeId> {
+        decisions
+            .iter()
+            .filter(|(_, d)| d.outcome == outcome)
+            .map(|(n, _)| *n)
+            .collect()
+    };
+
+    let mut unsafe_ballots = Vec::new();
+    let mut faulty_passed = Vec::new();
+    let mut unverified = Vec::new();
+    let mut decided_total = 0usize;
+    for (id, decisions) in &stats.ballot_decisions {
+        decided_total += decisions.len();
+        let passed = with(decisions, Outcome::Passed);
+        let rejected = with(decisions, Outcome::Rejected);
+        if !passed.is_empty() && !rejected.is_empty() {
+            unsafe_ballots.push(format!(
+                "ballot {}: passed at nodes {}, rejected at nodes {}",
+                short(id),
+                nodes_text(&passed),
+                nodes_text(&rejected)
+            ));
+        }
+        for (node, decision) in decisions {
+            if decision.outcome == Outcome::Passed
+                && !decision
+                    .yes_voters
+                    .iter()
+                    .any(|v| honest_members.contains(v))
+            {
+                faulty_passed.push(format!(
+                    "ballot {} passed at node {node} with yes votes only from Byzantine members {}",
+                    short(id),
+                    nodes_text(&decision.yes_voters)
+                ));
+            }
+            match &decision.verified {
+                Ok(derived) if *derived == decision.outcome => {}
+                Ok(derived) => unverified.push(format!(
+                    "ballot {} at node {node}: acts on {} where its certificate derives {}",
+                    short(id),
+                    decision.outcome.as_str(),
+                    derived.as_str()
+                )),
+                Err(error) => {
+                    unverified.push(format!("ballot {} at node {node}: {error}", short(id)))
+                }
+            }
+        }
+    }
+
+    let mut figures = Vec::new();
+    let mut unexpected = Vec::new();
+    let mut expectations = 0usize;
+    let mut scheduled: BTreeSet<BallotId> = BTreeSet::new();
+    let figure = |id: Option<BallotId>| {
+        let decisions = id.as_ref().map(decisions_of).unwrap_or(&empty);
+        let mut excluded: Option<BTreeSet<NodeId>> = None;
+        for decision in decisions.values() {
+            let these: BTreeSet<NodeId> = decision.excluded.iter().copied().collect();
+            excluded = Some(match excluded {
+                None => these,
+                Some(before) => before.intersection(&these).copied().collect(),
+            });
+        }
+        BallotFigures {
+            id: id.map(|id| hex(&id.0)),
+            index: None,
+            expect: None,
+            opened_at_ms: None,
+            refused: None,
+            passed: with(decisions, Outcome::Passed).len(),
+            rejected: with(decisions, Outcome::Rejected).len(),
+            no_decision: with(decisions, Outcome::NoDecision).len(),
+            undecided_up: honest_up
+                .iter()
+                .filter(|n| !decisions.contains_key(n))
+                .count(),
+            excluded_everywhere: excluded.unwrap_or_default().into_iter().collect(),
+        }
+    };
+    for record in &stats.ballot_opens {
+        let spec = &scenario.ballots[record.index];
+        let mut f = figure(record.id);
+        f.index = Some(record.index);
+        f.expect = Some(spec.expect.as_str());
+        f.opened_at_ms = record.id.map(|_| record.at_ms);
+        f.refused = record.refused.clone();
+        if let Some(id) = record.id {
+            scheduled.insert(id);
+        }
+        use crate::scenario::BallotExpect;
+        let want = match spec.expect {
+            BallotExpect::Any => None,
+            BallotExpect::NotOpened => {
+                expectations += 1;
+                if let Some(id) = record.id {
+                    unexpected.push(format!(
+                        "ballot {} opened as {} where it should have been refused",
+                        record.index,
+                        short(&id)
+                    ));
+                }
+                None
+            }
+            BallotExpect::Passed => Some(Outcome::Passed),
+            BallotExpect::Rejected => Some(Outcome::Rejected),
+            BallotExpect::NoDecision => Some(Outcome::NoDecision),
+        };
+        if let Some(want) = want {
+            expectations += 1;
+            match record.id {
+                None => unexpected.push(format!(
+                    "ballot {} was not opened: {}",
+                    record.index,
+                    record.refused.as_deref().unwrap_or("?")
+                )),
+                Some(id) => {
+                    let decisions = decisions_of(&id);
+                    let missing: Vec<NodeId> = honest_up
+                        .iter()
+                        .copied()
+                        .filter(|n| decisions.get(n).is_none_or(|d| d.outcome != want))
+                        .collect();
+                    if !missing.is_empty() {
+                        unexpected.push(format!(
+                            "ballot {} ({}): {} of {} honest up nodes did not decide {} (nodes {})",
+                            record.index,
+                            short(&id),
+                            missing.len(),
+                            honest_up.len(),
+                            want.as_str(),
+                            nodes_text(&missing)
+                        ));
+                    }
+                }
+            }
+        }
+        figures.push(f);
+    }
+    // Scenario ballots whose open never came (the run ended first) are not listed.
+    for id in stats.ballot_decisions.keys() {
+        if !scheduled.contains(id) {
+            figures.push(figure(Some(*id)));
+        }
+    }
+
+    let per_node = |counts: &BTreeMap<NodeId, u64>| -> String {
+        let parts: Vec<String> = counts
+            .iter()
+            .map(|(node, count)| format!("node {node}: {count}"))
+            .collect();
+        first_five(&parts)
+    };
+    let ballots = stats.ballot_decisions.len();
+    let invariants = vec![
+        CriterionResult {
+            name: "ballot_safety".into(),
+            passed: unsafe_ballots.is_empty(),
+            detail: if unsafe_ballots.is_empty() {
+                format!("no two honest nodes decided opposite outcomes ({ballots} ballots, {decided_total} decisions)")
+            } else {
+                first_five(&unsafe_ballots)
+            },
+        },
+        CriterionResult {
+            name: "ballot_faulty_alone_never_pass".into(),
+            passed: faulty_passed.is_empty(),
+            detail: if faulty_passed.is_empty() {
+                "no ballot passed on Byzantine members' yes votes alone".into()
+            } else {
+                first_five(&faulty_passed)
+            },
+        },
+        CriterionResult {
+            name: "ballot_certificates_verify".into(),
+            passed: unverified.is_empty(),
+            detail: if unverified.is_empty() {
+                format!("{decided_total} decisions' certificates verify offline with the committee")
+            } else {
+                first_five(&unverified)
+            },
+        },
+        CriterionResult {
+            name: "ballot_sequence_reused".into(),
+            passed: stats.ballot_sequence_reused.is_empty(),
+            detail: if stats.ballot_sequence_reused.is_empty() {
+                format!(
+                    "every own vote went above the node's earlier sequences ({} node-ballot pairs)",
+                    stats.ballot_own_sequence.len()
+                )
+            } else {
+                format!(
+                    "sequences not above earlier ones: {}",
+                    per_node(&stats.ballot_sequence_reused)
+                )
+            },
+        },
+        CriterionResult {
+            name: "ballot_opens_rate_limited".into(),
+            passed: stats.ballot_rate_broken.is_empty(),
+            detail: if stats.ballot_rate_broken.is_empty() {
+                format!(
+                    "{} opens accepted by honest nodes, none within an opener's interval ({} refused as rate_limited)",
+                    stats.ballot_opens_accepted,
+                    stats.ballot_refused.get("rate_limited").copied().unwrap_or(0)
+                )
+            } else {
+                format!(
+                    "opens within the interval accepted: {}",
+                    per_node(&stats.ballot_rate_broken)
+                )
+            },
+        },
+        CriterionResult {
+            name: "ballot_expected".into(),
+            passed: unexpected.is_empty(),
+            detail: if unexpected.is_empty() {
+                format!("{expectations} ballot expectations met on every honest up node")
+            } else {
+                first_five(&unexpected)
+            },
+        },
+    ];
+    (figures, invariants)
 }
 
 /// The capability-token invariants, checked at the end of every run whatever the
@@ -977,6 +1366,52 @@ impl Report {
                 let _ = write!(line, ", skew {skew} ms");
             }
             let _ = writeln!(out, "{line}");
+        }
+        for ballot in &self.ballots {
+            let id = ballot
+                .id
+                .as_deref()
+                .map_or("-", |id| &id[..16.min(id.len())]);
+            let which = ballot
+                .index
+                .map_or_else(|| "unscheduled".to_string(), |i| format!("ballots[{i}]"));
+            match &ballot.refused {
+                Some(refused) => {
+                    let _ = writeln!(out, "  ballot        {which}: open refused: {refused}");
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "  ballot        {which} {id}…: honest nodes passed {}, rejected {}, no decision {}, undecided up {}; excluded everywhere: {}; expect {}",
+                        ballot.passed,
+                        ballot.rejected,
+                        ballot.no_decision,
+                        ballot.undecided_up,
+                        if ballot.excluded_everywhere.is_empty() {
+                            "none".to_string()
+                        } else {
+                            nodes_text(&ballot.excluded_everywhere)
+                        },
+                        ballot.expect.unwrap_or("-")
+                    );
+                }
+            }
+        }
+        if !self.figures.ballot_refused.is_empty() || !self.figures.ballot_attacks.is_empty() {
+            let list = |map: &BTreeMap<&'static str, u64>| -> String {
+                let parts: Vec<String> = map.iter().map(|(k, v)| format!("{v} {k}")).collect();
+                if parts.is_empty() {
+                    "none".into()
+                } else {
+                    parts.join(", ")
+                }
+            };
+            let _ = writeln!(
+                out,
+                "  ballot msgs   honest books refused or ignored: {}; Byzantine voters sent: {}",
+                list(&self.figures.ballot_refused),
+                list(&self.figures.ballot_attacks)
+            );
         }
         for criterion in &self.criteria {
             let mark = if criterion.passed { "ok  " } else { "FAIL" };

@@ -32,7 +32,142 @@ pub struct Scenario {
     pub byzantine: Vec<Byzantine>,
     #[serde(default)]
     pub crypto: CryptoSpec,
+    /// How members take part in local ballots (only read when the scenario has ballots
+    /// or hub outages).
+    #[serde(default)]
+    pub ballot: BallotSettings,
+    /// Local (fallback) ballots a member opens, in time order of `at_ms`.
+    #[serde(default)]
+    pub ballots: Vec<BallotSpec>,
     pub criteria: Criteria,
+}
+
+/// `[ballot]`: the Snapshot hub watch and honest voting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BallotSettings {
+    /// Every node asks its Snapshot hub this often (the node's `[dao] poll_interval`).
+    #[serde(default = "default_hub_poll_interval_ms")]
+    pub hub_poll_interval_ms: u64,
+    /// An honest member votes this long after it first sees a ballot open, drawn
+    /// uniformly from `vote_delay_ms_min..=vote_delay_ms_max`.
+    #[serde(default = "default_vote_delay_ms_min")]
+    pub vote_delay_ms_min: u64,
+    #[serde(default = "default_vote_delay_ms_max")]
+    pub vote_delay_ms_max: u64,
+}
+
+fn default_hub_poll_interval_ms() -> u64 {
+    30_000
+}
+fn default_vote_delay_ms_min() -> u64 {
+    1_000
+}
+fn default_vote_delay_ms_max() -> u64 {
+    10_000
+}
+
+impl Default for BallotSettings {
+    fn default() -> Self {
+        BallotSettings {
+            hub_poll_interval_ms: default_hub_poll_interval_ms(),
+            vote_delay_ms_min: default_vote_delay_ms_min(),
+            vote_delay_ms_max: default_vote_delay_ms_max(),
+        }
+    }
+}
+
+/// `[[ballots]]`: a member opens a local ballot at `at_ms` (refused, and recorded as
+/// such, unless f+1 members' outage attestations have put it in fallback mode).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BallotSpec {
+    pub at_ms: u64,
+    /// A committee member's node index.
+    pub opener: u32,
+    pub title: String,
+    /// What a pass does, in the effect's text form (`lift-halt`, `settle <slot> <id>`,
+    /// `approve <id>`).
+    pub effect: String,
+    pub duration_ms: u64,
+    /// How honest members vote: `yes`, `no`, `abstain`, or `split:F` (the first
+    /// round(F * k) of the k honest members, in node order, vote yes, the others no).
+    #[serde(default = "default_honest_choice")]
+    pub honest_choice: String,
+    /// Per-node exceptions to `honest_choice` (later entries win).
+    #[serde(default)]
+    pub choices: Vec<ChoiceOverride>,
+    /// What every honest node up at the end must have decided: `passed`, `rejected`,
+    /// `no_decision`, `any` (only the safety invariants), or `not_opened` (the opener's
+    /// open is refused and no node holds the ballot).
+    #[serde(default)]
+    pub expect: BallotExpect,
+}
+
+fn default_honest_choice() -> String {
+    "yes".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChoiceOverride {
+    pub nodes: NodeRange,
+    /// `yes`, `no` or `abstain`.
+    pub choice: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BallotExpect {
+    #[default]
+    Any,
+    Passed,
+    Rejected,
+    NoDecision,
+    NotOpened,
+}
+
+impl BallotExpect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BallotExpect::Any => "any",
+            BallotExpect::Passed => "passed",
+            BallotExpect::Rejected => "rejected",
+            BallotExpect::NoDecision => "no_decision",
+            BallotExpect::NotOpened => "not_opened",
+        }
+    }
+}
+
+/// An honest member's choice: `yes`, `no` or `abstain`.
+pub fn parse_choice(text: &str) -> Option<x0_actors::ballot::rules::Choice> {
+    x0_actors::ballot::rules::Choice::parse(text)
+}
+
+impl BallotSpec {
+    /// The choice of honest member `node`, given the honest members in node order.
+    pub fn choice_of(&self, node: u32, honest_members: &[u32]) -> x0_actors::ballot::rules::Choice {
+        use x0_actors::ballot::rules::Choice;
+        let mut choice = match self.honest_choice.strip_prefix("split:") {
+            Some(fraction) => {
+                let fraction: f64 = fraction.parse().unwrap_or(0.0);
+                let yes = (fraction * honest_members.len() as f64).round() as usize;
+                let rank = honest_members.iter().position(|m| *m == node);
+                if rank.is_some_and(|rank| rank < yes) {
+                    Choice::Yes
+                } else {
+                    Choice::No
+                }
+            }
+            None => parse_choice(&self.honest_choice).unwrap_or(Choice::Abstain),
+        };
+        for exception in &self.choices {
+            if exception.nodes.contains(node) {
+                choice = parse_choice(&exception.choice).unwrap_or(choice);
+            }
+        }
+        choice
+    }
 }
 
 /// Which signature suite the nodes run. Real BLS costs real CPU (milliseconds per
@@ -241,6 +376,10 @@ pub enum Fault {
         at_ms: u64,
         groups: Vec<NodeRange>,
         direction: Direction,
+        /// Nodes that keep their links to every group (multi-homed), such as Byzantine
+        /// members that sit on both sides of the split.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        bridges: Vec<NodeRange>,
     },
     /// End every partition.
     Heal { at_ms: u64 },
@@ -272,14 +411,26 @@ pub enum Fault {
         nodes: NodeRange,
         skew_ms: i64,
     },
+    /// From `at_ms` until `until_ms` (to the end when absent), the nodes' Snapshot hub
+    /// gives no valid answer: their polls fail, and after the outage bound (5 minutes)
+    /// the members among them attest the outage.
+    HubDown {
+        at_ms: u64,
+        #[serde(default)]
+        until_ms: Option<u64>,
+        nodes: NodeRange,
+    },
 }
 
 impl Fault {
     /// The node ranges the fault names.
     pub fn node_ranges(&self) -> Vec<&NodeRange> {
         match self {
-            Fault::Partition { groups, .. } => groups.iter().collect(),
-            Fault::Crash { nodes, .. }
+            Fault::Partition {
+                groups, bridges, ..
+            } => groups.iter().chain(bridges.iter()).collect(),
+            Fault::HubDown { nodes, .. }
+            | Fault::Crash { nodes, .. }
             | Fault::Restart { nodes, .. }
             | Fault::Loss { nodes, .. }
             | Fault::Churn { nodes, .. }
@@ -296,7 +447,8 @@ impl Fault {
             | Fault::Restart { at_ms, .. }
             | Fault::Loss { at_ms, .. }
             | Fault::Churn { at_ms, .. }
-            | Fault::ClockSkew { at_ms, .. } => *at_ms,
+            | Fault::ClockSkew { at_ms, .. }
+            | Fault::HubDown { at_ms, .. } => *at_ms,
         }
     }
 }
@@ -362,6 +514,19 @@ pub enum Behaviour {
     /// each with a proposal of its own and one on a `charter/` slot. Every honest gate
     /// must refuse them (`not_permitted`). Members only: nodes `0..committee.size`.
     ExceedRights,
+    /// Ballots (members only): on each ballot it sees, votes yes to some peers and no to
+    /// others under one sequence (during a partition, yes to the first group and no to
+    /// the others); while a partition is in force it relays ballot traffic only within
+    /// the side it came from, so that both sides may decide.
+    EquivocateVotes,
+    /// Ballots (members only): votes yes on every ballot it sees.
+    VoteYesAlways,
+    /// Ballots: on each ballot it sees, publishes a vote of its own with a broken
+    /// signature and a vote in another member's name (signed with its own key).
+    ForgeVotes,
+    /// Ballots (members only): every 500 ms, once fresh outage attestations of f+1
+    /// members have reached it, opens a new ballot, bypassing its own rate limit.
+    SpamOpens,
 }
 
 impl Behaviour {
@@ -371,6 +536,14 @@ impl Behaviour {
         Behaviour::ForgeTokens,
         Behaviour::ReplayPrivileged,
         Behaviour::ExceedRights,
+    ];
+
+    /// The behaviours that only members can have (they need a seat in the electorate).
+    pub const MEMBERS_ONLY: [Behaviour; 4] = [
+        Behaviour::ExceedRights,
+        Behaviour::EquivocateVotes,
+        Behaviour::VoteYesAlways,
+        Behaviour::SpamOpens,
     ];
 }
 
@@ -416,7 +589,119 @@ pub struct ScenarioError {
     pub message: String,
 }
 
+/// Committees above this cannot hold a local ballot (its electorate bound).
+pub const BALLOT_COMMITTEE_MAX: u32 = x0_actors::ballot::wire::ELECTORATE_MAX as u32;
+/// Ballots a scenario may schedule, at most.
+pub const BALLOTS_MAX: usize = 64;
+
 impl Scenario {
+    /// Whether the nodes host ballot books: the scenario has ballots or hub outages.
+    pub fn has_ballots(&self) -> bool {
+        !self.ballots.is_empty()
+            || self
+                .faults
+                .iter()
+                .any(|fault| matches!(fault, Fault::HubDown { .. }))
+    }
+
+    fn validate_ballots(&self, source_name: &str) -> Result<(), ScenarioError> {
+        let err = |field: String, message: String| {
+            Err(ScenarioError {
+                source_name: source_name.to_string(),
+                field,
+                message,
+            })
+        };
+        let m = self.committee.size;
+        if self.has_ballots() && m > BALLOT_COMMITTEE_MAX {
+            return err(
+                "committee.size".into(),
+                format!("a committee with ballots holds at most {BALLOT_COMMITTEE_MAX} members (the electorate bound)"),
+            );
+        }
+        if self.ballots.len() > BALLOTS_MAX {
+            return err("ballots".into(), format!("at most {BALLOTS_MAX} ballots"));
+        }
+        let settings = &self.ballot;
+        if settings.hub_poll_interval_ms == 0 {
+            return err(
+                "ballot.hub_poll_interval_ms".into(),
+                "must be above 0".into(),
+            );
+        }
+        if settings.vote_delay_ms_min > settings.vote_delay_ms_max {
+            return err(
+                "ballot.vote_delay_ms_min".into(),
+                "must not exceed vote_delay_ms_max".into(),
+            );
+        }
+        for (index, ballot) in self.ballots.iter().enumerate() {
+            let field = |name: &str| format!("ballots[{index}].{name}");
+            if ballot.opener >= m {
+                return err(
+                    field("opener"),
+                    format!("node {} is not a committee member (0..{m})", ballot.opener),
+                );
+            }
+            let title = ballot.title.len();
+            if title == 0 || title > x0_actors::ballot::wire::TITLE_BYTES_MAX {
+                return err(
+                    field("title"),
+                    format!(
+                        "must be 1..={} bytes",
+                        x0_actors::ballot::wire::TITLE_BYTES_MAX
+                    ),
+                );
+            }
+            if let Err(error) = ballot.effect.parse::<x0_actors::ballot::effect::Effect>() {
+                return err(field("effect"), error.to_string());
+            }
+            let choice_ok = match ballot.honest_choice.strip_prefix("split:") {
+                Some(fraction) => fraction
+                    .parse::<f64>()
+                    .is_ok_and(|f| (0.0..=1.0).contains(&f)),
+                None => parse_choice(&ballot.honest_choice).is_some(),
+            };
+            if !choice_ok {
+                return err(
+                    field("honest_choice"),
+                    "must be yes, no, abstain or split:F with F in 0.0..=1.0".into(),
+                );
+            }
+            for (k, exception) in ballot.choices.iter().enumerate() {
+                if parse_choice(&exception.choice).is_none() {
+                    return err(
+                        format!("ballots[{index}].choices[{k}].choice"),
+                        "must be yes, no or abstain".into(),
+                    );
+                }
+                let nodes = exception.nodes;
+                if nodes.first > nodes.last || nodes.last >= m {
+                    return err(
+                        format!("ballots[{index}].choices[{k}].nodes"),
+                        format!("must be committee nodes (0..{m}), first <= last"),
+                    );
+                }
+            }
+        }
+        for (index, fault) in self.faults.iter().enumerate() {
+            if let Fault::HubDown {
+                at_ms,
+                until_ms: Some(until_ms),
+                ..
+            } = fault
+            {
+                if until_ms <= at_ms {
+                    return err(
+                        format!("faults[{index}].until_ms"),
+                        "must be after at_ms".into(),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn from_file(path: &Path) -> Result<Scenario, ScenarioError> {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
@@ -586,7 +871,19 @@ impl Scenario {
                     ),
                 );
             }
+            let members_only = Behaviour::MEMBERS_ONLY
+                .iter()
+                .find(|b| group.behaviours.contains(b));
+            if let (Some(behaviour), true) = (members_only, group.members.last >= m) {
+                return err(
+                    &format!("byzantine[{index}].members"),
+                    format!(
+                        "{behaviour:?} needs a seat in the electorate: members must be committee nodes (0..{m})"
+                    ),
+                );
+            }
         }
+        self.validate_ballots(source_name)?;
         let in_committee = byzantine.iter().filter(|node| **node < m).count() as u32;
         if in_committee > t {
             return err(
@@ -606,5 +903,54 @@ impl Scenario {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use x0_actors::ballot::rules::Choice;
+
+    fn ballot(honest_choice: &str, choices: Vec<ChoiceOverride>) -> BallotSpec {
+        BallotSpec {
+            at_ms: 0,
+            opener: 0,
+            title: "t".into(),
+            effect: "lift-halt".into(),
+            duration_ms: 60_000,
+            honest_choice: honest_choice.into(),
+            choices,
+            expect: BallotExpect::Any,
+        }
+    }
+
+    #[test]
+    fn split_gives_yes_to_the_first_honest_members_and_overrides_win() {
+        let honest = [0, 1, 2, 4, 5, 6, 8];
+        let split = ballot("split:0.5", Vec::new());
+        // round(0.5 * 7) = 4: members 0, 1, 2 and 4 vote yes.
+        let yes: Vec<u32> = honest
+            .iter()
+            .copied()
+            .filter(|m| split.choice_of(*m, &honest) == Choice::Yes)
+            .collect();
+        assert_eq!(yes, vec![0, 1, 2, 4]);
+        assert_eq!(split.choice_of(8, &honest), Choice::No);
+        let overridden = ballot(
+            "yes",
+            vec![
+                ChoiceOverride {
+                    nodes: NodeRange { first: 4, last: 6 },
+                    choice: "no".into(),
+                },
+                ChoiceOverride {
+                    nodes: NodeRange { first: 6, last: 6 },
+                    choice: "abstain".into(),
+                },
+            ],
+        );
+        assert_eq!(overridden.choice_of(0, &honest), Choice::Yes);
+        assert_eq!(overridden.choice_of(5, &honest), Choice::No);
+        assert_eq!(overridden.choice_of(6, &honest), Choice::Abstain);
     }
 }

@@ -34,6 +34,8 @@ use x0_actors::auth::replay::Nonce;
 use x0_actors::auth::token::{
     Grant, Operation, Right, VerifierConfig, ACCESS_TTL_S_DEFAULT, CREDENTIAL_TTL_S_DEFAULT,
 };
+use x0_actors::ballot::book::{BallotBook, BallotConfig};
+use x0_actors::ballot::wire::{Attestation, BallotId};
 use x0_actors::certify::collector::{CollectorConfig, SlotKey};
 use x0_actors::certify::committee::Committee;
 use x0_actors::certify::node::{
@@ -47,6 +49,7 @@ use x0_actors::network::{PeerKey, Verdict};
 use x0_actors::probe::{ProbeConfig, ProbeCore};
 use x0_actors::topics;
 
+use crate::ballots::{BallotStore, KeyTable, NodeKeys};
 use crate::crypto::SimSuite;
 use crate::engine::{Engine, QueueFull};
 use crate::gossip::{
@@ -105,6 +108,23 @@ enum Event {
     Rejoin {
         node: NodeId,
     },
+    /// A node asks its Snapshot hub (ballot runs only).
+    HubPoll {
+        node: NodeId,
+    },
+    /// A node's ballot book has a deadline due.
+    BallotTick {
+        node: NodeId,
+    },
+    /// The scenario's ballot `index` is opened by its opener.
+    OpenBallot {
+        index: usize,
+    },
+    /// A member votes on a ballot it has seen (as its behaviour says).
+    Vote {
+        node: NodeId,
+        ballot: BallotId,
+    },
     /// What a node's core produced, out once its CPU is done with the crypto it cost.
     Finish {
         node: NodeId,
@@ -130,6 +150,8 @@ struct Store {
     /// twice what the gate holds (or `NONCES_PRUNE_MIN`).
     nonces: Vec<(Nonce, u64)>,
     nonces_prune_at: usize,
+    /// What the ballot shell was told to store.
+    ballots: BallotStore,
 }
 
 /// A nonce list shorter than this is not pruned.
@@ -188,6 +210,12 @@ struct SimNode<S: SimSuite> {
     /// received, and the first `REPLAY_MAX` not yet re-injected, with when it got them.
     captured: VecDeque<Rc<GossipMessage>>,
     reinject: VecDeque<(u64, Rc<GossipMessage>)>,
+    /// The ballot core (ballot runs only); `None` while crashed.
+    ballot: Option<BallotBook<NodeKeys>>,
+    /// The ballot tick planned, if any (virtual ms).
+    ballot_tick_at_ms: Option<u64>,
+    /// `spam_opens`: the newest outage attestation of each member it has seen.
+    heard_attestations: BTreeMap<PeerKey, Attestation>,
 }
 
 /// Nodes that never sign nor forward: withholders, and Sybils.
@@ -263,7 +291,20 @@ pub struct Sim<S: SimSuite> {
     eclipse_targets: BTreeSet<NodeId>,
     /// Probes published while the run was quiet ([`Sim::quiet`]): one id per probe.
     quiet_probes: BTreeSet<MessageId>,
-    partitions: Option<(Vec<NodeRange>, Direction)>,
+    /// Groups, direction, and the bridges that keep links to every group.
+    partitions: Option<(Vec<NodeRange>, Direction, Vec<NodeRange>)>,
+    /// The gossip topics every node joins (the ballots topic only in ballot runs, so a
+    /// run without ballots draws the same randomness as before they existed).
+    topics: Vec<&'static str>,
+    /// Node keys of the ballot core (ballot runs only), its configuration, and the
+    /// committee's members (sorted): every ballot's electorate.
+    ballot_keys: Option<KeyTable>,
+    ballot_config: BallotConfig,
+    members: Vec<PeerKey>,
+    /// The scenario's ballots by id, once opened.
+    ballot_ids: BTreeMap<BallotId, usize>,
+    /// Offline checks of decided certificates, by SHA-256 of their encoding.
+    ballot_verified: BTreeMap<[u8; 32], Result<x0_actors::ballot::rules::Outcome, String>>,
     losses: Vec<LossRule>,
     gossip_config: GossipConfig,
     /// Every node's seen cache, one column each.
@@ -289,7 +330,7 @@ pub struct Sim<S: SimSuite> {
     seed: u64,
 }
 
-fn peer_key(node: NodeId) -> PeerKey {
+pub fn peer_key(node: NodeId) -> PeerKey {
     PeerKey(format!("sim-node-{node}").into_bytes())
 }
 
@@ -403,6 +444,20 @@ impl<S: SimSuite> Sim<S> {
                 .collect(),
             quiet_probes: BTreeSet::new(),
             partitions: None,
+            topics: if scenario.has_ballots() {
+                TOPICS.iter().copied().chain([topics::BALLOTS]).collect()
+            } else {
+                TOPICS.to_vec()
+            },
+            ballot_keys: scenario.has_ballots().then(|| KeyTable::new(seed, n)),
+            ballot_config: BallotConfig::default(),
+            members: {
+                let mut members: Vec<PeerKey> = (0..m as u32).map(peer_key).collect();
+                members.sort();
+                members
+            },
+            ballot_ids: BTreeMap::new(),
+            ballot_verified: BTreeMap::new(),
             losses: Vec::new(),
             gossip_config,
             seen: SeenTable::shared(n as usize),
@@ -455,6 +510,9 @@ impl<S: SimSuite> Sim<S> {
                 last_proposal: None,
                 captured: VecDeque::new(),
                 reinject: VecDeque::new(),
+                ballot: None,
+                ballot_tick_at_ms: None,
+                heard_attestations: BTreeMap::new(),
             };
             world.nodes.push(sim);
             world.boot(node);
@@ -557,7 +615,7 @@ impl<S: SimSuite> Sim<S> {
         GossipNode::with_seen_table(
             node,
             self.gossip_config,
-            TOPICS.to_vec(),
+            self.topics.clone(),
             self.seen.clone(),
             node as usize,
         )
@@ -569,6 +627,9 @@ impl<S: SimSuite> Sim<S> {
             | Event::Tick { node }
             | Event::Probe { node }
             | Event::Misbehave { node }
+            | Event::HubPoll { node }
+            | Event::BallotTick { node }
+            | Event::Vote { node, .. }
             | Event::Finish { node, .. } => self.nodes[*node as usize].life,
             _ => 0,
         };
@@ -633,8 +694,10 @@ impl<S: SimSuite> Sim<S> {
         sim.tick_grid_ms = now_ms + tick_phase;
         sim.tick_at_ms = None;
         self.plan_tick(node);
+        self.boot_ballots(node);
         let byzantine = &self.nodes[node as usize].byzantine;
         let on_timer = [
+            Behaviour::SpamOpens,
             Behaviour::Replay,
             Behaviour::Flood,
             Behaviour::Eclipse,
@@ -666,6 +729,10 @@ impl<S: SimSuite> Sim<S> {
         for index in 0..self.scenario.faults.len() {
             let at = self.scenario.faults[index].at_ms();
             self.schedule(at, Event::Fault { index });
+        }
+        for index in 0..self.scenario.ballots.len() {
+            let at = self.scenario.ballots[index].at_ms;
+            self.schedule(at, Event::OpenBallot { index });
         }
         let end_ms = self.scenario.duration_ms;
         let mut reported_s = 0;
@@ -819,6 +886,9 @@ impl<S: SimSuite> Sim<S> {
                 if behaviours.contains(&Behaviour::ReplayPrivileged) {
                     self.replay_privileged(node, now_ms);
                 }
+                if behaviours.contains(&Behaviour::SpamOpens) {
+                    self.spam_open(node);
+                }
                 self.schedule(MISBEHAVE_INTERVAL_MS, Event::Misbehave { node });
             }
             Event::Propose { index } => {
@@ -856,6 +926,25 @@ impl<S: SimSuite> Sim<S> {
                 self.finish(node, actions, None);
             }
             Event::Fault { index } => self.fault(index, now_ms),
+            Event::HubPoll { node } => {
+                if self.timer_alive(node, life) {
+                    self.hub_poll(node, now_ms);
+                }
+            }
+            Event::BallotTick { node } => {
+                if self.timer_alive(node, life)
+                    && self.nodes[node as usize].ballot_tick_at_ms == Some(now_ms)
+                {
+                    self.nodes[node as usize].ballot_tick_at_ms = None;
+                    self.ballot_tick(node);
+                }
+            }
+            Event::OpenBallot { index } => self.open_ballot(index, now_ms),
+            Event::Vote { node, ballot } => {
+                if self.timer_alive(node, life) {
+                    self.vote(node, ballot);
+                }
+            }
             Event::Rejoin { node } => {
                 self.trace(format_args!("churn {node} rejoins"));
                 self.restart(node);
@@ -908,8 +997,13 @@ impl<S: SimSuite> Sim<S> {
         self.trace(format_args!("fault {index}: {fault:?}"));
         match fault {
             Fault::Partition {
-                groups, direction, ..
-            } => self.partitions = Some((groups, direction)),
+                groups,
+                direction,
+                bridges,
+                ..
+            } => self.partitions = Some((groups, direction, bridges)),
+            // Polls read the outage from the scenario when they happen.
+            Fault::HubDown { .. } => {}
             Fault::Heal { .. } => {
                 self.partitions = None;
                 self.stats.heals_ms.push(now_ms);
@@ -945,6 +1039,8 @@ impl<S: SimSuite> Sim<S> {
                     if self.nodes[node as usize].up {
                         self.nodes[node as usize].tick_at_ms = None;
                         self.plan_tick(node);
+                        self.nodes[node as usize].ballot_tick_at_ms = None;
+                        self.plan_ballot_tick(node);
                     }
                 }
             }
@@ -965,6 +1061,9 @@ impl<S: SimSuite> Sim<S> {
         sim.last_proposal = None;
         sim.captured.clear();
         sim.reinject.clear();
+        sim.ballot = None;
+        sim.ballot_tick_at_ms = None;
+        sim.heard_attestations.clear();
         // Peers see the connections close.
         for peer in self.links[node as usize].clone() {
             self.nodes[peer as usize].gossip.disconnect(node);
@@ -1045,7 +1144,7 @@ impl<S: SimSuite> Sim<S> {
             self.stats.eclipse_connections += 1;
             self.open_connection(sybil, target);
         }
-        for topic in TOPICS {
+        for topic in self.topics.clone() {
             self.send(sybil, target, Rpc::Graft { topic });
         }
     }
@@ -1114,9 +1213,12 @@ impl<S: SimSuite> Sim<S> {
     }
 
     fn blocked(&self, from: NodeId, to: NodeId) -> bool {
-        let Some((groups, direction)) = &self.partitions else {
+        let Some((groups, direction, bridges)) = &self.partitions else {
             return false;
         };
+        if bridges.iter().any(|b| b.contains(from) || b.contains(to)) {
+            return false;
+        }
         let group_of = |node: NodeId| groups.iter().position(|g| g.contains(node));
         match (group_of(from), group_of(to)) {
             (Some(a), Some(b)) if a == b => false,
@@ -1173,7 +1275,10 @@ impl<S: SimSuite> Sim<S> {
     /// The application's validation of a new message at `node`: the real cores decide,
     /// privileged messages after the node's gate.
     fn validate(&mut self, node: NodeId, item: ToValidate) {
-        let ToValidate { message, from: _ } = item;
+        let ToValidate {
+            message,
+            from: item_from,
+        } = item;
         let now_ms = self.engine.now_ms();
         let clock = self.node_clock_ms(node);
         self.stats.record_receipt(&message, node, now_ms);
@@ -1218,6 +1323,10 @@ impl<S: SimSuite> Sim<S> {
             }
         } else {
             let author = peer_key(message.id.author);
+            if message.topic == topics::BALLOTS {
+                self.validate_ballot(node, &message, &author, clock, item_from);
+                return;
+            }
             let payload: &[u8] = if privileged {
                 let Some(payload) = self.admit(node, &message, &author, clock) else {
                     return;
@@ -1639,6 +1748,8 @@ fn acceptance_of(verdict: Verdict) -> Acceptance {
         Verdict::Ignore { .. } => Acceptance::Ignore,
     }
 }
+
+mod ballot_shell;
 
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

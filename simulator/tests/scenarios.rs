@@ -342,6 +342,10 @@ fn the_scale_scenarios_pass_at_small_scale() {
 #[test]
 fn every_shipped_scenario_is_run_by_a_test() {
     let tested = [
+        // simulator/tests/ballots.rs
+        "ballot-fallback",
+        "ballot-faulty-third",
+        "ballot-partition",
         "byzantine-33",
         "byzantine-33-10k",
         "byzantine-noise",
