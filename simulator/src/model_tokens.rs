@@ -359,7 +359,7 @@ mod tests {
         operations
             .iter()
             .copied()
-            .map(Right::on_own_topic)
+            .flat_map(Right::for_operation)
             .collect()
     }
 

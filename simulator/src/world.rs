@@ -561,7 +561,7 @@ impl<S: SimSuite> Sim<S> {
             rights: operations
                 .iter()
                 .copied()
-                .map(Right::on_own_topic)
+                .flat_map(Right::for_operation)
                 .collect(),
             expires_unix_s: CREDENTIALS_EXPIRE_UNIX_S,
         };
