@@ -13,6 +13,7 @@ pub mod journal;
 pub mod network;
 pub mod node;
 pub mod sim_cli;
+pub mod snapshot;
 pub mod status;
 pub mod store;
 pub mod token_cli;
