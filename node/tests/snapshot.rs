@@ -352,6 +352,19 @@ async fn garbage_is_an_invalid_error_never_a_panic() {
 }
 
 #[tokio::test]
+async fn graphql_errors_are_labelled() {
+    let mut hub = SnapshotHub::start().await;
+    hub.set_mode(Mode::Garbage(Garbage::GraphQlErrors)).await;
+    let mut config = client_config(&hub);
+    config.backoff_ms_initial = 1;
+    let client = SnapshotClient::new(config).unwrap();
+    let error = client.votes(&proposal_bytes32()).await.unwrap_err();
+    assert_eq!(error.as_str(), "graphql", "{error}");
+    assert!(error.to_string().contains("Cannot query field"), "{error}");
+    assert_eq!(error.attempts, 6);
+}
+
+#[tokio::test]
 async fn oversized_bodies_are_refused_unparsed() {
     let hub = SnapshotHub::start().await;
     let mut config = client_config(&hub);

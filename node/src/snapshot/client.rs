@@ -516,7 +516,10 @@ impl SnapshotClient {
                 }
             })?;
         let status = response.status();
-        if !status.is_success() {
+        // GraphQL servers answer a query they reject (e.g. an unknown field) with 400 and
+        // an `errors` body: read it, so the failure says why.
+        let graphql_rejection = status == reqwest::StatusCode::BAD_REQUEST;
+        if !status.is_success() && !graphql_rejection {
             return Err(AttemptError::Status(status.as_u16()));
         }
         let limit = self.config.body_bytes_max;
@@ -534,8 +537,11 @@ impl SnapshotClient {
             }
             bytes.extend_from_slice(&chunk);
         }
-        let parsed: GraphQlResponse<T> =
-            serde_json::from_slice(&bytes).map_err(|e| AttemptError::Invalid(format!("{e}")))?;
+        let parsed: GraphQlResponse<T> = match serde_json::from_slice(&bytes) {
+            Ok(parsed) => parsed,
+            Err(_) if graphql_rejection => return Err(AttemptError::Status(status.as_u16())),
+            Err(e) => return Err(AttemptError::Invalid(format!("{e}"))),
+        };
         if let Some(errors) = parsed.errors.filter(|e| !e.is_empty()) {
             let first = errors
                 .first()
@@ -547,6 +553,9 @@ impl SnapshotClient {
                 "{} error(s), first: {first}",
                 errors.len()
             )));
+        }
+        if graphql_rejection {
+            return Err(AttemptError::Status(status.as_u16()));
         }
         parsed
             .data

@@ -31,6 +31,9 @@ pub enum Garbage {
     WrongShape,
     /// Well-formed votes whose signatures do not match (choice changed after signing).
     BadSignatures,
+    /// HTTP 400 with GraphQL errors and no data: what the public hub answers when asked
+    /// for `sig`.
+    GraphQlErrors,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,6 +213,13 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, body: String) -> Respons
         Mode::Slow(delay) => tokio::time::sleep(delay).await,
         Mode::Garbage(Garbage::NotJson) => {
             return text_response(StatusCode::OK, "{\"data\": {\"votes\": [".into())
+        }
+        Mode::Garbage(Garbage::GraphQlErrors) => {
+            return text_response(
+                StatusCode::BAD_REQUEST,
+                json!({"errors": [{"message": "Cannot query field \"sig\" on type \"Vote\"."}]})
+                    .to_string(),
+            )
         }
         Mode::Garbage(Garbage::WrongShape) => {
             return text_response(
