@@ -41,6 +41,9 @@ pub struct Config {
     pub anomaly: AnomalySection,
     #[serde(default)]
     pub ballot: BallotSection,
+    /// The Snapshot hub client; absent means the node reads no DAO votes from Snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotSection>,
     pub http: HttpSection,
 }
 
@@ -276,9 +279,6 @@ impl AnomalySection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BallotSection {
-    /// How long the hub may fail before this node attests an outage, s (used when a
-    /// `[snapshot]` hub is configured; without one this node never attests).
-    pub outage_s: u64,
     /// While the outage lasts, a fresh attestation this often, s.
     pub attest_interval_s: u64,
     /// An attestation supports opens for this long, s.
@@ -298,7 +298,6 @@ impl Default for BallotSection {
     fn default() -> Self {
         let core = BallotConfig::default();
         BallotSection {
-            outage_s: core.fallback.outage_ms / 1000,
             attest_interval_s: core.fallback.attest_interval_ms / 1000,
             attestation_ttl_s: core.fallback.attestation_ttl_ms / 1000,
             duration_s_min: core.duration_ms_min / 1000,
@@ -311,11 +310,11 @@ impl Default for BallotSection {
 }
 
 impl BallotSection {
-    /// The core's config; `skew_ms` is the auth gate's.
-    pub fn core_config(&self, skew_ms: u64) -> BallotConfig {
+    /// The core's config; `skew_ms` is the auth gate's, `outage_s` is `[snapshot]`'s.
+    pub fn core_config(&self, skew_ms: u64, outage_s: u64) -> BallotConfig {
         BallotConfig {
             fallback: FallbackConfig {
-                outage_ms: self.outage_s * 1000,
+                outage_ms: outage_s * 1000,
                 attest_interval_ms: self.attest_interval_s * 1000,
                 attestation_ttl_ms: self.attestation_ttl_s * 1000,
             },
@@ -330,7 +329,6 @@ impl BallotSection {
 
     fn check(&self) -> Result<(), (&'static str, String)> {
         for (field, value, min, max) in [
-            ("ballot.outage_s", self.outage_s, 1, 86_400),
             ("ballot.attest_interval_s", self.attest_interval_s, 1, 3_600),
             (
                 "ballot.attestation_ttl_s",
@@ -377,6 +375,124 @@ impl BallotSection {
                     self.attest_interval_s, self.attestation_ttl_s
                 ),
             ));
+        }
+        Ok(())
+    }
+}
+
+/// The `[snapshot]` section: where the DAO's votes are read, and who may vote.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotSection {
+    /// The hub's GraphQL endpoint, http:// or https://.
+    pub hub_url: String,
+    /// The Snapshot space (its ENS name), e.g. "x0tta6bl4.eth".
+    pub space: String,
+    #[serde(default = "SnapshotSection::default_poll_interval_s")]
+    pub poll_interval_s: u64,
+    /// How long the hub may be down or invalid before the node attests an outage, s.
+    #[serde(default = "SnapshotSection::default_outage_s")]
+    pub outage_s: u64,
+    #[serde(default = "SnapshotSection::default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    #[serde(default = "SnapshotSection::default_retries_max")]
+    pub retries_max: u32,
+    #[serde(default = "SnapshotSection::default_backoff_ms_initial")]
+    pub backoff_ms_initial: u64,
+    #[serde(default = "SnapshotSection::default_backoff_ms_max")]
+    pub backoff_ms_max: u64,
+    /// Votes read per proposal, at most; the rest are cut (and counted).
+    #[serde(default = "SnapshotSection::default_votes_max")]
+    pub votes_max: usize,
+    /// Voter address (0x...) -> member node (PeerId). One node one vote.
+    #[serde(default)]
+    pub registry: std::collections::BTreeMap<String, String>,
+}
+
+impl SnapshotSection {
+    fn default_poll_interval_s() -> u64 {
+        60
+    }
+    fn default_outage_s() -> u64 {
+        300
+    }
+    fn default_request_timeout_ms() -> u64 {
+        crate::snapshot::ClientConfig::REQUEST_TIMEOUT_MS_DEFAULT
+    }
+    fn default_retries_max() -> u32 {
+        crate::snapshot::ClientConfig::RETRIES_MAX_DEFAULT
+    }
+    fn default_backoff_ms_initial() -> u64 {
+        crate::snapshot::ClientConfig::BACKOFF_MS_INITIAL_DEFAULT
+    }
+    fn default_backoff_ms_max() -> u64 {
+        crate::snapshot::ClientConfig::BACKOFF_MS_MAX_DEFAULT
+    }
+    fn default_votes_max() -> usize {
+        crate::snapshot::ClientConfig::VOTES_MAX_DEFAULT
+    }
+
+    pub fn client_config(&self) -> crate::snapshot::ClientConfig {
+        let mut config = crate::snapshot::ClientConfig::new(&self.hub_url, &self.space);
+        config.request_timeout_ms = self.request_timeout_ms;
+        config.retries_max = self.retries_max;
+        config.backoff_ms_initial = self.backoff_ms_initial;
+        config.backoff_ms_max = self.backoff_ms_max;
+        config.votes_max = self.votes_max;
+        config
+    }
+
+    pub fn registry(&self) -> Result<crate::snapshot::Registry, crate::snapshot::RegistryError> {
+        crate::snapshot::Registry::parse(&self.registry)
+    }
+
+    fn check(&self) -> Result<(), (String, String)> {
+        let fail = |field: &str, message: String| Err((format!("snapshot.{field}"), message));
+        let url_ok = reqwest::Url::parse(&self.hub_url)
+            .map(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .unwrap_or(false);
+        if !url_ok {
+            return fail(
+                "hub_url",
+                format!("{:?} is not an http(s) URL; expected e.g. \"https://hub.snapshot.org/graphql\"", self.hub_url),
+            );
+        }
+        if self.space.is_empty() || self.space.len() > 256 {
+            return fail(
+                "space",
+                "needs the space's name, e.g. \"x0tta6bl4.eth\" (1..=256 bytes)".into(),
+            );
+        }
+        for (field, value, min, max) in [
+            ("poll_interval_s", self.poll_interval_s, 1, 86_400),
+            ("outage_s", self.outage_s, 1, 7 * 86_400),
+            ("request_timeout_ms", self.request_timeout_ms, 100, 60_000),
+            ("retries_max", u64::from(self.retries_max), 0, 20),
+            ("backoff_ms_initial", self.backoff_ms_initial, 1, 60_000),
+            ("backoff_ms_max", self.backoff_ms_max, 1, 600_000),
+            ("votes_max", self.votes_max as u64, 1, 1_000_000),
+        ] {
+            if !(min..=max).contains(&value) {
+                return fail(field, format!("must be in {min}..={max}, got {value}"));
+            }
+        }
+        if self.backoff_ms_max < self.backoff_ms_initial {
+            return fail(
+                "backoff_ms_max",
+                format!(
+                    "must be at least backoff_ms_initial ({})",
+                    self.backoff_ms_initial
+                ),
+            );
+        }
+        if let Err(error) = self.registry() {
+            return fail(
+                &format!("registry.\"{}\"", error.key),
+                format!(
+                    "{}; entries are \"0x<40 hex digits>\" = \"<PeerId>\"",
+                    error.message
+                ),
+            );
         }
         Ok(())
     }
@@ -739,6 +855,11 @@ impl Config {
         if let Err((field, message)) = self.ballot.check() {
             return err(field, message);
         }
+        if let Some(snapshot) = &self.snapshot {
+            if let Err((field, message)) = snapshot.check() {
+                return err(&field, message);
+            }
+        }
         if let Err(error) = self.anomaly.core_config().check() {
             return err(&format!("anomaly.{}", error.field), error.message);
         }
@@ -923,6 +1044,50 @@ mod tests {
         let (field, message) = field_error("[gossip]\nduplicate_cache_time_s = 60\n");
         assert_eq!(field, "probe.age_ms_max");
         assert!(message.contains("replayed"), "{message}");
+    }
+
+    #[test]
+    fn snapshot_section_is_optional_and_checked() {
+        assert_eq!(Config::embedded().snapshot, None);
+        let base =
+            "[snapshot]\nhub_url = \"https://hub.snapshot.org/graphql\"\nspace = \"x0.eth\"\n";
+        let config = Config::from_toml(base, "t").unwrap();
+        let section = config.snapshot.unwrap();
+        assert_eq!(section.outage_s, 300);
+        assert_eq!(section.request_timeout_ms, 3_000);
+        assert_eq!(section.retries_max, 5);
+        assert!(section.registry.is_empty());
+        let (field, message) = field_error(&format!("{base}retries_max = 50\n"));
+        assert_eq!(field, "snapshot.retries_max");
+        assert!(message.contains("0..=20"), "{message}");
+        let (field, _) = field_error("[snapshot]\nhub_url = \"ftp://x\"\nspace = \"x0.eth\"\n");
+        assert_eq!(field, "snapshot.hub_url");
+        let (field, _) = field_error(&format!("{base}colour = 1\n"));
+        assert_eq!(field, "snapshot.colour");
+        let peer = libp2p::PeerId::random().to_string();
+        let ok = format!(
+            "{base}[snapshot.registry]\n\"0x{}\" = \"{peer}\"\n",
+            "ab".repeat(20)
+        );
+        let registry = Config::from_toml(&ok, "t")
+            .unwrap()
+            .snapshot
+            .unwrap()
+            .registry()
+            .unwrap();
+        assert_eq!(registry.len(), 1);
+        let (field, message) = field_error(&format!(
+            "{base}[snapshot.registry]\n\"0x12\" = \"{peer}\"\n"
+        ));
+        assert_eq!(field, "snapshot.registry.\"0x12\"");
+        assert!(message.contains("40 hex digits"), "{message}");
+        let twice = format!(
+            "{base}[snapshot.registry]\n\"0x{}\" = \"{peer}\"\n\"0x{}\" = \"{peer}\"\n",
+            "ab".repeat(20),
+            "cd".repeat(20)
+        );
+        let (_, message) = field_error(&twice);
+        assert!(message.contains("one node has one address"), "{message}");
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub mod network;
 pub mod node;
 pub mod node_keys;
 pub mod sim_cli;
+pub mod snapshot;
+pub mod snapshot_watch;
 pub mod status;
 pub mod store;
 pub mod token_cli;

@@ -29,6 +29,8 @@ use crate::journal::StoreJournal;
 use crate::network::metrics::NetworkMetrics;
 use crate::network::{self, GetNetworkStatus, NetworkActor, NetworkStatus};
 use crate::node_keys::NodeKeys;
+use crate::snapshot::SnapshotClient;
+use crate::snapshot_watch::{SnapshotMetrics, SnapshotWatch};
 use crate::status::NodeFacts;
 use crate::store::{Store, StoreError};
 use crate::{identity, NodeError};
@@ -44,6 +46,8 @@ pub struct Node {
     pub auth: Option<Addr<AuthActor>>,
     /// The local fallback ballot; `None` without a `[committee]`.
     pub ballot: Option<Addr<BallotActor>>,
+    /// The Snapshot poller; `None` without a `[snapshot]`.
+    snapshot: Option<tokio::task::JoinHandle<()>>,
     pub http_addr: SocketAddr,
     http: HttpServer,
     store: Arc<Store>,
@@ -180,6 +184,16 @@ impl Node {
         protocol_actors.extend(ballot.iter().map(|b| b.clone().recipient::<Stop>()));
         protocol_actors.extend(auth.iter().map(|a| a.clone().recipient::<Stop>()));
 
+        // Snapshot: polls the DAO's hub, reports its health to the ballot actor and hands
+        // passed decisions to certify.
+        let snapshot = match snapshot_watch(&config, &ballot, &certify, &mut registry) {
+            Ok(watch) => watch.map(|watch| actix::spawn(watch.run())),
+            Err(error) => {
+                stop_actors(&network, &protocol_actors).await;
+                return Err(error);
+            }
+        };
+
         // HTTP last: everything it reports on exists now.
         let facts = NodeFacts {
             data_dir: data_dir.display().to_string(),
@@ -214,6 +228,9 @@ impl Node {
         let http = match serving.await {
             Ok(http) => http,
             Err(error) => {
+                if let Some(snapshot) = &snapshot {
+                    snapshot.abort();
+                }
                 stop_actors(&network, &protocol_actors).await;
                 return Err(error);
             }
@@ -225,6 +242,7 @@ impl Node {
             certify,
             auth,
             ballot,
+            snapshot,
             http_addr: http.local_addr,
             http,
             store,
@@ -235,6 +253,9 @@ impl Node {
             node.store.record_start().map_err(NodeError::from)
         };
         if let Err(error) = up.await {
+            if let Some(snapshot) = &node.snapshot {
+                snapshot.abort();
+            }
             stop_actors(&node.network, &protocol_actors).await;
             node.http.stop().await;
             return Err(error);
@@ -271,6 +292,9 @@ impl Node {
 
     /// Stops cleanly: listeners and connections closed, HTTP closed, state flushed.
     pub async fn shutdown(self) -> Result<(), NodeError> {
+        if let Some(snapshot) = &self.snapshot {
+            snapshot.abort();
+        }
         let mut protocol_actors = vec![self.probe.clone().recipient::<Stop>()];
         protocol_actors.extend(self.certify.iter().map(|c| c.clone().recipient::<Stop>()));
         protocol_actors.extend(self.ballot.iter().map(|b| b.clone().recipient::<Stop>()));
@@ -356,6 +380,42 @@ fn certify_actor(
     Ok(Some(actor.start()))
 }
 
+/// The Snapshot poller from `[snapshot]`: the client, the registry of voters, and the
+/// network size for the 5% quorum (`[anomaly] network_nodes`, or the committee's size).
+fn snapshot_watch(
+    config: &Config,
+    ballot: &Option<Addr<BallotActor>>,
+    certify: &Option<Addr<CertifyActor>>,
+    registry: &mut Registry,
+) -> Result<Option<SnapshotWatch>, NodeError> {
+    let Some(section) = &config.snapshot else {
+        return Ok(None);
+    };
+    let client = SnapshotClient::new(section.client_config())
+        .map_err(|e| NodeError::Runtime(format!("snapshot: {e}")))?;
+    let voters = section
+        .registry()
+        .map_err(|e| NodeError::Config(format!("config: field `snapshot.registry`: {e}")))?;
+    let committee_size = config
+        .committee
+        .as_ref()
+        .and_then(|c| c.committee().ok())
+        .map_or(0, |c| c.size() as u64);
+    let network_nodes = match config.anomaly.network_nodes {
+        0 => committee_size.max(voters.len() as u64).max(1),
+        n => n,
+    };
+    Ok(Some(SnapshotWatch {
+        client,
+        registry: voters,
+        network_nodes,
+        poll_interval: Duration::from_secs(section.poll_interval_s),
+        ballot: ballot.as_ref().map(|b| b.clone().recipient()),
+        effects: certify.as_ref().map(|c| c.clone().recipient()),
+        metrics: SnapshotMetrics::register(registry.sub_registry_with_prefix("x0")),
+    }))
+}
+
 /// The ballot actor's setup: the committee's members (every ballot's electorate), this
 /// node's key, the `[ballot]` config, and what the store kept.
 fn ballot_actor(
@@ -382,7 +442,10 @@ fn ballot_actor(
     let setup = BallotSetup {
         keys: Box::new(NodeKeys::new(key.clone())),
         members: committee.members().to_vec(),
-        config: config.ballot.core_config(skew_ms),
+        config: config.ballot.core_config(
+            skew_ms,
+            config.snapshot.as_ref().map_or(300, |s| s.outage_s),
+        ),
         persisted,
     };
     let metrics = BallotMetrics::register(registry.sub_registry_with_prefix("x0"));

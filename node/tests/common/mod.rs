@@ -2,6 +2,8 @@
 //! (nothing of x0 in it) that stands in for an outside or hostile member.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod snapshot_hub;
+
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
