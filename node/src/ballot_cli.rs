@@ -191,7 +191,7 @@ fn status(args: &StatusArgs) -> Result<(), NodeError> {
     let document: BallotsDocument = serde_json::from_value(value)
         .map_err(|e| NodeError::Runtime(format!("the node's /ballots is not understood: {e}")))?;
     println!(
-        "mode: {} ({} of {} members attest the hub down{})",
+        "mode: {} ({} members attest the hub down, {} needed{})",
         if document.mode == "fallback" {
             "fallback: the local ballot decides"
         } else {

@@ -32,6 +32,36 @@ pub struct DevnetOptions {
     pub data_dir: Option<PathBuf>,
     /// `None`: every node's HTTP endpoint takes any free port.
     pub http_port_base: Option<u16>,
+    /// Every node polls this Snapshot hub (GraphQL URL); `None`: no Snapshot client.
+    pub snapshot_hub: Option<String>,
+    /// How long the hub may fail before a node attests an outage, s.
+    pub outage_s: u64,
+}
+
+/// A hub URL nothing listens on (port 1 on loopback refuses connections): `--hub-down`.
+pub const HUB_DOWN_URL: &str = "http://127.0.0.1:1/graphql";
+
+/// Points every node at a Snapshot hub, polled every second, with the devnet's short
+/// ballot timings (a ballot may last 10 s, a member may open one every 10 s).
+pub fn with_snapshot(configs: &mut [Config], hub_url: &str, outage_s: u64) {
+    for config in configs.iter_mut() {
+        config.snapshot = Some(crate::config::SnapshotSection {
+            hub_url: hub_url.to_string(),
+            space: "x0-devnet.eth".into(),
+            poll_interval_s: 1,
+            outage_s,
+            request_timeout_ms: 1_000,
+            retries_max: 0,
+            backoff_ms_initial: 100,
+            backoff_ms_max: 100,
+            votes_max: 10_000,
+            registry: Default::default(),
+        });
+        config.ballot.duration_s_min = 10;
+        config.ballot.open_interval_s = 10;
+        config.ballot.attest_interval_s = 2;
+        config.ballot.attestation_ttl_s = 10;
+    }
 }
 
 /// How often the devnet prints a summary line per node.
@@ -304,6 +334,9 @@ pub async fn run(
         })
         .collect();
     with_committee(&mut configs, &data_root, vec!["charter/*".into()])?;
+    if let Some(hub) = &options.snapshot_hub {
+        with_snapshot(&mut configs, hub, options.outage_s);
+    }
     tokio::pin!(stop);
     // A stop during start-up ends the run at once; the temporary dir goes with it.
     let nodes = tokio::select! {
@@ -325,6 +358,17 @@ pub async fn run(
         "Propose a change: x0 propose --api http://{} --slot gossip/mesh_n --payload 8",
         nodes[0].http_addr
     );
+    if let Some(hub) = &options.snapshot_hub {
+        println!(
+            "Snapshot hub {hub}; after {} s of outage the nodes attest it, and once `x0 ballot status --api http://{}` says fallback:",
+            options.outage_s, nodes[0].http_addr
+        );
+        println!(
+            "  x0 ballot open --api http://{} --title \"lift the halt\" --effect lift-halt --duration-s 30",
+            nodes[0].http_addr
+        );
+        println!("  x0 ballot vote --api http://<node> <ballot id> yes   (on each node), then x0 ballot tally <ballot id>");
+    }
     println!("Ctrl-C stops the devnet.");
     let expected_mesh = (nodes.len() - 1).min(crate::config::Config::embedded().gossip.mesh_n_low);
     let mesh_wait = wait_for_mesh(

@@ -210,6 +210,16 @@ struct DevnetArgs {
     /// First HTTP port; node i serves on base+i (default: any free port).
     #[arg(long)]
     http_port_base: Option<u16>,
+    /// Every node reads DAO votes from this Snapshot hub (its GraphQL URL).
+    #[arg(long, value_name = "URL", conflicts_with = "hub_down")]
+    snapshot_hub: Option<String>,
+    /// Point every node at a Snapshot hub that is down (nothing listens), so the local
+    /// fallback ballot takes over after --outage-s.
+    #[arg(long)]
+    hub_down: bool,
+    /// With a hub: how long it may fail before the nodes attest an outage, s.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    outage_s: u64,
 }
 
 fn main() -> ExitCode {
@@ -420,6 +430,11 @@ fn devnet(args: DevnetArgs) -> Result<(), NodeError> {
         duration: (args.duration_s > 0).then(|| std::time::Duration::from_secs(args.duration_s)),
         data_dir: args.data_dir,
         http_port_base: args.http_port_base,
+        snapshot_hub: match (args.hub_down, args.snapshot_hub) {
+            (true, _) => Some(devnet::HUB_DOWN_URL.to_string()),
+            (false, hub) => hub,
+        },
+        outage_s: args.outage_s,
     };
     actix_rt::System::new().block_on(async move {
         let mut signals = StopSignals::install()?;

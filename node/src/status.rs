@@ -185,7 +185,7 @@ impl Status {
             line(
                 &mut out,
                 format!(
-                    "  ballots: {} decides ({} of {} outage attestations); {} open, {} decided",
+                    "  ballots: {} decides ({} outage attestations, {} needed); {} open, {} decided",
                     if b.mode == "fallback" {
                         "the local ballot"
                     } else {
