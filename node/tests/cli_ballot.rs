@@ -127,7 +127,14 @@ fn a_devnet_ballot_with_the_hub_down_passes_and_its_certificate_verifies_offline
 
     // A second open by the same member within its open interval is refused.
     let again = x0(&[
-        "ballot", "open", "--api", &a0, "--title", "again", "--effect", "lift-halt",
+        "ballot",
+        "open",
+        "--api",
+        &a0,
+        "--title",
+        "again",
+        "--effect",
+        "lift-halt",
     ]);
     assert_exit(&again, 1);
     assert!(text(&again.stderr).contains("opened a ballot less than"));
@@ -200,12 +207,18 @@ fn a_devnet_ballot_with_the_hub_down_passes_and_its_certificate_verifies_offline
     };
     let valid = verify(&file);
     assert_exit(&valid, 0);
-    assert!(text(&valid.stdout).contains("valid: every signature verifies, the electorate is the committee,"));
+    assert!(text(&valid.stdout)
+        .contains("valid: every signature verifies, the electorate is the committee,"));
 
     // Tampering anywhere is caught: flip one hex digit at several places.
     let hex_text = std::fs::read_to_string(&file).unwrap();
     let hex_text = hex_text.trim();
-    for at in [20, hex_text.len() / 3, hex_text.len() / 2, hex_text.len() - 70] {
+    for at in [
+        20,
+        hex_text.len() / 3,
+        hex_text.len() / 2,
+        hex_text.len() - 70,
+    ] {
         let mut bytes = hex_text.as_bytes().to_vec();
         bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
         let tampered = dir.path().join(format!("tampered-{at}.cert"));
@@ -237,7 +250,11 @@ fn a_devnet_ballot_with_the_hub_down_passes_and_its_certificate_verifies_offline
         &other.display().to_string(),
     ]);
     assert_exit(&wrong, 1);
-    assert!(text(&wrong.stdout).contains("electorate"), "{}", text(&wrong.stdout));
+    assert!(
+        text(&wrong.stdout).contains("electorate"),
+        "{}",
+        text(&wrong.stdout)
+    );
 
     // Voting after the deadline is refused by the node.
     let late = x0(&["ballot", "vote", "--api", &a0, &id, "no"]);

@@ -172,6 +172,11 @@ impl SnapshotHub {
         }
     }
 
+    /// Replaces the proposals the hub lists (a proposal closes, a new one appears).
+    pub fn set_proposals(&self, proposals: Vec<Value>) {
+        self.inner.lock().unwrap().proposals = proposals;
+    }
+
     pub fn seen(&self) -> Vec<Seen> {
         self.inner.lock().unwrap().seen.clone()
     }
