@@ -97,7 +97,8 @@ pub struct MintArgs {
     #[arg(long, value_name = "PEERID", value_parser = parse_peer)]
     pub member: PeerId,
     /// Operations granted, each on its own topic (propose and charter-update on
-    /// /x0/1/proposals, sign on /x0/1/shares, vote on /x0/1/ballots). Default: all four.
+    /// /x0/1/proposals, sign on /x0/1/shares, vote on /x0/1/ballots); propose also on
+    /// /x0/1/ballots (opening a ballot). Default: all four.
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_operation)]
     pub rights: Vec<Operation>,
     /// Lifetime of the credential in days.

@@ -213,7 +213,8 @@ fn keygen_mint_access_verify_and_every_refusal_reason() {
     let bytes = token_bytes(&access);
     let summary = inspect(&bytes, &authority.root()).unwrap();
     assert_eq!(summary.member.as_deref(), Some(m.as_str()));
-    assert_eq!(summary.rights.len(), 4, "all four by default");
+    // All four operations on their own topics, and propose also on the ballots topic.
+    assert_eq!(summary.rights.len(), 5, "all four by default");
     let expires = summary.expires_unix_s.unwrap();
     assert!(expires.abs_diff(now_s() + 30 * DAY_S) < 120, "{expires}");
     let access_until = summary.access_until_unix_s.unwrap();
@@ -1074,6 +1075,7 @@ fn the_signature_chain_verifies_under_an_independent_reading_of_the_wire_format(
         wire_facts(&document, 0, "right"),
         vec![
             serde_json::json!(["right", "propose", "/x0/1/proposals"]),
+            serde_json::json!(["right", "propose", "/x0/1/ballots"]),
             serde_json::json!(["right", "vote", "/x0/1/ballots"]),
         ]
     );

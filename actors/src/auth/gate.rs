@@ -436,4 +436,46 @@ mod tests {
             "not_permitted"
         );
     }
+
+    #[test]
+    fn opening_a_ballot_needs_propose_on_the_ballots_topic_and_voting_needs_vote() {
+        let authority = authority_key(1);
+        let member = peer(2);
+        let vote_only = access(&authority, &member, Right::for_operation(Operation::Vote));
+        let full = access(
+            &authority,
+            &member,
+            Operation::ALL
+                .into_iter()
+                .flat_map(Right::for_operation)
+                .collect(),
+        );
+        // The gate reads only the version and kind bytes; the ballot core the rest.
+        let open = [
+            crate::ballot::wire::VERSION,
+            crate::ballot::wire::KIND_OPEN,
+            0,
+        ];
+        let vote = [crate::ballot::wire::VERSION, 2, 0];
+        let mut gate = gate();
+        let refused = sealed(&vote_only, 1, NOW_MS, &open);
+        assert_eq!(
+            reason(gate.admit(topics::BALLOTS, &member, &refused, NOW_MS)),
+            "not_permitted"
+        );
+        let voted = sealed(&vote_only, 2, NOW_MS, &vote);
+        assert_eq!(
+            gate.admit(topics::BALLOTS, &member, &voted, NOW_MS)
+                .unwrap()
+                .operation,
+            Operation::Vote
+        );
+        let opened = sealed(&full, 3, NOW_MS, &open);
+        assert_eq!(
+            gate.admit(topics::BALLOTS, &member, &opened, NOW_MS)
+                .unwrap()
+                .operation,
+            Operation::Propose
+        );
+    }
 }
