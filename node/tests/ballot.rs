@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::eventually;
 use common::snapshot_hub::{fixtures, hub_proposals, hub_votes, Mode, SnapshotHub};
-use x0_actors::ballot::actor::{CastVote, GetBallot, GetBallotStatus, OpenBallot};
+use x0_actors::ballot::actor::{BallotReport, CastVote, GetBallot, GetBallotStatus, OpenBallot};
 use x0_actors::ballot::effect::Effect;
 use x0_actors::ballot::fallback::Mode as BallotMode;
 use x0_actors::ballot::rules::{Choice, Outcome};
@@ -35,14 +35,17 @@ fn committee(dir: &Path, hubs: &[String]) -> Vec<Config> {
     configs
 }
 
-async fn mode(node: &Node) -> (BallotMode, usize, usize) {
-    let report = node
-        .ballot
+async fn report(node: &Node) -> BallotReport {
+    node.ballot
         .as_ref()
         .unwrap()
         .send(GetBallotStatus)
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn mode(node: &Node) -> (BallotMode, usize, usize) {
+    let report = report(node).await;
     (
         report.status.mode,
         report.status.attestations_fresh,
@@ -84,15 +87,9 @@ async fn vote(node: &Node, id: BallotId, choice: Choice) -> Result<u64, String> 
         .unwrap()
 }
 
-/// (yes, no, excluded) of an open ballot as `node` counts it.
+/// (yes, no, excluded, own choice) of an open ballot as `node` counts it.
 async fn tally(node: &Node, id: BallotId) -> Option<(u64, u64, usize, Option<Choice>)> {
-    let report = node
-        .ballot
-        .as_ref()
-        .unwrap()
-        .send(GetBallotStatus)
-        .await
-        .unwrap();
+    let report = report(node).await;
     let id_hex = id.to_hex();
     report
         .status
@@ -229,13 +226,7 @@ async fn a_restart_mid_ballot_loses_no_vote_and_never_reuses_a_sequence() {
         })
         .await
     );
-    let report = nodes[1]
-        .ballot
-        .as_ref()
-        .unwrap()
-        .send(GetBallotStatus)
-        .await
-        .unwrap();
+    let report = report(&nodes[1]).await;
     assert_eq!(report.counters.equivocations_total, 0);
     for node in [0, 2, 3] {
         assert!(

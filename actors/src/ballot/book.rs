@@ -144,6 +144,14 @@ struct Ballot {
 }
 
 impl Ballot {
+    fn new(open: Open) -> Ballot {
+        Ballot {
+            open,
+            votes: BTreeMap::new(),
+            excluded: BTreeMap::new(),
+        }
+    }
+
     fn tally(&self) -> Tally {
         let mut tally = Tally::default();
         for vote in self.votes.values() {
@@ -280,11 +288,7 @@ impl<K: NodeSigner> BallotBook<K> {
             .entry(open.opener.clone())
             .and_modify(|at| *at = (*at).max(open.opened_at_unix_ms))
             .or_insert(open.opened_at_unix_ms);
-        self.open.entry(id).or_insert(Ballot {
-            open,
-            votes: BTreeMap::new(),
-            excluded: BTreeMap::new(),
-        });
+        self.open.entry(id).or_insert_with(|| Ballot::new(open));
     }
 
     /// A stored vote (own or received): restores the tally and this node's sequence.
@@ -437,14 +441,7 @@ impl<K: NodeSigner> BallotBook<K> {
         });
         out.push(Action::Publish { encoded });
         self.last_open_ms.insert(self.me().clone(), now_ms);
-        self.open.insert(
-            id,
-            Ballot {
-                open,
-                votes: BTreeMap::new(),
-                excluded: BTreeMap::new(),
-            },
-        );
+        self.open.insert(id, Ballot::new(open));
         Ok(id)
     }
 
@@ -582,14 +579,7 @@ impl<K: NodeSigner> BallotBook<K> {
         });
         self.last_open_ms
             .insert(open.opener.clone(), open.opened_at_unix_ms);
-        self.open.insert(
-            id,
-            Ballot {
-                open,
-                votes: BTreeMap::new(),
-                excluded: BTreeMap::new(),
-            },
-        );
+        self.open.insert(id, Ballot::new(open));
         Verdict::Accept
     }
 

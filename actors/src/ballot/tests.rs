@@ -66,6 +66,19 @@ impl NodeSigner for Keys {
     }
 }
 
+/// A vote signed by `keys` in its own name (what a Byzantine member can make of its own).
+fn signed_vote(keys: &Keys, ballot: BallotId, choice: Choice, sequence: u64) -> Vote {
+    let mut vote = Vote {
+        ballot,
+        voter: keys.me.clone(),
+        choice,
+        sequence,
+        signature: Vec::new(),
+    };
+    vote.signature = keys.sign(&vote.signed_bytes());
+    vote
+}
+
 const T0: u64 = 1_800_000_000_000;
 const OUTAGE_MS: u64 = 300_000;
 const DURATION_MS: u64 = 600_000;
@@ -338,17 +351,7 @@ fn later_sequence_replaces_and_equal_sequence_with_another_choice_excludes_the_v
 
     // Node 3 equivocates: yes to node 0, no to node 2, both sequence 1.
     let keys = Keys::new(4);
-    let sign = |choice| {
-        let mut vote = Vote {
-            ballot: id,
-            voter: keys.me.clone(),
-            choice,
-            sequence: 1,
-            signature: Vec::new(),
-        };
-        vote.signature = keys.sign(&vote.signed_bytes());
-        vote.encode()
-    };
+    let sign = |choice| signed_vote(&keys, id, choice, 1).encode();
     let (yes, no) = (sign(Choice::Yes), sign(Choice::No));
     let mut out = Vec::new();
     assert_eq!(
@@ -459,14 +462,7 @@ fn bad_messages_are_refused_with_a_reason_and_never_panic() {
     };
     net.run(0, out, &everyone, now);
     let outsider = Keys::new(99);
-    let mut vote = Vote {
-        ballot: id,
-        voter: outsider.me.clone(),
-        choice: Choice::Yes,
-        sequence: 1,
-        signature: Vec::new(),
-    };
-    vote.signature = outsider.sign(&vote.signed_bytes());
+    let vote = signed_vote(&outsider, id, Choice::Yes, 1);
     let opener = net.key(0);
     let book = &mut net.books[1];
     let mut out = Vec::new();
@@ -480,11 +476,7 @@ fn bad_messages_are_refused_with_a_reason_and_never_panic() {
     );
     // Relaying someone else's vote as one's own.
     let member = Keys::new(3);
-    let mut vote = Vote {
-        voter: member.me.clone(),
-        ..vote
-    };
-    vote.signature = member.sign(&vote.signed_bytes());
+    let vote = signed_vote(&member, id, Choice::Yes, 1);
     assert_eq!(
         reason(book.on_message(&outsider.me, &vote.encode(), now, &mut out)),
         "not_from_signer"
@@ -571,14 +563,7 @@ fn two_sides_of_a_partition_never_decide_opposite_results() {
         for node in 7..10 {
             let keys = Keys::new(node as u8 + 1);
             for (choice, side) in [(Choice::Yes, &side_a), (Choice::No, &side_b)] {
-                let mut vote = Vote {
-                    ballot: id,
-                    voter: keys.me.clone(),
-                    choice,
-                    sequence: 1,
-                    signature: Vec::new(),
-                };
-                vote.signature = keys.sign(&vote.signed_bytes());
+                let vote = signed_vote(&keys, id, choice, 1);
                 for &receiver in side.iter().filter(|r| **r < 7) {
                     let mut out = Vec::new();
                     net.books[receiver].on_message(&keys.me, &vote.encode(), now + 2, &mut out);
