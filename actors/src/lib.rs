@@ -14,6 +14,7 @@
 pub mod auth;
 pub mod ballot;
 pub mod certify;
+pub mod charter;
 pub mod duplicates;
 pub mod network;
 pub mod probe;

@@ -1,0 +1,13 @@
+//! The Charter ("Anti-Delos"): what a node may measure and where its telemetry may go.
+//!
+//! * [`policy`]: the versioned policy and its checks;
+//! * [`exposition`]: the userspace enforcer's filter over `/metrics`.
+//!
+//! Work in progress on branch `charter` (issue 7): the enforcement actor, the push path,
+//! and the kernel backend are not written yet.
+
+pub mod exposition;
+pub mod policy;
+
+#[cfg(test)]
+mod tests;
