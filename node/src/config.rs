@@ -41,6 +41,9 @@ pub struct Config {
     pub anomaly: AnomalySection,
     #[serde(default)]
     pub ballot: BallotSection,
+    /// The Charter's metric and telemetry policy; absent: the export is not filtered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charter: Option<CharterSection>,
     /// The Snapshot hub client; absent means the node reads no DAO votes from Snapshot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<SnapshotSection>,
@@ -273,6 +276,14 @@ impl AnomalySection {
             changes_max: self.changes_max,
         }
     }
+}
+
+/// The `[charter]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CharterSection {
+    /// The policy file (TOML, docs/PROTOCOL.md "Charter"), relative to the data dir.
+    pub policy_file: PathBuf,
 }
 
 /// The `[ballot]` section: the local fallback ballot (docs/PROTOCOL.md, "Ballots").

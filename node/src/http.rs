@@ -19,6 +19,7 @@ use x0_actors::auth::actor::{AuthActor, GetAuthStatus};
 use x0_actors::ballot::actor::{BallotActor, GetBallotStatus};
 use x0_actors::certify::actor::{CertifyActor, GetCertifyStatus};
 
+use crate::charter::ExportFilter;
 use crate::network::{GetNetworkStatus, NetworkActor};
 use crate::status::{NodeFacts, Status};
 use crate::{api, ballot_api, exposition};
@@ -32,6 +33,7 @@ struct AppState {
     certify: Option<Addr<CertifyActor>>,
     auth: Option<Addr<AuthActor>>,
     ballot: Option<Addr<BallotActor>>,
+    charter: Option<Arc<ExportFilter>>,
 }
 
 impl FromRef<AppState> for Option<Addr<BallotActor>> {
@@ -76,16 +78,30 @@ impl HttpServer {
     }
 }
 
+/// What the endpoint reports on and serves: the node's actors (those it runs) and the
+/// Charter's export filter.
+pub struct Served {
+    pub network: Addr<NetworkActor>,
+    pub certify: Option<Addr<CertifyActor>>,
+    pub auth: Option<Addr<AuthActor>>,
+    pub ballot: Option<Addr<BallotActor>>,
+    pub charter: Option<Arc<ExportFilter>>,
+}
+
 /// Binds `bind` and serves until stopped.
 pub async fn serve(
     bind: SocketAddr,
     registry: Arc<Registry>,
-    network: Addr<NetworkActor>,
-    certify: Option<Addr<CertifyActor>>,
-    auth: Option<Addr<AuthActor>>,
-    ballot: Option<Addr<BallotActor>>,
+    served: Served,
     facts: NodeFacts,
 ) -> Result<HttpServer, crate::NodeError> {
+    let Served {
+        network,
+        certify,
+        auth,
+        ballot,
+        charter,
+    } = served;
     let listener = TcpListener::bind(bind).await.map_err(|e| {
         crate::NodeError::Config(format!(
             "config field `http.bind` (or --http-bind): cannot listen on {bind}: {e}; pick a free port, or port 0 for any"
@@ -102,6 +118,7 @@ pub async fn serve(
         certify,
         auth,
         ballot,
+        charter,
     };
     let app = Router::new()
         .route("/metrics", get(metrics))
@@ -143,6 +160,10 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
             .into_response();
     }
     let openmetrics = exposition::conform_openmetrics(&openmetrics);
+    let openmetrics = match &state.charter {
+        Some(charter) => charter.apply(&openmetrics),
+        None => openmetrics,
+    };
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     if exposition::wants_openmetrics(accept) {
         (

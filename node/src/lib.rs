@@ -5,6 +5,7 @@ pub mod api;
 pub mod ballot_api;
 pub mod ballot_cli;
 pub mod certify_cli;
+pub mod charter;
 pub mod committee;
 pub mod config;
 pub mod devnet;

@@ -23,6 +23,7 @@ use x0_actors::network::{PeerKey, Stop, Subscribe};
 use x0_actors::probe::{ProbeActor, ProbeConfig, ProbeCore, ProbeMetrics};
 use x0_actors::topics;
 
+use crate::charter::ExportFilter;
 use crate::config::Config;
 use crate::http::{self, HttpServer};
 use crate::journal::StoreJournal;
@@ -194,6 +195,24 @@ impl Node {
             }
         };
 
+        // The Charter's userspace enforcer on the export, with a `[charter]` policy.
+        let charter = match &config.charter {
+            Some(section) => match ExportFilter::load(
+                &data_dir.join(&section.policy_file),
+                registry.sub_registry_with_prefix("x0"),
+            ) {
+                Ok(filter) => Some(Arc::new(filter)),
+                Err(error) => {
+                    if let Some(snapshot) = &snapshot {
+                        snapshot.abort();
+                    }
+                    stop_actors(&network, &protocol_actors).await;
+                    return Err(error);
+                }
+            },
+            None => None,
+        };
+
         // HTTP last: everything it reports on exists now.
         let facts = NodeFacts {
             data_dir: data_dir.display().to_string(),
@@ -217,10 +236,13 @@ impl Node {
             http::serve(
                 config.http.bind,
                 Arc::new(registry),
-                network.clone(),
-                certify.clone(),
-                auth.clone(),
-                ballot.clone(),
+                http::Served {
+                    network: network.clone(),
+                    certify: certify.clone(),
+                    auth: auth.clone(),
+                    ballot: ballot.clone(),
+                    charter,
+                },
                 facts,
             )
             .await
