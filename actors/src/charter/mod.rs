@@ -3,8 +3,8 @@
 //! * [`policy`]: the versioned policy and its checks;
 //! * [`exposition`]: the userspace enforcer's filter over `/metrics`.
 //!
-//! Work in progress on branch `charter` (issue 7): the enforcement actor, the push path,
-//! and the kernel backend are not written yet.
+//! In progress (issue 7): the enforcement actor, the telemetry push path and the kernel
+//! backend are not written yet.
 
 pub mod exposition;
 pub mod policy;
