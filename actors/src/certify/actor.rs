@@ -359,6 +359,8 @@ pub struct CertifyActor {
     retries: Vec<Retry>,
     /// Proposals a ballot approved directly, with the ballot (bounded by `APPROVED_MAX`).
     approved: BTreeMap<ProposalId, [u8; 32]>,
+    /// Who applies certified changes, by slot prefix (at most `SUBSCRIBERS_MAX`).
+    subscribers: Vec<(String, Recipient<CertifiedChange>)>,
 }
 
 impl CertifyActor {
@@ -381,6 +383,7 @@ impl CertifyActor {
             held: BTreeMap::new(),
             retries: Vec::new(),
             approved: BTreeMap::new(),
+            subscribers: Vec::new(),
         };
         let publications = actor.carry_out(restored);
         assert!(publications.is_empty(), "restoring publishes nothing");
@@ -450,6 +453,9 @@ impl CertifyActor {
                         })
                         .inc();
                     tracing::info!(epoch = slot.0, slot = %slot.1, id = %hex(&id.0), ?class, origin = origin.as_str(), "certificate accepted");
+                    if let Some(certificate) = self.node.certificate(&id) {
+                        self.notify(certificate);
+                    }
                 }
                 Action::Conflict {
                     slot,
@@ -752,6 +758,79 @@ impl Handler<GetApproved> for CertifyActor {
 
     fn handle(&mut self, _: GetApproved, _: &mut Self::Context) -> Self::Result {
         self.approved.iter().map(|(p, b)| (*p, *b)).collect()
+    }
+}
+
+/// Subscribers to certified changes a node can have (one per applying actor).
+pub const SUBSCRIBERS_MAX: usize = 8;
+
+/// A certified change, for the actor that applies its slot (the Charter's enforcement
+/// actor applies `charter/policy`).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct CertifiedChange {
+    pub id: ProposalId,
+    pub epoch: u64,
+    pub slot: String,
+    pub payload: Vec<u8>,
+}
+
+/// Subscribes `recipient` to certified changes whose slot starts with `prefix`. The
+/// certificates this node already holds (restored from its store) are delivered at once,
+/// in (epoch, slot) order, so a restarted node applies the latest again.
+#[derive(Message)]
+#[rtype(result = "Result<(), SubscribeError>")]
+pub struct SubscribeCertified {
+    pub prefix: String,
+    pub recipient: Recipient<CertifiedChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("at most {SUBSCRIBERS_MAX} subscribers to certified changes")]
+pub struct SubscribeError;
+
+impl CertifiedChange {
+    fn of(certificate: &CertificateMessage) -> CertifiedChange {
+        let proposal = &certificate.proposal;
+        CertifiedChange {
+            id: proposal.id(),
+            epoch: proposal.epoch,
+            slot: proposal.slot.clone(),
+            payload: proposal.payload.clone(),
+        }
+    }
+}
+
+impl CertifyActor {
+    fn notify(&self, certificate: &CertificateMessage) {
+        for (prefix, recipient) in &self.subscribers {
+            if certificate.proposal.slot.starts_with(prefix.as_str()) {
+                recipient.do_send(CertifiedChange::of(certificate));
+            }
+        }
+    }
+}
+
+impl Handler<SubscribeCertified> for CertifyActor {
+    type Result = Result<(), SubscribeError>;
+
+    fn handle(&mut self, message: SubscribeCertified, _: &mut Self::Context) -> Self::Result {
+        if self.subscribers.len() >= SUBSCRIBERS_MAX {
+            return Err(SubscribeError);
+        }
+        let mut held: Vec<&CertificateMessage> = self
+            .node
+            .certificates()
+            .filter(|c| c.proposal.slot.starts_with(message.prefix.as_str()))
+            .collect();
+        held.sort_by(|a, b| {
+            (a.proposal.epoch, &a.proposal.slot).cmp(&(b.proposal.epoch, &b.proposal.slot))
+        });
+        for certificate in held {
+            message.recipient.do_send(CertifiedChange::of(certificate));
+        }
+        self.subscribers.push((message.prefix, message.recipient));
+        Ok(())
     }
 }
 

@@ -22,20 +22,47 @@ pub struct Filtered {
     pub dropped: BTreeMap<&'static str, u64>,
 }
 
-/// The label names and the series key (labels other than `le` and `quantile`) of a sample
-/// line's `{...}`, or `None` if it cannot be read.
-fn labels(line: &str) -> Option<(String, Vec<String>, String)> {
-    let (name, rest) = match line.find(['{', ' ']) {
-        Some(at) => line.split_at(at),
-        None => return None,
-    };
+/// One sample line of an exposition, read: `name{label="value",...} value [timestamp]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Sample<'a> {
+    pub name: &'a str,
+    /// Label names and their escaped values, in line order.
+    pub labels: Vec<(&'a str, &'a str)>,
+    /// What follows the labels: the value and an optional timestamp.
+    pub value: &'a str,
+}
+
+impl Sample<'_> {
+    /// The series key: the labels other than `le` and `quantile` (a histogram's buckets
+    /// and a summary's quantiles do not make new series).
+    fn series_key(&self) -> String {
+        let mut key = String::new();
+        for (label, value) in &self.labels {
+            if *label != "le" && *label != "quantile" {
+                key.push_str(label);
+                key.push('=');
+                key.push_str(value);
+                key.push(',');
+            }
+        }
+        key
+    }
+}
+
+/// Reads a sample line, or `None` if its labels cannot be read.
+pub(crate) fn parse_sample(line: &str) -> Option<Sample<'_>> {
+    let at = line.find(['{', ' '])?;
+    let (name, rest) = line.split_at(at);
     if !rest.starts_with('{') {
-        return Some((name.to_string(), Vec::new(), String::new()));
+        return Some(Sample {
+            name,
+            labels: Vec::new(),
+            value: rest.trim(),
+        });
     }
     let bytes = rest.as_bytes();
     let mut at = 1;
-    let mut names = Vec::new();
-    let mut key = String::new();
+    let mut labels = Vec::new();
     loop {
         while at < bytes.len() && (bytes[at] == b',' || bytes[at] == b' ') {
             at += 1;
@@ -44,13 +71,17 @@ fn labels(line: &str) -> Option<(String, Vec<String>, String)> {
             return None;
         }
         if bytes[at] == b'}' {
-            return Some((name.to_string(), names, key));
+            return Some(Sample {
+                name,
+                labels,
+                value: rest.get(at + 1..)?.trim(),
+            });
         }
         let start = at;
         while at < bytes.len() && bytes[at] != b'=' {
             at += 1;
         }
-        let label = rest.get(start..at)?.trim().to_string();
+        let label = rest.get(start..at)?.trim();
         at += 1;
         if bytes.get(at) != Some(&b'"') {
             return None;
@@ -63,15 +94,8 @@ fn labels(line: &str) -> Option<(String, Vec<String>, String)> {
         if at >= bytes.len() {
             return None;
         }
-        let value = &rest[value_start..at];
+        labels.push((label, rest.get(value_start..at)?));
         at += 1;
-        if label != "le" && label != "quantile" {
-            key.push_str(&label);
-            key.push('=');
-            key.push_str(value);
-            key.push(',');
-        }
-        names.push(label);
     }
 }
 
@@ -107,10 +131,11 @@ pub fn filter(exposition: &str, policy: &CharterPolicy) -> Filtered {
         if line.is_empty() {
             continue;
         }
-        let Some((name, names, key)) = labels(line) else {
+        let Some(sample) = parse_sample(line) else {
             count(&mut out, "malformed");
             continue;
         };
+        let name = sample.name.to_string();
         // A sample outside any declared family is judged by its own name.
         let (family_name, allowed) = match &family {
             Some((family_name, allowed)) if name.starts_with(family_name.as_str()) => {
@@ -122,10 +147,15 @@ pub fn filter(exposition: &str, policy: &CharterPolicy) -> Filtered {
             count(&mut out, "family_not_allowed");
             continue;
         }
-        if names.iter().any(|label| policy.forbids_label(label)) {
+        if sample
+            .labels
+            .iter()
+            .any(|(label, _)| policy.forbids_label(label))
+        {
             count(&mut out, "forbidden_label");
             continue;
         }
+        let key = sample.series_key();
         let keys = series.entry(family_name).or_default();
         if !keys.contains(&key) && keys.len() >= policy.series_per_family_max {
             count(&mut out, "series_limit");

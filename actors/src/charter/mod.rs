@@ -1,13 +1,15 @@
 //! The Charter ("Anti-Delos"): what a node may measure and where its telemetry may go.
 //!
 //! * [`policy`]: the versioned policy and its checks;
-//! * [`exposition`]: the userspace enforcer's filter over `/metrics`.
+//! * [`exposition`]: the userspace enforcer's filter over `/metrics`;
+//! * [`statsd`]: the telemetry push format (StatsD lines in bounded datagrams).
 //!
-//! In progress (issue 7): the enforcement actor, the telemetry push path and the kernel
-//! backend are not written yet.
+//! The node's enforcement actor (node/src/charter/) owns the policy, applies these, and
+//! drives the kernel backend (the `ebpf` crate) where the host allows it.
 
 pub mod exposition;
 pub mod policy;
+pub mod statsd;
 
 #[cfg(test)]
 mod tests;
