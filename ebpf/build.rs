@@ -91,7 +91,10 @@ fn find_clang() -> Result<PathBuf, String> {
         Some(clang) => Ok(clang),
         None => {
             println!("cargo:rerun-if-changed={DEFAULT_CLANG}");
-            Err("clang is not installed; install clang and libbpf-dev (scripts/setup) and rebuild".to_string())
+            Err(
+                "clang is not installed; install clang and libbpf-dev (scripts/setup) and rebuild"
+                    .to_string(),
+            )
         }
     }
 }

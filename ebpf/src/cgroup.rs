@@ -36,8 +36,14 @@ fn unescape_octal(field: &str) -> String {
     while index < bytes.len() {
         let octal = bytes.get(index + 1..index + 4);
         let value = octal
-            .filter(|digits| bytes[index] == b'\\' && digits.iter().all(|d| (b'0'..=b'7').contains(d)))
-            .map(|digits| digits.iter().fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0')));
+            .filter(|digits| {
+                bytes[index] == b'\\' && digits.iter().all(|d| (b'0'..=b'7').contains(d))
+            })
+            .map(|digits| {
+                digits
+                    .iter()
+                    .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'))
+            });
         match value {
             Some(value) if value <= 0xff => {
                 out.push(value as u8);
@@ -99,7 +105,10 @@ mod tests {
 
     #[test]
     fn finds_cgroup2_in_the_unified_layout() {
-        assert_eq!(cgroup2_mount(UNIFIED), Some(PathBuf::from("/sys/fs/cgroup")));
+        assert_eq!(
+            cgroup2_mount(UNIFIED),
+            Some(PathBuf::from("/sys/fs/cgroup"))
+        );
     }
 
     #[test]

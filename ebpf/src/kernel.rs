@@ -26,6 +26,11 @@ use crate::programs::{self, programs_built};
 /// Kernels from this one attach TC programs with TCX links and need no clsact qdisc.
 const KERNEL_TCX: KernelVersion = KernelVersion { major: 6, minor: 6 };
 
+/// On kernels with BPF links (5.7+, which KERNEL_MIN implies) aya attaches cgroup programs
+/// with `bpf_link_create`, whose links always coexist with other programs (the kernel
+/// refuses any flag there, BPF_F_ALLOW_MULTI included: EINVAL); `Single` sends no flag.
+const CGROUP_ATTACH_MODE: CgroupAttachMode = CgroupAttachMode::Single;
+
 /// Where the enforcer attaches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KernelSettings {
@@ -84,7 +89,10 @@ pub enum KernelError {
         source: EbpfError,
     },
     #[error("the eBPF object has no {what} named {name}; the build and the loader disagree")]
-    Missing { what: &'static str, name: &'static str },
+    Missing {
+        what: &'static str,
+        name: &'static str,
+    },
     #[error("the kernel verifier rejected eBPF program {program} ({error}); verifier log ends: {log_tail}")]
     Verifier {
         program: &'static str,
@@ -97,7 +105,10 @@ pub enum KernelError {
         #[source]
         source: ProgramError,
     },
-    #[error("attaching eBPF program {program} to {target} failed: {}", chain(source))]
+    #[error(
+        "attaching eBPF program {program} to {target} failed: {}",
+        chain(source)
+    )]
     Attach {
         program: &'static str,
         target: String,
@@ -254,7 +265,7 @@ impl KernelEnforcer {
             let program: &mut CgroupSockAddr = program_mut(ebpf, name)?;
             program.load().map_err(|source| load_error(name, source))?;
             program
-                .attach(&cgroup_file, CgroupAttachMode::AllowMultiple)
+                .attach(&cgroup_file, CGROUP_ATTACH_MODE)
                 .map_err(|source| attach_error(name, &cgroup_target, source))?;
         }
         let skb: &mut CgroupSkb = program_mut(ebpf, programs::SKB_EGRESS)?;
@@ -263,7 +274,7 @@ impl KernelEnforcer {
         skb.attach(
             &cgroup_file,
             CgroupSkbAttachType::Egress,
-            CgroupAttachMode::AllowMultiple,
+            CGROUP_ATTACH_MODE,
         )
         .map_err(|source| attach_error(programs::SKB_EGRESS, &cgroup_target, source))?;
 
@@ -416,12 +427,14 @@ impl KernelEnforcer {
         for key in arriving {
             key.assert_well_formed();
             match key {
-                AllowKey::V4 { prefix_len, data } => v4
-                    .insert(&Key::new(prefix_len, data), 1, 0)
-                    .map_err(|source| map_error(programs::MAP_ALLOW_V4, source))?,
-                AllowKey::V6 { prefix_len, data } => v6
-                    .insert(&Key::new(prefix_len, data), 1, 0)
-                    .map_err(|source| map_error(programs::MAP_ALLOW_V6, source))?,
+                AllowKey::V4 { prefix_len, data } => {
+                    v4.insert(&Key::new(prefix_len, data), 1, 0)
+                        .map_err(|source| map_error(programs::MAP_ALLOW_V4, source))?
+                }
+                AllowKey::V6 { prefix_len, data } => {
+                    v6.insert(&Key::new(prefix_len, data), 1, 0)
+                        .map_err(|source| map_error(programs::MAP_ALLOW_V6, source))?
+                }
             }
             self.allowed.insert(key);
         }
@@ -467,7 +480,9 @@ fn map<'a, T>(ebpf: &'a Ebpf, name: &'static str) -> Result<T, KernelError>
 where
     T: TryFrom<&'a aya::maps::Map, Error = MapError>,
 {
-    let map = ebpf.map(name).ok_or(KernelError::Missing { what: "map", name })?;
+    let map = ebpf
+        .map(name)
+        .ok_or(KernelError::Missing { what: "map", name })?;
     T::try_from(map).map_err(|source| map_error(name, source))
 }
 
@@ -552,7 +567,10 @@ mod tests {
 
     #[test]
     fn host_checks_name_the_missing_piece() {
-        assert!(check_host(&facts()).is_ok(), "bpffs is not needed: nothing is pinned");
+        assert!(
+            check_host(&facts()).is_ok(),
+            "bpffs is not needed: nothing is pinned"
+        );
         let unprivileged = host::HostFacts {
             capabilities_effective: 1 << 39, // CAP_BPF alone
             ..facts()
@@ -569,7 +587,10 @@ mod tests {
             KernelError::NoCgroup2
         ));
         let old = host::HostFacts {
-            kernel: Some(KernelVersion { major: 4, minor: 19 }),
+            kernel: Some(KernelVersion {
+                major: 4,
+                minor: 19,
+            }),
             ..facts()
         };
         assert!(check_host(&old).unwrap_err().to_string().contains("4.19"));
