@@ -2,20 +2,25 @@
 //!
 //! A missing clang, missing headers or a failed compilation never fails the build: the
 //! script writes an empty object and records why in X0_BPF_BUILD_NOTE, and the library
-//! then reports the kernel enforcer as unavailable with that reason. CI runs clippy before
-//! scripts/setup installs clang, so when something is missing the script names the path
-//! it looked for in rerun-if-changed: cargo reruns a build script whose rerun-if-changed
-//! path does not exist, so the first build after the install compiles the programs.
+//! then reports the kernel enforcer as unavailable with that reason.
+//!
+//! CI runs clippy before scripts/setup installs clang, so a missing piece must make the
+//! next build rerun this script. Naming the missing file in rerun-if-changed is not
+//! enough: cargo reruns while the file is absent, but once apt installs it the file
+//! carries the package's (old) mtime and cargo calls the script fresh. So the script
+//! names the *directory* the file will appear in (/usr/bin, /usr/include): adding an
+//! entry changes the directory's mtime, and cargo scans directories for changes.
 
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const SOURCE: &str = "programs/charter.bpf.c";
-/// Where Debian's clang package puts the compiler; what we wait for when none is found.
-const DEFAULT_CLANG: &str = "/usr/bin/clang";
-/// From Debian's libbpf-dev.
+/// Where Debian's clang package puts the compiler: watched when none is found.
+const CLANG_DIR: &str = "/usr/bin";
+/// From Debian's libbpf-dev, and the directory watched when it is missing.
 const BPF_HELPERS: &str = "/usr/include/bpf/bpf_helpers.h";
+const INCLUDE_DIR: &str = "/usr/include";
 
 fn main() {
     println!("cargo:rerun-if-changed={SOURCE}");
@@ -38,7 +43,7 @@ fn main() {
 fn compile(object: &Path) -> Result<(), String> {
     let clang = find_clang()?;
     if !Path::new(BPF_HELPERS).exists() {
-        println!("cargo:rerun-if-changed={BPF_HELPERS}");
+        println!("cargo:rerun-if-changed={INCLUDE_DIR}");
         return Err(format!(
             "{BPF_HELPERS} is missing; install libbpf-dev (scripts/setup) and rebuild"
         ));
@@ -69,7 +74,7 @@ fn compile(object: &Path) -> Result<(), String> {
 }
 
 /// The compiler: $CLANG if set, else `clang` on PATH, else an error that makes cargo
-/// rerun this script once Debian's clang appears.
+/// rerun this script once Debian's clang appears in /usr/bin.
 fn find_clang() -> Result<PathBuf, String> {
     if let Some(clang) = env::var_os("CLANG") {
         let clang = PathBuf::from(clang);
@@ -90,7 +95,7 @@ fn find_clang() -> Result<PathBuf, String> {
     match on_path {
         Some(clang) => Ok(clang),
         None => {
-            println!("cargo:rerun-if-changed={DEFAULT_CLANG}");
+            println!("cargo:rerun-if-changed={CLANG_DIR}");
             Err(
                 "clang is not installed; install clang and libbpf-dev (scripts/setup) and rebuild"
                     .to_string(),
