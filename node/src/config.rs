@@ -44,6 +44,9 @@ pub struct Config {
     /// The Charter's metric and telemetry policy; absent: the export is not filtered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub charter: Option<CharterSection>,
+    /// The telemetry push; needs `[charter]` (its destinations decide where it may go).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<TelemetrySection>,
     /// The Snapshot hub client; absent means the node reads no DAO votes from Snapshot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<SnapshotSection>,
@@ -284,6 +287,57 @@ impl AnomalySection {
 pub struct CharterSection {
     /// The policy file (TOML, docs/PROTOCOL.md "Charter"), relative to the data dir.
     pub policy_file: PathBuf,
+    /// The kernel enforcer: `auto` (where the host allows it, else userspace with one log
+    /// line naming the cause) or `off` (userspace only).
+    #[serde(default)]
+    pub kernel: KernelSwitch,
+    /// The cgroup v2 directory the telemetry exporter runs in, under the kernel programs.
+    /// Empty: `x0-charter-<pid>` under the cgroup2 mount.
+    #[serde(default)]
+    pub cgroup_dir: PathBuf,
+    /// Interfaces that get the TC egress classifier too (interface-level enforcement).
+    #[serde(default)]
+    pub tc_interfaces: Vec<String>,
+}
+
+impl CharterSection {
+    /// A section with `policy_file` and every other field at its default.
+    pub fn with_policy_file(policy_file: impl Into<PathBuf>) -> CharterSection {
+        CharterSection {
+            policy_file: policy_file.into(),
+            kernel: KernelSwitch::Auto,
+            cgroup_dir: PathBuf::new(),
+            tc_interfaces: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KernelSwitch {
+    #[default]
+    Auto,
+    Off,
+}
+
+/// The `[telemetry]` section: pushing the node's metrics out. Every push passes the
+/// Charter: only allowed families, and only to an allowed destination.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySection {
+    /// A StatsD receiver (e.g. Prometheus' statsd_exporter), `ip:port`.
+    pub statsd: SocketAddr,
+    /// Push this often, s.
+    #[serde(default = "default_push_interval_s")]
+    pub push_interval_s: u64,
+    /// The program that runs the exporter as `<program> telemetry-exporter`; empty: this
+    /// x0 executable.
+    #[serde(default)]
+    pub exporter_program: PathBuf,
+}
+
+fn default_push_interval_s() -> u64 {
+    10
 }
 
 /// The `[ballot]` section: the local fallback ballot (docs/PROTOCOL.md, "Ballots").
@@ -584,6 +638,25 @@ impl Config {
     pub fn validate(&self, source_name: &str) -> Result<(), ConfigError> {
         let err =
             |field: &str, message: String| Err(ConfigError::field(source_name, field, message));
+        if let Some(telemetry) = &self.telemetry {
+            if self.charter.is_none() {
+                return err(
+                    "telemetry",
+                    "a telemetry push needs a [charter] section with a policy_file: the policy's telemetry.destinations decide where the node may push".into(),
+                );
+            }
+            if !(1..=3_600).contains(&telemetry.push_interval_s) {
+                return err(
+                    "telemetry.push_interval_s",
+                    format!("{} is outside 1..=3600", telemetry.push_interval_s),
+                );
+            }
+        }
+        if let Some(charter) = &self.charter {
+            if charter.tc_interfaces.len() > 16 {
+                return err("charter.tc_interfaces", "at most 16 interfaces".into());
+            }
+        }
         if self.network.listen.is_empty() {
             return err(
                 "network.listen",

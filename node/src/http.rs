@@ -19,7 +19,7 @@ use x0_actors::auth::actor::{AuthActor, GetAuthStatus};
 use x0_actors::ballot::actor::{BallotActor, GetBallotStatus};
 use x0_actors::certify::actor::{CertifyActor, GetCertifyStatus};
 
-use crate::charter::ExportFilter;
+use crate::charter::actor::{CharterActor, FilterExport, GetCharterStatus};
 use crate::network::{GetNetworkStatus, NetworkActor};
 use crate::status::{NodeFacts, Status};
 use crate::{api, ballot_api, exposition};
@@ -33,7 +33,7 @@ struct AppState {
     certify: Option<Addr<CertifyActor>>,
     auth: Option<Addr<AuthActor>>,
     ballot: Option<Addr<BallotActor>>,
-    charter: Option<Arc<ExportFilter>>,
+    charter: Option<Addr<CharterActor>>,
 }
 
 impl FromRef<AppState> for Option<Addr<BallotActor>> {
@@ -78,14 +78,13 @@ impl HttpServer {
     }
 }
 
-/// What the endpoint reports on and serves: the node's actors (those it runs) and the
-/// Charter's export filter.
+/// What the endpoint reports on and serves: the node's actors (those it runs).
 pub struct Served {
     pub network: Addr<NetworkActor>,
     pub certify: Option<Addr<CertifyActor>>,
     pub auth: Option<Addr<AuthActor>>,
     pub ballot: Option<Addr<BallotActor>>,
-    pub charter: Option<Arc<ExportFilter>>,
+    pub charter: Option<Addr<CharterActor>>,
 }
 
 /// Binds `bind` and serves until stopped.
@@ -161,7 +160,17 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
     }
     let openmetrics = exposition::conform_openmetrics(&openmetrics);
     let openmetrics = match &state.charter {
-        Some(charter) => charter.apply(&openmetrics),
+        Some(charter) => match charter.send(FilterExport(openmetrics)).await {
+            Ok(filtered) => filtered,
+            // Never the unfiltered export: without the Charter's actor, nothing.
+            Err(error) => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("charter actor not answering: {error}\n"),
+                )
+                    .into_response()
+            }
+        },
         None => openmetrics,
     };
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
@@ -205,6 +214,10 @@ async fn status(State(state): State<AppState>) -> Response {
         Some(ballot) => ballot.send(GetBallotStatus).await.ok(),
         None => None,
     };
+    let charter = match &state.charter {
+        Some(charter) => charter.send(GetCharterStatus).await.ok(),
+        None => None,
+    };
     match state.network.send(GetNetworkStatus).await {
         Ok(Some(network)) => Json(Status::from_parts(
             network,
@@ -213,6 +226,7 @@ async fn status(State(state): State<AppState>) -> Response {
             certify,
             auth,
             ballot,
+            charter,
         ))
         .into_response(),
         _ => (

@@ -71,6 +71,10 @@ enum Command {
     /// re-verify a decided ballot's certificate offline (docs/PROTOCOL.md, "Ballots").
     #[command(subcommand)]
     Ballot(BallotCommand),
+    /// The node's telemetry exporter (started by `x0 node` with a `[telemetry]` section):
+    /// reads pushes on stdin, sends them as UDP datagrams, answers on stdout.
+    #[command(hide = true)]
+    TelemetryExporter,
 }
 
 #[derive(Subcommand)]
@@ -270,6 +274,11 @@ fn main() -> ExitCode {
             Ok(token_cli::Outcome::Refused) => return ExitCode::from(1),
             Err(error) => Err(error),
         },
+        Command::TelemetryExporter => {
+            let stdin = std::io::stdin().lock();
+            x0_node::charter::exporter::run(stdin, std::io::stdout().lock())
+                .map_err(|e| NodeError::Runtime(format!("telemetry exporter: {e}")))
+        }
         Command::Ballot(command) => match ballot_cli::run(&command) {
             Ok(ballot_cli::Outcome::Done) => Ok(()),
             Ok(ballot_cli::Outcome::Invalid) => return ExitCode::from(1),

@@ -17,13 +17,15 @@ use x0_actors::auth::actor::{AuthActor, AuthMetrics, AuthSetup, Downstream};
 use x0_actors::auth::anomaly::AnomalyLimits;
 use x0_actors::auth::token::inspect;
 use x0_actors::ballot::actor::{BallotActor, BallotMetrics, BallotSetup};
-use x0_actors::certify::actor::{AnomalyWatch, CertifyActor, CertifyMetrics, CertifySetup};
+use x0_actors::certify::actor::{
+    AnomalyWatch, CertifyActor, CertifyMetrics, CertifySetup, SubscribeCertified,
+};
 use x0_actors::certify::wire::CertificateMessage;
 use x0_actors::network::{PeerKey, Stop, Subscribe};
 use x0_actors::probe::{ProbeActor, ProbeConfig, ProbeCore, ProbeMetrics};
 use x0_actors::topics;
 
-use crate::charter::ExportFilter;
+use crate::charter::actor::{CharterActor, CharterMetrics, CharterSettings, Telemetry};
 use crate::config::Config;
 use crate::http::{self, HttpServer};
 use crate::journal::StoreJournal;
@@ -47,6 +49,8 @@ pub struct Node {
     pub auth: Option<Addr<AuthActor>>,
     /// The local fallback ballot; `None` without a `[committee]`.
     pub ballot: Option<Addr<BallotActor>>,
+    /// The Charter's enforcement actor; `None` without a `[charter]`.
+    pub charter: Option<Addr<CharterActor>>,
     /// The Snapshot poller; `None` without a `[snapshot]`.
     snapshot: Option<tokio::task::JoinHandle<()>>,
     pub http_addr: SocketAddr,
@@ -195,23 +199,26 @@ impl Node {
             }
         };
 
-        // The Charter's userspace enforcer on the export, with a `[charter]` policy.
-        let charter = match &config.charter {
-            Some(section) => match ExportFilter::load(
-                &data_dir.join(&section.policy_file),
-                registry.sub_registry_with_prefix("x0"),
-            ) {
-                Ok(filter) => Some(Arc::new(filter)),
-                Err(error) => {
-                    if let Some(snapshot) = &snapshot {
-                        snapshot.abort();
-                    }
-                    stop_actors(&network, &protocol_actors).await;
-                    return Err(error);
+        // The Charter: filters the export and the telemetry push, in the kernel too where
+        // the host allows it; certified `charter/` changes replace its policy.
+        let charter_setup = match charter_settings(&config, &data_dir) {
+            Ok(settings) => settings.map(|settings| {
+                let metrics = CharterMetrics::register(registry.sub_registry_with_prefix("x0"));
+                (settings, metrics)
+            }),
+            Err(error) => {
+                if let Some(snapshot) = &snapshot {
+                    snapshot.abort();
                 }
-            },
-            None => None,
+                stop_actors(&network, &protocol_actors).await;
+                return Err(error);
+            }
         };
+        let registry = Arc::new(registry);
+        let charter = charter_setup.map(|(settings, metrics)| {
+            CharterActor::new(settings, registry.clone(), metrics).start()
+        });
+        protocol_actors.extend(charter.iter().map(|c| c.clone().recipient::<Stop>()));
 
         // HTTP last: everything it reports on exists now.
         let facts = NodeFacts {
@@ -232,16 +239,27 @@ impl Node {
                     subscribe(&network, topic, auth.clone().recipient()).await?;
                 }
                 subscribe(&network, topics::CERTIFICATES, certify.clone().recipient()).await?;
+                if let Some(charter) = &charter {
+                    let subscribe = SubscribeCertified {
+                        prefix: "charter/".into(),
+                        recipient: charter.clone().recipient(),
+                    };
+                    certify
+                        .send(subscribe)
+                        .await
+                        .map_err(|e| NodeError::Runtime(format!("certify actor: {e}")))?
+                        .map_err(|e| NodeError::Runtime(e.to_string()))?;
+                }
             }
             http::serve(
                 config.http.bind,
-                Arc::new(registry),
+                registry.clone(),
                 http::Served {
                     network: network.clone(),
                     certify: certify.clone(),
                     auth: auth.clone(),
                     ballot: ballot.clone(),
-                    charter,
+                    charter: charter.clone(),
                 },
                 facts,
             )
@@ -264,6 +282,7 @@ impl Node {
             certify,
             auth,
             ballot,
+            charter,
             snapshot,
             http_addr: http.local_addr,
             http,
@@ -321,6 +340,7 @@ impl Node {
         protocol_actors.extend(self.certify.iter().map(|c| c.clone().recipient::<Stop>()));
         protocol_actors.extend(self.ballot.iter().map(|b| b.clone().recipient::<Stop>()));
         protocol_actors.extend(self.auth.iter().map(|a| a.clone().recipient::<Stop>()));
+        protocol_actors.extend(self.charter.iter().map(|c| c.clone().recipient::<Stop>()));
         stop_actors(&self.network, &protocol_actors).await;
         self.http.stop().await;
         self.store.record_clean_stop()?;
@@ -336,6 +356,59 @@ async fn stop_actors(network: &Addr<NetworkActor>, protocol_actors: &[actix::Rec
         let _ = actor.send(Stop).await;
     }
     let _ = network.send(network::Shutdown).await;
+}
+
+/// Charter cgroups this process made, so that nodes sharing a process (devnet, tests)
+/// each get their own.
+static CHARTER_CGROUPS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// The Charter's settings from `[charter]` and `[telemetry]`; `None` without a charter.
+fn charter_settings(
+    config: &Config,
+    data_dir: &std::path::Path,
+) -> Result<Option<CharterSettings>, NodeError> {
+    let Some(section) = &config.charter else {
+        return Ok(None);
+    };
+    let policy = crate::charter::load_policy(&data_dir.join(&section.policy_file))?;
+    let kernel = match section.kernel {
+        crate::config::KernelSwitch::Off => None,
+        crate::config::KernelSwitch::Auto => {
+            let cgroup_dir = if section.cgroup_dir.as_os_str().is_empty() {
+                let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+                // Without a cgroup2 mount the enforcer's own host check names the cause.
+                x0_ebpf::cgroup2_mount(&mountinfo)
+                    .unwrap_or_default()
+                    .join(format!(
+                        "x0-charter-{}-{}",
+                        std::process::id(),
+                        CHARTER_CGROUPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    ))
+            } else {
+                section.cgroup_dir.clone()
+            };
+            Some(x0_ebpf::KernelSettings {
+                cgroup_dir,
+                tc_interfaces: section.tc_interfaces.clone(),
+            })
+        }
+    };
+    let exporter_program = match &config.telemetry {
+        Some(telemetry) if !telemetry.exporter_program.as_os_str().is_empty() => {
+            telemetry.exporter_program.clone()
+        }
+        _ => std::env::current_exe()
+            .map_err(|e| NodeError::Runtime(format!("charter: this program's path: {e}")))?,
+    };
+    Ok(Some(CharterSettings {
+        policy,
+        kernel,
+        telemetry: config.telemetry.as_ref().map(|t| Telemetry {
+            statsd: t.statsd,
+            interval: Duration::from_secs(t.push_interval_s),
+        }),
+        exporter_program,
+    }))
 }
 
 /// Builds the certify actor from the config's committee, this node's shares and what the

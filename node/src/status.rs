@@ -31,6 +31,9 @@ pub struct Status {
     /// DAO decisions: who decides now and the local ballots; absent without a committee.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ballot: Option<BallotsDocument>,
+    /// The Charter's enforcement; absent on a node without a `[charter]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charter: Option<crate::charter::actor::CharterStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,6 +104,7 @@ impl Status {
         certify: Option<CertifyStatus>,
         auth: Option<AuthStatus>,
         ballot: Option<BallotReport>,
+        charter: Option<crate::charter::actor::CharterStatus>,
     ) -> Status {
         Status {
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -115,6 +119,7 @@ impl Status {
             certify: certify.map(CertifySummary::from),
             auth: auth.map(AuthSummary::from),
             ballot: ballot.map(BallotsDocument::from),
+            charter,
         }
     }
 
