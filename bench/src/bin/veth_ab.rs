@@ -11,7 +11,7 @@
 //! per-program run counts and average ns per run (stats stay off during the A/B rounds,
 //! as they cost two clock reads per program run).
 //!
-//! Needs root. `cargo run --release -p x0-ebpf --example veth_ab -- [--rounds 5]
+//! Needs root. `cargo run --release -p x0-bench --bin veth_ab -- [--rounds 5]
 //! [--pings 20000] [--bulk-secs 2]`. Prints a table and one JSON line. Everything it
 //! creates (namespaces, veth, cgroup) is removed when it ends.
 
