@@ -203,6 +203,25 @@ impl Status {
                 ),
             );
         }
+        if let Some(c) = &self.charter {
+            let why = match &c.kernel_unavailable {
+                Some(why) => format!(" (kernel: {why})"),
+                None => String::new(),
+            };
+            let policy = match c.policy_epoch {
+                Some(epoch) => format!("certified policy of epoch {epoch}"),
+                None => "policy file".into(),
+            };
+            line(
+                &mut out,
+                format!(
+                    "  charter: {} enforcement{why}; {policy}, {} destinations; telemetry to {}",
+                    c.mode,
+                    c.destinations.len(),
+                    c.telemetry_statsd.as_deref().unwrap_or("nowhere")
+                ),
+            );
+        }
         match &self.certify {
             None => line(&mut out, "  committee: none configured".into()),
             Some(c) => {
