@@ -7,12 +7,12 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
 
-use common::{eventually, http_get, sample_value, test_config};
+use common::{eventually, http_get, sample_value, test_config, KillOnDrop};
 use x0_actors::certify::actor::Propose;
 use x0_node::charter::actor::{CharterStatus, GetCharterStatus};
 use x0_node::config::{CharterSection, Config, KernelSwitch, TelemetrySection};
@@ -421,15 +421,6 @@ async fn in_kernel_mode_the_exporters_cgroup_cannot_reach_a_forbidden_destinatio
         "{} left behind",
         cgroup_dir.display()
     );
-}
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// `x0 node` started as an unprivileged user (nobody, no capabilities) cannot load the

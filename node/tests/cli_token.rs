@@ -17,7 +17,7 @@ use x0_actors::auth::token::{inspect, read_revocations, Revoked};
 
 mod common;
 
-use common::{text, x0};
+use common::{assert_exit, text, x0};
 
 const DAY_S: u64 = 24 * 3600;
 
@@ -26,16 +26,6 @@ fn now_s() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()
-}
-
-fn assert_exit(output: &Output, code: i32) {
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "stdout: {}\nstderr: {}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
 }
 
 /// Exit 2 with every needle in stderr.

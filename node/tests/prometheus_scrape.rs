@@ -5,19 +5,10 @@
 mod common;
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{eventually, probes_delivered, probing_mesh};
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{eventually, probes_delivered, probing_mesh, KillOnDrop};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
