@@ -36,10 +36,22 @@ const MESSAGE: usize = 64;
 const WARMUP: usize = 500;
 const CHUNK: usize = 64 * 1024;
 
+/// A/B of the Charter's kernel enforcer over a veth pair (root).
+#[derive(Debug, clap::Parser)]
 struct Options {
-    rounds: usize,
-    pings: usize,
+    /// WITHOUT/WITH rounds each (the order flips every round).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    rounds: u64,
+    /// Ping-pongs per round for the round-trip time (the first 500 are warm-up).
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(501..=10_000_000))]
+    pings: u64,
+    /// Seconds of bulk TCP per round for throughput.
+    #[arg(long, default_value_t = 2.0)]
     bulk_secs: f64,
+    /// Whether WITH rounds also attach the TC classifier on the client's veth (a node
+    /// attaches it only on `[charter] tc_interfaces`, none by default).
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    tc: String,
 }
 
 fn main() {
@@ -48,29 +60,10 @@ fn main() {
         client(&args[1..]);
         return;
     }
-    let mut options = Options {
-        rounds: 5,
-        pings: 20_000,
-        bulk_secs: 2.0,
-    };
-    let mut rest = args.iter();
-    while let Some(flag) = rest.next() {
-        let value = rest
-            .next()
-            .unwrap_or_else(|| fail(&format!("{flag} needs a value")));
-        match flag.as_str() {
-            "--rounds" => options.rounds = value.parse().unwrap_or_else(|_| fail("--rounds N")),
-            "--pings" => options.pings = value.parse().unwrap_or_else(|_| fail("--pings N")),
-            "--bulk-secs" => {
-                options.bulk_secs = value.parse().unwrap_or_else(|_| fail("--bulk-secs S"))
-            }
-            other => fail(&format!(
-                "unknown flag {other}; use --rounds N --pings N --bulk-secs S"
-            )),
-        }
-    }
-    if options.rounds == 0 || options.pings <= WARMUP || options.bulk_secs <= 0.0 {
-        fail("--rounds must be > 0, --pings > 500, --bulk-secs > 0");
+    let options = <Options as clap::Parser>::parse();
+    if !(options.bulk_secs > 0.0 && options.bulk_secs <= 600.0) {
+        eprintln!("error: --bulk-secs must be in (0, 600]");
+        std::process::exit(2);
     }
     if let Err(reason) = x0_ebpf::programs_built() {
         fail(&format!("the kernel programs are not built: {reason}"));
@@ -353,7 +346,11 @@ fn bench(options: &Options) {
 
     let settings = KernelSettings {
         cgroup_dir: cgroup.0.clone(),
-        tc_interfaces: vec!["x0c".to_string()],
+        tc_interfaces: if options.tc == "on" {
+            vec!["x0c".to_string()]
+        } else {
+            Vec::new()
+        },
     };
     let destinations: Vec<Destination> = [ECHO_PORT, SINK_PORT]
         .iter()
