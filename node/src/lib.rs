@@ -10,6 +10,7 @@ pub mod committee;
 pub mod config;
 pub mod devnet;
 pub mod exposition;
+pub mod guardian_cli;
 pub mod http;
 pub mod identity;
 pub mod journal;
@@ -20,6 +21,7 @@ pub mod sim_cli;
 pub mod snapshot;
 pub mod snapshot_watch;
 pub mod status;
+pub mod sublime;
 pub mod store;
 pub mod token_cli;
 
