@@ -34,7 +34,6 @@ use zeroize::Zeroizing;
 
 use crate::NodeError;
 
-
 const JSON_FILE_BYTES_MAX: u64 = 1024 * 1024;
 
 #[derive(clap::Subcommand, Debug, Clone)]
@@ -374,7 +373,8 @@ pub fn read_bounded(flag: &str, path: &Path, max: u64) -> Result<Vec<u8>, NodeEr
             meta.len()
         )));
     }
-    std::fs::read(path).map_err(|e| operator(format!("{flag} {}: cannot read: {e}", path.display())))
+    std::fs::read(path)
+        .map_err(|e| operator(format!("{flag} {}: cannot read: {e}", path.display())))
 }
 
 pub fn read_json<T: DeserializeOwned>(flag: &str, path: &Path) -> Result<T, NodeError> {
@@ -392,7 +392,8 @@ pub fn write_file(
     secret: bool,
     replace: bool,
 ) -> Result<(), NodeError> {
-    let fail = |e: std::io::Error| operator(format!("{flag} {}: cannot write: {e}", path.display()));
+    let fail =
+        |e: std::io::Error| operator(format!("{flag} {}: cannot write: {e}", path.display()));
     if !replace && path.exists() {
         return Err(operator(format!(
             "{flag} {}: already exists; move it away first (nothing was overwritten)",
@@ -445,7 +446,8 @@ pub fn read_group(flag: &str, path: &Path) -> Result<Group, NodeError> {
 /// A share file's guardian index, from its clear header.
 fn share_header(flag: &str, path: &Path) -> Result<(Vec<u8>, Header), NodeError> {
     let bytes = read_bounded(flag, path, share_file::FILE_BYTES_MAX as u64)?;
-    let header = share_file::read_header(&bytes, Kind::Share).map_err(|e| refused(flag, path, e))?;
+    let header =
+        share_file::read_header(&bytes, Kind::Share).map_err(|e| refused(flag, path, e))?;
     Ok((bytes, header))
 }
 
@@ -460,7 +462,11 @@ pub fn read_share(
     let (bytes, header) = share_header(flag, path)?;
     let guardian = header.guardian;
     if header.group_id != group.id() {
-        return Err(refused(flag, path, GuardianError::ForeignShare { guardian }));
+        return Err(refused(
+            flag,
+            path,
+            GuardianError::ForeignShare { guardian },
+        ));
     }
     let passphrase = pass.get(guardian)?;
     let (_, plain) = share_file::open(&bytes, Kind::Share, &passphrase).map_err(|e| {
@@ -469,8 +475,12 @@ pub fn read_share(
             path.display()
         ))
     })?;
-    let key_package = KeyPackage::deserialize(&plain)
-        .map_err(|e| operator(format!("{flag} {}: guardian {guardian}: {e}", path.display())))?;
+    let key_package = KeyPackage::deserialize(&plain).map_err(|e| {
+        operator(format!(
+            "{flag} {}: guardian {guardian}: {e}",
+            path.display()
+        ))
+    })?;
     if header.epoch != group.epoch {
         return Err(refused(
             flag,
@@ -520,7 +530,13 @@ fn write_share(
             .serialize()
             .map_err(|e| NodeError::Runtime(format!("serializing a share: {e}")))?,
     );
-    let sealed = seal_secret(Kind::Share, guardian, (&group.id(), group.epoch), &plain, passphrase)?;
+    let sealed = seal_secret(
+        Kind::Share,
+        guardian,
+        (&group.id(), group.epoch),
+        &plain,
+        passphrase,
+    )?;
     write_file(flag, path, &sealed, true, replace)
 }
 
@@ -673,8 +689,8 @@ fn open_state<T: DeserializeOwned>(
 ) -> Result<T, NodeError> {
     let bytes = read_bounded("--dir", path, share_file::FILE_BYTES_MAX as u64)?;
     let passphrase = pass.get(guardian)?;
-    let (header, plain) = share_file::open(&bytes, kind, &passphrase)
-        .map_err(|e| refused("--dir", path, e))?;
+    let (header, plain) =
+        share_file::open(&bytes, kind, &passphrase).map_err(|e| refused("--dir", path, e))?;
     if header.guardian != guardian {
         return Err(operator(format!(
             "--dir {}: state of guardian {}, not {guardian}",
@@ -682,8 +698,7 @@ fn open_state<T: DeserializeOwned>(
             header.guardian
         )));
     }
-    serde_json::from_slice(&plain)
-        .map_err(|e| operator(format!("--dir {}: {e}", path.display())))
+    serde_json::from_slice(&plain).map_err(|e| operator(format!("--dir {}: {e}", path.display())))
 }
 
 fn dkg_command(command: &DkgCommand) -> Result<(), NodeError> {
@@ -698,17 +713,33 @@ fn dkg_command(command: &DkgCommand) -> Result<(), NodeError> {
         } => {
             x0_actors::guardians::check_name(name).map_err(|e| operator(format!("--name: {e}")))?;
             let passphrase = pass.get(*guardian)?;
-            let (secret, package) = ceremony::dkg_part1(*guardian, *guardians, *threshold, &mut OsRng)
-                .map_err(|e| operator(format!("--guardian/--guardians/--threshold: {e}")))?;
+            let (secret, package) =
+                ceremony::dkg_part1(*guardian, *guardians, *threshold, &mut OsRng)
+                    .map_err(|e| operator(format!("--guardian/--guardians/--threshold: {e}")))?;
             let state = DkgState1 {
                 name: name.clone(),
                 guardians: *guardians,
                 threshold: *threshold,
                 secret,
             };
-            let plain = Zeroizing::new(serde_json::to_vec(&state).map_err(|e| NodeError::Runtime(e.to_string()))?);
-            let sealed = seal_secret(Kind::DkgRound1, *guardian, (&NO_GROUP, 0), &plain, &passphrase)?;
-            write_file("--dir", &dir.join("state").join(format!("guardian-{guardian}.round1")), &sealed, true, false)?;
+            let plain = Zeroizing::new(
+                serde_json::to_vec(&state).map_err(|e| NodeError::Runtime(e.to_string()))?,
+            );
+            let sealed = seal_secret(
+                Kind::DkgRound1,
+                *guardian,
+                (&NO_GROUP, 0),
+                &plain,
+                &passphrase,
+            )?;
+            write_file(
+                "--dir",
+                &dir.join("state")
+                    .join(format!("guardian-{guardian}.round1")),
+                &sealed,
+                true,
+                false,
+            )?;
             let public = DkgRound1 {
                 name: name.clone(),
                 guardians: *guardians,
@@ -721,25 +752,65 @@ fn dkg_command(command: &DkgCommand) -> Result<(), NodeError> {
             println!("wrote {} (broadcast it to every guardian)", path.display());
             Ok(())
         }
-        DkgCommand::Part2 { guardian, dir, pass } => {
-            let state_path = dir.join("state").join(format!("guardian-{guardian}.round1"));
+        DkgCommand::Part2 {
+            guardian,
+            dir,
+            pass,
+        } => {
+            let state_path = dir
+                .join("state")
+                .join(format!("guardian-{guardian}.round1"));
             let state: DkgState1 = open_state(&state_path, Kind::DkgRound1, *guardian, pass)?;
-            let round1 = read_round1_all(dir, *guardian, &state.name, state.guardians, state.threshold)?;
-            let (secret, packages) = ceremony::dkg_part2(*guardian, state.guardians, state.secret, round1)
-                .map_err(|e| operator(format!("--dir {}: {e}", dir.display())))?;
+            let round1 = read_round1_all(
+                dir,
+                *guardian,
+                &state.name,
+                state.guardians,
+                state.threshold,
+            )?;
+            let (secret, packages) =
+                ceremony::dkg_part2(*guardian, state.guardians, state.secret, round1)
+                    .map_err(|e| operator(format!("--dir {}: {e}", dir.display())))?;
             let next = DkgState2 {
                 name: state.name,
                 guardians: state.guardians,
                 threshold: state.threshold,
                 secret,
             };
-            let plain = Zeroizing::new(serde_json::to_vec(&next).map_err(|e| NodeError::Runtime(e.to_string()))?);
+            let plain = Zeroizing::new(
+                serde_json::to_vec(&next).map_err(|e| NodeError::Runtime(e.to_string()))?,
+            );
             let passphrase = pass.get(*guardian)?;
-            let sealed = seal_secret(Kind::DkgRound2, *guardian, (&NO_GROUP, 0), &plain, &passphrase)?;
-            write_file("--dir", &dir.join("state").join(format!("guardian-{guardian}.round2")), &sealed, true, false)?;
+            let sealed = seal_secret(
+                Kind::DkgRound2,
+                *guardian,
+                (&NO_GROUP, 0),
+                &plain,
+                &passphrase,
+            )?;
+            write_file(
+                "--dir",
+                &dir.join("state")
+                    .join(format!("guardian-{guardian}.round2")),
+                &sealed,
+                true,
+                false,
+            )?;
             for (to, package) in packages {
-                let path = dir.join("round2").join(format!("from-{guardian}-to-{to}.json"));
-                write_json("--dir", &path, &DkgRound2 { from: *guardian, to, package }, true, false)?;
+                let path = dir
+                    .join("round2")
+                    .join(format!("from-{guardian}-to-{to}.json"));
+                write_json(
+                    "--dir",
+                    &path,
+                    &DkgRound2 {
+                        from: *guardian,
+                        to,
+                        package,
+                    },
+                    true,
+                    false,
+                )?;
             }
             let _ = std::fs::remove_file(&state_path);
             println!(
@@ -748,16 +819,36 @@ fn dkg_command(command: &DkgCommand) -> Result<(), NodeError> {
             );
             Ok(())
         }
-        DkgCommand::Part3 { guardian, dir, out, pass } => {
-            let state_path = dir.join("state").join(format!("guardian-{guardian}.round2"));
+        DkgCommand::Part3 {
+            guardian,
+            dir,
+            out,
+            pass,
+        } => {
+            let state_path = dir
+                .join("state")
+                .join(format!("guardian-{guardian}.round2"));
             let state: DkgState2 = open_state(&state_path, Kind::DkgRound2, *guardian, pass)?;
-            let round1 = read_round1_all(dir, *guardian, &state.name, state.guardians, state.threshold)?;
+            let round1 = read_round1_all(
+                dir,
+                *guardian,
+                &state.name,
+                state.guardians,
+                state.threshold,
+            )?;
             let mut round2 = BTreeMap::new();
             for from in (1..=state.guardians).filter(|g| g != guardian) {
-                let path = dir.join("round2").join(format!("from-{from}-to-{guardian}.json"));
+                let path = dir
+                    .join("round2")
+                    .join(format!("from-{from}-to-{guardian}.json"));
                 let package: DkgRound2 = read_json("--dir", &path)?;
                 if package.from != from || package.to != *guardian {
-                    return Err(operator(format!("--dir {}: addressed from {} to {}", path.display(), package.from, package.to)));
+                    return Err(operator(format!(
+                        "--dir {}: addressed from {} to {}",
+                        path.display(),
+                        package.from,
+                        package.to
+                    )));
                 }
                 round2.insert(from, package.package);
             }
@@ -772,7 +863,15 @@ fn dkg_command(command: &DkgCommand) -> Result<(), NodeError> {
             )
             .map_err(|e| operator(format!("--dir {}: {e}", dir.display())))?;
             let passphrase = pass.get(*guardian)?;
-            write_share("--out", &share_path(out, *guardian), &group, *guardian, &key_package, &passphrase, false)?;
+            write_share(
+                "--out",
+                &share_path(out, *guardian),
+                &group,
+                *guardian,
+                &key_package,
+                &passphrase,
+                false,
+            )?;
             let group_path = out.join("group.json");
             if group_path.exists() {
                 let existing = read_group("--out", &group_path)?;
@@ -834,13 +933,21 @@ fn read_commitments(
     Ok(out)
 }
 
-fn operation_of(kind: OperationKind, group: &Group, store: Option<&str>) -> Result<Operation, NodeError> {
+fn operation_of(
+    kind: OperationKind,
+    group: &Group,
+    store: Option<&str>,
+) -> Result<Operation, NodeError> {
     Ok(match kind {
         OperationKind::Recover => Operation::Recover,
-        OperationKind::Refresh => Operation::Refresh { from_epoch: group.epoch },
+        OperationKind::Refresh => Operation::Refresh {
+            from_epoch: group.epoch,
+        },
         OperationKind::EmergencyAccess => Operation::EmergencyAccess {
             store: store
-                .ok_or_else(|| operator("--store: required with --operation emergency-access".into()))?
+                .ok_or_else(|| {
+                    operator("--store: required with --operation emergency-access".into())
+                })?
                 .to_string(),
         },
     })
@@ -848,36 +955,87 @@ fn operation_of(kind: OperationKind, group: &Group, store: Option<&str>) -> Resu
 
 fn approve_command(command: &ApproveCommand) -> Result<(), NodeError> {
     match command {
-        ApproveCommand::Request { group, operation, store, valid_for_s, out } => {
+        ApproveCommand::Request {
+            group,
+            operation,
+            store,
+            valid_for_s,
+            out,
+        } => {
             let group = read_group("--group", group)?;
             let operation = operation_of(*operation, &group, store.as_deref())?;
             let request = Request::new(&group, operation, now_s(), *valid_for_s, &mut OsRng)
                 .map_err(|e| operator(format!("--valid-for-s: {e}")))?;
             write_json("--out", out, &request, false, false)?;
-            println!("request {} for {} of group {}", request.nonce, request.operation, group.fingerprint());
+            println!(
+                "request {} for {} of group {}",
+                request.nonce,
+                request.operation,
+                group.fingerprint()
+            );
             Ok(())
         }
-        ApproveCommand::Commit { group, share, request, nonces, out, pass } => {
+        ApproveCommand::Commit {
+            group,
+            share,
+            request,
+            nonces,
+            out,
+            pass,
+        } => {
             let group = read_group("--group", group)?;
             let request: Request = read_json("--request", request)?;
             let (guardian, key_package) = read_share("--share", share, &group, pass)?;
-            let (signing_nonces, commitments) = approval::commit(&group, guardian, &key_package, &mut OsRng)
-                .map_err(|e| refused("--share", share, e))?;
-            let plain = Zeroizing::new(serde_json::to_vec(&(request.nonce.clone(), signing_nonces)).map_err(|e| NodeError::Runtime(e.to_string()))?);
+            let (signing_nonces, commitments) =
+                approval::commit(&group, guardian, &key_package, &mut OsRng)
+                    .map_err(|e| refused("--share", share, e))?;
+            let plain = Zeroizing::new(
+                serde_json::to_vec(&(request.nonce.clone(), signing_nonces))
+                    .map_err(|e| NodeError::Runtime(e.to_string()))?,
+            );
             let passphrase = pass.get(guardian)?;
-            let sealed = seal_secret(Kind::SigningNonces, guardian, (&group.id(), group.epoch), &plain, &passphrase)?;
+            let sealed = seal_secret(
+                Kind::SigningNonces,
+                guardian,
+                (&group.id(), group.epoch),
+                &plain,
+                &passphrase,
+            )?;
             write_file("--nonces", nonces, &sealed, true, false)?;
-            write_json("--out", out, &CommitmentFile { guardian, request_nonce: request.nonce.clone(), commitments }, false, false)?;
-            println!("guardian {guardian} committed to request {} ({})", request.nonce, request.operation);
+            write_json(
+                "--out",
+                out,
+                &CommitmentFile {
+                    guardian,
+                    request_nonce: request.nonce.clone(),
+                    commitments,
+                },
+                false,
+                false,
+            )?;
+            println!(
+                "guardian {guardian} committed to request {} ({})",
+                request.nonce, request.operation
+            );
             Ok(())
         }
-        ApproveCommand::Sign { group, share, request, commitments, nonces, out, pass } => {
+        ApproveCommand::Sign {
+            group,
+            share,
+            request,
+            commitments,
+            nonces,
+            out,
+            pass,
+        } => {
             let group = read_group("--group", group)?;
             let request: Request = read_json("--request", request)?;
             let (guardian, key_package) = read_share("--share", share, &group, pass)?;
             let commitments = read_commitments(commitments, &request)?;
             if !commitments.contains_key(&guardian) {
-                return Err(operator(format!("--commitment: guardian {guardian}'s own commitment is missing")));
+                return Err(operator(format!(
+                    "--commitment: guardian {guardian}'s own commitment is missing"
+                )));
             }
             let package = approval::signing_package(&group, &request, commitments)
                 .map_err(|e| operator(format!("--commitment: {e}")))?;
@@ -885,23 +1043,55 @@ fn approve_command(command: &ApproveCommand) -> Result<(), NodeError> {
             let passphrase = pass.get(guardian)?;
             let (_, plain) = share_file::open(&bytes, Kind::SigningNonces, &passphrase)
                 .map_err(|e| refused("--nonces", nonces, e))?;
-            let (nonce_for, signing_nonces): (String, SigningNonces) = serde_json::from_slice(&plain)
-                .map_err(|e| operator(format!("--nonces {}: {e}", nonces.display())))?;
+            let (nonce_for, signing_nonces): (String, SigningNonces) =
+                serde_json::from_slice(&plain)
+                    .map_err(|e| operator(format!("--nonces {}: {e}", nonces.display())))?;
             if nonce_for != request.nonce {
-                return Err(operator(format!("--nonces {}: made for another request", nonces.display())));
+                return Err(operator(format!(
+                    "--nonces {}: made for another request",
+                    nonces.display()
+                )));
             }
             // Signing nonces are used once: delete them (durably) before signing.
-            std::fs::remove_file(nonces).map_err(|e| operator(format!("--nonces {}: cannot delete: {e}", nonces.display())))?;
+            std::fs::remove_file(nonces).map_err(|e| {
+                operator(format!("--nonces {}: cannot delete: {e}", nonces.display()))
+            })?;
             if let Some(parent) = nonces.parent().filter(|p| !p.as_os_str().is_empty()) {
                 let _ = std::fs::File::open(parent).and_then(|d| d.sync_all());
             }
-            let share = approval::sign(&group, guardian, &key_package, &request, &package, &signing_nonces)
-                .map_err(|e| operator(format!("--request: {e}")))?;
-            write_json("--out", out, &SignatureShareFile { guardian, request_nonce: request.nonce.clone(), share }, false, false)?;
-            println!("guardian {guardian} signed request {} ({})", request.nonce, request.operation);
+            let share = approval::sign(
+                &group,
+                guardian,
+                &key_package,
+                &request,
+                &package,
+                &signing_nonces,
+            )
+            .map_err(|e| operator(format!("--request: {e}")))?;
+            write_json(
+                "--out",
+                out,
+                &SignatureShareFile {
+                    guardian,
+                    request_nonce: request.nonce.clone(),
+                    share,
+                },
+                false,
+                false,
+            )?;
+            println!(
+                "guardian {guardian} signed request {} ({})",
+                request.nonce, request.operation
+            );
             Ok(())
         }
-        ApproveCommand::Aggregate { group, request, commitments, signature_shares, out } => {
+        ApproveCommand::Aggregate {
+            group,
+            request,
+            commitments,
+            signature_shares,
+            out,
+        } => {
             let group = read_group("--group", group)?;
             let request: Request = read_json("--request", request)?;
             let commitments = read_commitments(commitments, &request)?;
@@ -911,23 +1101,45 @@ fn approve_command(command: &ApproveCommand) -> Result<(), NodeError> {
             for path in signature_shares {
                 let file: SignatureShareFile = read_json("--signature-share", path)?;
                 if file.request_nonce != request.nonce {
-                    return Err(operator(format!("--signature-share {}: for another request", path.display())));
+                    return Err(operator(format!(
+                        "--signature-share {}: for another request",
+                        path.display()
+                    )));
                 }
                 shares.insert(file.guardian, file.share);
             }
             let approval = approval::aggregate(&group, &request, &package, shares)
                 .map_err(|e| operator(format!("--signature-share: {e}")))?;
             write_json("--out", out, &approval, false, false)?;
-            println!("approval of {} by group {} written to {}", request.operation, group.fingerprint(), out.display());
+            println!(
+                "approval of {} by group {} written to {}",
+                request.operation,
+                group.fingerprint(),
+                out.display()
+            );
             Ok(())
         }
-        ApproveCommand::Verify { group, approval: path } => {
+        ApproveCommand::Verify {
+            group,
+            approval: path,
+        } => {
             let group = read_group("--group", group)?;
             let approval: Approval = read_json("--approval", path)?;
             let mut scratch = SeenNonces::default();
-            approval::verify(&group, &approval, &approval.request.operation.clone(), now_s(), &mut scratch)
-                .map_err(|e| refused("--approval", path, e))?;
-            println!("valid: {} approved by group {} (nonce {})", approval.request.operation, group.fingerprint(), approval.request.nonce);
+            approval::verify(
+                &group,
+                &approval,
+                &approval.request.operation.clone(),
+                now_s(),
+                &mut scratch,
+            )
+            .map_err(|e| refused("--approval", path, e))?;
+            println!(
+                "valid: {} approved by group {} (nonce {})",
+                approval.request.operation,
+                group.fingerprint(),
+                approval.request.nonce
+            );
             Ok(())
         }
     }
@@ -955,7 +1167,9 @@ fn consume_approval(
 fn recover(args: &RecoverArgs) -> Result<(), NodeError> {
     let group = read_group("--group", &args.group)?;
     let operation = match &args.store {
-        Some(store) => Operation::EmergencyAccess { store: store.clone() },
+        Some(store) => Operation::EmergencyAccess {
+            store: store.clone(),
+        },
         None => Operation::Recover,
     };
     let key_passphrase = Zeroizing::new(
@@ -963,13 +1177,18 @@ fn recover(args: &RecoverArgs) -> Result<(), NodeError> {
             .map_err(|_| operator(format!("--key-passphrase-env {0}: ${0} is not set; export the master key file's passphrase in it", args.key_passphrase_env)))?
             .into_bytes(),
     );
-    share_file::check_passphrase(&key_passphrase).map_err(|e| operator(format!("--key-passphrase-env: {e}")))?;
+    share_file::check_passphrase(&key_passphrase)
+        .map_err(|e| operator(format!("--key-passphrase-env: {e}")))?;
     // Every share is opened and checked before the approval is used up.
     let mut shares = Vec::new();
     for path in &args.shares {
         let (guardian, key_package) = read_share("--share", path, &group, &args.pass)?;
         if shares.iter().any(|(g, _)| *g == guardian) {
-            return Err(refused("--share", path, GuardianError::DuplicateGuardian(guardian)));
+            return Err(refused(
+                "--share",
+                path,
+                GuardianError::DuplicateGuardian(guardian),
+            ));
         }
         shares.push((guardian, key_package));
     }
@@ -981,9 +1200,16 @@ fn recover(args: &RecoverArgs) -> Result<(), NodeError> {
         )));
     }
     consume_approval(&group, &args.approval, &operation, &args.seen)?;
-    let secret = recovery::recover(&group, &shares).map_err(|e| operator(format!("--share: {e}")))?;
+    let secret =
+        recovery::recover(&group, &shares).map_err(|e| operator(format!("--share: {e}")))?;
     let master = recovery::master_key(&group, &secret);
-    let sealed = seal_secret(Kind::MasterKey, 0, (&group.id(), group.epoch), master.as_bytes(), &key_passphrase)?;
+    let sealed = seal_secret(
+        Kind::MasterKey,
+        0,
+        (&group.id(), group.epoch),
+        master.as_bytes(),
+        &key_passphrase,
+    )?;
     write_file("--out", &args.out, &sealed, true, false)?;
     let used: Vec<String> = shares.iter().map(|(g, _)| g.to_string()).collect();
     println!(
@@ -997,16 +1223,38 @@ fn recover(args: &RecoverArgs) -> Result<(), NodeError> {
 
 fn refresh_command(command: &RefreshCommand) -> Result<(), NodeError> {
     match command {
-        RefreshCommand::Deal { group, approval, seen, out } => {
+        RefreshCommand::Deal {
+            group,
+            approval,
+            seen,
+            out,
+        } => {
             let group = read_group("--group", group)?;
             let next_path = out.join("group.json");
             if next_path.exists() {
-                return Err(operator(format!("--out {}: holds a group already; choose an empty directory", out.display())));
+                return Err(operator(format!(
+                    "--out {}: holds a group already; choose an empty directory",
+                    out.display()
+                )));
             }
-            consume_approval(&group, approval, &Operation::Refresh { from_epoch: group.epoch }, seen)?;
-            let deal = refresh::refresh_deal(&group, &mut OsRng).map_err(|e| NodeError::Runtime(e.to_string()))?;
+            consume_approval(
+                &group,
+                approval,
+                &Operation::Refresh {
+                    from_epoch: group.epoch,
+                },
+                seen,
+            )?;
+            let deal = refresh::refresh_deal(&group, &mut OsRng)
+                .map_err(|e| NodeError::Runtime(e.to_string()))?;
             for (guardian, share) in &deal.refreshing {
-                write_json("--out", &out.join(format!("refresh-guardian-{guardian}.json")), share, true, false)?;
+                write_json(
+                    "--out",
+                    &out.join(format!("refresh-guardian-{guardian}.json")),
+                    share,
+                    true,
+                    false,
+                )?;
             }
             write_json("--out", &next_path, &deal.group, false, false)?;
             println!(
@@ -1018,7 +1266,13 @@ fn refresh_command(command: &RefreshCommand) -> Result<(), NodeError> {
             );
             Ok(())
         }
-        RefreshCommand::Apply { group, new_group, share, refreshing, pass } => {
+        RefreshCommand::Apply {
+            group,
+            new_group,
+            share,
+            refreshing,
+            pass,
+        } => {
             let old = read_group("--group", group)?;
             let new = read_group("--new-group", new_group)?;
             let (guardian, current) = read_share("--share", share, &old, pass)?;
@@ -1060,11 +1314,31 @@ fn repair_command(command: &RepairCommand) -> Result<(), NodeError> {
         RepairCommand::Step1 { party, share, pass } => {
             let group = read_group("--group", &party.group)?;
             let (guardian, key_package) = read_share("--share", share, &group, pass)?;
-            let deltas = refresh::repair_step1(&group, guardian, &key_package, &party.helpers, party.lost, &mut OsRng)
-                .map_err(|e| operator(format!("--helpers/--lost: {e}")))?;
+            let deltas = refresh::repair_step1(
+                &group,
+                guardian,
+                &key_package,
+                &party.helpers,
+                party.lost,
+                &mut OsRng,
+            )
+            .map_err(|e| operator(format!("--helpers/--lost: {e}")))?;
             for (to, delta) in deltas {
-                let path = party.dir.join(format!("delta-from-{guardian}-to-{to}.json"));
-                write_json("--dir", &path, &DeltaFile { from: guardian, to, lost: party.lost, delta }, true, false)?;
+                let path = party
+                    .dir
+                    .join(format!("delta-from-{guardian}-to-{to}.json"));
+                write_json(
+                    "--dir",
+                    &path,
+                    &DeltaFile {
+                        from: guardian,
+                        to,
+                        lost: party.lost,
+                        delta,
+                    },
+                    true,
+                    false,
+                )?;
             }
             println!("guardian {guardian}: wrote {}/delta-from-{guardian}-to-*.json (SECRET: each to its helper only)", party.dir.display());
             Ok(())
@@ -1073,21 +1347,47 @@ fn repair_command(command: &RepairCommand) -> Result<(), NodeError> {
             let group = read_group("--group", &party.group)?;
             let mut deltas = BTreeMap::new();
             for from in &party.helpers {
-                let path = party.dir.join(format!("delta-from-{from}-to-{guardian}.json"));
+                let path = party
+                    .dir
+                    .join(format!("delta-from-{from}-to-{guardian}.json"));
                 let file: DeltaFile = read_json("--dir", &path)?;
                 if file.from != *from || file.to != *guardian || file.lost != party.lost {
-                    return Err(operator(format!("--dir {}: addressed from {} to {} for {}", path.display(), file.from, file.to, file.lost)));
+                    return Err(operator(format!(
+                        "--dir {}: addressed from {} to {} for {}",
+                        path.display(),
+                        file.from,
+                        file.to,
+                        file.lost
+                    )));
                 }
                 deltas.insert(*from, file.delta);
             }
             let sigma = refresh::repair_step2(&group, &party.helpers, party.lost, &deltas)
                 .map_err(|e| operator(format!("--helpers/--lost: {e}")))?;
             let path = party.dir.join(format!("sigma-from-{guardian}.json"));
-            write_json("--dir", &path, &SigmaFile { from: *guardian, lost: party.lost, sigma }, true, false)?;
+            write_json(
+                "--dir",
+                &path,
+                &SigmaFile {
+                    from: *guardian,
+                    lost: party.lost,
+                    sigma,
+                },
+                true,
+                false,
+            )?;
             for from in &party.helpers {
-                let _ = std::fs::remove_file(party.dir.join(format!("delta-from-{from}-to-{guardian}.json")));
+                let _ = std::fs::remove_file(
+                    party
+                        .dir
+                        .join(format!("delta-from-{from}-to-{guardian}.json")),
+                );
             }
-            println!("guardian {guardian}: wrote {} (SECRET: to guardian {} only)", path.display(), party.lost);
+            println!(
+                "guardian {guardian}: wrote {} (SECRET: to guardian {} only)",
+                path.display(),
+                party.lost
+            );
             Ok(())
         }
         RepairCommand::Step3 { party, out, pass } => {
@@ -1098,17 +1398,35 @@ fn repair_command(command: &RepairCommand) -> Result<(), NodeError> {
                 let path = party.dir.join(format!("sigma-from-{from}.json"));
                 let file: SigmaFile = read_json("--dir", &path)?;
                 if file.from != *from || file.lost != party.lost {
-                    return Err(operator(format!("--dir {}: from {} for {}", path.display(), file.from, file.lost)));
+                    return Err(operator(format!(
+                        "--dir {}: from {} for {}",
+                        path.display(),
+                        file.from,
+                        file.lost
+                    )));
                 }
                 sigmas.insert(*from, file.sigma);
             }
             let key_package = refresh::repair_step3(&group, &party.helpers, party.lost, &sigmas)
                 .map_err(|e| operator(format!("--dir {}: {e}", party.dir.display())))?;
-            write_share("--out", out, &group, party.lost, &key_package, &passphrase, false)?;
+            write_share(
+                "--out",
+                out,
+                &group,
+                party.lost,
+                &key_package,
+                &passphrase,
+                false,
+            )?;
             for from in &party.helpers {
                 let _ = std::fs::remove_file(party.dir.join(format!("sigma-from-{from}.json")));
             }
-            println!("guardian {}: share repaired and checked against group {}; sealed in {}", party.lost, group.fingerprint(), out.display());
+            println!(
+                "guardian {}: share repaired and checked against group {}; sealed in {}",
+                party.lost,
+                group.fingerprint(),
+                out.display()
+            );
             Ok(())
         }
     }

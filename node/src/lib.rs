@@ -21,8 +21,8 @@ pub mod sim_cli;
 pub mod snapshot;
 pub mod snapshot_watch;
 pub mod status;
-pub mod sublime;
 pub mod store;
+pub mod sublime;
 pub mod token_cli;
 
 pub use node::Node;

@@ -79,10 +79,20 @@ fn open_key(args: &KeyArgs) -> Result<([u8; 32], MasterKey), NodeError> {
     let group_id: [u8; 32] = hex::decode(&info.group_id)
         .ok()
         .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| operator(format!("--store {}: store.json has a bad group_id", args.store.display())))?;
+        .ok_or_else(|| {
+            operator(format!(
+                "--store {}: store.json has a bad group_id",
+                args.store.display()
+            ))
+        })?;
     let passphrase = Zeroizing::new(
         std::env::var(&args.key_passphrase_env)
-            .map_err(|_| operator(format!("--key-passphrase-env {0}: ${0} is not set", args.key_passphrase_env)))?
+            .map_err(|_| {
+                operator(format!(
+                    "--key-passphrase-env {0}: ${0} is not set",
+                    args.key_passphrase_env
+                ))
+            })?
             .into_bytes(),
     );
     let bytes = read_bounded("--key", &args.key, share_file::FILE_BYTES_MAX as u64)?;
@@ -112,14 +122,32 @@ pub fn run(command: &SublimeCommand) -> Result<(), NodeError> {
                 group_id: hex::encode(group.id()),
                 fingerprint: group.fingerprint(),
             };
-            let text = serde_json::to_string_pretty(&info).map_err(|e| NodeError::Runtime(e.to_string()))? + "\n";
-            write_file("--store", &store.join("store.json"), text.as_bytes(), false, false)?;
+            let text = serde_json::to_string_pretty(&info)
+                .map_err(|e| NodeError::Runtime(e.to_string()))?
+                + "\n";
+            write_file(
+                "--store",
+                &store.join("store.json"),
+                text.as_bytes(),
+                false,
+                false,
+            )?;
             std::fs::create_dir_all(store.join("objects"))
                 .map_err(|e| operator(format!("--store {}: {e}", store.display())))?;
-            println!("store {} for guardian group `{}` ({})", store.display(), group.name, group.fingerprint());
+            println!(
+                "store {} for guardian group `{}` ({})",
+                store.display(),
+                group.name,
+                group.fingerprint()
+            );
             Ok(())
         }
-        SublimeCommand::Put { key, name, input, replace } => {
+        SublimeCommand::Put {
+            key,
+            name,
+            input,
+            replace,
+        } => {
             store::check_name(name).map_err(|e| operator(format!("--name: {e}")))?;
             let content = Zeroizing::new(read_bounded("--in", input, CONTENT_MAX as u64)?);
             let (group_id, master) = open_key(key)?;
@@ -127,14 +155,21 @@ pub fn run(command: &SublimeCommand) -> Result<(), NodeError> {
                 .map_err(|e| operator(format!("--in: {e}")))?;
             let path = object_path(&key.store, name);
             write_file("--name", &path, &object, true, *replace)?;
-            println!("stored `{name}` ({} bytes) in {}", content.len(), key.store.display());
+            println!(
+                "stored `{name}` ({} bytes) in {}",
+                content.len(),
+                key.store.display()
+            );
             Ok(())
         }
         SublimeCommand::Get { key, name, out } => {
             store::check_name(name).map_err(|e| operator(format!("--name: {e}")))?;
             let path = object_path(&key.store, name);
             if !path.exists() {
-                return Err(operator(format!("--name {name}: no such object in {}", key.store.display())));
+                return Err(operator(format!(
+                    "--name {name}: no such object in {}",
+                    key.store.display()
+                )));
             }
             let bytes = read_bounded("--name", &path, (CONTENT_MAX + 1024) as u64)?;
             let (group_id, master) = open_key(key)?;

@@ -46,7 +46,11 @@ fn ok(args: &[&str]) -> String {
 fn refused(args: &[&str], needles: &[&str]) {
     let output = x0(args);
     let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "x0 {args:?}\nstderr: {stderr}");
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "x0 {args:?}\nstderr: {stderr}"
+    );
     for needle in needles {
         assert!(stderr.contains(needle), "expected `{needle}` in: {stderr}");
     }
@@ -118,9 +122,21 @@ impl Ceremony {
         let signature = |g: u16| p(&work.join(format!("sig-{g}.json")));
         for &g in signers {
             ok(&[
-                "guardian", "approve", "commit", "--group", group, "--share", &share(g),
-                "--request", &request, "--nonces", &nonces(g), "--out", &commitment(g),
-                "--passphrase-env-prefix", PREFIX,
+                "guardian",
+                "approve",
+                "commit",
+                "--group",
+                group,
+                "--share",
+                &share(g),
+                "--request",
+                &request,
+                "--nonces",
+                &nonces(g),
+                "--out",
+                &commitment(g),
+                "--passphrase-env-prefix",
+                PREFIX,
             ]);
         }
         let mut commitment_args = Vec::new();
@@ -130,39 +146,92 @@ impl Ceremony {
         }
         for &g in signers {
             let mut args: Vec<String> = [
-                "guardian", "approve", "sign", "--group", group, "--share", &share(g),
-                "--request", &request, "--nonces", &nonces(g), "--out", &signature(g),
-                "--passphrase-env-prefix", PREFIX,
+                "guardian",
+                "approve",
+                "sign",
+                "--group",
+                group,
+                "--share",
+                &share(g),
+                "--request",
+                &request,
+                "--nonces",
+                &nonces(g),
+                "--out",
+                &signature(g),
+                "--passphrase-env-prefix",
+                PREFIX,
             ]
             .iter()
             .map(|s| s.to_string())
             .collect();
             args.extend(commitment_args.iter().cloned());
             ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
-            assert!(!Path::new(&nonces(g)).exists(), "signing nonces are deleted after use");
+            assert!(
+                !Path::new(&nonces(g)).exists(),
+                "signing nonces are deleted after use"
+            );
         }
         let approval = p(&work.join("approval.json"));
-        let mut args: Vec<String> = ["guardian", "approve", "aggregate", "--group", group, "--request", &request, "--out", &approval]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut args: Vec<String> = [
+            "guardian",
+            "approve",
+            "aggregate",
+            "--group",
+            group,
+            "--request",
+            &request,
+            "--out",
+            &approval,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         args.extend(commitment_args.iter().cloned());
         for &g in signers {
             args.push("--signature-share".into());
             args.push(signature(g));
         }
         ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
-        let verified = ok(&["guardian", "approve", "verify", "--group", group, "--approval", &approval]);
+        let verified = ok(&[
+            "guardian",
+            "approve",
+            "verify",
+            "--group",
+            group,
+            "--approval",
+            &approval,
+        ]);
         assert!(verified.starts_with("valid:"), "{verified}");
         approval
     }
 
-    fn recover_args<'a>(&'a self, group: &'a str, shares: &'a [String], approval: &'a str, out: &'a str) -> Vec<&'a str> {
-        let mut args = vec!["guardian", "recover", "--group", group, "--approval", approval];
+    fn recover_args<'a>(
+        &'a self,
+        group: &'a str,
+        shares: &'a [String],
+        approval: &'a str,
+        out: &'a str,
+    ) -> Vec<&'a str> {
+        let mut args = vec![
+            "guardian",
+            "recover",
+            "--group",
+            group,
+            "--approval",
+            approval,
+        ];
         for share in shares {
             args.extend_from_slice(&["--share", share]);
         }
-        args.extend_from_slice(&["--out", out, "--key-passphrase-env", KEY_VAR, "--passphrase-env-prefix", PREFIX]);
+        args.extend_from_slice(&[
+            "--out",
+            out,
+            "--key-passphrase-env",
+            KEY_VAR,
+            "--passphrase-env-prefix",
+            PREFIX,
+        ]);
         args
     }
 }
@@ -187,7 +256,20 @@ fn drill_seven_unreachable_and_a_leaked_share_refreshed() {
     ok(&["sublime", "init", "--store", &store, "--group", &group]);
     let secret = c.path("secret.txt");
     std::fs::write(&secret, b"the seed phrase, in an envelope").unwrap();
-    ok(&["sublime", "put", "--store", &store, "--key", &key, "--key-passphrase-env", KEY_VAR, "--name", "seed.txt", "--in", &p(&secret)]);
+    ok(&[
+        "sublime",
+        "put",
+        "--store",
+        &store,
+        "--key",
+        &key,
+        "--key-passphrase-env",
+        KEY_VAR,
+        "--name",
+        "seed.txt",
+        "--in",
+        &p(&secret),
+    ]);
     std::fs::remove_file(&key).unwrap();
 
     // Guardian 2's share leaks (an attacker copies the file and learns the passphrase).
@@ -197,38 +279,110 @@ fn drill_seven_unreachable_and_a_leaked_share_refreshed() {
     // Approved refresh; every guardian applies its refreshing share.
     let approval = c.approve(&group, "refresh", &["--operation", "refresh"], &[1, 5, 10]);
     let next = c.path("epoch1");
-    ok(&["guardian", "refresh", "deal", "--group", &group, "--approval", &approval, "--seen", &seen, "--out", &p(&next)]);
+    ok(&[
+        "guardian",
+        "refresh",
+        "deal",
+        "--group",
+        &group,
+        "--approval",
+        &approval,
+        "--seen",
+        &seen,
+        "--out",
+        &p(&next),
+    ]);
     let new_group = p(&next.join("group.json"));
     for g in 1..=10u16 {
         ok(&[
-            "guardian", "refresh", "apply", "--group", &group, "--new-group", &new_group,
-            "--share", &c.share(g), "--refreshing", &p(&next.join(format!("refresh-guardian-{g}.json"))),
-            "--passphrase-env-prefix", PREFIX,
+            "guardian",
+            "refresh",
+            "apply",
+            "--group",
+            &group,
+            "--new-group",
+            &new_group,
+            "--share",
+            &c.share(g),
+            "--refreshing",
+            &p(&next.join(format!("refresh-guardian-{g}.json"))),
+            "--passphrase-env-prefix",
+            PREFIX,
         ]);
     }
     assert!(ok(&["guardian", "show", "--group", &new_group]).contains("epoch 1"));
 
     // Guardians 4..=10 are unreachable: 1, 2, 3 approve emergency access and recover.
-    let approval = c.approve(&new_group, "emergency", &["--operation", "emergency-access", "--store", "sublime"], &[1, 2, 3]);
+    let approval = c.approve(
+        &new_group,
+        "emergency",
+        &["--operation", "emergency-access", "--store", "sublime"],
+        &[1, 2, 3],
+    );
     let shares: Vec<String> = [1, 2, 3].iter().map(|g| c.share(*g)).collect();
     let key = p(&c.path("master-emergency.key"));
     let mut args = c.recover_args(&new_group, &shares, &approval, &key);
     args.extend_from_slice(&["--seen", &seen, "--store", "sublime"]);
     ok(&args);
     let read = c.path("read.txt");
-    ok(&["sublime", "get", "--store", &store, "--key", &key, "--key-passphrase-env", KEY_VAR, "--name", "seed.txt", "--out", &p(&read)]);
-    assert_eq!(std::fs::read(&read).unwrap(), b"the seed phrase, in an envelope");
+    ok(&[
+        "sublime",
+        "get",
+        "--store",
+        &store,
+        "--key",
+        &key,
+        "--key-passphrase-env",
+        KEY_VAR,
+        "--name",
+        "seed.txt",
+        "--out",
+        &p(&read),
+    ]);
+    assert_eq!(
+        std::fs::read(&read).unwrap(),
+        b"the seed phrase, in an envelope"
+    );
 
     // The leaked share is useless: refused in a recovery (named) and for signing.
     let with_leak = vec![c.share(1), leaked.clone(), c.share(3)];
-    let approval = c.approve(&new_group, "after-leak", &["--operation", "recover"], &[1, 3, 6]);
+    let approval = c.approve(
+        &new_group,
+        "after-leak",
+        &["--operation", "recover"],
+        &[1, 3, 6],
+    );
     let mut args = c.recover_args(&new_group, &with_leak, &approval, "unused.key");
     args.extend_from_slice(&["--seen", &seen]);
-    refused(&args, &["--share", "leaked.share", "guardian 2", "epoch 0", "epoch 1"]);
+    refused(
+        &args,
+        &[
+            "--share",
+            "leaked.share",
+            "guardian 2",
+            "epoch 0",
+            "epoch 1",
+        ],
+    );
     let request = p(&c.path("approval-after-leak/request.json"));
     refused(
-        &["guardian", "approve", "commit", "--group", &new_group, "--share", &leaked, "--request", &request,
-          "--nonces", &p(&c.path("leak.nonces")), "--out", &p(&c.path("leak.commit")), "--passphrase-env-prefix", PREFIX],
+        &[
+            "guardian",
+            "approve",
+            "commit",
+            "--group",
+            &new_group,
+            "--share",
+            &leaked,
+            "--request",
+            &request,
+            "--nonces",
+            &p(&c.path("leak.nonces")),
+            "--out",
+            &p(&c.path("leak.commit")),
+            "--passphrase-env-prefix",
+            PREFIX,
+        ],
         &["--share", "guardian 2"],
     );
     // The same approval still works with current shares (it was not used up by refusals).
@@ -251,26 +405,58 @@ fn recover_refuses_two_shares_bad_files_replays_and_other_groups() {
         refused(&args, needles);
     };
     // Two shares: never.
-    run(&[c.share(1), c.share(2)], &approval, "k", &["--share", "2 share(s) given, 3 needed"]);
+    run(
+        &[c.share(1), c.share(2)],
+        &approval,
+        "k",
+        &["--share", "2 share(s) given, 3 needed"],
+    );
     // The same share twice.
-    run(&[c.share(1), c.share(2), c.share(2)], &approval, "k", &["guardian 2", "more than once"]);
+    run(
+        &[c.share(1), c.share(2), c.share(2)],
+        &approval,
+        "k",
+        &["guardian 2", "more than once"],
+    );
     // A tampered share file (one ciphertext byte): named, never combined.
     let tampered = c.path("tampered.share");
     let mut bytes = std::fs::read(c.share(5)).unwrap();
     let last = bytes.len() - 3;
     bytes[last] ^= 0x20;
     std::fs::write(&tampered, &bytes).unwrap();
-    run(&[c.share(1), p(&tampered), c.share(3)], &approval, "k", &["tampered.share", "guardian 5", "altered"]);
+    run(
+        &[c.share(1), p(&tampered), c.share(3)],
+        &approval,
+        "k",
+        &["tampered.share", "guardian 5", "altered"],
+    );
     // A wrong passphrase (from files this time).
     let pass_dir = c.path("pass");
     std::fs::create_dir_all(&pass_dir).unwrap();
     for g in 1..=10u16 {
-        std::fs::write(pass_dir.join(format!("guardian-{g}.pass")), passphrase(g) + "\n").unwrap();
+        std::fs::write(
+            pass_dir.join(format!("guardian-{g}.pass")),
+            passphrase(g) + "\n",
+        )
+        .unwrap();
     }
     std::fs::write(pass_dir.join("guardian-3.pass"), "not the passphrase\n").unwrap();
     let shares = [c.share(1), c.share(2), c.share(3)];
-    let mut args = vec!["guardian", "recover", "--group", &group, "--approval", &approval, "--seen", &seen,
-                        "--out", "k", "--key-passphrase-env", KEY_VAR, "--passphrase-dir"];
+    let mut args = vec![
+        "guardian",
+        "recover",
+        "--group",
+        &group,
+        "--approval",
+        &approval,
+        "--seen",
+        &seen,
+        "--out",
+        "k",
+        "--key-passphrase-env",
+        KEY_VAR,
+        "--passphrase-dir",
+    ];
     let pass_dir_s = p(&pass_dir);
     args.push(&pass_dir_s);
     for s in &shares {
@@ -279,20 +465,54 @@ fn recover_refuses_two_shares_bad_files_replays_and_other_groups() {
     refused(&args, &["--share", "guardian 3", "wrong passphrase"]);
     // A share of another group (same name, another ceremony): named.
     let other = Ceremony::init(10, 3, "sublime");
-    run(&[c.share(1), c.share(2), other.share(7)], &approval, "k", &["guardian 7", "another group"]);
+    run(
+        &[c.share(1), c.share(2), other.share(7)],
+        &approval,
+        "k",
+        &["guardian 7", "another group"],
+    );
     // No passphrase source.
     refused(
-        &["guardian", "recover", "--group", &group, "--approval", &approval, "--seen", &seen, "--out", "k",
-          "--key-passphrase-env", KEY_VAR, "--share", &c.share(1)],
+        &[
+            "guardian",
+            "recover",
+            "--group",
+            &group,
+            "--approval",
+            &approval,
+            "--seen",
+            &seen,
+            "--out",
+            "k",
+            "--key-passphrase-env",
+            KEY_VAR,
+            "--share",
+            &c.share(1),
+        ],
         &["--passphrase-env-prefix", "--passphrase-dir"],
     );
     // An approval by another group (the seed's 3-of-5 emergency group) is refused here.
     let emergency = Ceremony::init(5, 3, "emergency");
-    let theirs = emergency.approve(&emergency.group(), "recover", &["--operation", "recover"], &[1, 4, 5]);
-    run(&[c.share(1), c.share(2), c.share(3)], &theirs, "k", &["--approval", "another group"]);
+    let theirs = emergency.approve(
+        &emergency.group(),
+        "recover",
+        &["--operation", "recover"],
+        &[1, 4, 5],
+    );
+    run(
+        &[c.share(1), c.share(2), c.share(3)],
+        &theirs,
+        "k",
+        &["--approval", "another group"],
+    );
     // An approval of another operation.
     let refresh = c.approve(&group, "refresh", &["--operation", "refresh"], &[4, 5, 6]);
-    run(&[c.share(1), c.share(2), c.share(3)], &refresh, "k", &["--approval", "approves refresh from epoch 0, not recover"]);
+    run(
+        &[c.share(1), c.share(2), c.share(3)],
+        &refresh,
+        "k",
+        &["--approval", "approves refresh from epoch 0, not recover"],
+    );
     // Nothing above used up the approval; it works once, then is a replay.
     let key = p(&c.path("master.key"));
     let mut args = c.recover_args(&group, &shares, &approval, &key);
@@ -303,19 +523,61 @@ fn recover_refuses_two_shares_bad_files_replays_and_other_groups() {
     assert!(!Path::new(&again).exists());
     // Operator mistakes.
     refused(
-        &["guardian", "init", "--guardians", "10", "--threshold", "11", "--out", &p(&c.path("bad")), "--passphrase-env-prefix", PREFIX],
+        &[
+            "guardian",
+            "init",
+            "--guardians",
+            "10",
+            "--threshold",
+            "11",
+            "--out",
+            &p(&c.path("bad")),
+            "--passphrase-env-prefix",
+            PREFIX,
+        ],
         &["--guardians/--threshold", "threshold 11 of 10"],
     );
     refused(
-        &["guardian", "init", "--guardians", "3", "--threshold", "2", "--out", &p(&c.path("nope")), "--passphrase-env-prefix", "X0_TEST_UNSET_"],
+        &[
+            "guardian",
+            "init",
+            "--guardians",
+            "3",
+            "--threshold",
+            "2",
+            "--out",
+            &p(&c.path("nope")),
+            "--passphrase-env-prefix",
+            "X0_TEST_UNSET_",
+        ],
         &["--passphrase-env-prefix", "$X0_TEST_UNSET_1 is not set"],
     );
     // The store refuses a master key of another group.
     let store = p(&c.path("store"));
-    ok(&["sublime", "init", "--store", &store, "--group", &other.group()]);
+    ok(&[
+        "sublime",
+        "init",
+        "--store",
+        &store,
+        "--group",
+        &other.group(),
+    ]);
     std::fs::write(c.path("x"), b"x").unwrap();
     refused(
-        &["sublime", "put", "--store", &store, "--key", &key, "--key-passphrase-env", KEY_VAR, "--name", "x", "--in", &p(&c.path("x"))],
+        &[
+            "sublime",
+            "put",
+            "--store",
+            &store,
+            "--key",
+            &key,
+            "--key-passphrase-env",
+            KEY_VAR,
+            "--name",
+            "x",
+            "--in",
+            &p(&c.path("x")),
+        ],
         &["--key", "another guardian group"],
     );
 }
