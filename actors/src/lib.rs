@@ -16,6 +16,7 @@ pub mod ballot;
 pub mod certify;
 pub mod charter;
 pub mod duplicates;
+pub mod guardians;
 pub mod network;
 pub mod probe;
 pub mod topics;

@@ -10,6 +10,7 @@ pub mod committee;
 pub mod config;
 pub mod devnet;
 pub mod exposition;
+pub mod guardian_cli;
 pub mod http;
 pub mod identity;
 pub mod journal;
@@ -21,6 +22,7 @@ pub mod snapshot;
 pub mod snapshot_watch;
 pub mod status;
 pub mod store;
+pub mod sublime;
 pub mod token_cli;
 
 pub use node::Node;

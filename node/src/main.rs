@@ -13,7 +13,9 @@ use x0_node::ballot_cli::{self, BallotCommand};
 use x0_node::certify_cli;
 use x0_node::config::{self, Config};
 use x0_node::devnet::{self, DevnetOptions};
+use x0_node::guardian_cli::{self, GuardianCommand};
 use x0_node::sim_cli;
+use x0_node::sublime::{self, SublimeCommand};
 use x0_node::token_cli::{self, TokenCommand};
 use x0_node::{status::Status, Node, NodeError};
 
@@ -75,6 +77,13 @@ enum Command {
     /// reads pushes on stdin, sends them as UDP datagrams, answers on stdout.
     #[command(hide = true)]
     TelemetryExporter,
+    /// Guardian key custody: the t-of-n ceremonies (dealer or DKG), approvals, recovery,
+    /// refresh and repair of the Sublime store's master key (docs/GUARDIANS.md).
+    #[command(subcommand)]
+    Guardian(GuardianCommand),
+    /// Sublime, the encrypted content store: init, put, get (with a recovered master key).
+    #[command(subcommand)]
+    Sublime(SublimeCommand),
 }
 
 #[derive(Subcommand)]
@@ -284,6 +293,8 @@ fn main() -> ExitCode {
             Ok(ballot_cli::Outcome::Invalid) => return ExitCode::from(1),
             Err(error) => Err(error),
         },
+        Command::Guardian(command) => guardian_cli::run(&command),
+        Command::Sublime(command) => sublime::run(&command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
