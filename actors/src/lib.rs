@@ -1,26 +1,20 @@
-//! Protocol cores and the actix actors that host them.
+//! The actix actors of a node: thin shells around the protocol cores of `x0-core`.
 //!
-//! Every protocol lives here twice, on purpose:
+//! An actor feeds its core from the network, reads the clock once per message and passes
+//! it in, and turns the core's outputs into messages, store writes and metrics. No protocol
+//! rule lives here: what a core decides is decided in `x0-core`, where the simulator runs
+//! the same code.
 //!
-//! * a **core**: a deterministic state machine. Inputs are bytes and a `now` passed in by
-//!   the caller; outputs are values. It reads no clock, opens no socket and iterates in a
-//!   fixed order, so the simulator can drive the very same code with a virtual clock.
-//! * an **actor**: a thin actix shell that feeds the core from the network, reads the
-//!   clock, and turns the core's outputs into messages and metrics.
+//! * [`messages`]: every message between the actors and the network, in one place;
+//! * [`probe`], [`auth`], [`certify`], [`ballot`], [`charter`]: one actor each, with its
+//!   metrics.
 //!
-//! This crate knows nothing of libp2p. Actors talk to the network through the messages in
-//! [`network`]; the node (crate `x0-node`) wires them to the real swarm in one place.
+//! This crate knows nothing of libp2p. The node (crate `x0-node`) wires the actors to the
+//! real swarm in one place, its assembly (`node/src/node.rs`).
 
 pub mod auth;
 pub mod ballot;
 pub mod certify;
-pub mod charter;
-pub mod duplicates;
-pub mod guardians;
-pub mod network;
+pub mod messages;
 pub mod probe;
-pub mod topics;
 pub mod wall_clock;
-
-#[cfg(test)]
-mod test_bytes;

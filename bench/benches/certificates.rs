@@ -17,11 +17,11 @@ use blsttc::SecretKeySet;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use x0_actors::certify::proposal::ProposalId;
-use x0_actors::certify::scheme::{
+use x0_core::certify::proposal::ProposalId;
+use x0_core::certify::scheme::{
     signing_message, BlsCommittee, BlsMember, MemberIndex, ShareSigner, ThresholdScheme,
 };
-use x0_actors::certify::threshold::faulty_max;
+use x0_core::certify::threshold::faulty_max;
 
 fn certificates(c: &mut Criterion) {
     let message = signing_message(&ProposalId([42; 32]));

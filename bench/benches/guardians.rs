@@ -25,8 +25,8 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use frost_ristretto255::keys::{self, IdentifierList, KeyPackage};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use x0_actors::guardians::frost as frost_ristretto255;
-use x0_actors::guardians::{ceremony, recovery, refresh};
+use x0_core::guardians::frost as frost_ristretto255;
+use x0_core::guardians::{ceremony, recovery, refresh};
 
 fn guardians(c: &mut Criterion) {
     let mut rng = ChaCha20Rng::seed_from_u64(8);

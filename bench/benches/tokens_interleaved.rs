@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use x0_actors::auth::token::{
+use x0_core::auth::token::{
     peer_text, BiscuitVerifier, Operation, Request, TokenVerifier, VerifierConfig,
 };
-use x0_actors::topics;
+use x0_core::topics;
 
 use common::*;
 

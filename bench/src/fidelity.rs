@@ -50,7 +50,7 @@ use x0_simulator::Engine;
 use crate::delay::Delayed;
 
 /// The topic both runs use: the probe topic, with the node's transmit limit for it.
-pub const TOPIC: &str = x0_actors::topics::PROBE;
+pub const TOPIC: &str = x0_core::topics::PROBE;
 
 /// libp2p gossipsub's `heartbeat_initial_delay` default (5 s), which the node does not
 /// change: the first heartbeat comes this long plus one interval after the behaviour is

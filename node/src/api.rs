@@ -12,10 +12,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use x0_actors::auth::actor::{AuthActor, PublishRevocations};
-use x0_actors::certify::actor::{hex, CertifyActor, GetCertificate, Propose, ProposeError};
-use x0_actors::certify::proposal::{ProposalId, AFFECTED_PPM_MAX};
-use x0_actors::certify::wire::CertificateMessage;
+use x0_actors::auth::{AuthActor, PublishRevocations};
+use x0_actors::certify::{CertifyActor, GetCertificate, Propose, ProposeError};
+use x0_core::certify::proposal::{ProposalId, AFFECTED_PPM_MAX};
+use x0_core::certify::wire::CertificateMessage;
 
 /// A proposal as the operator writes it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,13 +51,13 @@ pub struct CertificateDocument {
 impl CertificateDocument {
     pub fn from_message(message: &CertificateMessage) -> Self {
         CertificateDocument {
-            id: hex(&message.proposal.id().0),
+            id: hex::encode(&message.proposal.id().0),
             epoch: message.proposal.epoch,
             slot: message.proposal.slot.clone(),
             payload: String::from_utf8_lossy(&message.proposal.payload).into_owned(),
             affected_ppm: message.proposal.affected_ppm,
             signers: message.signers.clone(),
-            certificate: hex(&message.encode()),
+            certificate: hex::encode(&message.encode()),
         }
     }
 }
@@ -99,7 +99,9 @@ pub async fn propose(
     match certify.send(propose).await {
         Ok(Ok(id)) => (
             StatusCode::CREATED,
-            Json(ProposeResponse { id: hex(&id.0) }),
+            Json(ProposeResponse {
+                id: hex::encode(&id.0),
+            }),
         )
             .into_response(),
         Ok(Err(e @ ProposeError::NotMember)) => error(StatusCode::FORBIDDEN, e.to_string()),

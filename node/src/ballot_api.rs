@@ -15,14 +15,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use x0_actors::ballot::actor::{
+use x0_actors::ballot::{
     BallotActor, BallotReport, CastVote, GetBallot, GetBallotStatus, OpenBallot,
 };
-use x0_actors::ballot::effect::Effect;
-use x0_actors::ballot::rules::{Choice, Tally};
-use x0_actors::ballot::wire::BallotId;
-use x0_actors::certify::actor::hex;
-use x0_actors::network::PeerKey;
+use x0_actors::messages::PeerKey;
+use x0_core::ballot::effect::Effect;
+use x0_core::ballot::rules::{Choice, Tally};
+use x0_core::ballot::wire::BallotId;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -99,7 +98,7 @@ pub struct BallotsDocument {
 fn peer_text(peer: &PeerKey) -> String {
     libp2p::PeerId::from_bytes(&peer.0)
         .map(|p| p.to_string())
-        .unwrap_or_else(|_| hex(&peer.0))
+        .unwrap_or_else(|_| hex::encode(&peer.0))
 }
 
 fn effect_text(result: &Option<Result<String, String>>) -> Option<String> {
@@ -220,7 +219,7 @@ pub async fn ballot(
             id: id.to_hex(),
             decided: result.decided,
             outcome: result.outcome.as_str().into(),
-            certificate: result.certificate.map(|c| hex(&c)),
+            certificate: result.certificate.map(|c| hex::encode(&c)),
             effect_result: effect_text(&result.effect_result),
         })
         .into_response(),

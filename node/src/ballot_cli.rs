@@ -8,11 +8,11 @@
 
 use std::path::PathBuf;
 
-use x0_actors::ballot::certificate::Certificate;
-use x0_actors::ballot::effect::Effect;
-use x0_actors::ballot::rules::{local_outcome, Choice};
-use x0_actors::ballot::verify::OpenRules;
-use x0_actors::ballot::wire::BallotId;
+use x0_core::ballot::certificate::Certificate;
+use x0_core::ballot::effect::Effect;
+use x0_core::ballot::rules::{local_outcome, Choice};
+use x0_core::ballot::verify::OpenRules;
+use x0_core::ballot::wire::BallotId;
 
 use crate::ballot_api::{BallotDocument, BallotsDocument};
 use crate::certify_cli::read_committee;
@@ -22,7 +22,7 @@ use crate::NodeError;
 const API_DEFAULT: &str = "http://127.0.0.1:9480";
 /// Largest certificate file read (hex of the largest certificate, and a newline).
 const CERTIFICATE_FILE_BYTES_MAX: u64 =
-    2 * x0_actors::ballot::certificate::CERTIFICATE_BYTES_MAX as u64 + 2;
+    2 * x0_core::ballot::certificate::CERTIFICATE_BYTES_MAX as u64 + 2;
 
 #[derive(clap::Subcommand, Debug, Clone)]
 pub enum BallotCommand {

@@ -3,11 +3,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use x0_actors::certify::actor::hex;
-use x0_actors::certify::committee::Committee;
-use x0_actors::certify::scheme::{decode_certificate, signing_message, ThresholdScheme};
-use x0_actors::certify::threshold::{faulty_max, share_count_min, ChangeClass};
-use x0_actors::certify::wire::CertificateMessage;
+use x0_core::certify::committee::Committee;
+use x0_core::certify::scheme::{decode_certificate, signing_message, ThresholdScheme};
+use x0_core::certify::threshold::{faulty_max, share_count_min, ChangeClass};
+use x0_core::certify::wire::CertificateMessage;
 
 use crate::api::{CertificateDocument, ProposeRequest, ProposeResponse};
 use crate::committee::{self, CommitteeSection};
@@ -46,7 +45,7 @@ pub fn deal(
     supermajority_slots: Vec<String>,
 ) -> Result<(), NodeError> {
     for (index, pattern) in supermajority_slots.iter().enumerate() {
-        x0_actors::certify::committee::check_slot_pattern(pattern)
+        x0_core::certify::committee::check_slot_pattern(pattern)
             .map_err(|e| operator(format!("--supermajority-slot #{}: {e}", index + 1)))?;
     }
     let members =
@@ -88,7 +87,7 @@ pub fn show(path: &Path) -> Result<(), NodeError> {
         let key = committee.scheme(class).key_set().public_key().to_bytes();
         println!(
             "  {class:?} public key {}… (key set degree {})",
-            &hex(&key)[..24],
+            &hex::encode(&key)[..24],
             committee.scheme(class).key_set().threshold()
         );
     }
@@ -195,7 +194,7 @@ pub fn verify_file(file: &Path, committee_file: &Path) -> Result<(), NodeError> 
         Ok(message) => {
             println!(
                 "valid certificate {} for epoch {} slot {} ({:?}, {} signers: {:?})",
-                hex(&message.proposal.id().0),
+                hex::encode(&message.proposal.id().0),
                 message.proposal.epoch,
                 message.proposal.slot,
                 committee.class_of(&message.proposal.slot),

@@ -3,7 +3,7 @@
 //!
 //! The dealer draws two BLS key sets with blsttc: the standard one (degree t, so t+1
 //! shares combine) and the supermajority one (degree floor((n+t)/2), see
-//! `x0_actors::certify::committee`). The public halves go into every node's config; each
+//! `x0_core::certify::committee`). The public halves go into every node's config; each
 //! member gets one file, mode 0600, with its two secret shares. The dealer's secrets live
 //! only in memory during the ceremony.
 
@@ -16,12 +16,10 @@ use std::sync::Arc;
 use blsttc::{PublicKeySet, SecretKeySet, SecretKeyShare};
 use libp2p::PeerId;
 use serde::{Deserialize, Serialize};
-use x0_actors::certify::committee::{
-    check_slot_pattern, key_set_threshold, Committee, MEMBERS_MAX,
-};
-use x0_actors::certify::scheme::{BlsMember, MemberIndex};
-use x0_actors::certify::threshold::ChangeClass;
-use x0_actors::network::PeerKey;
+use x0_actors::messages::PeerKey;
+use x0_core::certify::committee::{check_slot_pattern, key_set_threshold, Committee, MEMBERS_MAX};
+use x0_core::certify::scheme::{BlsMember, MemberIndex};
+use x0_core::certify::threshold::ChangeClass;
 
 /// The `[committee]` section: public, identical on every node of the network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,8 +227,8 @@ impl CommitteeSection {
 }
 
 /// Names the `[committee]` field a committee error is about.
-fn committee_field_error(e: x0_actors::certify::committee::CommitteeError) -> CommitteeKeyError {
-    use x0_actors::certify::committee::CommitteeError;
+fn committee_field_error(e: x0_core::certify::committee::CommitteeError) -> CommitteeKeyError {
+    use x0_core::certify::committee::CommitteeError;
     let name = match &e {
         CommitteeError::KeySetThreshold {
             class: ChangeClass::Standard,
@@ -402,7 +400,7 @@ pub type SharedCommittee = Arc<Committee>;
 mod tests {
     use rand::SeedableRng;
     use rand_chacha::ChaCha20Rng;
-    use x0_actors::certify::scheme::{signing_message, ShareSigner, ThresholdScheme};
+    use x0_core::certify::scheme::{signing_message, ShareSigner, ThresholdScheme};
 
     use super::*;
 
@@ -433,7 +431,7 @@ mod tests {
             .load_shares(&committee, dir.path(), &members[7])
             .unwrap()
             .expect("member 7 has shares");
-        let message = signing_message(&x0_actors::certify::proposal::ProposalId([3; 32]));
+        let message = signing_message(&x0_core::certify::proposal::ProposalId([3; 32]));
         for (class, signer) in [
             (ChangeClass::Standard, &standard),
             (ChangeClass::Supermajority, &supermajority),

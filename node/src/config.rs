@@ -11,11 +11,11 @@ use libp2p::multiaddr::Protocol;
 use libp2p::Multiaddr;
 use serde::{Deserialize, Serialize};
 
-use x0_actors::auth::anomaly::AnomalyConfig;
-use x0_actors::auth::gate::GateConfig;
-use x0_actors::auth::token::VerifierConfig;
-use x0_actors::ballot::book::BallotConfig;
-use x0_actors::ballot::fallback::FallbackConfig;
+use x0_core::anomaly::AnomalyConfig;
+use x0_core::auth::gate::GateConfig;
+use x0_core::auth::token::VerifierConfig;
+use x0_core::ballot::book::BallotConfig;
+use x0_core::ballot::fallback::FallbackConfig;
 
 use crate::committee::{CommitteeKeyError, CommitteeSection};
 
@@ -137,9 +137,9 @@ pub struct CertifySection {
 }
 
 impl CertifySection {
-    pub fn actor_config(&self) -> x0_actors::certify::actor::CertifyConfig {
-        x0_actors::certify::actor::CertifyConfig {
-            collector: x0_actors::certify::collector::CollectorConfig {
+    pub fn actor_config(&self) -> x0_actors::certify::CertifyConfig {
+        x0_actors::certify::CertifyConfig {
+            collector: x0_core::certify::collector::CollectorConfig {
                 pending_max: self.pending_max,
                 pending_ttl_ms: self.pending_ttl_ms,
                 certified_max: self.certified_max,
@@ -185,7 +185,7 @@ pub struct AuthSection {
 
 impl AuthSection {
     fn default_access_ttl_s() -> u64 {
-        x0_actors::auth::token::ACCESS_TTL_S_DEFAULT
+        x0_core::auth::token::ACCESS_TTL_S_DEFAULT
     }
     fn default_skew_ms() -> u64 {
         GateConfig::default().skew_ms
@@ -865,10 +865,10 @@ impl Config {
                 ),
             );
         }
-        if self.probe.body_bytes > x0_actors::probe::BODY_BYTES_MAX {
+        if self.probe.body_bytes > x0_core::probe::BODY_BYTES_MAX {
             return err(
                 "probe.body_bytes",
-                format!("must be at most {}", x0_actors::probe::BODY_BYTES_MAX),
+                format!("must be at most {}", x0_core::probe::BODY_BYTES_MAX),
             );
         }
         let certify = &self.certify;

@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use libp2p::{Multiaddr, PeerId};
-use x0_actors::certify::actor::GetCertifyStatus;
+use x0_actors::certify::GetCertifyStatus;
 use x0_actors::probe::GetProbeStats;
-use x0_actors::topics;
+use x0_core::topics;
 
 use crate::committee::{self, CommitteeFile};
 use crate::config::Config;
@@ -186,11 +186,11 @@ pub fn with_credentials(
     peers: &[PeerId],
     authority: &biscuit_auth::KeyPair,
 ) -> Result<(), NodeError> {
-    use x0_actors::auth::token::{self, Grant, Operation, Right};
+    use x0_core::auth::token::{self, Grant, Operation, Right};
     let now_s = x0_actors::wall_clock::unix_ms_now() / 1000;
     for (config, peer) in configs.iter_mut().zip(peers) {
         let grant = Grant {
-            member: x0_actors::network::PeerKey(peer.to_bytes()),
+            member: x0_actors::messages::PeerKey(peer.to_bytes()),
             rights: Operation::ALL
                 .into_iter()
                 .flat_map(Right::for_operation)

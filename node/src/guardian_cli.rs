@@ -1,5 +1,5 @@
 //! `x0 guardian`: guardian key custody from the operator's side (docs/GUARDIANS.md). The
-//! ceremonies, checks and cryptography live in `x0_actors::guardians`; this module reads
+//! ceremonies, checks and cryptography live in `x0_core::guardians`; this module reads
 //! and writes the files and passphrases.
 //!
 //! Files: `group.json` (public: group key, verifying shares, threshold, epoch),
@@ -26,10 +26,10 @@ use frost_ristretto255::SigningPackage;
 use rand::rngs::OsRng;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use x0_actors::guardians::approval::{self, Approval, Operation, Request, SeenNonces};
-use x0_actors::guardians::group::{Group, GROUP_FILE_BYTES_MAX};
-use x0_actors::guardians::share_file::{self, Header, KdfParams, Kind};
-use x0_actors::guardians::{ceremony, recovery, refresh, GuardianError};
+use x0_core::guardians::approval::{self, Approval, Operation, Request, SeenNonces};
+use x0_core::guardians::group::{Group, GROUP_FILE_BYTES_MAX};
+use x0_core::guardians::share_file::{self, Header, KdfParams, Kind};
+use x0_core::guardians::{ceremony, recovery, refresh, GuardianError};
 use zeroize::Zeroizing;
 
 use crate::NodeError;
@@ -579,7 +579,7 @@ fn init(args: &InitArgs) -> Result<(), NodeError> {
     }
     // Every passphrase first: a missing one must not leave half a ceremony behind.
     let mut passphrases = Vec::new();
-    for guardian in 1..=args.guardians.min(x0_actors::guardians::GUARDIANS_MAX) {
+    for guardian in 1..=args.guardians.min(x0_core::guardians::GUARDIANS_MAX) {
         passphrases.push(args.pass.get(guardian)?);
     }
     let dealt = ceremony::deal(&args.name, args.guardians, args.threshold, &mut OsRng).map_err(
@@ -711,7 +711,7 @@ fn dkg_command(command: &DkgCommand) -> Result<(), NodeError> {
             dir,
             pass,
         } => {
-            x0_actors::guardians::check_name(name).map_err(|e| operator(format!("--name: {e}")))?;
+            x0_core::guardians::check_name(name).map_err(|e| operator(format!("--name: {e}")))?;
             let passphrase = pass.get(*guardian)?;
             let (secret, package) =
                 ceremony::dkg_part1(*guardian, *guardians, *threshold, &mut OsRng)

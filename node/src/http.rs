@@ -15,9 +15,9 @@ use axum::{Json, Router};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use x0_actors::auth::actor::{AuthActor, GetAuthStatus};
-use x0_actors::ballot::actor::{BallotActor, GetBallotStatus};
-use x0_actors::certify::actor::{CertifyActor, GetCertifyStatus};
+use x0_actors::auth::{AuthActor, GetAuthStatus};
+use x0_actors::ballot::{BallotActor, GetBallotStatus};
+use x0_actors::certify::{CertifyActor, GetCertifyStatus};
 
 use crate::charter::actor::{CharterActor, FilterExport, GetCharterStatus};
 use crate::network::{GetNetworkStatus, NetworkActor};

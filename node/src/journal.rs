@@ -4,16 +4,16 @@
 
 use std::sync::Arc;
 
-use x0_actors::auth::actor::AuthJournal;
-use x0_actors::auth::replay::Nonce;
-use x0_actors::auth::token::Revoked;
-use x0_actors::ballot::actor::BallotJournal;
-use x0_actors::ballot::wire::BallotId;
-use x0_actors::certify::actor::{hex, Evidence, Journal, JournalError};
-use x0_actors::certify::collector::SlotKey;
-use x0_actors::certify::proposal::ProposalId;
-use x0_actors::network::PeerKey;
+use x0_actors::auth::AuthJournal;
+use x0_actors::ballot::BallotJournal;
+use x0_actors::certify::{Evidence, Journal, JournalError};
+use x0_actors::messages::PeerKey;
 use x0_actors::wall_clock::unix_ms_now;
+use x0_core::auth::replay::Nonce;
+use x0_core::auth::token::Revoked;
+use x0_core::ballot::wire::BallotId;
+use x0_core::certify::collector::SlotKey;
+use x0_core::certify::proposal::ProposalId;
 
 use crate::store::{Store, StoreError};
 
@@ -111,15 +111,15 @@ pub fn evidence_json(evidence: &Evidence, recorded_at_unix_ms: u64) -> String {
         Evidence::InvalidShare { member, id, share } => serde_json::json!({
             "kind": "invalid_share",
             "member": member,
-            "proposal_id": hex(&id.0),
-            "share": hex(share),
+            "proposal_id": hex::encode(&id.0),
+            "share": hex::encode(share),
             "recorded_at_unix_ms": recorded_at_unix_ms,
         }),
         Evidence::DoubleSigned { slot, ids, members } => serde_json::json!({
             "kind": "double_signed",
             "epoch": slot.0,
             "slot": slot.1,
-            "proposal_ids": [hex(&ids[0].0), hex(&ids[1].0)],
+            "proposal_ids": [hex::encode(&ids[0].0), hex::encode(&ids[1].0)],
             "members": members,
             "recorded_at_unix_ms": recorded_at_unix_ms,
         }),

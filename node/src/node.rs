@@ -13,17 +13,18 @@ use actix::{Actor, Addr, AsyncContext};
 use libp2p::PeerId;
 use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
-use x0_actors::auth::actor::{AuthActor, AuthMetrics, AuthSetup, Downstream};
-use x0_actors::auth::anomaly::AnomalyLimits;
-use x0_actors::auth::token::inspect;
-use x0_actors::ballot::actor::{BallotActor, BallotMetrics, BallotSetup};
-use x0_actors::certify::actor::{
+use x0_actors::auth::{AuthActor, AuthMetrics, AuthSetup, Downstream};
+use x0_actors::ballot::{BallotActor, BallotMetrics, BallotSetup};
+use x0_actors::certify::{
     AnomalyWatch, CertifyActor, CertifyMetrics, CertifySetup, SubscribeCertified,
 };
-use x0_actors::certify::wire::CertificateMessage;
-use x0_actors::network::{PeerKey, Stop, Subscribe};
-use x0_actors::probe::{ProbeActor, ProbeConfig, ProbeCore, ProbeMetrics};
-use x0_actors::topics;
+use x0_actors::messages::{PeerKey, Stop, Subscribe};
+use x0_actors::probe::{ProbeActor, ProbeMetrics};
+use x0_core::anomaly::AnomalyLimits;
+use x0_core::auth::token::inspect;
+use x0_core::certify::wire::CertificateMessage;
+use x0_core::probe::{ProbeConfig, ProbeCore};
+use x0_core::topics;
 
 use crate::charter::actor::{CharterActor, CharterMetrics, CharterSettings, Telemetry};
 use crate::config::Config;
@@ -123,7 +124,7 @@ impl Node {
                 return Err(error);
             }
         };
-        let publish_via: actix::Recipient<x0_actors::network::Publish> = match &auth_context {
+        let publish_via: actix::Recipient<x0_actors::messages::Publish> = match &auth_context {
             Some((_, context)) => context.address().recipient(),
             None => network.clone().recipient(),
         };
@@ -418,7 +419,7 @@ fn certify_actor(
     data_dir: &std::path::Path,
     peer_id: &PeerId,
     store: &Arc<Store>,
-    publish_via: actix::Recipient<x0_actors::network::Publish>,
+    publish_via: actix::Recipient<x0_actors::messages::Publish>,
     registry: &mut Registry,
 ) -> Result<Option<Addr<CertifyActor>>, NodeError> {
     let Some(section) = &config.committee else {
@@ -525,11 +526,11 @@ fn ballot_actor(
         .expect("ballots run with a committee")
         .committee()
         .map_err(|e| NodeError::Config(format!("config: {e}")))?;
-    if committee.size() > x0_actors::ballot::wire::ELECTORATE_MAX {
+    if committee.size() > x0_core::ballot::wire::ELECTORATE_MAX {
         return Err(NodeError::Config(format!(
             "config: field `committee.members`: {} members exceed the largest ballot electorate ({}); use a smaller committee",
             committee.size(),
-            x0_actors::ballot::wire::ELECTORATE_MAX
+            x0_core::ballot::wire::ELECTORATE_MAX
         )));
     }
     let skew_ms = config.auth.as_ref().map(|a| a.skew_ms).unwrap_or(30_000);
@@ -581,7 +582,7 @@ fn auth_setup(
                     ))
                 })?;
             let summary = inspect(&bytes, &authority).map_err(|e| bad(e.to_string()))?;
-            let own = x0_actors::auth::token::peer_text(&PeerKey(peer_id.to_bytes()));
+            let own = x0_core::auth::token::peer_text(&PeerKey(peer_id.to_bytes()));
             if summary.member.as_deref() != Some(own.as_str()) {
                 return Err(bad(format!(
                     "it names member {:?}, but this node is {own}",
@@ -613,7 +614,7 @@ fn auth_setup(
 async fn subscribe(
     network: &Addr<NetworkActor>,
     topic: &str,
-    owner: actix::Recipient<x0_actors::network::Inbound>,
+    owner: actix::Recipient<x0_actors::messages::Inbound>,
 ) -> Result<(), NodeError> {
     network
         .send(Subscribe {

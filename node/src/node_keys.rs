@@ -4,8 +4,8 @@
 
 use libp2p::identity::{Keypair, PublicKey};
 use libp2p::PeerId;
-use x0_actors::ballot::verify::{NodeSigner, SignatureCheck};
-use x0_actors::network::PeerKey;
+use x0_actors::messages::PeerKey;
+use x0_core::ballot::verify::{NodeSigner, SignatureCheck};
 
 /// Checks node-key signatures of any peer.
 pub struct PeerSignatures;

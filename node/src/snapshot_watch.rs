@@ -17,10 +17,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry as MetricsRegistry;
 use sha2::{Digest, Sha256};
-use x0_actors::ballot::actor::HubPolled;
-use x0_actors::ballot::effect::Effect;
-use x0_actors::ballot::rules::Outcome;
-use x0_actors::certify::actor::ApplyDecision;
+use x0_actors::ballot::HubPolled;
+use x0_actors::certify::ApplyDecision;
+use x0_core::ballot::effect::Effect;
+use x0_core::ballot::rules::Outcome;
 
 use crate::snapshot::{snapshot_tally, Proposal, Registry, SnapshotClient};
 

@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use x0_actors::auth::actor::AuthStatus;
-use x0_actors::ballot::actor::BallotReport;
-use x0_actors::certify::actor::CertifyStatus;
+use x0_actors::auth::AuthStatus;
+use x0_actors::ballot::BallotReport;
+use x0_actors::certify::CertifyStatus;
 
 use crate::ballot_api::BallotsDocument;
 

@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use std::collections::BTreeMap;
 
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
-use x0_actors::auth::token::Revoked;
-use x0_actors::ballot::actor::PersistedBallots;
-use x0_actors::certify::collector::SlotKey;
-use x0_actors::certify::proposal::ProposalId;
+use x0_actors::ballot::PersistedBallots;
 use x0_actors::wall_clock::unix_ms_now;
+use x0_core::auth::token::Revoked;
+use x0_core::certify::collector::SlotKey;
+use x0_core::certify::effects::check_signed_slot;
+use x0_core::certify::proposal::ProposalId;
 
 /// File name of the database inside the data dir.
 pub const FILE_NAME: &str = "state.redb";
@@ -214,15 +215,25 @@ impl Store {
                 .get(key)
                 .map_err(|e| self.other(e))?
                 .map(|v| v.value().to_vec());
-            match existing {
-                Some(bytes) if bytes[..32.min(bytes.len())] == id.0 => return Ok(()),
-                Some(_) => {
-                    return Err(StoreError::SlotAlreadySigned {
-                        epoch: slot.0,
-                        slot: slot.1.clone(),
-                    })
-                }
-                None => {
+            let refused = || StoreError::SlotAlreadySigned {
+                epoch: slot.0,
+                slot: slot.1.clone(),
+            };
+            // A row too short to hold an id is no id of ours: refused like any other.
+            let recorded = match existing {
+                None => None,
+                Some(bytes) => Some(ProposalId(
+                    bytes
+                        .get(..32)
+                        .and_then(|b| b.try_into().ok())
+                        .ok_or_else(refused)?,
+                )),
+            };
+            // The rule the simulator's store applies too (x0_core::certify::effects).
+            match check_signed_slot(recorded.as_ref(), id) {
+                Ok(false) => return Ok(()),
+                Err(_) => return Err(refused()),
+                Ok(true) => {
                     let value = [id.0.as_slice(), share].concat();
                     table
                         .insert(key, value.as_slice())

@@ -1,14 +1,14 @@
 //! `x0 sublime`: the encrypted content store. A store is a directory: `store.json` (the
 //! guardian group it belongs to) and `objects/<name>.x0s`, one file per object (format in
-//! `x0_actors::guardians::store`). `put` and `get` need the master key: the sealed file
+//! `x0_core::guardians::store`). `put` and `get` need the master key: the sealed file
 //! `x0 guardian recover` writes (and its passphrase), i.e. the guardians' approval.
 
 use std::path::{Path, PathBuf};
 
 use rand::rngs::OsRng;
 use serde::{Deserialize, Serialize};
-use x0_actors::guardians::share_file::{self, Kind};
-use x0_actors::guardians::store::{self, MasterKey, CONTENT_MAX};
+use x0_core::guardians::share_file::{self, Kind};
+use x0_core::guardians::store::{self, MasterKey, CONTENT_MAX};
 use zeroize::Zeroizing;
 
 use crate::guardian_cli::{operator, read_bounded, read_group, read_json, write_file};

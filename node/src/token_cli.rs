@@ -1,6 +1,6 @@
 //! `x0 token`: the network authority's and a member's side of capability tokens, offline.
 //!
-//! The token format and every operation on it live in `x0_actors::auth::token` (biscuit-auth
+//! The token format and every operation on it live in `x0_core::auth::token` (biscuit-auth
 //! 6); this module reads and writes the files (docs/TOKENS.md) and turns flags into calls:
 //!
 //! - authority private key: one line, hex of the Ed25519 private key, mode 0600;
@@ -23,12 +23,12 @@ use biscuit_auth::{
     UnverifiedBiscuit,
 };
 use libp2p::PeerId;
-use x0_actors::auth::token::{
+use x0_actors::messages::PeerKey;
+use x0_core::auth::token::{
     self, Attenuation, BiscuitVerifier, Grant, Operation, Request, RevocationList, Revoked, Right,
     TokenError, TokenRefusal, TokenSummary, TokenVerifier, VerifierConfig, ACCESS_TTL_S_DEFAULT,
     REVOCATION_IDS_PER_LIST_MAX,
 };
-use x0_actors::network::PeerKey;
 
 use crate::NodeError;
 
@@ -654,7 +654,7 @@ pub fn access(args: &AccessArgs, now_unix_s: u64) -> Result<(), NodeError> {
 }
 
 /// What a token says, read without its signatures: the same queries as
-/// `x0_actors::auth::token::inspect`, over each block's datalog.
+/// `x0_core::auth::token::inspect`, over each block's datalog.
 fn unverified_summary(
     biscuit: &UnverifiedBiscuit,
 ) -> Result<TokenSummary, biscuit_auth::error::Token> {
@@ -985,7 +985,7 @@ pub fn revoke(args: &RevokeArgs, now_unix_s: u64) -> Result<(), NodeError> {
     if args.out.is_some() {
         eprintln!(
             "publish it on {} through any node (docs/TOKENS.md)",
-            x0_actors::topics::REVOCATIONS
+            x0_core::topics::REVOCATIONS
         );
     }
     Ok(())

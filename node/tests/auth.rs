@@ -10,14 +10,14 @@ use std::time::Duration;
 use biscuit_auth::KeyPair;
 use common::{eventually, http_get, sample_value, test_config, StockPeer};
 use libp2p::PeerId;
-use x0_actors::auth::envelope::Envelope;
-use x0_actors::auth::token::{self, Operation, RevocationList, Revoked, Right};
-use x0_actors::certify::proposal::ProposalId;
-use x0_actors::certify::threshold::ChangeClass;
-use x0_actors::certify::wire::ShareMessage;
-use x0_actors::network::PeerKey;
-use x0_actors::topics;
+use x0_actors::messages::PeerKey;
 use x0_actors::wall_clock::unix_ms_now;
+use x0_core::auth::envelope::Envelope;
+use x0_core::auth::token::{self, Operation, RevocationList, Revoked, Right};
+use x0_core::certify::proposal::ProposalId;
+use x0_core::certify::threshold::ChangeClass;
+use x0_core::certify::wire::ShareMessage;
+use x0_core::topics;
 use x0_node::config::Config;
 use x0_node::devnet;
 use x0_node::Node;
@@ -128,7 +128,7 @@ async fn a_message_replayed_after_a_restart_is_rejected() {
         .auth
         .as_ref()
         .unwrap()
-        .send(x0_actors::auth::actor::GetAuthStatus)
+        .send(x0_actors::auth::GetAuthStatus)
         .await
         .unwrap()
         .nonces;

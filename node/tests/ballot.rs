@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use common::eventually;
 use common::snapshot_hub::{fixtures, hub_proposals, hub_votes, Mode, SnapshotHub};
-use x0_actors::ballot::actor::{BallotReport, CastVote, GetBallot, GetBallotStatus, OpenBallot};
-use x0_actors::ballot::effect::Effect;
-use x0_actors::ballot::fallback::Mode as BallotMode;
-use x0_actors::ballot::rules::{Choice, Outcome};
-use x0_actors::ballot::wire::BallotId;
-use x0_actors::certify::actor::Propose;
+use x0_actors::ballot::{BallotReport, CastVote, GetBallot, GetBallotStatus, OpenBallot};
+use x0_actors::certify::Propose;
+use x0_core::ballot::effect::Effect;
+use x0_core::ballot::fallback::Mode as BallotMode;
+use x0_core::ballot::rules::{Choice, Outcome};
+use x0_core::ballot::wire::BallotId;
 use x0_node::config::Config;
 use x0_node::devnet;
 use x0_node::network::Dial;
@@ -300,13 +300,7 @@ async fn a_passed_snapshot_proposal_lifts_the_anomaly_halt() {
     }
     let nodes = devnet::start_mesh(configs).await.unwrap();
     assert!(
-        devnet::wait_for_mesh(
-            &nodes,
-            x0_actors::topics::SHARES,
-            1,
-            Duration::from_secs(15)
-        )
-        .await
+        devnet::wait_for_mesh(&nodes, x0_core::topics::SHARES, 1, Duration::from_secs(15)).await
     );
 
     // A certified change of 20% of the network crosses the 15% halt line.

@@ -15,16 +15,16 @@ use common::{
     PARSE_OPENMETRICS,
 };
 use libp2p::PeerId;
-use x0_actors::auth::envelope::Envelope;
-use x0_actors::auth::token::{self, Operation, Right};
-use x0_actors::certify::actor::{GetCertificate, GetCertifyStatus};
-use x0_actors::certify::proposal::{Proposal, ProposalId};
-use x0_actors::certify::scheme::{signing_message, BlsCommittee, ThresholdScheme};
-use x0_actors::certify::threshold::ChangeClass;
-use x0_actors::certify::wire::{CertificateMessage, ShareMessage};
-use x0_actors::network::PeerKey;
-use x0_actors::topics;
+use x0_actors::certify::{GetCertificate, GetCertifyStatus};
+use x0_actors::messages::PeerKey;
 use x0_actors::wall_clock::unix_ms_now;
+use x0_core::auth::envelope::Envelope;
+use x0_core::auth::token::{self, Operation, Right};
+use x0_core::certify::proposal::{Proposal, ProposalId};
+use x0_core::certify::scheme::{signing_message, BlsCommittee, ThresholdScheme};
+use x0_core::certify::threshold::ChangeClass;
+use x0_core::certify::wire::{CertificateMessage, ShareMessage};
+use x0_core::topics;
 use x0_node::committee::{self, CommitteeSection, Dealt};
 use x0_node::config::Config;
 use x0_node::devnet::{self, SHARE_FILE_NAME};

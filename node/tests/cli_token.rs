@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use biscuit_auth::{Algorithm, PublicKey};
 use libp2p::PeerId;
-use x0_actors::auth::token::{inspect, read_revocations, Revoked};
+use x0_core::auth::token::{inspect, read_revocations, Revoked};
 
 mod common;
 

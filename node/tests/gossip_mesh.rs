@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use x0_actors::probe::{GetProbeStats, PublishProbeNow};
-use x0_actors::topics;
+use x0_core::topics;
 use x0_node::devnet;
 
 use common::{eventually, mesh_peers, test_config};

@@ -12,7 +12,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use x0_actors::topics;
+use x0_core::topics;
 use x0_node::status::Status;
 
 use common::{

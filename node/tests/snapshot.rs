@@ -10,7 +10,7 @@ use common::snapshot_hub::{fixtures, hub_votes, Garbage, Mode, SnapshotHub};
 use libp2p::PeerId;
 use serde_json::Value;
 use tokio::time::Instant;
-use x0_actors::ballot::rules::{Outcome, Tally};
+use x0_core::ballot::rules::{Outcome, Tally};
 use x0_node::snapshot::eip712::{self, ProposalIdType, VerifyError, VoteMessage};
 use x0_node::snapshot::{
     snapshot_tally, ClientConfig, HubVote, Registry, SnapshotClient, SnapshotTally, VoteCounts,
@@ -458,7 +458,7 @@ fn tally_counts_each_node_once_and_drops_strangers() {
     );
     assert_eq!(
         result.ballots[&node(1)],
-        x0_actors::ballot::rules::Choice::Yes
+        x0_core::ballot::rules::Choice::Yes
     );
     assert_eq!(result.outcome, Outcome::Passed);
 

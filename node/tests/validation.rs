@@ -7,9 +7,10 @@ mod common;
 
 use std::time::Duration;
 
-use x0_actors::probe::{GetProbeStats, Probe};
-use x0_actors::topics;
+use x0_actors::probe::GetProbeStats;
 use x0_actors::wall_clock::unix_ms_now;
+use x0_core::probe::Probe;
+use x0_core::topics;
 use x0_node::network::Dial;
 use x0_node::Node;
 

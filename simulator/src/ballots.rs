@@ -1,4 +1,4 @@
-//! What the world needs to host the ballot core ([`x0_actors::ballot::book::BallotBook`])
+//! What the world needs to host the ballot core ([`x0_core::ballot::book::BallotBook`])
 //! on every node: node keys (real ed25519, the node key type), the persisted part of a
 //! node's ballot state, and the weakened rule the mutation checks use.
 //!
@@ -12,11 +12,11 @@ use std::rc::Rc;
 
 use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
 use sha2::{Digest, Sha256};
-use x0_actors::ballot::certificate::Certificate;
-use x0_actors::ballot::rules::{Outcome, Tally};
-use x0_actors::ballot::verify::{NodeSigner, SignatureCheck};
-use x0_actors::ballot::wire::BallotId;
-use x0_actors::network::PeerKey;
+use x0_core::ballot::certificate::Certificate;
+use x0_core::ballot::rules::{Outcome, Tally};
+use x0_core::ballot::verify::{NodeSigner, SignatureCheck};
+use x0_core::ballot::wire::BallotId;
+use x0_core::ids::PeerKey;
 
 use crate::gossip::NodeId;
 
@@ -146,7 +146,7 @@ impl Decision {
             yes_voters: certificate
                 .votes
                 .iter()
-                .filter(|v| v.choice == x0_actors::ballot::rules::Choice::Yes)
+                .filter(|v| v.choice == x0_core::ballot::rules::Choice::Yes)
                 .map(|v| node(&v.voter))
                 .collect(),
             excluded: certificate
@@ -162,7 +162,7 @@ impl Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use x0_actors::ballot::rules::local_outcome;
+    use x0_core::ballot::rules::local_outcome;
 
     #[test]
     fn the_weak_rule_decides_where_the_real_one_does_not() {

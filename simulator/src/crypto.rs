@@ -10,12 +10,12 @@ use std::rc::Rc;
 
 use blsttc::SecretKeySet;
 use rand_chacha::ChaCha8Rng;
-use x0_actors::certify::committee::key_set_threshold;
-use x0_actors::certify::scheme::{
+use x0_core::certify::committee::key_set_threshold;
+use x0_core::certify::scheme::{
     decode_certificate, Bls, BlsCommittee, BlsMember, MemberIndex, Suite, ThresholdScheme,
     SIGNATURE_BYTES,
 };
-use x0_actors::certify::threshold::ChangeClass;
+use x0_core::certify::threshold::ChangeClass;
 
 use crate::model_crypto::{ModelKeys, Modelled, OperationCount, Weakness};
 use crate::model_tokens::ModelTokens;

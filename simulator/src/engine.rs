@@ -169,7 +169,7 @@ impl<E> Engine<E> {
 mod tests {
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
-    use x0_actors::probe::{ProbeConfig, ProbeCore};
+    use x0_core::probe::{ProbeConfig, ProbeCore};
 
     use super::*;
 

@@ -15,7 +15,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use sha2::{Digest, Sha256};
-use x0_actors::certify::scheme::{
+use x0_core::certify::scheme::{
     MemberIndex, ShareSigner, SignatureBytesError, Suite, ThresholdScheme, SIGNATURE_BYTES,
 };
 

@@ -1,6 +1,6 @@
 //! A cost-free model of the capability tokens, for runs with modelled crypto.
 //!
-//! It keeps the verdicts of the real biscuit verifier ([`x0_actors::auth::token`]) for
+//! It keeps the verdicts of the real biscuit verifier ([`x0_core::auth::token`]) for
 //! every token the world produces: a token verifies only under the authority that minted
 //! it (else `token_signature`), only for the peer it names (else `wrong_holder`), only
 //! before the earlier of its credential expiry and its access date (else
@@ -26,7 +26,7 @@ use std::sync::Arc;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
-use x0_actors::auth::token::{
+use x0_core::auth::token::{
     Grant, Granted, Operation, Request, TokenRefusal, TokenVerifier, VerifierConfig,
     TOKEN_BYTES_MAX,
 };
@@ -344,9 +344,9 @@ mod tests {
     use super::*;
     use crate::tokens::BiscuitTokens;
     use rand::SeedableRng;
-    use x0_actors::auth::token::{Right, ACCESS_TTL_S_DEFAULT, CREDENTIAL_TTL_S_DEFAULT};
-    use x0_actors::network::PeerKey;
-    use x0_actors::topics;
+    use x0_core::auth::token::{Right, ACCESS_TTL_S_DEFAULT, CREDENTIAL_TTL_S_DEFAULT};
+    use x0_core::ids::PeerKey;
+    use x0_core::topics;
 
     const NOW_S: u64 = 1_800_000_000;
     const NOW_MS: u64 = NOW_S * 1000;

@@ -4,18 +4,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
-use x0_actors::certify::proposal::ProposalId;
-use x0_actors::certify::threshold::{faulty_max, share_count_min, ChangeClass};
-use x0_actors::certify::wire::CertificateMessage;
+use x0_core::certify::proposal::ProposalId;
+use x0_core::certify::threshold::{faulty_max, share_count_min, ChangeClass};
+use x0_core::certify::wire::CertificateMessage;
 
-use x0_actors::ballot::rules::Outcome;
-use x0_actors::ballot::wire::{BallotId, Open};
-use x0_actors::network::PeerKey;
+use x0_core::ballot::rules::Outcome;
+use x0_core::ballot::wire::{BallotId, Open};
+use x0_core::ids::PeerKey;
 
 use crate::ballots::Decision;
 use crate::gossip::{GossipCounters, GossipMessage, NodeId};
 use crate::scenario::{Direction, Fault, NodeRange, Scenario};
-use crate::world::hex;
 
 /// Latencies are counted in 1 ms buckets up to this; later ones land in the last bucket.
 /// A fixed array keeps the figures exact and the memory bounded at any scale.
@@ -614,7 +613,7 @@ pub fn build(
                 _ => None,
             };
             CertificateFigures {
-                id: hex(&id.0),
+                id: hex::encode(&id.0),
                 proposed_at_ms: proposed_at,
                 held_by,
                 honest_up: honest_up.len(),
@@ -736,11 +735,11 @@ pub fn build(
         let late: Vec<String> = honest_proposals
             .iter()
             .filter_map(|id| {
-                let figure = certificates.iter().find(|f| f.id == hex(&id.0));
+                let figure = certificates.iter().find(|f| f.id == hex::encode(&id.0));
                 match figure.and_then(|f| f.slowest_ms) {
                     Some(ms) if ms <= within => None,
-                    Some(ms) => Some(format!("{}: {ms} ms", &hex(&id.0)[..12])),
-                    None => Some(format!("{}: not everywhere", &hex(&id.0)[..12])),
+                    Some(ms) => Some(format!("{}: {ms} ms", &hex::encode(&id.0)[..12])),
+                    None => Some(format!("{}: not everywhere", &hex::encode(&id.0)[..12])),
                 }
             })
             .collect();
@@ -779,7 +778,7 @@ pub fn build(
             times.sort_unstable();
             let formed_at_ms = *times.first()?;
             Some(CertificateSpread {
-                id: hex(&id.0),
+                id: hex::encode(&id.0),
                 slot: all.get(id).map(|c| c.proposal.slot.clone()),
                 proposed_at_ms: proposed.get(id).copied(),
                 formed_at_ms,
@@ -801,7 +800,7 @@ pub fn build(
         certificates,
         criteria,
         passed,
-        trace_sha256: hex(&trace_sha256),
+        trace_sha256: hex::encode(&trace_sha256),
         honest_nodes: honest.len(),
         latency_cdf: stats.delivery.cdf(),
         certificate_spread,
@@ -860,7 +859,7 @@ fn ballot_checks(
         .filter(|n| n.honest && (n.node as usize) < scenario.committee.size as usize)
         .map(|n| n.node)
         .collect();
-    let short = |id: &BallotId| hex(&id.0)[..12].to_string();
+    let short = |id: &BallotId| hex::encode(&id.0)[..12].to_string();
     let empty = BTreeMap::new();
     let decisions_of = |id: &BallotId| stats.ballot_decisions.get(id).unwrap_or(&empty);
     let with = |decisions: &BTreeMap<NodeId, Decision>, outcome: Outcome| -> Vec<NodeId> {
@@ -930,7 +929,7 @@ fn ballot_checks(
             });
         }
         BallotFigures {
-            id: id.map(|id| hex(&id.0)),
+            id: id.map(|id| hex::encode(&id.0)),
             index: None,
             expect: None,
             opened_at_ms: None,
@@ -1163,7 +1162,7 @@ fn safety_problems(committee: &CommitteeCheck<'_>, nodes: &[NodeEnd]) -> Vec<Str
                 problems.push(format!(
                     "node {} holds an invalid certificate {}",
                     node.node,
-                    &hex(&id.0)[..12]
+                    &hex::encode(&id.0)[..12]
                 ));
             }
             slots

@@ -140,14 +140,14 @@ impl BallotExpect {
 }
 
 /// An honest member's choice: `yes`, `no` or `abstain`.
-pub fn parse_choice(text: &str) -> Option<x0_actors::ballot::rules::Choice> {
-    x0_actors::ballot::rules::Choice::parse(text)
+pub fn parse_choice(text: &str) -> Option<x0_core::ballot::rules::Choice> {
+    x0_core::ballot::rules::Choice::parse(text)
 }
 
 impl BallotSpec {
     /// The choice of honest member `node`, given the honest members in node order.
-    pub fn choice_of(&self, node: u32, honest_members: &[u32]) -> x0_actors::ballot::rules::Choice {
-        use x0_actors::ballot::rules::Choice;
+    pub fn choice_of(&self, node: u32, honest_members: &[u32]) -> x0_core::ballot::rules::Choice {
+        use x0_core::ballot::rules::Choice;
         let mut choice = match self.honest_choice.strip_prefix("split:") {
             Some(fraction) => {
                 let fraction: f64 = fraction.parse().unwrap_or(0.0);
@@ -590,7 +590,7 @@ pub struct ScenarioError {
 }
 
 /// Committees above this cannot hold a local ballot (its electorate bound).
-pub const BALLOT_COMMITTEE_MAX: u32 = x0_actors::ballot::wire::ELECTORATE_MAX as u32;
+pub const BALLOT_COMMITTEE_MAX: u32 = x0_core::ballot::wire::ELECTORATE_MAX as u32;
 /// Ballots a scenario may schedule, at most.
 pub const BALLOTS_MAX: usize = 64;
 
@@ -644,16 +644,16 @@ impl Scenario {
                 );
             }
             let title = ballot.title.len();
-            if title == 0 || title > x0_actors::ballot::wire::TITLE_BYTES_MAX {
+            if title == 0 || title > x0_core::ballot::wire::TITLE_BYTES_MAX {
                 return err(
                     field("title"),
                     format!(
                         "must be 1..={} bytes",
-                        x0_actors::ballot::wire::TITLE_BYTES_MAX
+                        x0_core::ballot::wire::TITLE_BYTES_MAX
                     ),
                 );
             }
-            if let Err(error) = ballot.effect.parse::<x0_actors::ballot::effect::Effect>() {
+            if let Err(error) = ballot.effect.parse::<x0_core::ballot::effect::Effect>() {
                 return err(field("effect"), error.to_string());
             }
             let choice_ok = match ballot.honest_choice.strip_prefix("split:") {
@@ -909,7 +909,7 @@ impl Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use x0_actors::ballot::rules::Choice;
+    use x0_core::ballot::rules::Choice;
 
     fn ballot(honest_choice: &str, choices: Vec<ChoiceOverride>) -> BallotSpec {
         BallotSpec {

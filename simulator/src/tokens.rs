@@ -1,7 +1,7 @@
 //! Capability tokens in the simulated world: the network authority, the credentials it
 //! mints, the access tokens nodes derive from them, and the verifier every node's gate
 //! runs. Like the signature suites ([`crate::crypto`]), there are two: real biscuit tokens
-//! ([`BiscuitTokens`], the node's own code from `x0_actors::auth::token`) for runs with
+//! ([`BiscuitTokens`], the node's own code from `x0_core::auth::token`) for runs with
 //! real BLS, and a cost-free model with the same accept/refuse semantics
 //! ([`crate::model_tokens::ModelTokens`]) for runs with modelled crypto, where a real
 //! verification (about 100 µs per cache miss, at every node for every member's token)
@@ -9,7 +9,7 @@
 
 use biscuit_auth::{Algorithm, KeyPair};
 use rand_chacha::ChaCha8Rng;
-use x0_actors::auth::token::{self, BiscuitVerifier, Grant, TokenVerifier, VerifierConfig};
+use x0_core::auth::token::{self, BiscuitVerifier, Grant, TokenVerifier, VerifierConfig};
 
 use crate::model_crypto::Weakness;
 

@@ -28,26 +28,30 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_distr::{Distribution, LogNormal};
 use sha2::{Digest, Sha256};
-use x0_actors::auth::envelope::Envelope;
-use x0_actors::auth::gate::{is_privileged, Gate, GateConfig};
-use x0_actors::auth::replay::Nonce;
-use x0_actors::auth::token::{
+use x0_core::auth::envelope::Envelope;
+use x0_core::auth::gate::{is_privileged, Gate, GateConfig};
+use x0_core::auth::replay::Nonce;
+use x0_core::auth::token::{
     Grant, Operation, Right, VerifierConfig, ACCESS_TTL_S_DEFAULT, CREDENTIAL_TTL_S_DEFAULT,
 };
-use x0_actors::ballot::book::{BallotBook, BallotConfig};
-use x0_actors::ballot::wire::{Attestation, BallotId};
-use x0_actors::certify::collector::{CollectorConfig, SlotKey};
-use x0_actors::certify::committee::Committee;
-use x0_actors::certify::node::{
-    Action, CertifyConfig, CertifyNode, CertifySetup, HeldShare, InboundVerdict,
+use x0_core::ballot::book::{BallotBook, BallotConfig};
+use x0_core::ballot::wire::{Attestation, BallotId};
+use x0_core::certify::collector::{CollectorConfig, SlotKey};
+use x0_core::certify::committee::Committee;
+use x0_core::certify::effects::{
+    carry_out, CertifyEffects, JournalError, MemoryJournal, Observation, Publication,
 };
-use x0_actors::certify::proposal::{Proposal, ProposalId};
-use x0_actors::certify::scheme::{signing_message, Bls, MemberIndex};
-use x0_actors::certify::threshold::ChangeClass;
-use x0_actors::certify::wire::{CertificateMessage, ShareMessage};
-use x0_actors::network::{PeerKey, Verdict};
-use x0_actors::probe::{ProbeConfig, ProbeCore};
-use x0_actors::topics;
+use x0_core::certify::node::{
+    Action, CertifyConfig, CertifyNode, CertifySetup, Evidence, HeldShare, InboundVerdict,
+};
+use x0_core::certify::proposal::{Proposal, ProposalId};
+use x0_core::certify::scheme::{signing_message, Bls, MemberIndex};
+use x0_core::certify::threshold::ChangeClass;
+use x0_core::certify::wire::{CertificateMessage, ShareMessage};
+use x0_core::ids::{PeerKey, Verdict};
+use x0_core::known_topics::operation_of;
+use x0_core::probe::{ProbeConfig, ProbeCore};
+use x0_core::topics;
 
 use crate::ballots::{BallotStore, KeyTable, NodeKeys};
 use crate::crypto::SimSuite;
@@ -143,8 +147,9 @@ struct Finished {
 /// What a node persisted: what survives a crash.
 #[derive(Default)]
 struct Store {
-    signed: BTreeMap<SlotKey, ProposalId>,
-    certificates: BTreeMap<ProposalId, Vec<u8>>,
+    /// Signed slots and certificates, under the node's own rules (a second signature for
+    /// a slot is refused).
+    journal: MemoryJournal,
     /// Nonces the gate admitted, with their messages' timestamps (the auth journal).
     /// Those out of the window are dropped whenever the list doubles, so it holds at most
     /// twice what the gate holds (or `NONCES_PRUNE_MIN`).
@@ -304,7 +309,7 @@ pub struct Sim<S: SimSuite> {
     /// The scenario's ballots by id, once opened.
     ballot_ids: BTreeMap<BallotId, usize>,
     /// Offline checks of decided certificates, by SHA-256 of their encoding.
-    ballot_verified: BTreeMap<[u8; 32], Result<x0_actors::ballot::rules::Outcome, String>>,
+    ballot_verified: BTreeMap<[u8; 32], Result<x0_core::ballot::rules::Outcome, String>>,
     losses: Vec<LossRule>,
     gossip_config: GossipConfig,
     /// Every node's seen cache, one column each.
@@ -650,6 +655,7 @@ impl<S: SimSuite> Sim<S> {
         let sim = &self.nodes[node as usize];
         let certificates = sim
             .store
+            .journal
             .certificates
             .values()
             .filter_map(|bytes| CertificateMessage::decode(bytes).ok())
@@ -658,7 +664,7 @@ impl<S: SimSuite> Sim<S> {
             committee: self.committee.clone(),
             own_key: peer_key(node),
             shares,
-            signed: sim.store.signed.clone(),
+            signed: sim.store.journal.signed.clone(),
             certificates,
         };
         let mut actions = Vec::new();
@@ -671,7 +677,7 @@ impl<S: SimSuite> Sim<S> {
             self.verifier_config,
             self.weakness,
         );
-        let mut gate = Gate::new(verifier, self.gate_config, clock_ms);
+        let mut gate = Gate::new(verifier, self.gate_config, operation_of, clock_ms);
         let sim = &mut self.nodes[node as usize];
         if self.weakness != Weakness::NoncesForgotten {
             let skipped = gate.restore(
@@ -917,7 +923,10 @@ impl<S: SimSuite> Sim<S> {
                     Ok(id) => {
                         let honest = self.nodes[node as usize].byzantine.is_empty();
                         self.stats.proposals.push((id, now_ms, honest));
-                        self.trace(format_args!("propose {index} by {node}: {}", hex(&id.0)));
+                        self.trace(format_args!(
+                            "propose {index} by {node}: {}",
+                            hex::encode(&id.0)
+                        ));
                     }
                     Err(error) => {
                         self.trace(format_args!("propose {index} by {node} refused: {error}"))
@@ -1474,89 +1483,16 @@ impl<S: SimSuite> Sim<S> {
         self.send_all(node, out);
     }
 
-    /// Carries out a certify node's actions as the actor does: persist, then publish.
+    /// Carries out a certify node's actions through the interpreter the actor runs too
+    /// (x0_core::certify::effects): persist, then publish.
     fn carry_out(&mut self, node: NodeId, actions: Vec<Action>) {
         let now_ms = self.engine.now_ms();
-        for action in actions {
-            match action {
-                Action::PublishShare {
-                    slot,
-                    id,
-                    share,
-                    encoded,
-                } => {
-                    let sim = &mut self.nodes[node as usize];
-                    if withholds(&sim.byzantine) {
-                        continue;
-                    }
-                    sim.store.signed.insert(slot, id);
-                    if sim.byzantine.contains(&Behaviour::ExceedRights) {
-                        self.stats.count_attack("shares_beyond_rights", 1);
-                    }
-                    if sim.byzantine.contains(&Behaviour::ForgeTokens) {
-                        self.stats.count_attack("forged_shares", 1);
-                    }
-                    let encoded = if sim.byzantine.contains(&Behaviour::InvalidShares) {
-                        self.forged_share(node, &encoded)
-                    } else {
-                        let _ = share;
-                        encoded
-                    };
-                    self.publish_sealed(node, topics::SHARES, &encoded);
-                }
-                Action::PublishCertificate { id, encoded } => {
-                    self.nodes[node as usize]
-                        .store
-                        .certificates
-                        .insert(id, encoded.clone());
-                    self.publish(node, topics::CERTIFICATES, encoded);
-                }
-                Action::StoreCertificate { id, encoded } => {
-                    self.nodes[node as usize]
-                        .store
-                        .certificates
-                        .insert(id, encoded);
-                }
-                Action::PublishProposal { encoded } => {
-                    self.publish_sealed(node, topics::PROPOSALS, &encoded);
-                }
-                Action::RepublishCertificate { encoded, .. } => {
-                    if !withholds(&self.nodes[node as usize].byzantine) {
-                        self.publish(node, topics::CERTIFICATES, encoded);
-                    }
-                }
-                Action::Verdict { held, verdict } => {
-                    if let Some(message) = self.nodes[node as usize].held.remove(&held) {
-                        self.report(node, message, acceptance_of(verdict));
-                    }
-                }
-                Action::Certified { id, origin, .. } => {
-                    self.stats.record_certified(id, node, now_ms);
-                    self.trace(format_args!(
-                        "certified {node} {} {}",
-                        hex(&id.0),
-                        origin.as_str()
-                    ));
-                }
-                Action::Conflict { slot, ids, .. } => {
-                    // The second certificate is held here too, with the slot halted.
-                    self.stats.record_certified(ids[1], node, now_ms);
-                    self.trace(format_args!("conflict {node} {}/{}", slot.0, slot.1));
-                }
-                Action::CertificateRefused {
-                    verdict: Verdict::Reject { .. },
-                } => self.stats.certificates_rejected += 1,
-                Action::Evidence(_) => self.stats.evidence += 1,
-                Action::ShareRefused {
-                    verdict: Verdict::Reject { .. },
-                } => self.stats.shares_rejected += 1,
-                Action::ShareReceived { .. }
-                | Action::ShareRefused { .. }
-                | Action::CertificateRefused { .. }
-                | Action::ProposalRefused { .. }
-                | Action::Dropped { .. } => {}
-            }
-        }
+        let mut shell = CertifyShell {
+            sim: self,
+            node,
+            now_ms,
+        };
+        carry_out(&mut shell, actions);
     }
 
     /// What a Byzantine node does on seeing a proposal or share, beyond what its core
@@ -1604,7 +1540,7 @@ impl<S: SimSuite> Sim<S> {
                 member: node as MemberIndex,
                 share: self.sign_as(node, class, &signing_message(&id)),
             };
-            self.trace(format_args!("equivocate {node} {}", hex(&id.0)));
+            self.trace(format_args!("equivocate {node} {}", hex::encode(&id.0)));
             self.publish_sealed(node, topics::SHARES, &share.encode());
         }
         if behaviours.contains(&Behaviour::ForgedCertificates) {
@@ -1612,13 +1548,13 @@ impl<S: SimSuite> Sim<S> {
             forged.payload = b"forged".to_vec();
             forged.proposer = peer_key(node).0;
             let id = forged.id();
-            let t = x0_actors::certify::threshold::faulty_max(self.committee.size());
+            let t = x0_core::certify::threshold::faulty_max(self.committee.size());
             let certificate = CertificateMessage {
                 proposal: forged,
                 signers: (0..=t as MemberIndex).collect(),
                 signature: self.sign_as(node, class, &signing_message(&id)),
             };
-            self.trace(format_args!("forge {node} {}", hex(&id.0)));
+            self.trace(format_args!("forge {node} {}", hex::encode(&id.0)));
             self.publish(node, topics::CERTIFICATES, certificate.encode());
         }
     }
@@ -1751,11 +1687,120 @@ fn acceptance_of(verdict: Verdict) -> Acceptance {
 
 mod ballot_shell;
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// A node's index from its simulated PeerKey (for reports).
 pub fn node_index(key: &PeerKey) -> Option<NodeId> {
     node_of(key)
+}
+
+/// The simulator's side of the certify interpreter: the modelled store, the gossip model,
+/// the run's statistics and trace, and what a Byzantine member does instead.
+struct CertifyShell<'a, S: SimSuite> {
+    sim: &'a mut Sim<S>,
+    node: NodeId,
+    now_ms: u64,
+}
+
+impl<S: SimSuite> CertifyEffects for CertifyShell<'_, S> {
+    fn persist_signed(
+        &mut self,
+        slot: &SlotKey,
+        id: &ProposalId,
+        _share: &[u8],
+    ) -> Result<(), JournalError> {
+        let sim = &mut self.sim.nodes[self.node as usize];
+        // A withholder keeps no record and publishes nothing (see `publish`).
+        if withholds(&sim.byzantine) {
+            return Ok(());
+        }
+        sim.store.journal.record_signed(slot, id)
+    }
+
+    fn persist_certificate(&mut self, id: &ProposalId, encoded: &[u8]) -> Result<(), JournalError> {
+        self.sim.nodes[self.node as usize]
+            .store
+            .journal
+            .record_certificate(id, encoded);
+        Ok(())
+    }
+
+    fn persist_evidence(&mut self, _: &Evidence) -> Result<(), JournalError> {
+        // Counted in `observe`; no simulated reader asks for the records.
+        Ok(())
+    }
+
+    fn publish(&mut self, publication: Publication, encoded: Vec<u8>) {
+        let node = self.node;
+        let byzantine = &self.sim.nodes[node as usize].byzantine;
+        match publication {
+            Publication::Share => {
+                if withholds(byzantine) {
+                    return;
+                }
+                let beyond_rights = byzantine.contains(&Behaviour::ExceedRights);
+                let forger = byzantine.contains(&Behaviour::ForgeTokens);
+                let invalid = byzantine.contains(&Behaviour::InvalidShares);
+                if beyond_rights {
+                    self.sim.stats.count_attack("shares_beyond_rights", 1);
+                }
+                if forger {
+                    self.sim.stats.count_attack("forged_shares", 1);
+                }
+                let encoded = if invalid {
+                    self.sim.forged_share(node, &encoded)
+                } else {
+                    encoded
+                };
+                self.sim.publish_sealed(node, topics::SHARES, &encoded);
+            }
+            Publication::Proposal => self.sim.publish_sealed(node, topics::PROPOSALS, &encoded),
+            Publication::Certificate => self.sim.publish(node, topics::CERTIFICATES, encoded),
+            Publication::Republished => {
+                if !withholds(byzantine) {
+                    self.sim.publish(node, topics::CERTIFICATES, encoded);
+                }
+            }
+        }
+    }
+
+    fn verdict(&mut self, held: HeldShare, verdict: Verdict) {
+        if let Some(message) = self.sim.nodes[self.node as usize].held.remove(&held) {
+            self.sim.report(self.node, message, acceptance_of(verdict));
+        }
+    }
+
+    fn observe(&mut self, observation: Observation<'_>) {
+        let (node, now_ms) = (self.node, self.now_ms);
+        match observation {
+            Observation::Certified { id, origin, .. } => {
+                self.sim.stats.record_certified(*id, node, now_ms);
+                self.sim.trace(format_args!(
+                    "certified {node} {} {}",
+                    hex::encode(id.0),
+                    origin.as_str()
+                ));
+            }
+            Observation::Conflict { slot, ids, .. } => {
+                // The second certificate is held here too, with the slot halted.
+                self.sim.stats.record_certified(ids[1], node, now_ms);
+                self.sim
+                    .trace(format_args!("conflict {node} {}/{}", slot.0, slot.1));
+            }
+            Observation::CertificateRefused {
+                verdict: Verdict::Reject { .. },
+            } => self.sim.stats.certificates_rejected += 1,
+            Observation::Evidence(_) => self.sim.stats.evidence += 1,
+            Observation::ShareRefused {
+                verdict: Verdict::Reject { .. },
+            } => self.sim.stats.shares_rejected += 1,
+            Observation::JournalFailed { what, error } => {
+                self.sim
+                    .trace(format_args!("journal-refused {node} {what}: {error}"));
+            }
+            Observation::ShareReceived { .. }
+            | Observation::ShareRefused { .. }
+            | Observation::CertificateRefused { .. }
+            | Observation::ProposalRefused { .. }
+            | Observation::Dropped { .. } => {}
+        }
+    }
 }

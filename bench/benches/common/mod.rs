@@ -1,5 +1,5 @@
 //! Fixtures shared by `tokens.rs` and `tokens_interleaved.rs`: the same fixed clock, key
-//! shapes and access token as the unit tests in `x0_actors::auth::token`.
+//! shapes and access token as the unit tests in `x0_core::auth::token`.
 
 // Each bench uses its own subset.
 #![allow(dead_code)]
@@ -12,19 +12,19 @@ use biscuit_auth::builder::{fact, string, Term};
 use biscuit_auth::{Algorithm, AuthorizerBuilder, AuthorizerLimits, Biscuit, KeyPair, PublicKey};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use x0_actors::auth::envelope::{Envelope, NONCE_BYTES};
-use x0_actors::auth::gate::{Gate, GateConfig};
-use x0_actors::auth::replay::{Nonce, ReplayGuard};
-use x0_actors::auth::token::{
+use x0_core::auth::envelope::{Envelope, NONCE_BYTES};
+use x0_core::auth::gate::{Gate, GateConfig};
+use x0_core::auth::replay::{Nonce, ReplayGuard};
+use x0_core::auth::token::{
     derive_access, mint, BiscuitVerifier, Grant, Operation, Right, VerifierConfig, VerifierStats,
     ACCESS_TTL_S_DEFAULT, CREDENTIAL_TTL_S_DEFAULT,
 };
-use x0_actors::certify::proposal::ProposalId;
-use x0_actors::certify::scheme::SIGNATURE_BYTES;
-use x0_actors::certify::threshold::ChangeClass;
-use x0_actors::certify::wire::ShareMessage;
-use x0_actors::network::PeerKey;
-use x0_actors::topics;
+use x0_core::certify::proposal::ProposalId;
+use x0_core::certify::scheme::SIGNATURE_BYTES;
+use x0_core::certify::threshold::ChangeClass;
+use x0_core::certify::wire::ShareMessage;
+use x0_core::ids::PeerKey;
+use x0_core::topics;
 
 pub const NOW_S: u64 = 1_800_000_000;
 pub const NOW_MS: u64 = NOW_S * 1000;
@@ -243,6 +243,7 @@ impl GateLoop {
             gate: Gate::new(
                 BiscuitVerifier::new(authority.public(), config),
                 GateConfig::default(),
+                x0_core::known_topics::operation_of,
                 NOW_MS,
             ),
             messages: tokens.iter().map(|t| Message::new(t, &payload)).collect(),

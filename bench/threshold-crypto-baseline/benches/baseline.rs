@@ -1,4 +1,4 @@
-//! Threshold BLS certificates, x0's scheme (blsttc 8 via `x0_actors::certify::scheme::
+//! Threshold BLS certificates, x0's scheme (blsttc 8 via `x0_core::certify::scheme::
 //! BlsCommittee`) against threshold_crypto 0.4, measured in one run so that their ratio
 //! is not a comparison across runs. Committees of 10, 100 and 300, t = floor((n-1)/3), a
 //! certificate from t+1 shares, one message.
@@ -22,11 +22,11 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use x0_actors::certify::proposal::ProposalId;
-use x0_actors::certify::scheme::{
+use x0_core::certify::proposal::ProposalId;
+use x0_core::certify::scheme::{
     signing_message, BlsCommittee, BlsMember, MemberIndex, ShareSigner, ThresholdScheme,
 };
-use x0_actors::certify::threshold::faulty_max;
+use x0_core::certify::threshold::faulty_max;
 
 /// True if `valid` holds for every item, checked on `workers` threads that claim items one
 /// at a time, as `BlsCommittee::invalid_shares` does; used for threshold_crypto only.

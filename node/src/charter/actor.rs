@@ -24,11 +24,11 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
-use x0_actors::certify::actor::CertifiedChange;
-use x0_actors::charter::exposition::filter;
-use x0_actors::charter::policy::CharterPolicy;
-use x0_actors::charter::statsd;
-use x0_actors::network::Stop;
+use x0_actors::certify::CertifiedChange;
+use x0_actors::messages::Stop;
+use x0_core::charter::exposition::filter;
+use x0_core::charter::policy::CharterPolicy;
+use x0_core::charter::statsd;
 use x0_ebpf::{Destination, KernelEnforcer, KernelSettings};
 
 use super::exporter::{Exporter, PushOutcome};

@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-use x0_actors::charter::statsd::{DATAGRAM_BYTES_MAX, LINES_PER_PUSH_MAX};
+use x0_core::charter::statsd::{DATAGRAM_BYTES_MAX, LINES_PER_PUSH_MAX};
 
 /// Datagrams one frame carries at most (each at least one line).
 const DATAGRAMS_PER_FRAME_MAX: usize = LINES_PER_PUSH_MAX;

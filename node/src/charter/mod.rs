@@ -7,7 +7,7 @@
 //!   sends the StatsD datagrams. In kernel mode it runs in the Charter's cgroup, so the
 //!   kernel refuses any destination the policy does not allow, whatever the node asks.
 //!
-//! The filtering and push formats are sans-IO in `x0_actors::charter`; the kernel programs
+//! The filtering and push formats are sans-IO in `x0_core::charter`; the kernel programs
 //! and their loader are the `x0-ebpf` crate.
 
 pub mod actor;
@@ -15,7 +15,7 @@ pub mod exporter;
 
 use std::path::Path;
 
-use x0_actors::charter::policy::CharterPolicy;
+use x0_core::charter::policy::CharterPolicy;
 
 use crate::NodeError;
 

@@ -10,11 +10,11 @@ use actix::prelude::*;
 use libp2p::gossipsub::{MessageAcceptance, MessageId};
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
-use x0_actors::network::{
+use x0_actors::messages::{
     Inbound, PeerEvent, PeerKey, Publish, PublishError, Subscribe, SubscribeError, Verdict,
     WatchPeers,
 };
-use x0_actors::topics;
+use x0_core::known_topics;
 
 use super::metrics::{NetworkMetrics, TopicReasonLabel, VerdictLabel};
 use super::swarm_task::{Command, NetworkStatus};
@@ -224,7 +224,7 @@ impl Handler<Subscribe> for NetworkActor {
     type Result = Result<(), SubscribeError>;
 
     fn handle(&mut self, subscribe: Subscribe, _: &mut Self::Context) -> Self::Result {
-        if topics::spec(&subscribe.topic).is_none() {
+        if known_topics::spec(&subscribe.topic).is_none() {
             return Err(SubscribeError::UnknownTopic(subscribe.topic));
         }
         if self.owners.contains_key(&subscribe.topic) {
@@ -247,7 +247,7 @@ impl Handler<Publish> for NetworkActor {
     type Result = ResponseFuture<Result<(), PublishError>>;
 
     fn handle(&mut self, publish: Publish, _: &mut Self::Context) -> Self::Result {
-        let Some(spec) = topics::spec(&publish.topic) else {
+        let Some(spec) = known_topics::spec(&publish.topic) else {
             return Box::pin(async move { Err(PublishError::UnknownTopic(publish.topic)) });
         };
         // Assert at the sending end too: never put on the wire what a receiver must refuse.

@@ -10,7 +10,7 @@ use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{connection_limits, gossipsub, identify, kad, mdns, ping, PeerId, StreamProtocol};
 use prometheus_client::registry::Registry;
-use x0_actors::topics;
+use x0_core::known_topics;
 
 use super::duplicates::DuplicateCounter;
 use crate::config::{Config, GossipSection};
@@ -148,7 +148,7 @@ pub fn gossipsub_config_builder(gossip: &GossipSection) -> gossipsub::ConfigBuil
         .max_transmit_size(gossip.max_transmit_size_bytes);
     // mesh_outbound_min must stay below mesh_n_low and at most mesh_n / 2.
     builder.mesh_outbound_min((gossip.mesh_n / 2).min(gossip.mesh_n_low.saturating_sub(1)));
-    for topic in topics::KNOWN {
+    for topic in known_topics::KNOWN {
         builder.max_transmit_size_for_topic(
             topic_transmit_limit_bytes(topic.message_bytes_max),
             gossipsub::IdentTopic::new(topic.name).hash(),
@@ -174,7 +174,7 @@ pub fn score_parameters(
 ) -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
     let score = &gossip.score;
     let mut topics_params = HashMap::new();
-    for topic in topics::KNOWN {
+    for topic in known_topics::KNOWN {
         topics_params.insert(
             gossipsub::IdentTopic::new(topic.name).hash(),
             gossipsub::TopicScoreParams {
@@ -231,10 +231,10 @@ mod tests {
             gossipsub::ValidationMode::Strict
         ));
         assert!(config.validate_messages());
-        let probe = gossipsub::IdentTopic::new(topics::PROBE).hash();
+        let probe = gossipsub::IdentTopic::new(x0_core::topics::PROBE).hash();
         assert_eq!(
             config.max_transmit_size_for_topic(&probe),
-            x0_actors::probe::MESSAGE_BYTES_MAX + 512
+            x0_core::probe::MESSAGE_BYTES_MAX + 512
         );
         let (params, thresholds) = score_parameters(&gossip);
         params.validate().expect("score params valid");

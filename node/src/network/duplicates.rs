@@ -13,8 +13,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use x0_actors::duplicates::{DuplicateTracker, DuplicateTrackerConfig, Settled};
-use x0_actors::topics;
+use x0_core::duplicates::{DuplicateTracker, DuplicateTrackerConfig, Settled};
+use x0_core::known_topics;
 
 use super::metrics::TopicLabel;
 
@@ -65,7 +65,7 @@ impl DuplicateCounter {
     fn observe(&self, raw: &RawMessage) {
         // gossipsub calls the transform before it checks the subscription: a message on a
         // made-up topic must not create a label or hold memory.
-        let Some(topic) = topics::spec(raw.topic.as_str()) else {
+        let Some(topic) = known_topics::spec(raw.topic.as_str()) else {
             return;
         };
         let mut message_id = raw.source.map(|p| p.to_bytes()).unwrap_or_default();

@@ -17,9 +17,9 @@ use libp2p::{identify, kad, mdns, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
-use x0_actors::duplicates::DuplicateTrackerConfig;
-use x0_actors::network::PublishError;
+use x0_actors::messages::PublishError;
 use x0_actors::wall_clock::unix_ms_now;
+use x0_core::duplicates::DuplicateTrackerConfig;
 
 use super::actor::{GossipArrived, NetworkActor, PeerChanged};
 use super::behaviour::{self, Behaviour, BehaviourEvent};

@@ -4,7 +4,7 @@
 //! * [`client`]: GraphQL over HTTP(S) for one space, bounded and retried.
 //! * [`snapshot_tally`]: the pure count, one node one vote through the configured
 //!   registry (voter address -> member PeerId), decided by
-//!   [`x0_actors::ballot::rules::snapshot_outcome`].
+//!   [`x0_core::ballot::rules::snapshot_outcome`].
 
 pub mod client;
 pub mod eip712;
@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use alloy_primitives::Address;
 use libp2p::PeerId;
-use x0_actors::ballot::rules::{snapshot_outcome, Choice, Outcome, Tally};
+use x0_core::ballot::rules::{snapshot_outcome, Choice, Outcome, Tally};
 
 pub use client::{
     AttemptError, ClientConfig, HubVote, Proposal, SnapshotClient, SnapshotError, VoteFetch,

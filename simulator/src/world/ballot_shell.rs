@@ -11,18 +11,18 @@ use std::rc::Rc;
 
 use rand::Rng;
 use sha2::{Digest, Sha256};
-use x0_actors::ballot::book::{Action as BallotAction, BallotBook};
-use x0_actors::ballot::certificate::Certificate;
-use x0_actors::ballot::effect::Effect;
-use x0_actors::ballot::rules::{faulty_max, Choice, Outcome};
-use x0_actors::ballot::verify::NodeSigner;
-use x0_actors::ballot::wire::{
+use x0_core::ballot::book::{Action as BallotAction, BallotBook};
+use x0_core::ballot::certificate::Certificate;
+use x0_core::ballot::effect::Effect;
+use x0_core::ballot::rules::{faulty_max, Choice, Outcome};
+use x0_core::ballot::verify::NodeSigner;
+use x0_core::ballot::wire::{
     decode_evidence, decode_open, decode_vote, BallotId, Message, Open, Vote,
 };
-use x0_actors::network::{PeerKey, Verdict};
-use x0_actors::topics;
+use x0_core::ids::{PeerKey, Verdict};
+use x0_core::topics;
 
-use super::{acceptance_of, hex, peer_key, withholds, Event, Sim, EPOCH_UNIX_MS};
+use super::{acceptance_of, peer_key, withholds, Event, Sim, EPOCH_UNIX_MS};
 use crate::ballots::{weak_outcome, Decision};
 use crate::crypto::SimSuite;
 use crate::gossip::{Acceptance, GossipMessage, MessageId, NodeId, Rpc};
@@ -31,7 +31,7 @@ use crate::report::BallotOpenRecord;
 use crate::scenario::{Behaviour, Fault};
 
 /// Outage attestations a `spam_opens` node keeps, at most (one per member).
-const HEARD_ATTESTATIONS_MAX: usize = x0_actors::ballot::wire::ELECTORATE_MAX;
+const HEARD_ATTESTATIONS_MAX: usize = x0_core::ballot::wire::ELECTORATE_MAX;
 
 impl<S: SimSuite> Sim<S> {
     /// Starts `node`'s ballot book from its store, and its hub polls (ballot runs only).
@@ -175,7 +175,7 @@ impl<S: SimSuite> Sim<S> {
         match (&record.id, &record.refused) {
             (Some(id), _) => self.trace(format_args!(
                 "ballot {index} opened by {node}: {}",
-                hex(&id.0)
+                hex::encode(&id.0)
             )),
             (None, refused) => self.trace(format_args!(
                 "ballot {index} by {node} refused: {}",
@@ -246,7 +246,7 @@ impl<S: SimSuite> Sim<S> {
         match book.vote(id, choice, clock, &mut actions) {
             Ok(sequence) => self.trace(format_args!(
                 "vote {node} {} {} #{sequence}",
-                &hex(&id.0)[..12],
+                &hex::encode(&id.0)[..12],
                 choice.as_str()
             )),
             Err(error) => self.trace(format_args!("vote {node} refused: {error}")),
@@ -309,7 +309,10 @@ impl<S: SimSuite> Sim<S> {
             .iter()
             .copied()
             .collect();
-        self.trace(format_args!("equivocate-vote {node} {}", &hex(&id.0)[..12]));
+        self.trace(format_args!(
+            "equivocate-vote {node} {}",
+            &hex::encode(&id.0)[..12]
+        ));
         self.stats.count_ballot_attack("equivocating_votes", 2);
         for (rank, peer) in peers.into_iter().enumerate() {
             let to_yes = if split {
@@ -507,7 +510,7 @@ impl<S: SimSuite> Sim<S> {
                     sim.store.ballots.decided.insert(id, encoded.clone());
                     self.trace(format_args!(
                         "ballot-decided {node} {} {}",
-                        &hex(&id.0)[..12],
+                        &hex::encode(&id.0)[..12],
                         certificate.outcome.as_str()
                     ));
                     if honest {
@@ -559,8 +562,8 @@ impl<S: SimSuite> Sim<S> {
 }
 
 fn remember_attestation(
-    heard: &mut std::collections::BTreeMap<PeerKey, x0_actors::ballot::wire::Attestation>,
-    attestation: x0_actors::ballot::wire::Attestation,
+    heard: &mut std::collections::BTreeMap<PeerKey, x0_core::ballot::wire::Attestation>,
+    attestation: x0_core::ballot::wire::Attestation,
 ) {
     let newer = heard
         .get(&attestation.attester)

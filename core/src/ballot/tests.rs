@@ -12,7 +12,7 @@ use super::fallback::Mode;
 use super::rules::{Choice, Outcome};
 use super::verify::{NodeSigner, SignatureCheck};
 use super::wire::{BallotId, Message, Vote};
-use crate::network::{PeerKey, Verdict};
+use crate::ids::{PeerKey, Verdict};
 
 /// A member's key; its PeerKey is the ed25519 public key.
 struct Keys {

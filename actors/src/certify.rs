@@ -17,24 +17,26 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 use tokio::sync::oneshot;
 
-use super::collector::SlotKey;
-pub use super::node::{
+use crate::messages::{Inbound, Publish, PublishError, Stop, Verdict};
+use crate::wall_clock::unix_ms_now;
+use x0_core::anomaly::{AnomalyEvent, AnomalyLimits, Change, Decision, Level, Override};
+use x0_core::ballot::effect::Effect;
+use x0_core::certify::collector::SlotKey;
+use x0_core::certify::effects::{carry_out, CertifyEffects, Observation, Publication};
+pub use x0_core::certify::effects::{check_signed_slot, JournalError};
+pub use x0_core::certify::node::{
     Action, CertifyConfig, CertifySetup, CertifySummary, Evidence, ProposeError,
 };
-use super::node::{CertifyNode, HeldShare, InboundVerdict, Origin};
-use super::proposal::ProposalId;
-use super::threshold::ChangeClass;
-use super::wire::CertificateMessage;
-use crate::auth::anomaly::{AnomalyEvent, AnomalyLimits, Change, Decision, Level, Override};
-use crate::ballot::effect::Effect;
-use crate::network::{Inbound, Publish, PublishError, Stop, Verdict};
-use crate::topics;
-use crate::wall_clock::unix_ms_now;
+use x0_core::certify::node::{CertifyNode, HeldShare, InboundVerdict, Origin};
+use x0_core::certify::proposal::ProposalId;
+use x0_core::certify::threshold::ChangeClass;
+use x0_core::certify::wire::CertificateMessage;
 
 /// Durable storage the actor writes before it lets anything leave the node.
 /// Every method returns only once the write is durable (a committed redb transaction).
 pub trait Journal: Send + 'static {
-    /// This member signed `id` for `slot`; `share` is what it is about to publish.
+    /// This member signed `id` for `slot`; `share` is what it is about to publish. Refuses
+    /// a different id for a recorded slot ([`check_signed_slot`]).
     fn record_signed(
         &self,
         slot: &SlotKey,
@@ -45,17 +47,6 @@ pub trait Journal: Send + 'static {
     fn record_certificate(&self, id: &ProposalId, encoded: &[u8]) -> Result<(), JournalError>;
     /// Proof of misbehaviour, kept for operators and for a ballot to settle.
     fn record_evidence(&self, evidence: &Evidence) -> Result<(), JournalError>;
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum JournalError {
-    /// The member signed a different proposal for this slot already; never publish.
-    #[error("slot already signed for another proposal")]
-    SlotAlreadySigned,
-    #[error("evidence store is full")]
-    EvidenceFull,
-    #[error("{0}")]
-    Storage(String),
 }
 
 /// Metrics of certificate collection, registered once in the node's registry.
@@ -267,7 +258,7 @@ impl AnomalyWatch {
             Decision::Applied { .. } => "applied",
             Decision::Duplicate { .. } => "duplicate",
             Decision::Refused(refusal) => {
-                tracing::error!(id = %hex(&id.0), affected_nodes, reason = refusal.as_str(), "change not applied: anomaly limits");
+                tracing::error!(id = %hex::encode(&id.0), affected_nodes, reason = refusal.as_str(), "change not applied: anomaly limits");
                 refusal.as_str()
             }
         };
@@ -390,127 +381,20 @@ impl CertifyActor {
         actor
     }
 
-    /// Carries out the node's actions in order: persist first, then the publications it
-    /// allows (returned, for the caller to send); verdicts; evidence; metrics; logs.
+    /// Carries out the node's actions through the shared interpreter ([`carry_out`]):
+    /// persist first, then the publications it allows (returned, for the caller to send).
     fn carry_out(&mut self, actions: Vec<Action>) -> Vec<(&'static str, Vec<u8>)> {
-        let mut publications = Vec::new();
-        for action in actions {
-            match action {
-                Action::PublishShare {
-                    slot,
-                    id,
-                    share,
-                    encoded,
-                } => match self.journal.record_signed(&slot, &id, &share) {
-                    Ok(()) => publications.push((topics::SHARES, encoded)),
-                    Err(error) => self.journal_failed("signed slot", &error),
-                },
-                Action::PublishCertificate { id, encoded } => {
-                    match self.journal.record_certificate(&id, &encoded) {
-                        Ok(()) => publications.push((topics::CERTIFICATES, encoded)),
-                        Err(error) => self.journal_failed("certificate", &error),
-                    }
-                }
-                Action::StoreCertificate { id, encoded } => {
-                    if let Err(error) = self.journal.record_certificate(&id, &encoded) {
-                        self.journal_failed("certificate", &error);
-                    }
-                }
-                Action::PublishProposal { encoded } => {
-                    publications.push((topics::PROPOSALS, encoded));
-                }
-                Action::RepublishCertificate { encoded, .. } => {
-                    self.metrics.republished.inc();
-                    publications.push((topics::CERTIFICATES, encoded));
-                }
-                Action::Verdict { held, verdict } => {
-                    if let Some(reply) = self.held.remove(&held) {
-                        let _ = reply.send(verdict);
-                    }
-                }
-                Action::Evidence(evidence) => self.record_evidence(evidence),
-                Action::Certified {
-                    slot,
-                    id,
-                    class,
-                    origin,
-                    collecting_ms,
-                } => {
-                    if let Some(ms) = collecting_ms {
-                        self.metrics.formation_seconds.observe(ms as f64 / 1000.0);
-                    }
-                    // Restored certificates were counted in the run that accepted them.
-                    if origin != Origin::Restored {
-                        if let Some(certificate) = self.node.certificate(&id) {
-                            let ppm = certificate.proposal.affected_ppm;
-                            self.anomaly.on_certified(&id, ppm, unix_ms_now());
-                        }
-                    }
-                    self.metrics
-                        .certificates
-                        .get_or_create(&OriginLabel {
-                            origin: origin.as_str(),
-                        })
-                        .inc();
-                    tracing::info!(epoch = slot.0, slot = %slot.1, id = %hex(&id.0), ?class, origin = origin.as_str(), "certificate accepted");
-                    if let Some(certificate) = self.node.certificate(&id) {
-                        self.notify(certificate);
-                    }
-                }
-                Action::Conflict {
-                    slot,
-                    ids,
-                    double_signers,
-                } => {
-                    self.metrics.conflicts.inc();
-                    tracing::error!(
-                        epoch = slot.0, slot = %slot.1, first = %hex(&ids[0].0), second = %hex(&ids[1].0),
-                        ?double_signers,
-                        "conflicting certificates: slot halted until a ballot settles it"
-                    );
-                }
-                Action::ShareReceived { class } => {
-                    self.metrics
-                        .shares_received
-                        .get_or_create(&ClassLabel {
-                            class: class_name(class),
-                        })
-                        .inc();
-                }
-                Action::ShareRefused { verdict } => match verdict {
-                    Verdict::Reject { reason } => {
-                        self.metrics
-                            .shares_rejected
-                            .get_or_create(&ReasonLabel { reason })
-                            .inc();
-                    }
-                    Verdict::Ignore { reason } => {
-                        self.metrics
-                            .shares_ignored
-                            .get_or_create(&ReasonLabel { reason })
-                            .inc();
-                    }
-                    Verdict::Accept => {}
-                },
-                Action::CertificateRefused { verdict } => {
-                    if let Verdict::Reject { reason } = verdict {
-                        self.metrics
-                            .certificates_rejected
-                            .get_or_create(&ReasonLabel { reason })
-                            .inc();
-                    }
-                }
-                Action::ProposalRefused { verdict } => {
-                    if let Verdict::Reject { reason } | Verdict::Ignore { reason } = verdict {
-                        self.metrics
-                            .proposals_ignored
-                            .get_or_create(&ReasonLabel { reason })
-                            .inc();
-                    }
-                }
-                Action::Dropped { what } => self.metrics.drop(what),
-            }
-        }
+        let mut effects = ActorEffects {
+            node: &self.node,
+            journal: self.journal.as_ref(),
+            metrics: &self.metrics,
+            anomaly: &mut self.anomaly,
+            held: &mut self.held,
+            subscribers: &self.subscribers,
+            publications: Vec::new(),
+        };
+        carry_out(&mut effects, actions);
+        let publications = effects.publications;
         let summary = self.node.summary();
         self.metrics.held_verdicts.set(summary.held_verdicts as i64);
         self.metrics.pending.set(summary.pending as i64);
@@ -523,28 +407,6 @@ impl CertifyActor {
         for (topic, data) in self.carry_out(actions) {
             self.publish(topic, data, now_ms, ctx);
         }
-    }
-
-    fn record_evidence(&self, evidence: Evidence) {
-        let kind = match evidence {
-            Evidence::InvalidShare { member, id, .. } => {
-                tracing::warn!(member, id = %hex(&id.0), "invalid signature share");
-                "invalid_share"
-            }
-            Evidence::DoubleSigned { .. } => "double_signed",
-        };
-        self.metrics
-            .evidence
-            .get_or_create(&KindLabel { kind })
-            .inc();
-        if let Err(error) = self.journal.record_evidence(&evidence) {
-            self.journal_failed("evidence", &error);
-        }
-    }
-
-    fn journal_failed(&self, what: &str, error: &JournalError) {
-        self.metrics.journal_failures.inc();
-        tracing::error!(what, %error, "store write failed; nothing published for it");
     }
 
     fn publish(
@@ -609,11 +471,6 @@ fn class_name(class: ChangeClass) -> &'static str {
         ChangeClass::Standard => "standard",
         ChangeClass::Supermajority => "supermajority",
     }
-}
-
-/// Lowercase hex of bytes, for ids in logs and APIs.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Actor for CertifyActor {
@@ -732,7 +589,10 @@ impl Handler<ApplyDecision> for CertifyActor {
                 }
             }
             Effect::Settle { slot, id } => match self.node.settle(&slot, &id) {
-                Ok(()) => Ok(format!("slot {slot} settled on proposal {}", hex(&id.0))),
+                Ok(()) => Ok(format!(
+                    "slot {slot} settled on proposal {}",
+                    hex::encode(&id.0)
+                )),
                 Err(error) => Err(error.to_string()),
             },
             Effect::Approve { id } => {
@@ -741,8 +601,8 @@ impl Handler<ApplyDecision> for CertifyActor {
                     self.metrics.drop("approved_full");
                 }
                 self.approved.insert(id, decision.ballot_id);
-                tracing::warn!(proposal = %hex(&id.0), ballot = %hex(&decision.ballot_id), "proposal approved by ballot");
-                Ok(format!("proposal {} approved", hex(&id.0)))
+                tracing::warn!(proposal = %hex::encode(&id.0), ballot = %hex::encode(&decision.ballot_id), "proposal approved by ballot");
+                Ok(format!("proposal {} approved", hex::encode(&id.0)))
             }
         }
     }
@@ -801,12 +661,11 @@ impl CertifiedChange {
     }
 }
 
-impl CertifyActor {
-    fn notify(&self, certificate: &CertificateMessage) {
-        for (prefix, recipient) in &self.subscribers {
-            if certificate.proposal.slot.starts_with(prefix.as_str()) {
-                recipient.do_send(CertifiedChange::of(certificate));
-            }
+/// Tells the subscribers whose prefix matches of a certified change.
+fn notify(subscribers: &[(String, Recipient<CertifiedChange>)], certificate: &CertificateMessage) {
+    for (prefix, recipient) in subscribers {
+        if certificate.proposal.slot.starts_with(prefix.as_str()) {
+            recipient.do_send(CertifiedChange::of(certificate));
         }
     }
 }
@@ -839,5 +698,151 @@ impl Handler<Stop> for CertifyActor {
 
     fn handle(&mut self, _: Stop, ctx: &mut Self::Context) {
         ctx.stop();
+    }
+}
+
+/// The actor's side of the shared interpreter: redb through the [`Journal`], publications
+/// collected for the network, metrics, logs and subscribers.
+struct ActorEffects<'a> {
+    node: &'a CertifyNode,
+    journal: &'a dyn Journal,
+    metrics: &'a CertifyMetrics,
+    anomaly: &'a mut AnomalyWatch,
+    held: &'a mut BTreeMap<HeldShare, oneshot::Sender<Verdict>>,
+    subscribers: &'a [(String, Recipient<CertifiedChange>)],
+    publications: Vec<(&'static str, Vec<u8>)>,
+}
+
+impl CertifyEffects for ActorEffects<'_> {
+    fn persist_signed(
+        &mut self,
+        slot: &SlotKey,
+        id: &ProposalId,
+        share: &[u8],
+    ) -> Result<(), JournalError> {
+        self.journal.record_signed(slot, id, share)
+    }
+
+    fn persist_certificate(&mut self, id: &ProposalId, encoded: &[u8]) -> Result<(), JournalError> {
+        self.journal.record_certificate(id, encoded)
+    }
+
+    fn persist_evidence(&mut self, evidence: &Evidence) -> Result<(), JournalError> {
+        self.journal.record_evidence(evidence)
+    }
+
+    fn publish(&mut self, publication: Publication, encoded: Vec<u8>) {
+        if publication == Publication::Republished {
+            self.metrics.republished.inc();
+        }
+        self.publications.push((publication.topic(), encoded));
+    }
+
+    fn verdict(&mut self, held: HeldShare, verdict: Verdict) {
+        if let Some(reply) = self.held.remove(&held) {
+            let _ = reply.send(verdict);
+        }
+    }
+
+    fn observe(&mut self, observation: Observation<'_>) {
+        match observation {
+            Observation::Certified {
+                slot,
+                id,
+                class,
+                origin,
+                collecting_ms,
+            } => {
+                if let Some(ms) = collecting_ms {
+                    self.metrics.formation_seconds.observe(ms as f64 / 1000.0);
+                }
+                // Restored certificates were counted in the run that accepted them.
+                if origin != Origin::Restored {
+                    if let Some(certificate) = self.node.certificate(id) {
+                        let ppm = certificate.proposal.affected_ppm;
+                        self.anomaly.on_certified(id, ppm, unix_ms_now());
+                    }
+                }
+                self.metrics
+                    .certificates
+                    .get_or_create(&OriginLabel {
+                        origin: origin.as_str(),
+                    })
+                    .inc();
+                tracing::info!(epoch = slot.0, slot = %slot.1, id = %hex::encode(id.0), ?class, origin = origin.as_str(), "certificate accepted");
+                if let Some(certificate) = self.node.certificate(id) {
+                    notify(self.subscribers, certificate);
+                }
+            }
+            Observation::Conflict {
+                slot,
+                ids,
+                double_signers,
+            } => {
+                self.metrics.conflicts.inc();
+                tracing::error!(
+                    epoch = slot.0, slot = %slot.1, first = %hex::encode(ids[0].0), second = %hex::encode(ids[1].0),
+                    ?double_signers,
+                    "conflicting certificates: slot halted until a ballot settles it"
+                );
+            }
+            Observation::Evidence(evidence) => {
+                let kind = match evidence {
+                    Evidence::InvalidShare { member, id, .. } => {
+                        tracing::warn!(member, id = %hex::encode(id.0), "invalid signature share");
+                        "invalid_share"
+                    }
+                    Evidence::DoubleSigned { .. } => "double_signed",
+                };
+                self.metrics
+                    .evidence
+                    .get_or_create(&KindLabel { kind })
+                    .inc();
+            }
+            Observation::ShareReceived { class } => {
+                self.metrics
+                    .shares_received
+                    .get_or_create(&ClassLabel {
+                        class: class_name(class),
+                    })
+                    .inc();
+            }
+            Observation::ShareRefused { verdict } => match verdict {
+                Verdict::Reject { reason } => {
+                    self.metrics
+                        .shares_rejected
+                        .get_or_create(&ReasonLabel { reason })
+                        .inc();
+                }
+                Verdict::Ignore { reason } => {
+                    self.metrics
+                        .shares_ignored
+                        .get_or_create(&ReasonLabel { reason })
+                        .inc();
+                }
+                Verdict::Accept => {}
+            },
+            Observation::CertificateRefused { verdict } => {
+                if let Verdict::Reject { reason } = verdict {
+                    self.metrics
+                        .certificates_rejected
+                        .get_or_create(&ReasonLabel { reason })
+                        .inc();
+                }
+            }
+            Observation::ProposalRefused { verdict } => {
+                if let Verdict::Reject { reason } | Verdict::Ignore { reason } = verdict {
+                    self.metrics
+                        .proposals_ignored
+                        .get_or_create(&ReasonLabel { reason })
+                        .inc();
+                }
+            }
+            Observation::Dropped { what } => self.metrics.drop(what),
+            Observation::JournalFailed { what, error } => {
+                self.metrics.journal_failures.inc();
+                tracing::error!(what, %error, "store write failed; nothing published for it");
+            }
+        }
     }
 }

@@ -25,7 +25,8 @@ use sha2::{Digest, Sha256};
 
 use super::effect::Effect;
 use super::rules::Choice;
-use crate::network::PeerKey;
+use crate::auth::token::Operation;
+use crate::ids::PeerKey;
 
 pub const VERSION: u8 = 1;
 pub const PEER_BYTES_MAX: usize = 64;
@@ -68,23 +69,27 @@ const VOTE_DOMAIN: &[u8] = b"x0/1/ballot-vote";
 const ATTESTATION_DOMAIN: &[u8] = b"x0/1/hub-down";
 const ID_DOMAIN: &[u8] = b"x0/1/ballot-id";
 
+/// How the admission gate classifies a payload on `/x0/1/ballots`: opening a ballot
+/// (kind 1) is proposing; votes, attestations and evidence are taking part in one.
+pub fn classify(_topic: &str, payload: &[u8]) -> Option<Operation> {
+    Some(match payload.get(..2) {
+        Some([VERSION, KIND_OPEN]) => Operation::Propose,
+        _ => Operation::Vote,
+    })
+}
+
 /// SHA-256 over a domain tag and the open's signed fields: the same at every node.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BallotId(pub [u8; 32]);
 
 impl BallotId {
     pub fn to_hex(&self) -> String {
-        crate::certify::actor::hex(&self.0)
+        hex::encode(self.0)
     }
 
     pub fn from_hex(text: &str) -> Option<BallotId> {
-        if text.len() != 64 || !text.is_ascii() {
-            return None;
-        }
         let mut id = [0u8; 32];
-        for (i, byte) in id.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
-        }
+        hex::decode_to_slice(text, &mut id).ok()?;
         Some(BallotId(id))
     }
 }

@@ -21,17 +21,18 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use super::envelope::Envelope;
-use super::gate::{is_privileged, Gate, GateConfig, Refusal};
-use super::replay::Nonce;
-use super::revocations::ListOutcome;
-use super::token::{
+use crate::messages::{Inbound, Publish, PublishError, Stop, Verdict};
+use crate::wall_clock::unix_ms_now;
+use x0_core::auth::envelope::Envelope;
+use x0_core::auth::gate::{is_privileged, Gate, GateConfig, Refusal};
+use x0_core::auth::replay::Nonce;
+use x0_core::auth::revocations::ListOutcome;
+use x0_core::auth::token::{
     derive_access, inspect, read_revocations, BiscuitVerifier, RevocationList, Revoked,
     VerifierConfig, VerifierStats,
 };
-use crate::network::{Inbound, Publish, PublishError, Stop, Verdict};
-use crate::topics;
-use crate::wall_clock::unix_ms_now;
+use x0_core::known_topics;
+use x0_core::topics;
 
 /// Durable storage of what the gate has acknowledged. Each method returns once the write
 /// is committed.
@@ -222,7 +223,7 @@ impl AuthActor {
     ) -> AuthActor {
         let now_ms = unix_ms_now();
         let verifier = BiscuitVerifier::new(setup.authority, setup.verifier);
-        let mut gate = Gate::new(verifier, setup.gate, now_ms);
+        let mut gate = Gate::new(verifier, setup.gate, known_topics::operation_of, now_ms);
         let skipped = gate.restore(setup.persisted_nonces, setup.persisted_revoked, now_ms);
         if skipped > 0 {
             tracing::warn!(

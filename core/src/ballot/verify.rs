@@ -3,7 +3,7 @@
 
 use super::rules::faulty_max;
 use super::wire::{Attestation, Equivocation, Open, Vote};
-use crate::network::PeerKey;
+use crate::ids::PeerKey;
 
 /// Node-key signatures (ed25519 in the node, through libp2p's identity keys). The core
 /// never sees a key type: the node, the simulator and tests each bring their own.

@@ -17,16 +17,16 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use super::book::{Action, BallotBook, BallotConfig, BallotCounters, BallotStatus};
-use super::certificate::Certificate;
-use super::effect::Effect;
-use super::rules::{Choice, Outcome, Tally};
-use super::verify::{NodeSigner, SignatureCheck};
-use super::wire::{decode_evidence, decode_open, decode_vote, BallotId};
-use crate::certify::actor::ApplyDecision;
-use crate::network::{Inbound, PeerKey, Publish, PublishError, Stop, Verdict};
-use crate::topics;
+use crate::certify::ApplyDecision;
+use crate::messages::{Inbound, PeerKey, Publish, PublishError, Stop, Verdict};
 use crate::wall_clock::unix_ms_now;
+use x0_core::ballot::book::{Action, BallotBook, BallotConfig, BallotCounters, BallotStatus};
+use x0_core::ballot::certificate::Certificate;
+use x0_core::ballot::effect::Effect;
+use x0_core::ballot::rules::{Choice, Outcome, Tally};
+use x0_core::ballot::verify::{NodeSigner, SignatureCheck};
+use x0_core::ballot::wire::{decode_evidence, decode_open, decode_vote, BallotId};
+use x0_core::topics;
 
 /// Durable storage of what the ballot core acknowledged. Each call returns once the write
 /// is committed.

@@ -36,7 +36,7 @@ use biscuit_auth::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::network::PeerKey;
+use crate::ids::PeerKey;
 
 /// Largest token accepted from the network or a file, checked before parsing.
 pub const TOKEN_BYTES_MAX: usize = 4096;
@@ -624,7 +624,7 @@ pub fn inspect(token: &[u8], root: &PublicKey) -> Result<TokenSummary, TokenErro
         revocation_ids: biscuit
             .revocation_identifiers()
             .iter()
-            .map(|id| crate::certify::actor::hex(id))
+            .map(hex::encode)
             .collect(),
     })
 }

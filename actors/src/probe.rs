@@ -8,10 +8,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use super::core::ProbeCore;
-use crate::network::{Inbound, Publish, PublishError, Verdict};
-use crate::topics;
+use crate::messages::{Inbound, Publish, PublishError, Verdict};
 use crate::wall_clock::unix_ms_now;
+use x0_core::probe::ProbeCore;
+use x0_core::topics;
 
 /// Metrics the probe actor records. Registered once, in the node's registry.
 #[derive(Clone)]
@@ -230,10 +230,10 @@ impl Handler<GetProbeStats> for ProbeActor {
     }
 }
 
-impl Handler<crate::network::Stop> for ProbeActor {
+impl Handler<crate::messages::Stop> for ProbeActor {
     type Result = ();
 
-    fn handle(&mut self, _: crate::network::Stop, ctx: &mut Self::Context) {
+    fn handle(&mut self, _: crate::messages::Stop, ctx: &mut Self::Context) {
         ctx.stop();
     }
 }

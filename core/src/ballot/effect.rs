@@ -2,7 +2,7 @@
 //! proposal bodies (a line `x0-effect: <effect>`).
 //!
 //! ```text
-//! lift-halt                          lift the anomaly halt (auth::anomaly)
+//! lift-halt                          lift the anomaly halt (anomaly)  
 //! settle <slot> <proposal id hex>    a slot with two certificates keeps this proposal
 //! approve <proposal id hex>          the proposal is approved without a certificate
 //! ```
@@ -26,7 +26,7 @@ pub enum Effect {
 pub struct EffectError(pub String);
 
 fn id_hex(id: &ProposalId) -> String {
-    crate::certify::actor::hex(&id.0)
+    hex::encode(id.0)
 }
 
 fn parse_id(text: &str) -> Result<ProposalId, EffectError> {

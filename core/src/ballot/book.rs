@@ -25,7 +25,7 @@ use super::wire::{
     Attestation, BallotId, Equivocation, Message, Open, Vote, EFFECT_BYTES_MAX, ELECTORATE_MAX,
     TITLE_BYTES_MAX,
 };
-use crate::network::{PeerKey, Verdict};
+use crate::ids::{PeerKey, Verdict};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BallotConfig {

@@ -1,6 +1,6 @@
 //! What one node does with certificate traffic, sans-IO: the wire checks, the two
 //! collection cores (standard and supermajority key sets), held share verdicts, and the
-//! certificates it holds. The actix actor ([`super::actor`]) and the simulator are the
+//! certificates it holds. The actix actor (`x0_actors::certify`) and the simulator are the
 //! shells: they bring bytes, authors and `now`, and carry out the [`Action`]s (persist,
 //! then publish; metrics; logs).
 
@@ -15,7 +15,7 @@ use super::proposal::{Proposal, ProposalId};
 use super::scheme::{Bls, MemberIndex, Suite, ThresholdScheme};
 use super::threshold::{share_count_min, ChangeClass};
 use super::wire::{CertificateMessage, ShareMessage};
-use crate::network::{PeerKey, Verdict};
+use crate::ids::{PeerKey, Verdict};
 use crate::topics;
 
 type Core<S> = Collector<<S as Suite>::Scheme, <S as Suite>::Signer>;

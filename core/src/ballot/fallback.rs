@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use super::rules::faulty_max;
 use super::wire::Attestation;
-use crate::network::PeerKey;
+use crate::ids::PeerKey;
 
 /// Who decides right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

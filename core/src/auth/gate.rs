@@ -2,7 +2,7 @@
 //! timestamp and nonce, in that order, each failure with its own reason.
 //!
 //! ```text
-//! gossip data ──decode──> Envelope ──operation_of(topic, payload)──> Request
+//! gossip data ──decode──> Envelope ──classify(topic, payload)──> Request
 //!   token: signature chain, member == libp2p source, rights, expiry   (TokenVerifier)
 //!   revoked?                                                          (RevocationSet)
 //!   timestamp within ±skew, nonce unseen                              (ReplayGuard)
@@ -18,8 +18,7 @@ use super::envelope::{Envelope, EnvelopeError};
 use super::replay::{Nonce, ReplayGuard, ReplayRefusal};
 use super::revocations::{ListOutcome, RevocationSet};
 use super::token::{Operation, Request, RevocationList, Revoked, TokenRefusal, TokenVerifier};
-use crate::certify::proposal::Proposal;
-use crate::network::PeerKey;
+use crate::ids::PeerKey;
 use crate::topics;
 
 /// Bounds and windows (the `[auth]` config section).
@@ -80,30 +79,12 @@ pub struct Admitted<'a> {
     pub timestamp_unix_ms: u64,
 }
 
-/// Which operation a privileged message performs, read from its topic and payload: a
-/// proposal on a `charter/` slot is a Charter update, any other proposal is `propose`.
-pub fn operation_of(topic: &str, payload: &[u8]) -> Option<Operation> {
-    match topic {
-        topics::PROPOSALS => {
-            let proposal = Proposal::decode(payload).ok()?;
-            Some(if proposal.slot.starts_with("charter/") {
-                Operation::CharterUpdate
-            } else {
-                Operation::Propose
-            })
-        }
-        topics::SHARES => Some(Operation::Sign),
-        // Opening a ballot (kind 1) is a proposal; votes, attestations and evidence are
-        // taking part in one.
-        topics::BALLOTS => Some(match payload.get(..2) {
-            Some([crate::ballot::wire::VERSION, crate::ballot::wire::KIND_OPEN]) => {
-                Operation::Propose
-            }
-            _ => Operation::Vote,
-        }),
-        _ => None,
-    }
-}
+/// How the protocol that owns a privileged topic classifies a payload on it: the
+/// operation it performs, so the right its token must grant; `None` when the payload is
+/// not one of that protocol's messages. Each protocol exports its own
+/// (`certify::classify`, `ballot::wire::classify`) and `crate::known_topics::operation_of`
+/// dispatches by topic, so the gate decodes nothing of another protocol.
+pub type Classify = fn(topic: &str, payload: &[u8]) -> Option<Operation>;
 
 /// Topics whose messages travel in envelopes.
 pub fn is_privileged(topic: &str) -> bool {
@@ -112,14 +93,16 @@ pub fn is_privileged(topic: &str) -> bool {
 
 pub struct Gate<V> {
     verifier: V,
+    classify: Classify,
     replay: ReplayGuard,
     revoked: RevocationSet,
 }
 
 impl<V: TokenVerifier> Gate<V> {
-    pub fn new(verifier: V, config: GateConfig, now_ms: u64) -> Gate<V> {
+    pub fn new(verifier: V, config: GateConfig, classify: Classify, now_ms: u64) -> Gate<V> {
         Gate {
             verifier,
+            classify,
             replay: ReplayGuard::new(config.skew_ms, config.nonces_max, now_ms),
             revoked: RevocationSet::new(config.revoked_max),
         }
@@ -158,7 +141,7 @@ impl<V: TokenVerifier> Gate<V> {
         now_ms: u64,
     ) -> Result<Admitted<'a>, Refusal> {
         let envelope = Envelope::decode(data)?;
-        let operation = operation_of(topic, envelope.payload).ok_or(Refusal::NoOperation)?;
+        let operation = (self.classify)(topic, envelope.payload).ok_or(Refusal::NoOperation)?;
         let request = Request {
             holder: source,
             operation,
@@ -200,6 +183,7 @@ mod tests {
     use crate::auth::token::{
         attenuate, Attenuation, BiscuitVerifier, Revoked, Right, VerifierConfig,
     };
+    use crate::certify::proposal::Proposal;
     use crate::certify::wire::ShareMessage;
 
     fn share() -> Vec<u8> {
@@ -224,7 +208,12 @@ mod tests {
 
     fn gate() -> Gate<BiscuitVerifier> {
         let verifier = BiscuitVerifier::new(authority_key(1).public(), VerifierConfig::default());
-        Gate::new(verifier, GateConfig::default(), NOW_MS)
+        Gate::new(
+            verifier,
+            GateConfig::default(),
+            crate::known_topics::operation_of,
+            NOW_MS,
+        )
     }
 
     fn reason(result: Result<Admitted<'_>, Refusal>) -> &'static str {

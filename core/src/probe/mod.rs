@@ -2,12 +2,10 @@
 //!
 //! Every node may publish a probe at a fixed interval; every receiver measures the
 //! end-to-end delivery latency from the publish time carried inside it. Probes are also
-//! what `x0 devnet` trickles through a local mesh.
+//! what `x0 devnet` trickles through a local mesh. The actix shell is `x0_actors::probe`.
 
-mod actor;
 mod core;
 mod wire;
 
-pub use actor::{GetProbeStats, ProbeActor, ProbeMetrics, ProbeStats, PublishProbeNow};
 pub use core::{Delivered, ProbeConfig, ProbeCore, RejectReason};
 pub use wire::{Probe, WireError, BODY_BYTES_MAX, HEADER_BYTES, MESSAGE_BYTES_MAX, VERSION};

@@ -1,29 +1,13 @@
-//! The messages between protocol actors and the network.
+//! The messages between the actors and the network, and between actors.
 //!
 //! The network actor in `x0-node` owns no protocol logic: it delivers each gossip message to
 //! the one actor that owns its topic, waits for that actor's [`Verdict`], and only then lets
 //! gossipsub forward (Accept), drop quietly (Ignore) or drop and penalise the sender
-//! (Reject). Protocol actors publish through [`Publish`]. Nothing here names libp2p types,
-//! so the same actors can be driven by the simulator.
-
-use std::fmt;
+//! (Reject). Protocol actors publish through [`Publish`]. Nothing here names libp2p types.
 
 use actix::{Message, Recipient};
 
-/// Identity of a peer as the network reports it: the bytes of its libp2p `PeerId`.
-/// Opaque to protocol code; the node converts it back for display.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PeerKey(pub Vec<u8>);
-
-impl fmt::Debug for PeerKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PeerKey(")?;
-        for byte in self.0.iter().rev().take(6).rev() {
-            write!(f, "{byte:02x}")?;
-        }
-        write!(f, ")")
-    }
-}
+pub use x0_core::ids::{PeerKey, Verdict};
 
 /// A gossip message that arrived for a topic, waiting for its owner's verdict.
 /// gossipsub holds it (not forwarded) until the verdict comes back.
@@ -38,18 +22,6 @@ pub struct Inbound {
     pub data: Vec<u8>,
     /// Wall-clock time of receipt, read by the network shell, in Unix milliseconds.
     pub received_at_unix_ms: u64,
-}
-
-/// What the owning actor decided about an [`Inbound`] message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Valid: deliver and forward to the mesh.
-    Accept,
-    /// Invalid: do not forward; gossipsub's P4 score penalty hits the propagation source.
-    Reject { reason: &'static str },
-    /// Not invalid but not worth forwarding (for example, the owner is overloaded);
-    /// no penalty.
-    Ignore { reason: &'static str },
 }
 
 /// Publish `data` on `topic`. The network signs it with the node key.
@@ -91,7 +63,7 @@ pub struct Subscribe {
 pub enum SubscribeError {
     #[error("topic {0} already has an owner")]
     AlreadyOwned(String),
-    #[error("topic {0} is not known to this node (see x0_actors::topics::KNOWN)")]
+    #[error("topic {0} is not known to this node (see x0_core::known_topics::KNOWN)")]
     UnknownTopic(String),
     #[error("the network is shutting down")]
     ShuttingDown,

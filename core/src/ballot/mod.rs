@@ -1,6 +1,6 @@
 //! DAO decisions: the Snapshot rule and the local fallback ballot (docs/PROTOCOL.md,
-//! "Ballots"). Everything here is sans-IO; the node's ballot actor and the simulator are
-//! the shells.
+//! "Ballots"). Everything here is sans-IO; the node's ballot actor
+//! (`x0_actors::ballot`) and the simulator are the shells.
 //!
 //! * [`rules`]: the two decision rules over a tally.
 //! * [`fallback`]: when the local ballot may open (own hub watch, f+1 attestations).
@@ -10,7 +10,6 @@
 //! * [`certificate`]: the decided ballot as an offline-verifiable proof.
 //! * [`effect`]: what a passed ballot does.
 
-pub mod actor;
 pub mod book;
 pub mod certificate;
 pub mod effect;

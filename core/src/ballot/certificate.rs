@@ -18,7 +18,7 @@ use super::wire::{
     decode_evidence, decode_open, decode_vote, BallotId, Equivocation, Open, Vote, WireError,
     ELECTORATE_MAX, EVIDENCE_BYTES_MAX, OPEN_BYTES_MAX, VOTE_BYTES_MAX,
 };
-use crate::network::PeerKey;
+use crate::ids::PeerKey;
 
 pub const VERSION: u8 = 1;
 pub const CERTIFICATE_BYTES_MAX: usize = 1

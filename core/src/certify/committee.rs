@@ -9,7 +9,7 @@
 
 use super::scheme::{Bls, BlsCommittee, MemberIndex, Suite, ThresholdScheme};
 use super::threshold::{share_count_min, ChangeClass};
-use crate::network::PeerKey;
+use crate::ids::PeerKey;
 
 /// Largest committee: member indices travel as u16 and certificates list signers.
 pub const MEMBERS_MAX: usize = super::wire::SIGNERS_MAX;

@@ -1,0 +1,33 @@
+//! The protocol cores of x0tta6bl4 mesh: deterministic, sans-IO state machines.
+//!
+//! Inputs are bytes and a `now` passed in by the caller; outputs are values (actions,
+//! verdicts, evidence). Nothing here reads a clock, opens a socket or a file, spawns a
+//! task, or iterates a HashMap, so the node's actors (crate `x0-actors`) and the simulator
+//! (crate `x0-simulator`) drive the very same code, and a simulated run replays exactly from
+//! its seed. `core/tests/no_io.rs` keeps the I/O crates out of this crate's dependencies.
+//!
+//! The modules, lowest first; each imports only from those above it:
+//!
+//! * [`ids`], [`topics`]: who a peer is, what a core decided, the versioned topic names;
+//! * [`probe`], [`duplicates`]: gossip-health probes and the duplicates-per-message count;
+//! * [`auth`]: envelopes, capability tokens, replay guard, revocations, the admission gate;
+//! * [`certify`]: proposals, threshold signature shares and certificates;
+//! * [`anomaly`]: the change-rate limits over certified changes;
+//! * [`ballot`]: DAO decisions (Snapshot rule, the local fallback ballot, their effects);
+//! * [`charter`]: the privacy Charter's policy and its userspace filters;
+//! * [`guardians`]: guardian custody of the master key (FROST).
+
+pub mod anomaly;
+pub mod auth;
+pub mod ballot;
+pub mod certify;
+pub mod charter;
+pub mod duplicates;
+pub mod guardians;
+pub mod ids;
+pub mod known_topics;
+pub mod probe;
+pub mod topics;
+
+#[cfg(test)]
+mod test_bytes;
