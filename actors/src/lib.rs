@@ -7,7 +7,9 @@
 //!
 //! * [`messages`]: every message between the actors and the network, in one place;
 //! * [`probe`], [`auth`], [`certify`], [`ballot`], [`charter`]: one actor each, with its
-//!   metrics.
+//!   metrics;
+//! * [`exposition`]: `/metrics` in the format the scraper asks for (the Charter filters the
+//!   same text).
 //!
 //! This crate knows nothing of libp2p. The node (crate `x0-node`) wires the actors to the
 //! real swarm in one place, its assembly (`node/src/node.rs`).
@@ -15,6 +17,8 @@
 pub mod auth;
 pub mod ballot;
 pub mod certify;
+pub mod charter;
+pub mod exposition;
 pub mod messages;
 pub mod probe;
 pub mod wall_clock;

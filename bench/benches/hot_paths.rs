@@ -13,9 +13,9 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use x0_actors::exposition;
 use x0_core::duplicates::{DuplicateTracker, DuplicateTrackerConfig};
 use x0_core::probe::{ProbeConfig, ProbeCore};
-use x0_node::exposition;
 
 const NOW_UNIX_MS: u64 = 1_800_000_000_000;
 

@@ -19,10 +19,11 @@ use x0_actors::auth::{AuthActor, GetAuthStatus};
 use x0_actors::ballot::{BallotActor, GetBallotStatus};
 use x0_actors::certify::{CertifyActor, GetCertifyStatus};
 
-use crate::charter::actor::{CharterActor, FilterExport, GetCharterStatus};
 use crate::network::{GetNetworkStatus, NetworkActor};
 use crate::status::{NodeFacts, Status};
-use crate::{api, ballot_api, exposition};
+use crate::{api, ballot_api};
+use x0_actors::charter::{CharterActor, FilterExport, GetCharterStatus};
+use x0_actors::exposition;
 
 #[derive(Clone)]
 struct AppState {

@@ -9,7 +9,6 @@ pub mod charter;
 pub mod committee;
 pub mod config;
 pub mod devnet;
-pub mod exposition;
 pub mod guardian_cli;
 pub mod http;
 pub mod identity;

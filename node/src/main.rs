@@ -285,7 +285,7 @@ fn main() -> ExitCode {
         },
         Command::TelemetryExporter => {
             let stdin = std::io::stdin().lock();
-            x0_node::charter::exporter::run(stdin, std::io::stdout().lock())
+            x0_actors::charter::exporter::run(stdin, std::io::stdout().lock())
                 .map_err(|e| NodeError::Runtime(format!("telemetry exporter: {e}")))
         }
         Command::Ballot(command) => match ballot_cli::run(&command) {

@@ -26,7 +26,6 @@ use x0_core::certify::wire::CertificateMessage;
 use x0_core::probe::{ProbeConfig, ProbeCore};
 use x0_core::topics;
 
-use crate::charter::actor::{CharterActor, CharterMetrics, CharterSettings, Telemetry};
 use crate::config::Config;
 use crate::http::{self, HttpServer};
 use crate::journal::StoreJournal;
@@ -38,6 +37,7 @@ use crate::snapshot_watch::{SnapshotMetrics, SnapshotWatch};
 use crate::status::NodeFacts;
 use crate::store::{Store, StoreError};
 use crate::{identity, NodeError};
+use x0_actors::charter::{CharterActor, CharterMetrics, CharterSettings, Telemetry};
 
 /// A running node. Drop it only through [`Node::shutdown`].
 pub struct Node {

@@ -33,7 +33,7 @@ pub struct Status {
     pub ballot: Option<BallotsDocument>,
     /// The Charter's enforcement; absent on a node without a `[charter]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub charter: Option<crate::charter::actor::CharterStatus>,
+    pub charter: Option<x0_actors::charter::CharterStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,7 +104,7 @@ impl Status {
         certify: Option<CertifyStatus>,
         auth: Option<AuthStatus>,
         ballot: Option<BallotReport>,
-        charter: Option<crate::charter::actor::CharterStatus>,
+        charter: Option<x0_actors::charter::CharterStatus>,
     ) -> Status {
         Status {
             version: env!("CARGO_PKG_VERSION").to_string(),

@@ -14,7 +14,7 @@ use tokio::net::UdpSocket;
 
 use common::{eventually, http_get, sample_value, test_config, KillOnDrop};
 use x0_actors::certify::Propose;
-use x0_node::charter::actor::{CharterStatus, GetCharterStatus};
+use x0_actors::charter::{CharterStatus, GetCharterStatus};
 use x0_node::config::{CharterSection, Config, KernelSwitch, TelemetrySection};
 use x0_node::devnet;
 use x0_node::Node;

@@ -16,6 +16,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::certify::CertifiedChange;
+use crate::messages::Stop;
 use actix::prelude::*;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -24,16 +26,18 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
-use x0_actors::certify::CertifiedChange;
-use x0_actors::messages::Stop;
 use x0_core::charter::exposition::filter;
 use x0_core::charter::policy::CharterPolicy;
 use x0_core::charter::statsd;
 use x0_ebpf::{Destination, KernelEnforcer, KernelSettings};
 
-use super::exporter::{Exporter, PushOutcome};
-use super::POLICY_BYTES_MAX;
 use crate::exposition::conform_openmetrics;
+use exporter::{Exporter, PushOutcome};
+
+pub mod exporter;
+
+/// Largest policy file read, and largest certified policy applied.
+pub const POLICY_BYTES_MAX: u64 = 256 * 1024;
 
 /// The certified slot whose payload is the policy.
 pub const POLICY_SLOT: &str = "charter/policy";
