@@ -34,6 +34,8 @@ use x0_core::auth::token::{
 use x0_core::known_topics;
 use x0_core::topics;
 
+pub use crate::messages::{GetAuthStatus, PublishRevocations};
+
 /// Durable storage of what the gate has acknowledged. Each method returns once the write
 /// is committed.
 pub trait AuthJournal: Send + 'static {
@@ -164,11 +166,6 @@ impl AuthMetrics {
     }
 }
 
-/// Publish a signed revocation list (from the operator's API) to the mesh.
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<RevocationReceipt, String>")]
-pub struct PublishRevocations(pub Vec<u8>);
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevocationReceipt {
     pub sequence: u64,
@@ -177,11 +174,6 @@ pub struct RevocationReceipt {
     /// Whether gossip took it (false: no peers yet; it is applied here regardless).
     pub published: bool,
 }
-
-/// For `/status`.
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "AuthStatus")]
-pub struct GetAuthStatus;
 
 #[derive(Debug, Clone, PartialEq, Eq, MessageResponse)]
 pub struct AuthStatus {

@@ -23,10 +23,12 @@ use crate::wall_clock::unix_ms_now;
 use x0_core::ballot::book::{Action, BallotBook, BallotConfig, BallotCounters, BallotStatus};
 use x0_core::ballot::certificate::Certificate;
 use x0_core::ballot::effect::Effect;
-use x0_core::ballot::rules::{Choice, Outcome, Tally};
+use x0_core::ballot::rules::{Outcome, Tally};
 use x0_core::ballot::verify::{NodeSigner, SignatureCheck};
 use x0_core::ballot::wire::{decode_evidence, decode_open, decode_vote, BallotId};
 use x0_core::topics;
+
+pub use crate::messages::{CastVote, GetBallot, GetBallotStatus, HubPolled, OpenBallot};
 
 /// Durable storage of what the ballot core acknowledged. Each call returns once the write
 /// is committed.
@@ -165,34 +167,6 @@ impl BallotMetrics {
     }
 }
 
-/// One Snapshot poll ended: `healthy` when the hub returned valid data.
-#[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "()")]
-pub struct HubPolled {
-    pub healthy: bool,
-}
-
-/// Open a local ballot (operator API).
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<BallotId, String>")]
-pub struct OpenBallot {
-    pub title: String,
-    pub effect: Effect,
-    pub duration_ms: u64,
-}
-
-/// Cast or change this node's vote (operator API). Answers the sequence used.
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<u64, String>")]
-pub struct CastVote {
-    pub id: BallotId,
-    pub choice: Choice,
-}
-
-#[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "BallotReport")]
-pub struct GetBallotStatus;
-
 #[derive(Debug, Clone, MessageResponse)]
 pub struct BallotReport {
     pub status: BallotStatus,
@@ -211,11 +185,6 @@ pub struct DecidedSummary {
     pub electorate: usize,
     pub effect_result: Option<Result<String, String>>,
 }
-
-/// One ballot: decided (with its certificate) or its tally so far.
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Option<BallotResult>")]
-pub struct GetBallot(pub BallotId);
 
 #[derive(Debug, Clone, MessageResponse)]
 pub struct BallotResult {

@@ -32,6 +32,11 @@ use x0_core::certify::proposal::ProposalId;
 use x0_core::certify::threshold::ChangeClass;
 use x0_core::certify::wire::CertificateMessage;
 
+pub use crate::messages::{
+    ApplyDecision, CertifiedChange, GetApproved, GetCertificate, GetCertifyStatus, Propose,
+    SubscribeCertified,
+};
+
 /// Durable storage the actor writes before it lets anything leave the node.
 /// Every method returns only once the write is durable (a committed redb transaction).
 pub trait Journal: Send + 'static {
@@ -310,25 +315,6 @@ impl AnomalyWatch {
     }
 }
 
-/// Propose a change (from the local operator's API).
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<ProposalId, ProposeError>")]
-pub struct Propose {
-    pub slot: String,
-    pub payload: Vec<u8>,
-    pub affected_ppm: u32,
-}
-
-/// The certificate for a proposal, if this node holds one.
-#[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "Option<CertificateMessage>")]
-pub struct GetCertificate(pub ProposalId);
-
-/// A summary for `/status` and the CLI.
-#[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "CertifyStatus")]
-pub struct GetCertifyStatus;
-
 #[derive(Debug, Clone, MessageResponse)]
 pub struct CertifyStatus(pub CertifySummary);
 
@@ -555,15 +541,6 @@ impl Handler<GetCertifyStatus> for CertifyActor {
     }
 }
 
-/// A passed ballot (local certificate or Snapshot) decided `effect`; `ballot_id` names
-/// it, so one ballot acts once. Answers what the effect did, for the log and `/status`.
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<String, String>")]
-pub struct ApplyDecision {
-    pub ballot_id: [u8; 32],
-    pub effect: Effect,
-}
-
 /// Proposals approved by a ballot without a certificate, kept for `/status`.
 pub const APPROVED_MAX: usize = 1024;
 
@@ -608,11 +585,6 @@ impl Handler<ApplyDecision> for CertifyActor {
     }
 }
 
-/// Proposals approved by ballots (proposal id, ballot id), in id order.
-#[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "Vec<(ProposalId, [u8; 32])>")]
-pub struct GetApproved;
-
 impl Handler<GetApproved> for CertifyActor {
     type Result = Vec<(ProposalId, [u8; 32])>;
 
@@ -623,27 +595,6 @@ impl Handler<GetApproved> for CertifyActor {
 
 /// Subscribers to certified changes a node can have (one per applying actor).
 pub const SUBSCRIBERS_MAX: usize = 8;
-
-/// A certified change, for the actor that applies its slot (the Charter's enforcement
-/// actor applies `charter/policy`).
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "()")]
-pub struct CertifiedChange {
-    pub id: ProposalId,
-    pub epoch: u64,
-    pub slot: String,
-    pub payload: Vec<u8>,
-}
-
-/// Subscribes `recipient` to certified changes whose slot starts with `prefix`. The
-/// certificates this node already holds (restored from its store) are delivered at once,
-/// in (epoch, slot) order, so a restarted node applies the latest again.
-#[derive(Message)]
-#[rtype(result = "Result<(), SubscribeError>")]
-pub struct SubscribeCertified {
-    pub prefix: String,
-    pub recipient: Recipient<CertifiedChange>,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("at most {SUBSCRIBERS_MAX} subscribers to certified changes")]

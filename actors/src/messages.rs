@@ -1,4 +1,6 @@
-//! The messages between the actors and the network, and between actors.
+//! Every message an actor takes, in one place: between the actors and the network first,
+//! then each actor's own (what the node's assembly, HTTP API and CLI send it). The actor
+//! modules re-export theirs, so `x0_actors::certify::Propose` names the same type.
 //!
 //! The network actor in `x0-node` owns no protocol logic: it delivers each gossip message to
 //! the one actor that owns its topic, waits for that actor's [`Verdict`], and only then lets
@@ -7,7 +9,19 @@
 
 use actix::{Message, Recipient};
 
+use x0_core::ballot::effect::Effect;
+use x0_core::ballot::rules::Choice;
+use x0_core::ballot::wire::BallotId;
+use x0_core::certify::node::ProposeError;
+use x0_core::certify::proposal::ProposalId;
+use x0_core::certify::wire::CertificateMessage;
 pub use x0_core::ids::{PeerKey, Verdict};
+
+use crate::auth::{AuthStatus, RevocationReceipt};
+use crate::ballot::{BallotReport, BallotResult};
+use crate::certify::CertifyStatus;
+use crate::charter::CharterStatus;
+use crate::probe::ProbeStats;
 
 /// A gossip message that arrived for a topic, waiting for its owner's verdict.
 /// gossipsub holds it (not forwarded) until the verdict comes back.
@@ -89,3 +103,129 @@ pub struct WatchPeers {
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
 pub struct Stop;
+
+// ---- Probe actor (crate::probe) ----
+
+/// Ask the probe actor to publish one probe now (devnet and tests use it).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<(), PublishError>")]
+pub struct PublishProbeNow;
+
+/// Counts of probes published and delivered here, for `x0 devnet` and tests.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "ProbeStats")]
+pub struct GetProbeStats;
+
+// ---- Auth actor (crate::auth) ----
+
+/// Publish a signed revocation list (from the operator's API) to the mesh.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<RevocationReceipt, String>")]
+pub struct PublishRevocations(pub Vec<u8>);
+
+/// For `/status`.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "AuthStatus")]
+pub struct GetAuthStatus;
+
+// ---- Certify actor (crate::certify) ----
+
+/// Propose a change (from the local operator's API).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<ProposalId, ProposeError>")]
+pub struct Propose {
+    pub slot: String,
+    pub payload: Vec<u8>,
+    pub affected_ppm: u32,
+}
+
+/// The certificate for a proposal, if this node holds one.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Option<CertificateMessage>")]
+pub struct GetCertificate(pub ProposalId);
+
+/// A summary for `/status` and the CLI.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "CertifyStatus")]
+pub struct GetCertifyStatus;
+
+/// A passed ballot (local certificate or Snapshot) decided `effect`; `ballot_id` names
+/// it, so one ballot acts once. Answers what the effect did, for the log and `/status`.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<String, String>")]
+pub struct ApplyDecision {
+    pub ballot_id: [u8; 32],
+    pub effect: Effect,
+}
+
+/// Proposals approved by ballots (proposal id, ballot id), in id order.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Vec<(ProposalId, [u8; 32])>")]
+pub struct GetApproved;
+
+/// A certified change, for the actor that applies its slot (the Charter's enforcement
+/// actor applies `charter/policy`).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct CertifiedChange {
+    pub id: ProposalId,
+    pub epoch: u64,
+    pub slot: String,
+    pub payload: Vec<u8>,
+}
+
+/// Subscribes `recipient` to certified changes whose slot starts with `prefix`. The
+/// certificates this node already holds (restored from its store) are delivered at once,
+/// in (epoch, slot) order, so a restarted node applies the latest again.
+#[derive(Message)]
+#[rtype(result = "Result<(), crate::certify::SubscribeError>")]
+pub struct SubscribeCertified {
+    pub prefix: String,
+    pub recipient: Recipient<CertifiedChange>,
+}
+
+// ---- Ballot actor (crate::ballot) ----
+
+/// One Snapshot poll ended: `healthy` when the hub returned valid data.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct HubPolled {
+    pub healthy: bool,
+}
+
+/// Open a local ballot (operator API).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<BallotId, String>")]
+pub struct OpenBallot {
+    pub title: String,
+    pub effect: Effect,
+    pub duration_ms: u64,
+}
+
+/// Cast or change this node's vote (operator API). Answers the sequence used.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<u64, String>")]
+pub struct CastVote {
+    pub id: BallotId,
+    pub choice: Choice,
+}
+
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "BallotReport")]
+pub struct GetBallotStatus;
+
+/// One ballot: decided (with its certificate) or its tally so far.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Option<BallotResult>")]
+pub struct GetBallot(pub BallotId);
+
+// ---- Charter actor (crate::charter) ----
+
+#[derive(Debug, Message)]
+#[rtype(result = "CharterStatus")]
+pub struct GetCharterStatus;
+
+/// Filters an exposition for `/metrics`.
+#[derive(Debug, Message)]
+#[rtype(result = "String")]
+pub struct FilterExport(pub String);

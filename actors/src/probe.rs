@@ -13,6 +13,8 @@ use crate::wall_clock::unix_ms_now;
 use x0_core::probe::ProbeCore;
 use x0_core::topics;
 
+pub use crate::messages::{GetProbeStats, PublishProbeNow};
+
 /// Metrics the probe actor records. Registered once, in the node's registry.
 #[derive(Clone)]
 pub struct ProbeMetrics {
@@ -76,16 +78,6 @@ impl ProbeMetrics {
         metrics
     }
 }
-
-/// Ask the probe actor to publish one probe now (devnet and tests use it).
-#[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "Result<(), PublishError>")]
-pub struct PublishProbeNow;
-
-/// Counts of probes published and delivered here, for `x0 devnet` and tests.
-#[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "ProbeStats")]
-pub struct GetProbeStats;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, MessageResponse)]
 pub struct ProbeStats {

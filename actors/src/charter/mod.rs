@@ -34,6 +34,8 @@ use x0_ebpf::{Destination, KernelEnforcer, KernelSettings};
 use crate::exposition::conform_openmetrics;
 use exporter::{Exporter, PushOutcome};
 
+pub use crate::messages::{FilterExport, GetCharterStatus};
+
 pub mod exporter;
 
 /// Largest policy file read, and largest certified policy applied.
@@ -166,15 +168,6 @@ pub struct CharterStatus {
     pub telemetry_statsd: Option<String>,
     pub exporter_pid: Option<u32>,
 }
-
-#[derive(Debug, Message)]
-#[rtype(result = "CharterStatus")]
-pub struct GetCharterStatus;
-
-/// Filters an exposition for `/metrics`.
-#[derive(Debug, Message)]
-#[rtype(result = "String")]
-pub struct FilterExport(pub String);
 
 struct Frame {
     destination: SocketAddr,
