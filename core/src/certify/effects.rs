@@ -15,8 +15,8 @@
 //! Two copies of this loop existed before (the actor's and the simulator's) and had
 //! drifted: the simulator's store overwrote a second signature the node's refused.
 
+use super::actions::{Action, Evidence, HeldShare, Origin};
 use super::collector::SlotKey;
-use super::node::{Action, Evidence, HeldShare, Origin};
 use super::proposal::ProposalId;
 use super::scheme::MemberIndex;
 use super::threshold::ChangeClass;

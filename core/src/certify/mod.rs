@@ -6,6 +6,7 @@
 //! [`effects`] is the one interpreter of the node's actions (persist, then publish) that
 //! both shells run: the actor in `x0_actors::certify` and the simulator.
 
+pub mod actions;
 pub mod collector;
 pub mod committee;
 pub mod effects;
