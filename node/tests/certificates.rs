@@ -533,3 +533,143 @@ async fn two_certificates_for_one_slot_halt_it_on_every_node() {
     assert!(body.contains("halted"), "{body}");
     shutdown(nodes).await;
 }
+
+/// Collects what an actor publishes, standing in for the network actor.
+struct Published(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl actix::Actor for Published {
+    type Context = actix::Context<Self>;
+}
+
+impl actix::Handler<x0_actors::messages::Publish> for Published {
+    type Result = Result<(), x0_actors::messages::PublishError>;
+
+    fn handle(
+        &mut self,
+        publish: x0_actors::messages::Publish,
+        _: &mut Self::Context,
+    ) -> Self::Result {
+        self.0.lock().unwrap().push(publish.topic);
+        Ok(())
+    }
+}
+
+/// The store refuses a second signature for a slot, and the node then publishes no share,
+/// even when the certify core itself has forgotten what it signed (its restored memory is
+/// empty here, while the redb file remembers). The simulator's store applies the same rule
+/// through the same interpreter (x0_core::certify::effects): its own test is in the
+/// simulator's certify shell; here both stores answer the same refusal for the same write.
+#[actix_rt::test]
+async fn a_second_signature_for_a_slot_is_refused_by_the_store_and_never_published() {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    use actix::Actor;
+    use rand::SeedableRng;
+    use x0_actors::certify::{
+        AnomalyWatch, CertifyActor, CertifyMetrics, Journal, JournalError, Propose,
+    };
+    use x0_core::anomaly::{AnomalyConfig, AnomalyLimits};
+    use x0_core::certify::committee::Committee;
+    use x0_core::certify::effects::MemoryJournal;
+    use x0_core::certify::node::CertifySetup;
+    use x0_core::certify::scheme::BlsMember;
+    use x0_node::journal::StoreJournal;
+    use x0_node::store::Store;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let journal = StoreJournal(store.clone());
+    let slot = (1, "gossip/mesh_n".to_string());
+    let earlier = ProposalId([9; 32]);
+    let other = ProposalId([8; 32]);
+    journal.record_signed(&slot, &earlier, &[1; 96]).unwrap();
+
+    // The simulator's store and the node's refuse the same second write alike.
+    let mut simulated = MemoryJournal::default();
+    simulated.record_signed(&slot, &earlier).unwrap();
+    assert_eq!(
+        journal.record_signed(&slot, &other, &[2; 96]),
+        Err(JournalError::SlotAlreadySigned)
+    );
+    assert_eq!(
+        simulated.record_signed(&slot, &other),
+        Err(JournalError::SlotAlreadySigned)
+    );
+    assert_eq!(journal.record_signed(&slot, &earlier, &[1; 96]), Ok(()));
+    assert_eq!(simulated.record_signed(&slot, &earlier), Ok(()));
+
+    // A member whose core lost its memory proposes on the slot: it signs, the store
+    // refuses, and only the proposal goes out.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let standard = blsttc::SecretKeySet::random(1, &mut rng);
+    let supermajority = blsttc::SecretKeySet::random(2, &mut rng);
+    let members: Vec<PeerKey> = (0..4)
+        .map(|_| PeerKey(PeerId::random().to_bytes()))
+        .collect();
+    let committee = Committee::new(
+        1,
+        members.clone(),
+        standard.public_keys(),
+        supermajority.public_keys(),
+        vec![],
+    )
+    .unwrap();
+    let setup = CertifySetup {
+        committee: Arc::new(committee),
+        own_key: members[0].clone(),
+        shares: Some((
+            BlsMember::new(0, standard.secret_key_share(0)),
+            BlsMember::new(0, supermajority.secret_key_share(0)),
+        )),
+        signed: BTreeMap::new(),
+        certificates: Vec::new(),
+    };
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = CertifyMetrics::register(&mut registry);
+    let anomaly = AnomalyWatch::new(
+        AnomalyLimits::new(AnomalyConfig::default()).unwrap(),
+        4,
+        &mut registry,
+    );
+    let topics_published = Arc::new(Mutex::new(Vec::new()));
+    let network = Published(topics_published.clone()).start();
+    let actor = CertifyActor::new(
+        setup,
+        Box::new(StoreJournal(store.clone())),
+        network.recipient(),
+        Config::embedded().certify.actor_config(),
+        metrics.clone(),
+        anomaly,
+    )
+    .start();
+    let proposed = actor
+        .send(Propose {
+            slot: slot.1.clone(),
+            payload: b"8".to_vec(),
+            affected_ppm: 0,
+        })
+        .await
+        .unwrap();
+    assert!(proposed.is_ok(), "{proposed:?}");
+    let proposal_out = eventually(Duration::from_secs(5), || {
+        let published = topics_published.clone();
+        async move {
+            published
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|t| t == topics::PROPOSALS)
+        }
+    })
+    .await;
+    assert!(proposal_out, "the proposal was not published");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let published = topics_published.lock().unwrap().clone();
+    assert!(
+        !published.iter().any(|t| t == topics::SHARES),
+        "a share went out for an already signed slot: {published:?}"
+    );
+    assert_eq!(metrics.journal_failures.get(), 1);
+    assert_eq!(store.signed_slots().unwrap().get(&slot), Some(&earlier));
+}
