@@ -23,6 +23,8 @@ use crate::wall_clock::unix_ms_now;
 use x0_core::ballot::book::{Action, BallotBook, BallotConfig, BallotCounters, BallotStatus};
 use x0_core::ballot::certificate::Certificate;
 use x0_core::ballot::effect::Effect;
+use x0_core::ballot::effects::{carry_out, BallotEffects};
+use x0_core::ballot::fallback::Mode;
 use x0_core::ballot::rules::{Outcome, Tally};
 use x0_core::ballot::verify::{NodeSigner, SignatureCheck};
 use x0_core::ballot::wire::{decode_evidence, decode_open, decode_vote, BallotId};
@@ -313,44 +315,19 @@ impl BallotActor {
         }
     }
 
-    /// Persists what the core asks, then returns what may be published. If a write fails,
-    /// nothing of this batch is published (`Err`): a vote is never sent unpersisted.
+    /// Carries out the book's actions through the interpreter the simulator runs too
+    /// (`x0_core::ballot::effects`). If a write fails, nothing of this batch is published
+    /// (`Err`): a vote is never sent unpersisted.
     fn carry_out(&mut self, actions: Vec<Action>, ctx: &mut Context<Self>) -> Result<(), String> {
-        let mut publications = Vec::new();
-        let mut failure = None;
-        for action in actions {
-            let written = match &action {
-                Action::StoreBallot { id, encoded } => self.journal.record_ballot(id, encoded),
-                Action::StoreVote { id, voter, encoded } => {
-                    self.journal.record_vote(id, voter, encoded)
-                }
-                Action::StoreEvidence { id, voter, encoded } => {
-                    self.journal.record_evidence(id, voter, encoded)
-                }
-                Action::Decided { id, certificate } => {
-                    self.journal.record_decided(id, &certificate.encode())
-                }
-                Action::Publish { .. } | Action::ModeChanged { .. } => Ok(()),
-            };
-            if let Err(error) = written {
-                self.metrics.journal_failures.inc();
-                tracing::error!(%error, "ballot record not persisted; nothing of it is sent");
-                failure = Some(error);
-                continue;
-            }
-            match action {
-                Action::Publish { encoded } => publications.push(encoded),
-                Action::Decided { id, certificate } => self.decided(id, *certificate, ctx),
-                Action::ModeChanged { mode } => {
-                    tracing::warn!(mode = mode.as_str(), "ballot mode changed");
-                }
-                _ => {}
-            }
-        }
+        let mut effects = ActorEffects {
+            actor: self,
+            ctx,
+            publications: Vec::new(),
+        };
+        let result = carry_out(&mut effects, actions);
+        let publications = effects.publications;
         self.count_counters();
-        if let Some(error) = failure {
-            return Err(error);
-        }
+        result?;
         let now_ms = unix_ms_now();
         for data in publications {
             self.publish(data, now_ms, ctx);
@@ -606,5 +583,63 @@ impl Handler<Stop> for BallotActor {
 
     fn handle(&mut self, _: Stop, ctx: &mut Self::Context) {
         ctx.stop();
+    }
+}
+
+/// The actor's side of the ballot interpreter: redb through the [`BallotJournal`],
+/// publications held until the whole batch is persisted, decisions handed to certify.
+struct ActorEffects<'a> {
+    actor: &'a mut BallotActor,
+    ctx: &'a mut Context<BallotActor>,
+    publications: Vec<Vec<u8>>,
+}
+
+impl BallotEffects for ActorEffects<'_> {
+    fn persist_ballot(&mut self, id: &BallotId, encoded: &[u8]) -> Result<(), String> {
+        self.actor.journal.record_ballot(id, encoded)
+    }
+
+    fn persist_vote(
+        &mut self,
+        id: &BallotId,
+        voter: &PeerKey,
+        encoded: &[u8],
+    ) -> Result<(), String> {
+        self.actor.journal.record_vote(id, voter, encoded)
+    }
+
+    fn persist_evidence(
+        &mut self,
+        id: &BallotId,
+        voter: &PeerKey,
+        encoded: &[u8],
+    ) -> Result<(), String> {
+        self.actor.journal.record_evidence(id, voter, encoded)
+    }
+
+    fn persist_decided(
+        &mut self,
+        id: &BallotId,
+        _certificate: &Certificate,
+        encoded: &[u8],
+    ) -> Result<(), String> {
+        self.actor.journal.record_decided(id, encoded)
+    }
+
+    fn publish(&mut self, encoded: Vec<u8>) {
+        self.publications.push(encoded);
+    }
+
+    fn decided(&mut self, id: BallotId, certificate: Certificate) {
+        self.actor.decided(id, certificate, self.ctx);
+    }
+
+    fn mode_changed(&mut self, mode: Mode) {
+        tracing::warn!(mode = mode.as_str(), "ballot mode changed");
+    }
+
+    fn journal_failed(&mut self, error: &str) {
+        self.actor.metrics.journal_failures.inc();
+        tracing::error!(%error, "ballot record not persisted; nothing of it is sent");
     }
 }

@@ -9,10 +9,13 @@
 //! * [`book`]: the core that holds open ballots and decides them at the deadline.
 //! * [`certificate`]: the decided ballot as an offline-verifiable proof.
 //! * [`effect`]: what a passed ballot does.
+//! * [`effects`]: the one interpreter of the book's actions (persist, then publish) that
+//!   the node's actor and the simulator share.
 
 pub mod book;
 pub mod certificate;
 pub mod effect;
+pub mod effects;
 pub mod fallback;
 pub mod rules;
 pub mod verify;
