@@ -21,7 +21,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::messages::{Inbound, Publish, PublishError, Stop, Verdict};
+use crate::messages::{AdmittedInbound, Inbound, Publish, PublishError, Stop, Verdict};
 use crate::wall_clock::unix_ms_now;
 use x0_core::auth::envelope::Envelope;
 use x0_core::auth::gate::{is_privileged, Gate, GateConfig, Refusal};
@@ -31,7 +31,7 @@ use x0_core::auth::token::{
     derive_access, inspect, read_revocations, BiscuitVerifier, RevocationList, Revoked,
     VerifierConfig, VerifierStats,
 };
-use x0_core::known_topics;
+use x0_core::known_topics::KnownTopics;
 use x0_core::topics;
 
 pub use crate::messages::{GetAuthStatus, PublishRevocations};
@@ -55,19 +55,10 @@ pub trait AuthJournal: Send + 'static {
 /// Who owns the payloads the gate admits.
 #[derive(Default)]
 pub struct Downstream {
-    /// Certify: proposals and shares.
-    pub certify: Option<Recipient<Inbound>>,
+    /// Certify: proposals (decoded by the gate's classifier) and shares.
+    pub certify: Option<Recipient<AdmittedInbound>>,
     /// The ballot actor: the ballots topic.
     pub ballots: Option<Recipient<Inbound>>,
-}
-
-impl Downstream {
-    fn owner(&self, topic: &str) -> Option<Recipient<Inbound>> {
-        match topic {
-            topics::BALLOTS => self.ballots.clone(),
-            _ => self.certify.clone(),
-        }
-    }
 }
 
 /// Everything the actor needs at start.
@@ -191,7 +182,7 @@ pub struct AuthStatus {
 const TICK: Duration = Duration::from_secs(1);
 
 pub struct AuthActor {
-    gate: Gate<BiscuitVerifier>,
+    gate: Gate<BiscuitVerifier, KnownTopics>,
     authority: PublicKey,
     credential: Option<Vec<u8>>,
     access_ttl_s: u64,
@@ -215,7 +206,7 @@ impl AuthActor {
     ) -> AuthActor {
         let now_ms = unix_ms_now();
         let verifier = BiscuitVerifier::new(setup.authority, setup.verifier);
-        let mut gate = Gate::new(verifier, setup.gate, known_topics::operation_of, now_ms);
+        let mut gate = Gate::new(verifier, setup.gate, KnownTopics, now_ms);
         let skipped = gate.restore(setup.persisted_nonces, setup.persisted_revoked, now_ms);
         if skipped > 0 {
             tracing::warn!(
@@ -440,18 +431,27 @@ impl Handler<Inbound> for AuthActor {
             })
             .inc();
         self.update_gauges();
-        let Some(downstream) = self.downstream.owner(&inbound.topic) else {
-            return Box::pin(async { Verdict::Ignore { reason: "no_owner" } });
-        };
         let inner = Inbound {
             data: admitted.payload.to_vec(),
             ..inbound
         };
-        Box::pin(async move {
-            downstream.send(inner).await.unwrap_or(Verdict::Ignore {
-                reason: "owner_stopped",
-            })
-        })
+        let owner_stopped = Verdict::Ignore {
+            reason: "owner_stopped",
+        };
+        if inner.topic == topics::BALLOTS {
+            let Some(owner) = self.downstream.ballots.clone() else {
+                return Box::pin(async { Verdict::Ignore { reason: "no_owner" } });
+            };
+            return Box::pin(async move { owner.send(inner).await.unwrap_or(owner_stopped) });
+        }
+        let Some(owner) = self.downstream.certify.clone() else {
+            return Box::pin(async { Verdict::Ignore { reason: "no_owner" } });
+        };
+        let admitted = AdmittedInbound {
+            inbound: inner,
+            decoded: admitted.decoded,
+        };
+        Box::pin(async move { owner.send(admitted).await.unwrap_or(owner_stopped) })
     }
 }
 

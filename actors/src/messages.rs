@@ -16,6 +16,7 @@ use x0_core::certify::node::ProposeError;
 use x0_core::certify::proposal::ProposalId;
 use x0_core::certify::wire::CertificateMessage;
 pub use x0_core::ids::{PeerKey, Verdict};
+pub use x0_core::known_topics::Payload;
 
 use crate::auth::{AuthStatus, RevocationReceipt};
 use crate::ballot::{BallotReport, BallotResult};
@@ -36,6 +37,16 @@ pub struct Inbound {
     pub data: Vec<u8>,
     /// Wall-clock time of receipt, read by the network shell, in Unix milliseconds.
     pub received_at_unix_ms: u64,
+}
+
+/// A privileged message the auth actor admitted, for the actor that owns its topic: the
+/// inbound message with its payload taken out of the envelope, and what the gate's
+/// classifier already decoded of it (a proposal), so that nothing decodes it twice.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Verdict")]
+pub struct AdmittedInbound {
+    pub inbound: Inbound,
+    pub decoded: Payload,
 }
 
 /// Publish `data` on `topic`. The network signs it with the node key.

@@ -1,9 +1,11 @@
 //! Every topic this build knows, in one table above the protocols: the largest message
 //! each accepts, and which protocol classifies the payloads of a privileged topic for the
-//! admission gate ([`operation_of`], handed to [`crate::auth::gate::Gate::new`]). It sits
+//! admission gate ([`KnownTopics`], handed to [`crate::auth::gate::Gate::new`]). It sits
 //! above the protocols so that none of them, nor `topics`, imports another.
 
+use crate::auth::gate::Classifier;
 use crate::auth::token::Operation;
+use crate::certify::proposal::Proposal;
 use crate::{auth, ballot, certify, probe, topics};
 
 /// Every topic this build knows, with the largest message it accepts on it (bytes of
@@ -51,12 +53,32 @@ pub fn spec(name: &str) -> Option<&'static TopicSpec> {
     KNOWN.iter().find(|t| t.name == name)
 }
 
-/// The operation a privileged payload performs on `topic`, as its owning protocol says.
-pub fn operation_of(topic: &str, payload: &[u8]) -> Option<Operation> {
-    match topic {
-        topics::PROPOSALS | topics::SHARES => certify::classify(topic, payload),
-        topics::BALLOTS => ballot::wire::classify(topic, payload),
-        _ => None,
+/// What the gate read from a privileged payload, handed on with the admission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    /// A proposal, decoded (classifying it needs its slot): the certify core takes it as is.
+    Proposal(Box<Proposal>),
+    /// Read no further than its topic or kind byte: its owner decodes it, once.
+    Undecoded,
+}
+
+/// The classifier of every privileged topic this build knows, handed to the gate.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KnownTopics;
+
+impl Classifier for KnownTopics {
+    type Decoded = Payload;
+
+    fn classify(&self, topic: &str, payload: &[u8]) -> Option<(Operation, Payload)> {
+        match topic {
+            topics::PROPOSALS => {
+                let (operation, proposal) = certify::classify_proposal(payload)?;
+                Some((operation, Payload::Proposal(Box::new(proposal))))
+            }
+            topics::SHARES => Some((certify::classify_share(payload), Payload::Undecoded)),
+            topics::BALLOTS => Some((ballot::wire::classify(payload), Payload::Undecoded)),
+            _ => None,
+        }
     }
 }
 

@@ -49,7 +49,7 @@ use x0_core::certify::scheme::{signing_message, Bls, MemberIndex};
 use x0_core::certify::threshold::ChangeClass;
 use x0_core::certify::wire::{CertificateMessage, ShareMessage};
 use x0_core::ids::{PeerKey, Verdict};
-use x0_core::known_topics::operation_of;
+use x0_core::known_topics::KnownTopics;
 use x0_core::probe::{ProbeConfig, ProbeCore};
 use x0_core::topics;
 
@@ -181,7 +181,7 @@ type Verifier<S> = <<S as SimSuite>::Tokens as SimTokens>::Verifier;
 struct SimNode<S: SimSuite> {
     gossip: GossipNode,
     /// The admission gate of privileged topics; `None` while crashed.
-    gate: Option<Gate<Verifier<S>>>,
+    gate: Option<Gate<Verifier<S>, KnownTopics>>,
     /// `None` while crashed.
     certify: Option<CertifyNode<S>>,
     /// The member credential (configuration: it survives a crash).
@@ -677,7 +677,7 @@ impl<S: SimSuite> Sim<S> {
             self.verifier_config,
             self.weakness,
         );
-        let mut gate = Gate::new(verifier, self.gate_config, operation_of, clock_ms);
+        let mut gate = Gate::new(verifier, self.gate_config, KnownTopics, clock_ms);
         let sim = &mut self.nodes[node as usize];
         if self.weakness != Weakness::NoncesForgotten {
             let skipped = gate.restore(

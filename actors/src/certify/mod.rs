@@ -20,7 +20,7 @@ pub use anomaly_watch::{AnomalyWatch, OutcomeLabel};
 use effects::ActorEffects;
 pub use metrics::{CertifyMetrics, ClassLabel, KindLabel, OriginLabel, ReasonLabel, WhatLabel};
 
-use crate::messages::{Inbound, Publish, PublishError, Stop, Verdict};
+use crate::messages::{AdmittedInbound, Inbound, Payload, Publish, PublishError, Stop, Verdict};
 use crate::wall_clock::unix_ms_now;
 use x0_core::anomaly::Override;
 use x0_core::ballot::effect::Effect;
@@ -214,6 +214,44 @@ impl Handler<Inbound> for CertifyActor {
             inbound.received_at_unix_ms,
             &mut actions,
         );
+        self.answer(verdict, actions, ctx)
+    }
+}
+
+impl Handler<AdmittedInbound> for CertifyActor {
+    type Result = ResponseFuture<Verdict>;
+
+    fn handle(&mut self, admitted: AdmittedInbound, ctx: &mut Self::Context) -> Self::Result {
+        let inbound = admitted.inbound;
+        let mut actions = Vec::new();
+        let verdict = match admitted.decoded {
+            Payload::Proposal(proposal) => InboundVerdict::Now(self.node.on_admitted_proposal(
+                inbound.author.as_ref(),
+                *proposal,
+                inbound.received_at_unix_ms,
+                &mut actions,
+            )),
+            Payload::Undecoded => self.node.on_inbound(
+                &inbound.topic,
+                inbound.author.as_ref(),
+                &inbound.data,
+                inbound.received_at_unix_ms,
+                &mut actions,
+            ),
+        };
+        self.answer(verdict, actions, ctx)
+    }
+}
+
+impl CertifyActor {
+    /// Carries out the actions, then answers the network with the verdict: now, or once
+    /// the core decides a held share.
+    fn answer(
+        &mut self,
+        verdict: InboundVerdict,
+        actions: Vec<Action>,
+        ctx: &mut Context<Self>,
+    ) -> ResponseFuture<Verdict> {
         // Register the reply before carrying out: the actions may already decide it.
         let waiting = match verdict {
             InboundVerdict::Now(_) => None,

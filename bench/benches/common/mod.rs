@@ -199,7 +199,7 @@ pub fn map_insert(map: &mut HashMap<Nonce, u64>, nonce: &Nonce) {
 /// 1 ms further on (a node admitting 1,000 messages a second: about 30,000 live nonces in
 /// the guard, swept as they leave the window).
 pub struct GateLoop {
-    gate: Gate<BiscuitVerifier>,
+    gate: Gate<BiscuitVerifier, x0_core::known_topics::KnownTopics>,
     messages: Vec<Message>,
     member: PeerKey,
     now_ms: u64,
@@ -243,7 +243,7 @@ impl GateLoop {
             gate: Gate::new(
                 BiscuitVerifier::new(authority.public(), config),
                 GateConfig::default(),
-                x0_core::known_topics::operation_of,
+                x0_core::known_topics::KnownTopics,
                 NOW_MS,
             ),
             messages: tokens.iter().map(|t| Message::new(t, &payload)).collect(),

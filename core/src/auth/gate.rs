@@ -6,7 +6,7 @@
 //!   token: signature chain, member == libp2p source, rights, expiry   (TokenVerifier)
 //!   revoked?                                                          (RevocationSet)
 //!   timestamp within ±skew, nonce unseen                              (ReplayGuard)
-//!   ──> Admitted { payload, nonce, timestamp }: the shell persists the nonce, then hands
+//!   ──> Admitted { payload, decoded, nonce, timestamp }: the shell persists the nonce, then hands
 //!       the payload to the protocol core that owns the topic
 //! ```
 //!
@@ -70,39 +70,46 @@ impl Refusal {
 }
 
 /// A message the gate let through. The nonce is recorded in memory; the shell persists it
-/// before it acts on the payload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Admitted<'a> {
+/// before it acts on the payload. `decoded` is what the owning protocol's classifier read
+/// from the payload, handed on so that the payload is decoded once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted<'a, D> {
     pub operation: Operation,
     pub payload: &'a [u8],
+    pub decoded: D,
     pub nonce: Nonce,
     pub timestamp_unix_ms: u64,
 }
 
-/// How the protocol that owns a privileged topic classifies a payload on it: the
-/// operation it performs, so the right its token must grant; `None` when the payload is
-/// not one of that protocol's messages. Each protocol exports its own
-/// (`certify::classify`, `ballot::wire::classify`) and `crate::known_topics::operation_of`
-/// dispatches by topic, so the gate decodes nothing of another protocol.
-pub type Classify = fn(topic: &str, payload: &[u8]) -> Option<Operation>;
+/// How the protocols that own the privileged topics read a payload for the gate: the
+/// operation it performs (so the right its token must grant) and the payload decoded as
+/// far as that took, which travels on with the admission so that nothing decodes it twice.
+/// `None` when the payload is not one of the owner's messages. Each protocol exports its
+/// own reading (`certify::classify`, `ballot::wire::classify`) and
+/// `crate::known_topics::KnownTopics` dispatches by topic, so the gate, below the
+/// protocols, decodes nothing of theirs.
+pub trait Classifier {
+    type Decoded;
+    fn classify(&self, topic: &str, payload: &[u8]) -> Option<(Operation, Self::Decoded)>;
+}
 
 /// Topics whose messages travel in envelopes.
 pub fn is_privileged(topic: &str) -> bool {
     matches!(topic, topics::PROPOSALS | topics::SHARES | topics::BALLOTS)
 }
 
-pub struct Gate<V> {
+pub struct Gate<V, C> {
     verifier: V,
-    classify: Classify,
+    classifier: C,
     replay: ReplayGuard,
     revoked: RevocationSet,
 }
 
-impl<V: TokenVerifier> Gate<V> {
-    pub fn new(verifier: V, config: GateConfig, classify: Classify, now_ms: u64) -> Gate<V> {
+impl<V: TokenVerifier, C: Classifier> Gate<V, C> {
+    pub fn new(verifier: V, config: GateConfig, classifier: C, now_ms: u64) -> Gate<V, C> {
         Gate {
             verifier,
-            classify,
+            classifier,
             replay: ReplayGuard::new(config.skew_ms, config.nonces_max, now_ms),
             revoked: RevocationSet::new(config.revoked_max),
         }
@@ -139,9 +146,12 @@ impl<V: TokenVerifier> Gate<V> {
         source: &PeerKey,
         data: &'a [u8],
         now_ms: u64,
-    ) -> Result<Admitted<'a>, Refusal> {
+    ) -> Result<Admitted<'a, C::Decoded>, Refusal> {
         let envelope = Envelope::decode(data)?;
-        let operation = (self.classify)(topic, envelope.payload).ok_or(Refusal::NoOperation)?;
+        let (operation, decoded) = self
+            .classifier
+            .classify(topic, envelope.payload)
+            .ok_or(Refusal::NoOperation)?;
         let request = Request {
             holder: source,
             operation,
@@ -156,6 +166,7 @@ impl<V: TokenVerifier> Gate<V> {
         Ok(Admitted {
             operation,
             payload: envelope.payload,
+            decoded,
             nonce: envelope.nonce,
             timestamp_unix_ms: envelope.timestamp_unix_ms,
         })
@@ -185,6 +196,7 @@ mod tests {
     };
     use crate::certify::proposal::Proposal;
     use crate::certify::wire::ShareMessage;
+    use crate::known_topics::{KnownTopics, Payload};
 
     fn share() -> Vec<u8> {
         ShareMessage {
@@ -206,17 +218,12 @@ mod tests {
         .encode()
     }
 
-    fn gate() -> Gate<BiscuitVerifier> {
+    fn gate() -> Gate<BiscuitVerifier, KnownTopics> {
         let verifier = BiscuitVerifier::new(authority_key(1).public(), VerifierConfig::default());
-        Gate::new(
-            verifier,
-            GateConfig::default(),
-            crate::known_topics::operation_of,
-            NOW_MS,
-        )
+        Gate::new(verifier, GateConfig::default(), KnownTopics, NOW_MS)
     }
 
-    fn reason(result: Result<Admitted<'_>, Refusal>) -> &'static str {
+    fn reason(result: Result<Admitted<'_, Payload>, Refusal>) -> &'static str {
         result.map(|_| "admitted").unwrap_or_else(|r| r.reason())
     }
 

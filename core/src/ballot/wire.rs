@@ -71,11 +71,11 @@ const ID_DOMAIN: &[u8] = b"x0/1/ballot-id";
 
 /// How the admission gate classifies a payload on `/x0/1/ballots`: opening a ballot
 /// (kind 1) is proposing; votes, attestations and evidence are taking part in one.
-pub fn classify(_topic: &str, payload: &[u8]) -> Option<Operation> {
-    Some(match payload.get(..2) {
+pub fn classify(payload: &[u8]) -> Operation {
+    match payload.get(..2) {
         Some([VERSION, KIND_OPEN]) => Operation::Propose,
         _ => Operation::Vote,
-    })
+    }
 }
 
 /// SHA-256 over a domain tag and the open's signed fields: the same at every node.

@@ -17,22 +17,23 @@ pub mod threshold;
 pub mod wire;
 
 use crate::auth::token::Operation;
-use crate::topics;
 
-/// How the admission gate classifies this protocol's privileged payloads: a share is
-/// signing; a proposal on a `charter/` slot is a Charter update, any other proposal is
-/// proposing. A proposal that does not decode performs nothing (the gate refuses it).
-pub fn classify(topic: &str, payload: &[u8]) -> Option<Operation> {
-    match topic {
-        topics::SHARES => Some(Operation::Sign),
-        topics::PROPOSALS => {
-            let proposal = proposal::Proposal::decode(payload).ok()?;
-            Some(if proposal.slot.starts_with("charter/") {
-                Operation::CharterUpdate
-            } else {
-                Operation::Propose
-            })
-        }
-        _ => None,
-    }
+/// How the admission gate classifies a proposal: on a `charter/` slot it is a Charter
+/// update, on any other slot proposing. The decoded proposal goes on to the core with the
+/// admission ([`node::CertifyNode::on_admitted_proposal`]), so it is decoded once. A
+/// proposal that does not decode performs nothing (the gate refuses it).
+pub fn classify_proposal(payload: &[u8]) -> Option<(Operation, proposal::Proposal)> {
+    let proposal = proposal::Proposal::decode(payload).ok()?;
+    let operation = if proposal.slot.starts_with("charter/") {
+        Operation::CharterUpdate
+    } else {
+        Operation::Propose
+    };
+    Some((operation, proposal))
+}
+
+/// How the admission gate classifies a share: signing, whatever it holds (the core
+/// decodes and checks it).
+pub fn classify_share(_payload: &[u8]) -> Operation {
+    Operation::Sign
 }

@@ -317,8 +317,21 @@ impl<S: Suite> CertifyNode<S> {
                 out,
             );
         };
+        self.on_admitted_proposal(author, proposal, now_ms, out)
+    }
+
+    /// A proposal the admission gate decoded already (`known_topics::Payload::Proposal`):
+    /// the same checks as one arriving as bytes, without decoding it again.
+    pub fn on_admitted_proposal(
+        &mut self,
+        author: Option<&PeerKey>,
+        proposal: Proposal,
+        now_ms: u64,
+        out: &mut Vec<Action>,
+    ) -> Verdict {
         if let Err(verdict) = self.admit_proposal(&proposal, author, now_ms) {
-            return refuse(verdict, out);
+            out.push(Action::ProposalRefused { verdict });
+            return verdict;
         }
         let class = self.committee.class_of(&proposal.slot);
         let mut core_out = Vec::new();
