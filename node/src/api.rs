@@ -51,13 +51,13 @@ pub struct CertificateDocument {
 impl CertificateDocument {
     pub fn from_message(message: &CertificateMessage) -> Self {
         CertificateDocument {
-            id: hex::encode(&message.proposal.id().0),
+            id: hex::encode(message.proposal.id().0),
             epoch: message.proposal.epoch,
             slot: message.proposal.slot.clone(),
             payload: String::from_utf8_lossy(&message.proposal.payload).into_owned(),
             affected_ppm: message.proposal.affected_ppm,
             signers: message.signers.clone(),
-            certificate: hex::encode(&message.encode()),
+            certificate: hex::encode(message.encode()),
         }
     }
 }
@@ -100,7 +100,7 @@ pub async fn propose(
         Ok(Ok(id)) => (
             StatusCode::CREATED,
             Json(ProposeResponse {
-                id: hex::encode(&id.0),
+                id: hex::encode(id.0),
             }),
         )
             .into_response(),
