@@ -15,7 +15,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use x0_core::duplicates::{DuplicateTracker, DuplicateTrackerConfig};
 use x0_core::probe::{ProbeConfig, ProbeCore};
-use x0_node::exposition;
+use x0_node::http::metrics as exposition;
 
 const NOW_UNIX_MS: u64 = 1_800_000_000_000;
 

@@ -1,14 +1,11 @@
 //! The x0 mesh node: the libp2p network, the actor assembly, HTTP metrics and status, and
 //! the CLI's building blocks. The binary `x0` (src/main.rs) is a thin edge over this.
 
-pub mod api;
-pub mod ballot_api;
 pub mod charter;
 pub mod cli;
 pub mod committee;
 pub mod config;
 pub mod devnet;
-pub mod exposition;
 pub mod http;
 pub mod identity;
 pub mod journal;
@@ -17,7 +14,6 @@ pub mod node;
 pub mod node_keys;
 pub mod snapshot;
 pub mod snapshot_watch;
-pub mod status;
 pub mod store;
 
 pub use node::Node;

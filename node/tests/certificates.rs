@@ -305,7 +305,7 @@ async fn ten_members_three_byzantine_every_honest_node_gets_one_certificate_with
     assert_eq!(response.status().as_u16(), 201);
     let started = Instant::now();
     let answer: serde_json::Value = response.json().await.unwrap();
-    let id = x0_node::api::parse_id(answer["id"].as_str().unwrap()).unwrap();
+    let id = x0_node::http::certificates::parse_id(answer["id"].as_str().unwrap()).unwrap();
     for (member, peer) in stock.iter().enumerate() {
         let bad = share_message(&dealt, member, id, b"still not the proposal");
         let _ = peer.publish(topics::SHARES, seal(&peer.peer_id, bad)).await;

@@ -33,7 +33,7 @@ use x0_ebpf::{Destination, KernelEnforcer, KernelSettings};
 
 use super::exporter::{Exporter, PushOutcome};
 use super::POLICY_BYTES_MAX;
-use crate::exposition::conform_openmetrics;
+use crate::http::metrics::conform_openmetrics;
 
 /// The certified slot whose payload is the policy.
 pub const POLICY_SLOT: &str = "charter/policy";

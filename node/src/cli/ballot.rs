@@ -1,5 +1,5 @@
 //! `x0 ballot`: the local fallback ballot from the operator's side. `open`, `vote`,
-//! `status` and `tally ID` talk to a running node's loopback API (`crate::ballot_api`);
+//! `status` and `tally ID` talk to a running node's loopback API (`crate::http::ballots`);
 //! `tally --certificate FILE` re-verifies a decided ballot offline, from the file alone
 //! (and the committee, to check the electorate).
 //!
@@ -14,9 +14,9 @@ use x0_core::ballot::rules::{local_outcome, Choice};
 use x0_core::ballot::verify::OpenRules;
 use x0_core::ballot::wire::BallotId;
 
-use crate::ballot_api::{BallotDocument, BallotsDocument};
 use crate::cli::committee::read_committee;
 use crate::cli::common::{api_call, cannot_read, check_size, operator, Outcome};
+use crate::http::ballots::{BallotDocument, BallotsDocument};
 use crate::node_keys::PeerSignatures;
 use crate::NodeError;
 

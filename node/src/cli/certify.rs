@@ -9,9 +9,10 @@ use x0_core::certify::scheme::{decode_certificate, signing_message, ThresholdSch
 use x0_core::certify::threshold::{share_count_min, ChangeClass};
 use x0_core::certify::wire::CertificateMessage;
 
-use crate::api::{CertificateDocument, ProposeRequest, ProposeResponse};
 use crate::cli::committee::read_committee;
 use crate::cli::common::{operator, runtime};
+use crate::http::certificates::CertificateDocument;
+use crate::http::proposals::{ProposeRequest, ProposeResponse};
 use crate::NodeError;
 
 #[derive(Args)]

@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::cli::common::runtime;
-use crate::status::Status;
+use crate::http::status::Status;
 use crate::NodeError;
 
 #[derive(Args)]

@@ -1,4 +1,5 @@
-//! Serving metrics in the format the scraper asks for.
+//! `GET /metrics`: the registry, conformed, filtered by the Charter, in the format the
+//! scraper asks for.
 //!
 //! prometheus-client writes OpenMetrics text, which Prometheus requests by default. Tools
 //! that speak only the classic text format (version 0.0.4: `promtool check metrics`, curl
@@ -6,6 +7,13 @@
 //! counter family `foo` and its sample `foo_total`. For them the same registry is rendered
 //! in the classic format: counter families renamed to their `_total` sample name, `# UNIT`
 //! and `# EOF` dropped, `unknown` written as `untyped`, `info` as a `_info` gauge.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use crate::charter::actor::FilterExport;
 
 /// Content type of OpenMetrics text.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
@@ -116,6 +124,48 @@ pub fn openmetrics_to_classic(openmetrics: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// `GET /metrics`.
+pub(super) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let mut openmetrics = String::new();
+    if let Err(error) = prometheus_client::encoding::text::encode(&mut openmetrics, &state.registry)
+    {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("encoding metrics: {error}"),
+        )
+            .into_response();
+    }
+    let openmetrics = conform_openmetrics(&openmetrics);
+    let openmetrics = match &state.charter {
+        Some(charter) => match charter.send(FilterExport(openmetrics)).await {
+            Ok(filtered) => filtered,
+            // Never the unfiltered export: without the Charter's actor, nothing.
+            Err(error) => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("charter actor not answering: {error}\n"),
+                )
+                    .into_response()
+            }
+        },
+        None => openmetrics,
+    };
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    if wants_openmetrics(accept) {
+        (
+            [(header::CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)],
+            openmetrics,
+        )
+            .into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, TEXT_CONTENT_TYPE)],
+            openmetrics_to_classic(&openmetrics),
+        )
+            .into_response()
+    }
 }
 
 #[cfg(test)]
