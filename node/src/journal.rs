@@ -111,7 +111,7 @@ pub fn evidence_json(evidence: &Evidence, recorded_at_unix_ms: u64) -> String {
         Evidence::InvalidShare { member, id, share } => serde_json::json!({
             "kind": "invalid_share",
             "member": member,
-            "proposal_id": hex::encode(&id.0),
+            "proposal_id": hex::encode(id.0),
             "share": hex::encode(share),
             "recorded_at_unix_ms": recorded_at_unix_ms,
         }),
@@ -119,7 +119,7 @@ pub fn evidence_json(evidence: &Evidence, recorded_at_unix_ms: u64) -> String {
             "kind": "double_signed",
             "epoch": slot.0,
             "slot": slot.1,
-            "proposal_ids": [hex::encode(&ids[0].0), hex::encode(&ids[1].0)],
+            "proposal_ids": [hex::encode(ids[0].0), hex::encode(ids[1].0)],
             "members": members,
             "recorded_at_unix_ms": recorded_at_unix_ms,
         }),

@@ -1,28 +1,20 @@
 //! The x0 mesh node: the libp2p network, the actor assembly, HTTP metrics and status, and
 //! the CLI's building blocks. The binary `x0` (src/main.rs) is a thin edge over this.
 
-pub mod api;
-pub mod ballot_api;
-pub mod ballot_cli;
-pub mod certify_cli;
 pub mod charter;
+pub mod cli;
 pub mod committee;
 pub mod config;
 pub mod devnet;
-pub mod guardian_cli;
 pub mod http;
 pub mod identity;
 pub mod journal;
 pub mod network;
 pub mod node;
 pub mod node_keys;
-pub mod sim_cli;
 pub mod snapshot;
 pub mod snapshot_watch;
-pub mod status;
 pub mod store;
-pub mod sublime;
-pub mod token_cli;
 
 pub use node::Node;
 

@@ -27,6 +27,7 @@ use x0_core::probe::{ProbeConfig, ProbeCore};
 use x0_core::topics;
 
 use crate::config::Config;
+use crate::http::status::NodeFacts;
 use crate::http::{self, HttpServer};
 use crate::journal::StoreJournal;
 use crate::network::metrics::NetworkMetrics;
@@ -34,7 +35,6 @@ use crate::network::{self, GetNetworkStatus, NetworkActor, NetworkStatus};
 use crate::node_keys::NodeKeys;
 use crate::snapshot::SnapshotClient;
 use crate::snapshot_watch::{SnapshotMetrics, SnapshotWatch};
-use crate::status::NodeFacts;
 use crate::store::{Store, StoreError};
 use crate::{identity, NodeError};
 use x0_actors::charter::{CharterActor, CharterMetrics, CharterSettings, Telemetry};

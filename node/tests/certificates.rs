@@ -196,7 +196,7 @@ fn assert_one_valid_certificate(certificates: &[CertificateMessage], dealt: &Dea
         assert_eq!(certificate.proposal, first.proposal);
         assert_eq!(certificate.signature, first.signature);
         let encoded = hex::encode(certificate.encode());
-        x0_node::certify_cli::verify_certificate(&encoded, &committee)
+        x0_node::cli::certify::verify_certificate(&encoded, &committee)
             .expect("every node's certificate verifies offline");
     }
 }
@@ -305,7 +305,7 @@ async fn ten_members_three_byzantine_every_honest_node_gets_one_certificate_with
     assert_eq!(response.status().as_u16(), 201);
     let started = Instant::now();
     let answer: serde_json::Value = response.json().await.unwrap();
-    let id = x0_node::api::parse_id(answer["id"].as_str().unwrap()).unwrap();
+    let id = x0_node::http::certificates::parse_id(answer["id"].as_str().unwrap()).unwrap();
     for (member, peer) in stock.iter().enumerate() {
         let bad = share_message(&dealt, member, id, b"still not the proposal");
         let _ = peer.publish(topics::SHARES, seal(&peer.peer_id, bad)).await;
@@ -331,7 +331,7 @@ async fn ten_members_three_byzantine_every_honest_node_gets_one_certificate_with
     .await;
     assert_eq!(status, 200);
     let committee = dealt.section.committee().unwrap();
-    x0_node::certify_cli::verify_certificate(&body, &committee).unwrap();
+    x0_node::cli::certify::verify_certificate(&body, &committee).unwrap();
     shutdown(nodes).await;
 }
 

@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use x0_core::topics;
-use x0_node::status::Status;
+use x0_node::http::status::Status;
 
 use common::{
     eventually, http_get, probes_delivered, probing_mesh, run_tool, sample_value, PARSE_OPENMETRICS,

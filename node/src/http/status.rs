@@ -1,14 +1,21 @@
-//! The `/status` document: what an operator asks first about a node.
+//! `GET /status`, the [`Status`] document (what an operator asks first about a node),
+//! and `GET /health`.
 
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use x0_actors::auth::AuthStatus;
-use x0_actors::ballot::BallotReport;
-use x0_actors::certify::CertifyStatus;
+use x0_actors::auth::{AuthStatus, GetAuthStatus};
+use x0_actors::ballot::{BallotReport, GetBallotStatus};
+use x0_actors::certify::{CertifyStatus, GetCertifyStatus};
 
-use crate::ballot_api::BallotsDocument;
+use super::AppState;
+use crate::http::ballots::BallotsDocument;
+use x0_actors::charter::GetCharterStatus;
 
-use crate::network::NetworkStatus;
+use crate::network::{GetNetworkStatus, NetworkStatus};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {
@@ -280,5 +287,54 @@ fn human_duration(seconds: u64) -> String {
         s if s < 120 => format!("{s}s"),
         s if s < 7200 => format!("{}m", s / 60),
         s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// 200 while the network task answers; 503 once it is gone.
+pub(super) async fn health(State(state): State<AppState>) -> Response {
+    match state.network.send(GetNetworkStatus).await {
+        Ok(Some(_)) => (StatusCode::OK, "ok\n").into_response(),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "network task not answering\n",
+        )
+            .into_response(),
+    }
+}
+
+/// `GET /status`: the [`Status`] document.
+pub(super) async fn status(State(state): State<AppState>) -> Response {
+    let certify = match &state.certify {
+        Some(certify) => certify.send(GetCertifyStatus).await.ok(),
+        None => None,
+    };
+    let auth = match &state.auth {
+        Some(auth) => auth.send(GetAuthStatus).await.ok(),
+        None => None,
+    };
+    let ballot = match &state.ballot {
+        Some(ballot) => ballot.send(GetBallotStatus).await.ok(),
+        None => None,
+    };
+    let charter = match &state.charter {
+        Some(charter) => charter.send(GetCharterStatus).await.ok(),
+        None => None,
+    };
+    match state.network.send(GetNetworkStatus).await {
+        Ok(Some(network)) => Json(Status::from_parts(
+            network,
+            &state.facts,
+            state.started.elapsed().as_secs(),
+            certify,
+            auth,
+            ballot,
+            charter,
+        ))
+        .into_response(),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "network task not answering\n",
+        )
+            .into_response(),
     }
 }

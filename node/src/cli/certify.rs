@@ -1,106 +1,94 @@
-//! What `x0 committee`, `x0 propose` and `x0 cert` do; `main.rs` only parses flags.
+//! `x0 propose` (through a running member node) and `x0 cert verify` (offline).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use clap::{Args, Subcommand};
 use x0_core::certify::committee::Committee;
 use x0_core::certify::scheme::{decode_certificate, signing_message, ThresholdScheme};
-use x0_core::certify::threshold::{faulty_max, share_count_min, ChangeClass};
+use x0_core::certify::threshold::{share_count_min, ChangeClass};
 use x0_core::certify::wire::CertificateMessage;
 
-use crate::api::{CertificateDocument, ProposeRequest, ProposeResponse};
-use crate::committee::{self, CommitteeSection};
+use crate::cli::committee::read_committee;
+use crate::cli::common::{operator, runtime};
+use crate::http::certificates::CertificateDocument;
+use crate::http::proposals::{ProposeRequest, ProposeResponse};
 use crate::NodeError;
 
-fn operator(message: String) -> NodeError {
-    NodeError::Config(message)
+#[derive(Args)]
+pub struct ProposeArgs {
+    /// The member node's HTTP endpoint (it must be on this machine).
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9480")]
+    api: reqwest::Url,
+    /// What the change touches, e.g. gossip/mesh_n.
+    #[arg(long)]
+    slot: String,
+    /// The new value.
+    #[arg(long)]
+    payload: String,
+    /// Share of the network the change affects, 0.0 to 1.0.
+    #[arg(long, default_value_t = 1.0)]
+    affected_fraction: f64,
+    /// Wait this long for the certificate (0: return after proposing).
+    #[arg(long, default_value_t = 10)]
+    wait_s: u64,
+    /// Write the certificate (JSON) here; default: print it.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
 }
 
-/// Reads the `[committee]` table from a node config or a dealer's committee.toml.
-pub fn read_committee(path: &Path) -> Result<(CommitteeSection, Committee), NodeError> {
-    let name = path.display();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| operator(format!("--committee {name}: cannot read: {e}")))?;
-    let mut table: toml::Table = toml::from_str(&text)
-        .map_err(|e| operator(format!("--committee {name}: not TOML: {e}")))?;
-    let value = table.remove("committee").ok_or_else(|| {
-        operator(format!(
-            "--committee {name}: has no [committee] table; pass a node config or the committee.toml from `x0 committee deal`"
-        ))
-    })?;
-    let section: CommitteeSection = value
-        .try_into()
-        .map_err(|e| operator(format!("--committee {name}: [committee]: {e}")))?;
-    let committee = section
-        .committee()
-        .map_err(|e| operator(format!("--committee {name}: {e}")))?;
-    Ok((section, committee))
+#[derive(Subcommand)]
+pub enum CertCommand {
+    /// Verify a certificate file (JSON from `x0 propose --out` or /certificates/{id}, or
+    /// hex of the wire encoding). Exit 0 valid, 1 invalid, 2 unreadable arguments.
+    Verify {
+        file: PathBuf,
+        /// A node config or committee.toml with the committee's [committee] table.
+        #[arg(long, value_name = "FILE")]
+        committee: PathBuf,
+    },
 }
 
-/// `x0 committee deal`.
-pub fn deal(
-    members_file: &Path,
-    out_dir: &Path,
-    epoch: u64,
-    supermajority_slots: Vec<String>,
-) -> Result<(), NodeError> {
-    for (index, pattern) in supermajority_slots.iter().enumerate() {
-        x0_core::certify::committee::check_slot_pattern(pattern)
-            .map_err(|e| operator(format!("--supermajority-slot #{}: {e}", index + 1)))?;
+/// Runs one `x0 cert` subcommand.
+pub fn run(command: &CertCommand) -> Result<(), NodeError> {
+    match command {
+        CertCommand::Verify { file, committee } => verify_file(file, committee),
     }
-    let members =
-        committee::read_members(members_file).map_err(|e| operator(format!("--members: {e}")))?;
-    let dealt = committee::deal(
-        &members,
-        epoch,
-        supermajority_slots,
-        &mut rand::thread_rng(),
-    );
-    let written = committee::write_dealt(&dealt, out_dir)
-        .map_err(|e| operator(format!("--out: {e}; use a new, empty directory")))?;
-    let n = members.len();
-    println!(
-        "dealt committee of epoch {epoch}: {n} members, t = {}, certificates need {} (standard) / {} (supermajority) signers",
-        faulty_max(n),
-        share_count_min(n, ChangeClass::Standard),
-        share_count_min(n, ChangeClass::Supermajority)
-    );
-    for path in written {
-        println!("  wrote {}", path.display());
-    }
-    println!("Give each member its share file only (mode 0600), and put committee.toml's [committee] section in every node's config.");
-    Ok(())
 }
 
-/// `x0 committee show`.
-pub fn show(path: &Path) -> Result<(), NodeError> {
-    let (section, committee) = read_committee(path)?;
-    let n = committee.size();
-    println!("committee of epoch {} with {n} members", committee.epoch);
-    println!(
-        "  t = {} faulty tolerated; standard certificates need {} signers, supermajority {}",
-        faulty_max(n),
-        share_count_min(n, ChangeClass::Standard),
-        share_count_min(n, ChangeClass::Supermajority)
-    );
-    for class in [ChangeClass::Standard, ChangeClass::Supermajority] {
-        let key = committee.scheme(class).key_set().public_key().to_bytes();
-        println!(
-            "  {class:?} public key {}… (key set degree {})",
-            &hex::encode(&key)[..24],
-            committee.scheme(class).key_set().threshold()
-        );
+/// `x0 propose`: proposes, then waits up to `--wait-s` for the certificate and prints it
+/// or writes it to `--out`.
+pub fn propose(args: ProposeArgs) -> Result<(), NodeError> {
+    if !(0.0..=1.0).contains(&args.affected_fraction) {
+        return Err(NodeError::Config(format!(
+            "--affected-fraction {}: must be between 0.0 and 1.0",
+            args.affected_fraction
+        )));
     }
-    if section.supermajority_slots.is_empty() {
-        println!("  supermajority slots: none");
-    } else {
-        println!(
-            "  supermajority slots: {}",
-            section.supermajority_slots.join(", ")
-        );
-    }
-    for (index, member) in section.members.iter().enumerate() {
-        println!("  member {index:>4}  {member}");
+    let request = ProposeRequest {
+        slot: args.slot,
+        payload: args.payload,
+        affected_fraction: args.affected_fraction,
+    };
+    let wait = Duration::from_secs(args.wait_s);
+    let (id, certificate) = runtime()?.block_on(propose_and_wait(&args.api, &request, wait))?;
+    println!("proposal {id}");
+    let Some(certificate) = certificate else {
+        return Ok(());
+    };
+    let json = serde_json::to_string_pretty(&certificate).expect("document serialises");
+    match args.out {
+        Some(path) => {
+            std::fs::write(&path, json + "\n").map_err(|e| {
+                NodeError::Config(format!("--out {}: cannot write: {e}", path.display()))
+            })?;
+            println!(
+                "certified by {} signers; wrote {}",
+                certificate.signers.len(),
+                path.display()
+            );
+        }
+        None => println!("{json}"),
     }
     Ok(())
 }
@@ -194,7 +182,7 @@ pub fn verify_file(file: &Path, committee_file: &Path) -> Result<(), NodeError> 
         Ok(message) => {
             println!(
                 "valid certificate {} for epoch {} slot {} ({:?}, {} signers: {:?})",
-                hex::encode(&message.proposal.id().0),
+                hex::encode(message.proposal.id().0),
                 message.proposal.epoch,
                 message.proposal.slot,
                 committee.class_of(&message.proposal.slot),
@@ -210,9 +198,9 @@ pub fn verify_file(file: &Path, committee_file: &Path) -> Result<(), NodeError> 
     }
 }
 
-/// `x0 propose`: sends a proposal to a node's API; with `wait`, polls for its
-/// certificate and returns it.
-pub async fn propose(
+/// Sends a proposal to a node's API; with `wait`, polls for its certificate and
+/// returns it.
+pub async fn propose_and_wait(
     api: &reqwest::Url,
     request: &ProposeRequest,
     wait: Duration,

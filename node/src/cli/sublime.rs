@@ -11,7 +11,8 @@ use x0_core::guardians::share_file::{self, Kind};
 use x0_core::guardians::store::{self, MasterKey, CONTENT_MAX};
 use zeroize::Zeroizing;
 
-use crate::guardian_cli::{operator, read_bounded, read_group, read_json, write_file};
+use crate::cli::common::{operator, read_bounded, read_json, write_file, WriteMode};
+use crate::cli::guardian::read_group;
 use crate::NodeError;
 
 #[derive(clap::Subcommand, Debug, Clone)]
@@ -129,8 +130,7 @@ pub fn run(command: &SublimeCommand) -> Result<(), NodeError> {
                 "--store",
                 &store.join("store.json"),
                 text.as_bytes(),
-                false,
-                false,
+                WriteMode::PUBLIC,
             )?;
             std::fs::create_dir_all(store.join("objects"))
                 .map_err(|e| operator(format!("--store {}: {e}", store.display())))?;
@@ -154,7 +154,12 @@ pub fn run(command: &SublimeCommand) -> Result<(), NodeError> {
             let object = store::seal(&master, &group_id, name, &content, &mut OsRng)
                 .map_err(|e| operator(format!("--in: {e}")))?;
             let path = object_path(&key.store, name);
-            write_file("--name", &path, &object, true, *replace)?;
+            let mode = if *replace {
+                WriteMode::SECRET.replacing()
+            } else {
+                WriteMode::SECRET
+            };
+            write_file("--name", &path, &object, mode)?;
             println!(
                 "stored `{name}` ({} bytes) in {}",
                 content.len(),
@@ -181,7 +186,7 @@ pub fn run(command: &SublimeCommand) -> Result<(), NodeError> {
                     .write_all(&content)
                     .map_err(|e| NodeError::Runtime(e.to_string()))?;
             } else {
-                write_file("--out", out, &content, true, false)?;
+                write_file("--out", out, &content, WriteMode::SECRET)?;
                 eprintln!("wrote `{name}` to {}", out.display());
             }
             Ok(())

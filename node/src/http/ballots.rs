@@ -23,6 +23,8 @@ use x0_core::ballot::effect::Effect;
 use x0_core::ballot::rules::{Choice, Tally};
 use x0_core::ballot::wire::BallotId;
 
+use super::{error, local_only};
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OpenRequest {
@@ -163,11 +165,6 @@ pub struct BallotDocument {
     pub effect_result: Option<String>,
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    let body = serde_json::json!({ "error": message.into() });
-    (status, Json(body)).into_response()
-}
-
 fn no_ballots() -> Response {
     error(
         StatusCode::NOT_FOUND,
@@ -175,14 +172,8 @@ fn no_ballots() -> Response {
     )
 }
 
-fn local_only(client: &SocketAddr) -> Option<Response> {
-    (!client.ip().is_loopback()).then(|| {
-        error(
-            StatusCode::FORBIDDEN,
-            "ballots are opened and voted from this machine only",
-        )
-    })
-}
+/// Opening and voting are for this machine's operator only.
+const LOCAL_ONLY: &str = "ballots are opened and voted from this machine only";
 
 fn bad_id(text: &str) -> Response {
     error(
@@ -239,7 +230,7 @@ pub async fn open(
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     Json(request): Json<OpenRequest>,
 ) -> Response {
-    if let Some(refused) = local_only(&client) {
+    if let Some(refused) = local_only(&client, LOCAL_ONLY) {
         return refused;
     }
     let Some(actor) = ballot else {
@@ -270,7 +261,7 @@ pub async fn vote(
     Path(id): Path<String>,
     Json(request): Json<VoteRequest>,
 ) -> Response {
-    if let Some(refused) = local_only(&client) {
+    if let Some(refused) = local_only(&client, LOCAL_ONLY) {
         return refused;
     }
     let Some(actor) = ballot else {

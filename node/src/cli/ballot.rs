@@ -1,5 +1,5 @@
 //! `x0 ballot`: the local fallback ballot from the operator's side. `open`, `vote`,
-//! `status` and `tally ID` talk to a running node's loopback API (`crate::ballot_api`);
+//! `status` and `tally ID` talk to a running node's loopback API (`crate::http::ballots`);
 //! `tally --certificate FILE` re-verifies a decided ballot offline, from the file alone
 //! (and the committee, to check the electorate).
 //!
@@ -14,8 +14,9 @@ use x0_core::ballot::rules::{local_outcome, Choice};
 use x0_core::ballot::verify::OpenRules;
 use x0_core::ballot::wire::BallotId;
 
-use crate::ballot_api::{BallotDocument, BallotsDocument};
-use crate::certify_cli::read_committee;
+use crate::cli::committee::read_committee;
+use crate::cli::common::{api_call, cannot_read, check_size, operator, Outcome};
+use crate::http::ballots::{BallotDocument, BallotsDocument};
 use crate::node_keys::PeerSignatures;
 use crate::NodeError;
 
@@ -119,13 +120,6 @@ fn parse_choice(text: &str) -> Result<Choice, String> {
     Choice::parse(text).ok_or_else(|| "expected yes, no or abstain".into())
 }
 
-/// What a command ended with, for the exit code.
-pub enum Outcome {
-    Done,
-    /// A certificate did not verify (exit 1).
-    Invalid,
-}
-
 pub fn run(command: &BallotCommand) -> Result<Outcome, NodeError> {
     match command {
         BallotCommand::Status(args) => status(args).map(|()| Outcome::Done),
@@ -138,38 +132,13 @@ pub fn run(command: &BallotCommand) -> Result<Outcome, NodeError> {
     }
 }
 
-fn operator(message: String) -> NodeError {
-    NodeError::Config(message)
-}
-
 /// One request to the node's API; the node's `error` field on failure.
 fn call(
     api: &reqwest::Url,
     path: &str,
     body: Option<serde_json::Value>,
 ) -> Result<serde_json::Value, NodeError> {
-    let url = api
-        .join(path)
-        .map_err(|e| operator(format!("--api {api}: not a base URL ({e})")))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| NodeError::Runtime(e.to_string()))?;
-    let (status, value) = runtime.block_on(async {
-        let client = reqwest::Client::new();
-        let request = match &body {
-            Some(body) => client.post(url.clone()).json(body),
-            None => client.get(url.clone()),
-        };
-        let response = request.send().await.map_err(|e| {
-            operator(format!(
-                "--api {api}: no node answers ({e}); start one, or give its http.bind address"
-            ))
-        })?;
-        let status = response.status();
-        let value: serde_json::Value = response.json().await.unwrap_or_default();
-        Ok::<_, NodeError>((status, value))
-    })?;
+    let (url, status, value) = api_call(api, path, body)?;
     if !status.is_success() {
         let message = value["error"].as_str().unwrap_or("no reason given");
         return Err(NodeError::Runtime(format!(
@@ -344,16 +313,10 @@ fn verify(args: &TallyArgs) -> Result<Outcome, NodeError> {
         .as_ref()
         .expect("verify needs --certificate");
     let name = path.display();
-    let size = std::fs::metadata(path)
-        .map_err(|e| operator(format!("--certificate {name}: cannot read: {e}")))?
-        .len();
-    if size > CERTIFICATE_FILE_BYTES_MAX {
-        return Err(operator(format!(
-            "--certificate {name}: {size} bytes is larger than any ballot certificate"
-        )));
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| operator(format!("--certificate {name}: cannot read: {e}")))?;
+    check_size("--certificate", path, CERTIFICATE_FILE_BYTES_MAX, |size| {
+        format!("{size} bytes is larger than any ballot certificate")
+    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| cannot_read("--certificate", path, e))?;
     let bytes = hex::decode(text.trim()).map_err(|e| {
         operator(format!(
             "--certificate {name}: not hex ({e}); write one with `x0 ballot tally ID --out FILE`"
@@ -363,7 +326,7 @@ fn verify(args: &TallyArgs) -> Result<Outcome, NodeError> {
         Ok(certificate) => certificate,
         Err(e) => {
             println!("invalid certificate: {e}");
-            return Ok(Outcome::Invalid);
+            return Ok(Outcome::Refused);
         }
     };
     let members = match &args.committee {
@@ -402,7 +365,7 @@ fn verify(args: &TallyArgs) -> Result<Outcome, NodeError> {
         }
         Err(e) => {
             println!("invalid certificate: {e}");
-            Ok(Outcome::Invalid)
+            Ok(Outcome::Refused)
         }
     }
 }
