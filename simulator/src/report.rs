@@ -613,7 +613,7 @@ pub fn build(
                 _ => None,
             };
             CertificateFigures {
-                id: hex::encode(&id.0),
+                id: hex::encode(id.0),
                 proposed_at_ms: proposed_at,
                 held_by,
                 honest_up: honest_up.len(),
@@ -735,11 +735,11 @@ pub fn build(
         let late: Vec<String> = honest_proposals
             .iter()
             .filter_map(|id| {
-                let figure = certificates.iter().find(|f| f.id == hex::encode(&id.0));
+                let figure = certificates.iter().find(|f| f.id == hex::encode(id.0));
                 match figure.and_then(|f| f.slowest_ms) {
                     Some(ms) if ms <= within => None,
-                    Some(ms) => Some(format!("{}: {ms} ms", &hex::encode(&id.0)[..12])),
-                    None => Some(format!("{}: not everywhere", &hex::encode(&id.0)[..12])),
+                    Some(ms) => Some(format!("{}: {ms} ms", &hex::encode(id.0)[..12])),
+                    None => Some(format!("{}: not everywhere", &hex::encode(id.0)[..12])),
                 }
             })
             .collect();
@@ -778,7 +778,7 @@ pub fn build(
             times.sort_unstable();
             let formed_at_ms = *times.first()?;
             Some(CertificateSpread {
-                id: hex::encode(&id.0),
+                id: hex::encode(id.0),
                 slot: all.get(id).map(|c| c.proposal.slot.clone()),
                 proposed_at_ms: proposed.get(id).copied(),
                 formed_at_ms,
@@ -800,7 +800,7 @@ pub fn build(
         certificates,
         criteria,
         passed,
-        trace_sha256: hex::encode(&trace_sha256),
+        trace_sha256: hex::encode(trace_sha256),
         honest_nodes: honest.len(),
         latency_cdf: stats.delivery.cdf(),
         certificate_spread,
@@ -859,7 +859,7 @@ fn ballot_checks(
         .filter(|n| n.honest && (n.node as usize) < scenario.committee.size as usize)
         .map(|n| n.node)
         .collect();
-    let short = |id: &BallotId| hex::encode(&id.0)[..12].to_string();
+    let short = |id: &BallotId| hex::encode(id.0)[..12].to_string();
     let empty = BTreeMap::new();
     let decisions_of = |id: &BallotId| stats.ballot_decisions.get(id).unwrap_or(&empty);
     let with = |decisions: &BTreeMap<NodeId, Decision>, outcome: Outcome| -> Vec<NodeId> {
@@ -929,7 +929,7 @@ fn ballot_checks(
             });
         }
         BallotFigures {
-            id: id.map(|id| hex::encode(&id.0)),
+            id: id.map(|id| hex::encode(id.0)),
             index: None,
             expect: None,
             opened_at_ms: None,
@@ -1162,7 +1162,7 @@ fn safety_problems(committee: &CommitteeCheck<'_>, nodes: &[NodeEnd]) -> Vec<Str
                 problems.push(format!(
                     "node {} holds an invalid certificate {}",
                     node.node,
-                    &hex::encode(&id.0)[..12]
+                    &hex::encode(id.0)[..12]
                 ));
             }
             slots
