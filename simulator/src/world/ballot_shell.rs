@@ -175,7 +175,7 @@ impl<S: SimSuite> Sim<S> {
         match (&record.id, &record.refused) {
             (Some(id), _) => self.trace(format_args!(
                 "ballot {index} opened by {node}: {}",
-                hex::encode(&id.0)
+                hex::encode(id.0)
             )),
             (None, refused) => self.trace(format_args!(
                 "ballot {index} by {node} refused: {}",
@@ -246,7 +246,7 @@ impl<S: SimSuite> Sim<S> {
         match book.vote(id, choice, clock, &mut actions) {
             Ok(sequence) => self.trace(format_args!(
                 "vote {node} {} {} #{sequence}",
-                &hex::encode(&id.0)[..12],
+                &hex::encode(id.0)[..12],
                 choice.as_str()
             )),
             Err(error) => self.trace(format_args!("vote {node} refused: {error}")),
@@ -311,7 +311,7 @@ impl<S: SimSuite> Sim<S> {
             .collect();
         self.trace(format_args!(
             "equivocate-vote {node} {}",
-            &hex::encode(&id.0)[..12]
+            &hex::encode(id.0)[..12]
         ));
         self.stats.count_ballot_attack("equivocating_votes", 2);
         for (rank, peer) in peers.into_iter().enumerate() {
@@ -510,7 +510,7 @@ impl<S: SimSuite> Sim<S> {
                     sim.store.ballots.decided.insert(id, encoded.clone());
                     self.trace(format_args!(
                         "ballot-decided {node} {} {}",
-                        &hex::encode(&id.0)[..12],
+                        &hex::encode(id.0)[..12],
                         certificate.outcome.as_str()
                     ));
                     if honest {

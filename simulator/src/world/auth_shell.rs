@@ -1,0 +1,193 @@
+//! The auth shell of a simulated node, as the node's auth actor: credentials, sealing
+//! what a node publishes on a privileged topic, and the admission gate in front of the
+//! certify core, with the nonce store that survives a crash.
+//!
+//! Capability tokens, as the node's auth actor handles them: the network authority's key
+//! pair is drawn from the run's RNG and mints every node's credential at the start (a
+//! committee member may propose, update the Charter, sign and vote; any other node may
+//! vote; an `exceed_rights` member only votes; a `forge_tokens` node mints its own with a
+//! key pair of its own). A node seals each proposal and share it publishes in an
+//! [`Envelope`] with its access token (derived from the credential when first needed and
+//! again at half its life), a nonce from the run's RNG and its own clock, skew included.
+//! Every privileged message a node receives passes its `Gate` (the author of the gossip
+//! message is the source the token must name) before the certify core sees the payload;
+//! a refusal is the gossip verdict Reject, which the gossip model turns into the P4
+//! penalty of the peer that sent it, and is counted by reason. An admitted nonce goes to
+//! the node's store before the payload moves on, and a restarted node's gate starts from
+//! the nonces it stored. At the end, the report checks that no honest node admitted a
+//! privileged message of a token forger, replayer or member beyond its rights, nor one
+//! message twice.
+
+use std::collections::BTreeSet;
+
+use rand::Rng;
+use x0_core::auth::envelope::Envelope;
+use x0_core::auth::replay::Nonce;
+use x0_core::auth::token::{Grant, Operation, Right, ACCESS_TTL_S_DEFAULT};
+use x0_core::ids::PeerKey;
+
+use super::{peer_key, Sim, Store, ADMISSIONS_TRACKED_MAX, CREDENTIALS_EXPIRE_UNIX_S};
+use crate::crypto::SimSuite;
+use crate::gossip::{Acceptance, GossipMessage, NodeId};
+use crate::scenario::Behaviour;
+use crate::tokens::SimTokens;
+
+/// A nonce list shorter than this is not pruned.
+const NONCES_PRUNE_MIN: usize = 1_024;
+
+impl Store {
+    /// Persists an admitted nonce, as the auth actor does before passing a message on.
+    pub(super) fn record_nonce(
+        &mut self,
+        nonce: Nonce,
+        timestamp_unix_ms: u64,
+        clock_ms: u64,
+        skew_ms: u64,
+    ) {
+        if self.nonces.len() >= self.nonces_prune_at.max(NONCES_PRUNE_MIN) {
+            // The journal's `forget_nonces`: a nonce leaves with its message's window.
+            self.nonces
+                .retain(|(_, ts)| ts.saturating_add(skew_ms) >= clock_ms);
+            self.nonces_prune_at = 2 * self.nonces.len();
+        }
+        self.nonces.push((nonce, timestamp_unix_ms));
+    }
+}
+
+impl<S: SimSuite> Sim<S> {
+    /// The member credential of `node`, by its role: a committee member may propose,
+    /// update the Charter, sign and vote, any other node may vote; a member beyond its
+    /// rights holds a vote-only credential; a forger mints one with every right using its
+    /// own key pair.
+    pub(super) fn credential(&self, node: NodeId, byzantine: &BTreeSet<Behaviour>) -> Vec<u8> {
+        let member = node < self.committee.size() as u32;
+        let operations: &[Operation] = if byzantine.contains(&Behaviour::ForgeTokens) {
+            &Operation::ALL
+        } else if byzantine.contains(&Behaviour::ExceedRights) || !member {
+            &[Operation::Vote]
+        } else {
+            &Operation::ALL
+        };
+        let grant = Grant {
+            member: peer_key(node),
+            rights: operations
+                .iter()
+                .copied()
+                .flat_map(Right::for_operation)
+                .collect(),
+            expires_unix_s: CREDENTIALS_EXPIRE_UNIX_S,
+        };
+        let issuer = self.forgers.get(&node).unwrap_or(&self.authority);
+        <S::Tokens as SimTokens>::mint(issuer, &grant)
+    }
+
+    /// `payload` in an envelope, as the auth actor seals what `node` publishes on a
+    /// privileged topic: its access token (derived from its credential when it has none
+    /// or half its life has passed), a nonce from the run's RNG, and its clock.
+    pub(super) fn seal(&mut self, node: NodeId, payload: &[u8]) -> Vec<u8> {
+        let clock_ms = self.node_clock_ms(node);
+        let now_s = clock_ms / 1000;
+        let sim = &self.nodes[node as usize];
+        let due = sim
+            .access
+            .as_ref()
+            .is_none_or(|(_, until_s)| now_s + ACCESS_TTL_S_DEFAULT / 2 >= *until_s);
+        if due {
+            let issuer = self.forgers.get(&node).unwrap_or(&self.authority);
+            let token = <S::Tokens as SimTokens>::derive_access(
+                issuer,
+                &sim.credential,
+                now_s,
+                ACCESS_TTL_S_DEFAULT,
+            );
+            let until_s = (now_s + ACCESS_TTL_S_DEFAULT).min(CREDENTIALS_EXPIRE_UNIX_S);
+            self.nodes[node as usize].access = Some((token, until_s));
+        }
+        let nonce: Nonce = self.engine.rng().gen();
+        let (token, _) = self.nodes[node as usize]
+            .access
+            .as_ref()
+            .expect("derived above");
+        Envelope {
+            token,
+            nonce,
+            timestamp_unix_ms: clock_ms,
+            payload,
+        }
+        .encode()
+    }
+
+    /// Publishes a proposal or share of `node`'s in its envelope.
+    pub(super) fn publish_sealed(&mut self, node: NodeId, topic: &'static str, payload: &[u8]) {
+        let data = self.seal(node, payload);
+        self.publish(node, topic, data);
+    }
+
+    /// The auth actor's inbound path: `message` passes `node`'s gate (its author is the
+    /// source the token must name), the admitted nonce is persisted, and the payload goes
+    /// on to the certify core. A refusal is reported to the gossip model as Reject at once
+    /// (the gate spends no modelled CPU time), which penalises the peer that sent it.
+    /// Honest nodes count admissions and refusals (by reason) for the report, and every
+    /// admission that breaks an invariant.
+    pub(super) fn admit<'m>(
+        &mut self,
+        node: NodeId,
+        message: &'m GossipMessage,
+        author: &PeerKey,
+        clock_ms: u64,
+    ) -> Option<&'m [u8]> {
+        let skew_ms = self.gate_config.skew_ms;
+        let sim = &mut self.nodes[node as usize];
+        let honest = sim.byzantine.is_empty();
+        let gate = sim.gate.as_mut().expect("an up node has its gate");
+        let admitted = match gate.admit(message.topic, author, &message.data, clock_ms) {
+            Ok(admitted) => admitted,
+            Err(refusal) => {
+                if honest {
+                    *self
+                        .stats
+                        .auth_rejected
+                        .entry(refusal.reason())
+                        .or_insert(0) += 1;
+                }
+                self.report(node, message.id, Acceptance::Reject);
+                return None;
+            }
+        };
+        sim.store.record_nonce(
+            admitted.nonce,
+            admitted.timestamp_unix_ms,
+            clock_ms,
+            skew_ms,
+        );
+        if honest {
+            self.stats.auth_admitted += 1;
+            let author_behaviours = &self.nodes[message.id.author as usize].byzantine;
+            if Behaviour::AGAINST_TOKENS
+                .iter()
+                .any(|b| author_behaviours.contains(b))
+            {
+                *self
+                    .stats
+                    .byzantine_privileged_admitted
+                    .entry(node)
+                    .or_insert(0) += 1;
+            }
+            let column = node as usize;
+            if self.admissions.contains(column, &message.id) {
+                *self
+                    .stats
+                    .privileged_replays_admitted
+                    .entry(node)
+                    .or_insert(0) += 1;
+            } else if self.admissions.slots_used() < ADMISSIONS_TRACKED_MAX
+                || self.admissions.is_tracked(&message.id)
+            {
+                self.admissions.insert(column, message.id);
+            } else {
+                self.stats.admissions_untracked += 1;
+            }
+        }
+        Some(admitted.payload)
+    }
+}
