@@ -48,6 +48,8 @@ pub struct Stats {
     pub shares_rejected: u64,
     pub certificates_rejected: u64,
     pub evidence: u64,
+    /// Store writes refused (a second signature for a slot): nothing was published.
+    pub journal_refused: u64,
     pub replays_published: u64,
     pub flood_published: u64,
     /// Messages authored by flooding nodes that reached an honest node's validation.

@@ -25,6 +25,7 @@ use x0_core::auth::envelope::Envelope;
 use x0_core::auth::replay::Nonce;
 use x0_core::auth::token::{Grant, Operation, Right, ACCESS_TTL_S_DEFAULT};
 use x0_core::ids::PeerKey;
+use x0_core::known_topics::Payload;
 
 use super::{peer_key, Sim, Store, ADMISSIONS_TRACKED_MAX, CREDENTIALS_EXPIRE_UNIX_S};
 use crate::crypto::SimSuite;
@@ -135,7 +136,7 @@ impl<S: SimSuite> Sim<S> {
         message: &'m GossipMessage,
         author: &PeerKey,
         clock_ms: u64,
-    ) -> Option<&'m [u8]> {
+    ) -> Option<(&'m [u8], Payload)> {
         let skew_ms = self.gate_config.skew_ms;
         let sim = &mut self.nodes[node as usize];
         let honest = sim.byzantine.is_empty();
@@ -188,6 +189,6 @@ impl<S: SimSuite> Sim<S> {
                 self.stats.admissions_untracked += 1;
             }
         }
-        Some(admitted.payload)
+        Some((admitted.payload, admitted.decoded))
     }
 }

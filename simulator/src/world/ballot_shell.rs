@@ -14,6 +14,8 @@ use sha2::{Digest, Sha256};
 use x0_core::ballot::book::{Action as BallotAction, BallotBook};
 use x0_core::ballot::certificate::Certificate;
 use x0_core::ballot::effect::Effect;
+use x0_core::ballot::effects::{carry_out, BallotEffects};
+use x0_core::ballot::fallback::Mode;
 use x0_core::ballot::rules::{faulty_max, Choice, Outcome};
 use x0_core::ballot::verify::NodeSigner;
 use x0_core::ballot::wire::{
@@ -397,7 +399,7 @@ impl<S: SimSuite> Sim<S> {
         clock_ms: u64,
         from: NodeId,
     ) {
-        let Some(payload) = self.admit(node, message, author, clock_ms) else {
+        let Some((payload, _)) = self.admit(node, message, author, clock_ms) else {
             return;
         };
         let sim = &mut self.nodes[node as usize];
@@ -446,82 +448,18 @@ impl<S: SimSuite> Sim<S> {
         self.plan_ballot_tick(node);
     }
 
-    /// Carries out a ballot book's actions as the actor does: store, then publish.
+    /// Carries out a ballot book's actions through the interpreter the actor runs too
+    /// (x0_core::ballot::effects): store, then publish.
     pub(super) fn carry_out_ballot(&mut self, node: NodeId, actions: Vec<BallotAction>) {
         let now_ms = self.engine.now_ms();
-        let me = peer_key(node);
-        for action in actions {
-            let sim = &mut self.nodes[node as usize];
-            let honest = sim.byzantine.is_empty();
-            match action {
-                BallotAction::StoreBallot { id, encoded } => {
-                    if honest {
-                        if let Ok(open) = decode_open(&encoded) {
-                            self.stats.record_ballot_open(
-                                node,
-                                &open,
-                                self.ballot_config.open_interval_ms_min,
-                            );
-                        }
-                    }
-                    self.nodes[node as usize]
-                        .store
-                        .ballots
-                        .opens
-                        .insert(id, encoded);
-                    self.schedule_vote(node, id);
-                }
-                BallotAction::StoreVote { id, voter, encoded } => {
-                    if honest && voter == me {
-                        if let Ok(vote) = decode_vote(&encoded) {
-                            self.stats.record_own_vote(node, id, vote.sequence);
-                        }
-                    }
-                    sim.store.ballots.votes.insert((id, voter), encoded);
-                }
-                BallotAction::StoreEvidence { id, voter, encoded } => {
-                    self.trace(format_args!("ballot-evidence {node} against {voter:?}"));
-                    self.nodes[node as usize]
-                        .store
-                        .ballots
-                        .evidence
-                        .insert((id, voter), encoded);
-                }
-                BallotAction::Publish { encoded } => {
-                    if withholds(&sim.byzantine) {
-                        continue;
-                    }
-                    let message = Message::decode(&encoded);
-                    if sim.byzantine.contains(&Behaviour::SpamOpens) {
-                        if let Ok(Message::Attestation(attestation)) = &message {
-                            remember_attestation(&mut sim.heard_attestations, attestation.clone());
-                        }
-                    }
-                    // An equivocator never spreads the proofs against its accomplices.
-                    if sim.byzantine.contains(&Behaviour::EquivocateVotes)
-                        && matches!(message, Ok(Message::Evidence(_)))
-                    {
-                        continue;
-                    }
-                    self.publish_sealed(node, topics::BALLOTS, &encoded);
-                }
-                BallotAction::Decided { id, certificate } => {
-                    let encoded = certificate.encode();
-                    sim.store.ballots.decided.insert(id, encoded.clone());
-                    self.trace(format_args!(
-                        "ballot-decided {node} {} {}",
-                        &hex::encode(id.0)[..12],
-                        certificate.outcome.as_str()
-                    ));
-                    if honest {
-                        self.record_decision(node, id, &certificate, &encoded, now_ms);
-                    }
-                }
-                BallotAction::ModeChanged { mode } => {
-                    self.trace(format_args!("ballot-mode {node} {}", mode.as_str()));
-                }
-            }
-        }
+        let mut shell = BallotShell {
+            sim: self,
+            node,
+            now_ms,
+        };
+        // The modelled store never fails a write.
+        let stored = carry_out(&mut shell, actions);
+        debug_assert!(stored.is_ok());
     }
 
     /// An honest node's decision: the outcome it acts on (the weakened rule's, in the
@@ -571,5 +509,136 @@ fn remember_attestation(
     if newer && (heard.len() < HEARD_ATTESTATIONS_MAX || heard.contains_key(&attestation.attester))
     {
         heard.insert(attestation.attester.clone(), attestation);
+    }
+}
+
+/// The simulator's side of the ballot interpreter: the modelled store, the gossip model,
+/// the run's statistics and trace, and what a Byzantine voter does instead.
+struct BallotShell<'a, S: SimSuite> {
+    sim: &'a mut Sim<S>,
+    node: NodeId,
+    now_ms: u64,
+}
+
+impl<S: SimSuite> BallotShell<'_, S> {
+    fn honest(&self) -> bool {
+        self.sim.nodes[self.node as usize].byzantine.is_empty()
+    }
+}
+
+impl<S: SimSuite> BallotEffects for BallotShell<'_, S> {
+    fn persist_ballot(&mut self, id: &BallotId, encoded: &[u8]) -> Result<(), String> {
+        let node = self.node;
+        if self.honest() {
+            if let Ok(open) = decode_open(encoded) {
+                let interval_ms = self.sim.ballot_config.open_interval_ms_min;
+                self.sim.stats.record_ballot_open(node, &open, interval_ms);
+            }
+        }
+        self.sim.nodes[node as usize]
+            .store
+            .ballots
+            .opens
+            .insert(*id, encoded.to_vec());
+        self.sim.schedule_vote(node, *id);
+        Ok(())
+    }
+
+    fn persist_vote(
+        &mut self,
+        id: &BallotId,
+        voter: &PeerKey,
+        encoded: &[u8],
+    ) -> Result<(), String> {
+        let node = self.node;
+        if self.honest() && *voter == peer_key(node) {
+            if let Ok(vote) = decode_vote(encoded) {
+                self.sim.stats.record_own_vote(node, *id, vote.sequence);
+            }
+        }
+        self.sim.nodes[node as usize]
+            .store
+            .ballots
+            .votes
+            .insert((*id, voter.clone()), encoded.to_vec());
+        Ok(())
+    }
+
+    fn persist_evidence(
+        &mut self,
+        id: &BallotId,
+        voter: &PeerKey,
+        encoded: &[u8],
+    ) -> Result<(), String> {
+        let node = self.node;
+        self.sim
+            .trace(format_args!("ballot-evidence {node} against {voter:?}"));
+        self.sim.nodes[node as usize]
+            .store
+            .ballots
+            .evidence
+            .insert((*id, voter.clone()), encoded.to_vec());
+        Ok(())
+    }
+
+    fn persist_decided(
+        &mut self,
+        id: &BallotId,
+        _certificate: &Certificate,
+        encoded: &[u8],
+    ) -> Result<(), String> {
+        self.sim.nodes[self.node as usize]
+            .store
+            .ballots
+            .decided
+            .insert(*id, encoded.to_vec());
+        Ok(())
+    }
+
+    fn publish(&mut self, encoded: Vec<u8>) {
+        let node = self.node;
+        let sim = &mut self.sim.nodes[node as usize];
+        if withholds(&sim.byzantine) {
+            return;
+        }
+        let message = Message::decode(&encoded);
+        if sim.byzantine.contains(&Behaviour::SpamOpens) {
+            if let Ok(Message::Attestation(attestation)) = &message {
+                remember_attestation(&mut sim.heard_attestations, attestation.clone());
+            }
+        }
+        // An equivocator never spreads the proofs against its accomplices.
+        if sim.byzantine.contains(&Behaviour::EquivocateVotes)
+            && matches!(message, Ok(Message::Evidence(_)))
+        {
+            return;
+        }
+        self.sim.publish_sealed(node, topics::BALLOTS, &encoded);
+    }
+
+    fn decided(&mut self, id: BallotId, certificate: Certificate) {
+        let (node, now_ms) = (self.node, self.now_ms);
+        self.sim.trace(format_args!(
+            "ballot-decided {node} {} {}",
+            &hex::encode(id.0)[..12],
+            certificate.outcome.as_str()
+        ));
+        if self.honest() {
+            let encoded = certificate.encode();
+            self.sim
+                .record_decision(node, id, &certificate, &encoded, now_ms);
+        }
+    }
+
+    fn mode_changed(&mut self, mode: Mode) {
+        let node = self.node;
+        self.sim
+            .trace(format_args!("ballot-mode {node} {}", mode.as_str()));
+    }
+
+    fn journal_failed(&mut self, error: &str) {
+        let node = self.node;
+        self.sim
+            .trace(format_args!("ballot-journal-refused {node}: {error}"));
     }
 }

@@ -15,6 +15,7 @@ use x0_core::certify::effects::{
 use x0_core::certify::node::{Action, Evidence, HeldShare, InboundVerdict};
 use x0_core::certify::proposal::ProposalId;
 use x0_core::ids::{PeerKey, Verdict};
+use x0_core::known_topics::Payload;
 use x0_core::topics;
 
 use super::{acceptance_of, withholds, Event, Finished, Sim, EPOCH_UNIX_MS};
@@ -111,8 +112,8 @@ impl<S: SimSuite> Sim<S> {
         privileged: bool,
         clock: u64,
     ) {
-        let payload: &[u8] = if privileged {
-            let Some(payload) = self.admit(node, message, author, clock) else {
+        let (payload, decoded): (&[u8], Payload) = if privileged {
+            let Some(admitted) = self.admit(node, message, author, clock) else {
                 return;
             };
             // A member beyond its rights answers each proposal it admits with its own
@@ -124,9 +125,9 @@ impl<S: SimSuite> Sim<S> {
             {
                 self.publish_beyond_rights(node);
             }
-            payload
+            admitted
         } else {
-            &message.data
+            (&message.data, Payload::Undecoded)
         };
         let sim = &mut self.nodes[node as usize];
         let mut actions = Vec::new();
@@ -134,7 +135,18 @@ impl<S: SimSuite> Sim<S> {
             .certify
             .as_mut()
             .expect("an up node has its certify node");
-        let verdict = certify.on_inbound(message.topic, Some(author), payload, clock, &mut actions);
+        // The gate decoded an admitted proposal already: the core takes it as it is.
+        let verdict = match decoded {
+            Payload::Proposal(proposal) => InboundVerdict::Now(certify.on_admitted_proposal(
+                Some(author),
+                *proposal,
+                clock,
+                &mut actions,
+            )),
+            Payload::Undecoded => {
+                certify.on_inbound(message.topic, Some(author), payload, clock, &mut actions)
+            }
+        };
         let acceptance = match verdict {
             InboundVerdict::Now(verdict) => Some((message.id, acceptance_of(verdict))),
             InboundVerdict::Held(held) => {
@@ -291,6 +303,7 @@ impl<S: SimSuite> CertifyEffects for CertifyShell<'_, S> {
                 verdict: Verdict::Reject { .. },
             } => self.sim.stats.shares_rejected += 1,
             Observation::JournalFailed { what, error } => {
+                self.sim.stats.journal_refused += 1;
                 self.sim
                     .trace(format_args!("journal-refused {node} {what}: {error}"));
             }
@@ -300,5 +313,47 @@ impl<S: SimSuite> CertifyEffects for CertifyShell<'_, S> {
             | Observation::ProposalRefused { .. }
             | Observation::Dropped { .. } => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use x0_core::certify::scheme::{Bls, SIGNATURE_BYTES};
+
+    use super::*;
+    use crate::model_crypto::Weakness;
+    use crate::scenario::Scenario;
+
+    /// The node's redb store and this one apply one rule through one interpreter: a
+    /// second, different signature for a slot is refused and not published
+    /// (node/tests/certificates.rs shows the node's side on a real store).
+    #[test]
+    fn the_store_refuses_a_second_signature_for_a_slot_as_the_node_does() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/quickstart.toml");
+        let scenario = Scenario::from_file(&path).unwrap();
+        let mut sim = Sim::<Bls>::new(scenario, 1, Weakness::None);
+        let node: NodeId = 0;
+        assert!(sim.nodes[node as usize].byzantine.is_empty());
+        let slot: SlotKey = (1, "gossip/mesh_n".to_string());
+        let share = |id: u8| Action::PublishShare {
+            slot: slot.clone(),
+            id: ProposalId([id; 32]),
+            share: [0; SIGNATURE_BYTES],
+            encoded: vec![id],
+        };
+        let published_before = sim.nodes[node as usize].gossip.sequence_next();
+        sim.carry_out(node, vec![share(9), share(8), share(9)]);
+        // The first and its repeat go out; the other proposal's share never does.
+        assert_eq!(
+            sim.nodes[node as usize].gossip.sequence_next(),
+            published_before + 2
+        );
+        assert_eq!(sim.stats.journal_refused, 1);
+        assert_eq!(
+            sim.nodes[node as usize].store.journal.signed.get(&slot),
+            Some(&ProposalId([9; 32]))
+        );
     }
 }
