@@ -10,7 +10,7 @@ use x0_core::certify::threshold::{share_count_min, ChangeClass};
 use x0_core::certify::wire::CertificateMessage;
 
 use crate::cli::committee::read_committee;
-use crate::cli::common::{operator, runtime};
+use crate::cli::common::{node_client, operator, runtime, send_to_node};
 use crate::http::certificates::CertificateDocument;
 use crate::http::proposals::{ProposeRequest, ProposeResponse};
 use crate::NodeError;
@@ -205,23 +205,11 @@ pub async fn propose_and_wait(
     request: &ProposeRequest,
     wait: Duration,
 ) -> Result<(String, Option<CertificateDocument>), NodeError> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .map_err(|e| NodeError::Runtime(e.to_string()))?;
+    let client = node_client()?;
     let url = api
         .join("/proposals")
         .map_err(|e| operator(format!("--api {api}: {e}")))?;
-    let response = client
-        .post(url.clone())
-        .json(request)
-        .send()
-        .await
-        .map_err(|e| {
-            NodeError::Runtime(format!(
-                "{url}: {e}; is the node running, and is --api its http.bind?"
-            ))
-        })?;
+    let response = send_to_node(client.post(url.clone()).json(request), &url).await?;
     let status = response.status();
     let text = response
         .text()

@@ -197,6 +197,27 @@ pub fn api_call(
     Ok((url, status, value))
 }
 
+/// The client for `x0 status` and `x0 propose`: a node that does not answer within 5 s
+/// is as good as down.
+pub fn node_client() -> Result<reqwest::Client, NodeError> {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .map_err(|e| NodeError::Runtime(e.to_string()))
+}
+
+/// Sends a request to `url` on a node; no answer at all names the two likely causes.
+pub async fn send_to_node(
+    request: reqwest::RequestBuilder,
+    url: &reqwest::Url,
+) -> Result<reqwest::Response, NodeError> {
+    request.send().await.map_err(|e| {
+        NodeError::Runtime(format!(
+            "{url}: {e}; is the node running, and is --api its http.bind?"
+        ))
+    })
+}
+
 /// SIGINT and SIGTERM, registered eagerly: a signal that arrives before anyone waits is
 /// kept, not lost to the default handler (which would kill the process mid-write).
 pub struct StopSignals {

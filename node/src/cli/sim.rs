@@ -3,10 +3,11 @@
 //! 0 when every criterion held, 1 when one failed (naming the command that replays the
 //! run), 2 when the operator must fix the file or a flag.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use serde::Serialize;
 use x0_simulator::scenario::NODES_MAX;
 use x0_simulator::{plot, Report, Scenario, World};
@@ -125,77 +126,58 @@ fn replay_command(args: &SimArgs, seed: u64) -> String {
     command
 }
 
-/// A one-line progress bar on stderr, drawn only when stderr is a terminal, so piped and
-/// logged output never holds carriage returns. It sees virtual time only and cannot
-/// change the run.
+/// A one-line progress bar on stderr (indicatif), drawn only when stderr is a terminal,
+/// so piped and logged output never holds carriage returns. It sees virtual time only
+/// and cannot change the run.
 struct Progress {
-    enabled: bool,
-    label: String,
-    started: Instant,
-    percent_drawn: Option<u64>,
+    bar: ProgressBar,
 }
 
 impl Progress {
-    const BAR_WIDTH: u64 = 30;
-
     fn new(label: String) -> Progress {
+        let style = ProgressStyle::with_template(
+            "{msg} [{bar:30}] {percent:>3}% {simulated} s simulated, {elapsed}, about {eta} left",
+        )
+        .expect("the template parses")
+        .progress_chars("#.")
+        .with_key(
+            "simulated",
+            |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let end_ms = state.len().unwrap_or(0);
+                let _ = write!(
+                    w,
+                    "{:.1}/{:.1}",
+                    state.pos() as f64 / 1000.0,
+                    end_ms as f64 / 1000.0
+                );
+            },
+        );
+        // The builder methods do not draw: the bar appears at the run's first report.
+        let bar = if std::io::stderr().is_terminal() {
+            ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+        } else {
+            ProgressBar::hidden()
+        };
         Progress {
-            enabled: std::io::stderr().is_terminal(),
-            label,
-            started: Instant::now(),
-            percent_drawn: None,
+            bar: bar.with_style(style).with_message(label),
         }
     }
 
-    fn update(&mut self, now_ms: u64, end_ms: u64) {
-        if !self.enabled {
-            return;
-        }
-        let percent = (now_ms.min(end_ms) * 100)
-            .checked_div(end_ms)
-            .unwrap_or(100);
-        // Redraw only when the figure changes: at most 101 writes a run.
-        if self.percent_drawn == Some(percent) {
-            return;
-        }
-        self.percent_drawn = Some(percent);
-        let filled = percent * Self::BAR_WIDTH / 100;
-        let elapsed_s = self.started.elapsed().as_secs_f64();
-        let eta = if percent > 0 && percent < 100 {
-            format!(
-                ", about {:.0} s left",
-                elapsed_s * (100 - percent) as f64 / percent as f64
-            )
-        } else {
-            String::new()
-        };
-        let line = format!(
-            "\r\x1b[2K{} [{}{}] {percent:>3}% {:.1}/{:.1} s simulated, {elapsed_s:.1} s{eta}",
-            self.label,
-            "#".repeat(filled as usize),
-            ".".repeat((Self::BAR_WIDTH - filled) as usize),
-            now_ms.min(end_ms) as f64 / 1000.0,
-            end_ms as f64 / 1000.0,
-        );
-        let mut stderr = std::io::stderr().lock();
-        let _ = stderr.write_all(line.as_bytes());
-        let _ = stderr.flush();
+    fn update(&self, now_ms: u64, end_ms: u64) {
+        self.bar.set_length(end_ms);
+        self.bar.set_position(now_ms.min(end_ms));
     }
 
     /// Erases the bar, so what is printed next starts on a clean line.
-    fn clear(&mut self) {
-        if self.enabled && self.percent_drawn.is_some() {
-            let mut stderr = std::io::stderr().lock();
-            let _ = stderr.write_all(b"\r\x1b[2K");
-            let _ = stderr.flush();
-        }
+    fn clear(&self) {
+        self.bar.finish_and_clear();
     }
 }
 
 /// Runs one seed with a progress bar; returns the report and the wall time it took.
 fn simulate(scenario: Scenario, seed: u64, label: String) -> (Report, std::time::Duration) {
     let started = Instant::now();
-    let mut progress = Progress::new(label);
+    let progress = Progress::new(label);
     let report = World::new(scenario, seed)
         .run_with_progress(&mut |now_ms, end_ms| progress.update(now_ms, end_ms));
     progress.clear();

@@ -1,10 +1,8 @@
 //! `x0 status`: a running node's `/status`, for a person (or as JSON).
 
-use std::time::Duration;
-
 use clap::Args;
 
-use crate::cli::common::runtime;
+use crate::cli::common::{node_client, runtime, send_to_node};
 use crate::http::status::Status;
 use crate::NodeError;
 
@@ -25,18 +23,7 @@ pub fn run(args: StatusArgs) -> Result<(), NodeError> {
         .join("/status")
         .map_err(|e| NodeError::Config(format!("--api {}: {e}", args.api)))?;
     runtime()?.block_on(async move {
-        let response = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| NodeError::Runtime(e.to_string()))?
-            .get(url.clone())
-            .send()
-            .await
-            .map_err(|e| {
-                NodeError::Runtime(format!(
-                    "{url}: {e}; is the node running, and is --api its http.bind?"
-                ))
-            })?;
+        let response = send_to_node(node_client()?.get(url.clone()), &url).await?;
         if !response.status().is_success() {
             return Err(NodeError::Runtime(format!(
                 "{url}: HTTP {}",
