@@ -36,11 +36,14 @@ fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-fn assert_svg(path: &Path, needle: &str) {
+fn assert_svg(path: &Path, needles: &[&str]) {
     let body = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert!(body.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+    assert!(body.starts_with("<svg "), "{}", path.display());
+    assert!(body.contains("xmlns=\"http://www.w3.org/2000/svg\""));
     assert!(body.trim_end().ends_with("</svg>"));
-    assert!(body.contains(needle), "{} lacks {needle}", path.display());
+    for needle in needles {
+        assert!(body.contains(needle), "{} lacks {needle}", path.display());
+    }
 }
 
 #[test]
@@ -95,9 +98,20 @@ fn sim_writes_the_report_and_plots_into_out() {
         stdout.starts_with(&report_text),
         "{stdout}\n---\n{report_text}"
     );
-    assert_svg(&out.join("latency-cdf.svg"), "class=\"cdf\"");
-    assert_svg(&out.join("certificates.svg"), "class=\"spread\"");
-    assert_svg(&out.join("timeline.svg"), "class=\"formed\"");
+    // Each plot's title, its data series (the curves are polylines, the formation
+    // diamonds polygons) and, for the CDF, the p99 mark's label.
+    assert_svg(
+        &out.join("latency-cdf.svg"),
+        &["Probe delivery latency (CDF)", "<polyline", "p99 "],
+    );
+    assert_svg(
+        &out.join("certificates.svg"),
+        &["Certificates held by honest nodes over time", "<polyline"],
+    );
+    assert_svg(
+        &out.join("timeline.svg"),
+        &["Faults and certificates over time", "<polygon"],
+    );
 }
 
 #[test]
@@ -143,7 +157,7 @@ fn sim_runs_sweeps_seeds_and_summarises_them() {
     for seed in [5, 6] {
         let run = out.join(format!("seed-{seed}"));
         assert_eq!(read_json(&run.join("report.json"))["seed"], seed);
-        assert_svg(&run.join("timeline.svg"), "</svg>");
+        assert_svg(&run.join("timeline.svg"), &["</svg>"]);
     }
     // Two seeds, two different runs.
     let traces: Vec<&str> = summary["results"]

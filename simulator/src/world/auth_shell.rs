@@ -22,14 +22,16 @@ use std::collections::BTreeSet;
 
 use rand::Rng;
 use x0_core::auth::envelope::Envelope;
+use x0_core::auth::gate::Gate;
 use x0_core::auth::replay::Nonce;
 use x0_core::auth::token::{Grant, Operation, Right, ACCESS_TTL_S_DEFAULT};
 use x0_core::ids::PeerKey;
-use x0_core::known_topics::Payload;
+use x0_core::known_topics::{KnownTopics, Payload};
 
 use super::{peer_key, Sim, Store, ADMISSIONS_TRACKED_MAX, CREDENTIALS_EXPIRE_UNIX_S};
 use crate::crypto::SimSuite;
 use crate::gossip::{Acceptance, GossipMessage, NodeId};
+use crate::model_crypto::Weakness;
 use crate::scenario::Behaviour;
 use crate::tokens::SimTokens;
 
@@ -56,6 +58,30 @@ impl Store {
 }
 
 impl<S: SimSuite> Sim<S> {
+    /// Starts `node`'s gate from the nonces the node persisted, as the auth actor does (a
+    /// weakened run forgets them, to show that the replay invariant catches it), and
+    /// drops its access token: a new life derives a new one when it first publishes.
+    pub(super) fn boot_gate(&mut self, node: NodeId) {
+        let clock_ms = self.node_clock_ms(node);
+        let verifier = <S::Tokens as SimTokens>::verifier(
+            &self.authority,
+            self.verifier_config,
+            self.weakness,
+        );
+        let mut gate = Gate::new(verifier, self.gate_config, KnownTopics, clock_ms);
+        let sim = &mut self.nodes[node as usize];
+        if self.weakness != Weakness::NoncesForgotten {
+            let skipped = gate.restore(
+                sim.store.nonces.iter().copied(),
+                std::iter::empty(),
+                clock_ms,
+            );
+            self.stats.nonces_not_restored += skipped as u64;
+        }
+        sim.gate = Some(gate);
+        sim.access = None;
+    }
+
     /// The member credential of `node`, by its role: a committee member may propose,
     /// update the Charter, sign and vote, any other node may vote; a member beyond its
     /// rights holds a vote-only credential; a forger mints one with every right using its

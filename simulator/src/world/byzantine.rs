@@ -2,8 +2,8 @@
 //! (replaying what they saw, flooding garbage, eclipse attempts, forged tokens, replays
 //! of privileged messages, spammed ballot opens), on seeing a proposal or share (signing
 //! twice, forging certificates, capturing envelopes), and in what they publish (invalid
-//! shares, nothing at all for withholders). Honest nodes never reach this code; the
-//! report's invariants check that none of it got through. The ballot-specific
+//! shares, nothing at all for withholders). Honest nodes do none of it; the report's
+//! invariants check that none of it got through. The ballot-specific
 //! behaviours (equivocating votes, forged votes, open spam) live in the ballot shell,
 //! since they are made of the ballot core's own messages.
 

@@ -12,18 +12,54 @@ use x0_core::certify::collector::SlotKey;
 use x0_core::certify::effects::{
     carry_out, CertifyEffects, JournalError, Observation, Publication,
 };
-use x0_core::certify::node::{Action, Evidence, HeldShare, InboundVerdict};
+use x0_core::certify::node::{
+    Action, CertifyNode, CertifySetup, Evidence, HeldShare, InboundVerdict,
+};
 use x0_core::certify::proposal::ProposalId;
+use x0_core::certify::scheme::MemberIndex;
+use x0_core::certify::wire::CertificateMessage;
 use x0_core::ids::{PeerKey, Verdict};
 use x0_core::known_topics::Payload;
 use x0_core::topics;
 
-use super::{acceptance_of, withholds, Event, Finished, Sim, EPOCH_UNIX_MS};
+use super::{acceptance_of, peer_key, withholds, Event, Finished, Sim, EPOCH_UNIX_MS};
 use crate::crypto::SimSuite;
 use crate::gossip::{Acceptance, GossipMessage, MessageId, NodeId};
 use crate::scenario::Behaviour;
 
 impl<S: SimSuite> Sim<S> {
+    /// Starts `node`'s certify core from what its store holds (its own signatures and the
+    /// certificates it kept), with its key shares if it is a member; returns the actions
+    /// the core asked for at start.
+    pub(super) fn boot_certify(&mut self, node: NodeId) -> Vec<Action> {
+        let m = self.committee.size() as u32;
+        let shares = (node < m).then(|| {
+            (
+                S::signer(&self.keys.0, node as MemberIndex),
+                S::signer(&self.keys.1, node as MemberIndex),
+            )
+        });
+        let sim = &self.nodes[node as usize];
+        let certificates = sim
+            .store
+            .journal
+            .certificates
+            .values()
+            .filter_map(|bytes| CertificateMessage::decode(bytes).ok())
+            .collect();
+        let setup = CertifySetup {
+            committee: self.committee.clone(),
+            own_key: peer_key(node),
+            shares,
+            signed: sim.store.journal.signed.clone(),
+            certificates,
+        };
+        let mut actions = Vec::new();
+        let certify = CertifyNode::new(setup, self.certify_config, &mut actions);
+        self.nodes[node as usize].certify = Some(certify);
+        actions
+    }
+
     /// A scenario proposal, made by its proposer's core if the proposer is up.
     pub(super) fn propose(&mut self, index: usize, now_ms: u64) {
         let spec = self.scenario.proposals[index].clone();

@@ -5,6 +5,9 @@
 //! node that is up. The rules live here together because an RPC's fate is decided by
 //! all of them at once, at send time, in one fixed order of RNG draws.
 
+use std::collections::BTreeSet;
+
+use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_distr::{Distribution, LogNormal};
 use x0_core::topics;
@@ -21,6 +24,28 @@ pub(super) struct LossRule {
     pub(super) nodes: NodeRange,
     pub(super) rate: f64,
     pub(super) direction: Direction,
+}
+
+/// Who connects to whom: every one of the `n` nodes dials `per_node` distinct random
+/// others. Returns each node's links (a link is two-way) and the peers each dialled
+/// (its outbound connections, which gossipsub favours in its mesh).
+pub(super) fn random_topology(
+    n: NodeId,
+    per_node: usize,
+    rng: &mut impl Rng,
+) -> (Vec<BTreeSet<NodeId>>, Vec<BTreeSet<NodeId>>) {
+    let mut links: Vec<BTreeSet<NodeId>> = vec![BTreeSet::new(); n as usize];
+    let mut dialled: Vec<BTreeSet<NodeId>> = vec![BTreeSet::new(); n as usize];
+    for node in 0..n {
+        let mut others: Vec<NodeId> = (0..n).filter(|o| *o != node).collect();
+        others.shuffle(rng);
+        for other in others.into_iter().take(per_node) {
+            links[node as usize].insert(other);
+            links[other as usize].insert(node);
+            dialled[node as usize].insert(other);
+        }
+    }
+    (links, dialled)
 }
 
 impl<S: SimSuite> Sim<S> {

@@ -27,7 +27,6 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use rand::seq::SliceRandom;
 use rand::Rng;
 use sha2::{Digest, Sha256};
 use x0_core::auth::gate::{is_privileged, Gate, GateConfig};
@@ -38,9 +37,9 @@ use x0_core::ballot::wire::{Attestation, BallotId};
 use x0_core::certify::collector::CollectorConfig;
 use x0_core::certify::committee::Committee;
 use x0_core::certify::effects::MemoryJournal;
-use x0_core::certify::node::{Action, CertifyConfig, CertifyNode, CertifySetup, HeldShare};
+use x0_core::certify::node::{Action, CertifyConfig, CertifyNode, HeldShare};
 use x0_core::certify::proposal::ProposalId;
-use x0_core::certify::scheme::{signing_message, Bls, MemberIndex};
+use x0_core::certify::scheme::{signing_message, Bls};
 use x0_core::certify::threshold::ChangeClass;
 use x0_core::certify::wire::CertificateMessage;
 use x0_core::ids::{PeerKey, Verdict};
@@ -386,21 +385,11 @@ impl<S: SimSuite> Sim<S> {
             combine_per_share_us: spec.combine_per_share_us,
             verify_certificate_us: spec.verify_certificate_us,
         };
-        // Topology: every node dials `connections_per_node` distinct random others.
-        let mut links: Vec<BTreeSet<NodeId>> = vec![BTreeSet::new(); n as usize];
-        let mut dialled: Vec<BTreeSet<NodeId>> = vec![BTreeSet::new(); n as usize];
-        for node in 0..n {
-            let mut others: Vec<NodeId> = (0..n).filter(|o| *o != node).collect();
-            others.shuffle(engine.rng());
-            for other in others
-                .into_iter()
-                .take(scenario.topology.connections_per_node as usize)
-            {
-                links[node as usize].insert(other);
-                links[other as usize].insert(node);
-                dialled[node as usize].insert(other);
-            }
-        }
+        let (links, dialled) = links::random_topology(
+            n,
+            scenario.topology.connections_per_node as usize,
+            engine.rng(),
+        );
         let byzantine_groups = scenario.byzantine.clone();
         let forger_nodes: BTreeSet<NodeId> = byzantine_groups
             .iter()
@@ -533,50 +522,10 @@ impl<S: SimSuite> Sim<S> {
 
     /// (Re)starts a node's protocol state from its store and its timers.
     fn boot(&mut self, node: NodeId) {
-        let m = self.committee.size() as u32;
-        let shares = (node < m).then(|| {
-            (
-                S::signer(&self.keys.0, node as MemberIndex),
-                S::signer(&self.keys.1, node as MemberIndex),
-            )
-        });
-        let sim = &self.nodes[node as usize];
-        let certificates = sim
-            .store
-            .journal
-            .certificates
-            .values()
-            .filter_map(|bytes| CertificateMessage::decode(bytes).ok())
-            .collect();
-        let setup = CertifySetup {
-            committee: self.committee.clone(),
-            own_key: peer_key(node),
-            shares,
-            signed: sim.store.journal.signed.clone(),
-            certificates,
-        };
-        let mut actions = Vec::new();
-        let certify = CertifyNode::new(setup, self.certify_config, &mut actions);
-        self.nodes[node as usize].certify = Some(certify);
-        // The gate starts from the nonces the node persisted, as the auth actor does.
-        let clock_ms = self.node_clock_ms(node);
-        let verifier = <S::Tokens as SimTokens>::verifier(
-            &self.authority,
-            self.verifier_config,
-            self.weakness,
-        );
-        let mut gate = Gate::new(verifier, self.gate_config, KnownTopics, clock_ms);
-        let sim = &mut self.nodes[node as usize];
-        if self.weakness != Weakness::NoncesForgotten {
-            let skipped = gate.restore(
-                sim.store.nonces.iter().copied(),
-                std::iter::empty(),
-                clock_ms,
-            );
-            self.stats.nonces_not_restored += skipped as u64;
-        }
-        sim.gate = Some(gate);
-        sim.access = None;
+        let actions = self.boot_certify(node);
+        self.boot_gate(node);
+        // Carried out only now: it may publish, and the order of a boot (its RNG draws
+        // included) is part of what a seed replays.
         self.finish(node, actions, None);
         // Timers start at a random phase, as real nodes start at different moments.
         let heartbeat = self.gossip_config.heartbeat_interval_ms;
