@@ -3,7 +3,7 @@
 
 This is the other side of the interop test in node/tests/cli_token.rs. It reads and writes
 the same files as `x0 token` (docs/TOKENS.md) and speaks the same datalog format
-(actors/src/auth/token.rs), but builds, signs, parses and authorizes through the PyPI
+(core/src/auth/token.rs), but builds, signs, parses and authorizes through the PyPI
 package `biscuit-python` (import name `biscuit_auth`), installed by scripts/setup into
 target/interop-venv.
 

@@ -223,23 +223,17 @@ impl Handler<AdmittedInbound> for CertifyActor {
 
     fn handle(&mut self, admitted: AdmittedInbound, ctx: &mut Self::Context) -> Self::Result {
         let inbound = admitted.inbound;
-        let mut actions = Vec::new();
-        let verdict = match admitted.decoded {
-            Payload::Proposal(proposal) => InboundVerdict::Now(self.node.on_admitted_proposal(
-                inbound.author.as_ref(),
-                *proposal,
-                inbound.received_at_unix_ms,
-                &mut actions,
-            )),
-            Payload::Undecoded => self.node.on_inbound(
-                &inbound.topic,
-                inbound.author.as_ref(),
-                &inbound.data,
-                inbound.received_at_unix_ms,
-                &mut actions,
-            ),
+        let Payload::Proposal(proposal) = admitted.decoded else {
+            return <Self as Handler<Inbound>>::handle(self, inbound, ctx);
         };
-        self.answer(verdict, actions, ctx)
+        let mut actions = Vec::new();
+        let verdict = self.node.on_admitted_proposal(
+            inbound.author.as_ref(),
+            *proposal,
+            inbound.received_at_unix_ms,
+            &mut actions,
+        );
+        self.answer(InboundVerdict::Now(verdict), actions, ctx)
     }
 }
 

@@ -4,7 +4,7 @@
 //! * [`exposition`]: the userspace enforcer's filter over `/metrics`;
 //! * [`statsd`]: the telemetry push format (StatsD lines in bounded datagrams).
 //!
-//! The node's enforcement actor (node/src/charter/) owns the policy, applies these, and
+//! The node's enforcement actor (`x0_actors::charter`) owns the policy, applies these, and
 //! drives the kernel backend (the `ebpf` crate) where the host allows it.
 
 pub mod exposition;
