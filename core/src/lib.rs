@@ -15,7 +15,12 @@
 //! * [`anomaly`]: the change-rate limits over certified changes;
 //! * [`ballot`]: DAO decisions (Snapshot rule, the local fallback ballot, their effects);
 //! * [`charter`]: the privacy Charter's policy and its userspace filters;
-//! * [`guardians`]: guardian custody of the master key (FROST).
+//! * [`guardians`]: guardian custody of the master key (FROST);
+//! * [`known_topics`]: every topic's size limit, and the classifier the gate asks which
+//!   operation a privileged payload performs (it dispatches to the protocols above).
+//!
+//! Each protocol with actions to carry out has one interpreter of them
+//! ([`certify::effects`], [`ballot::effects`]) that the actors and the simulator share.
 
 pub mod anomaly;
 pub mod auth;
