@@ -617,12 +617,7 @@ impl BallotEffects for ActorEffects<'_> {
         self.actor.journal.record_evidence(id, voter, encoded)
     }
 
-    fn persist_decided(
-        &mut self,
-        id: &BallotId,
-        _certificate: &Certificate,
-        encoded: &[u8],
-    ) -> Result<(), String> {
+    fn persist_decided(&mut self, id: &BallotId, encoded: &[u8]) -> Result<(), String> {
         self.actor.journal.record_decided(id, encoded)
     }
 
@@ -630,7 +625,7 @@ impl BallotEffects for ActorEffects<'_> {
         self.publications.push(encoded);
     }
 
-    fn decided(&mut self, id: BallotId, certificate: Certificate) {
+    fn decided(&mut self, id: BallotId, certificate: Certificate, _encoded: &[u8]) {
         self.actor.decided(id, certificate, self.ctx);
     }
 

@@ -72,12 +72,11 @@ impl CertifyEffects for ActorEffects<'_> {
                 if let Some(ms) = collecting_ms {
                     self.metrics.formation_seconds.observe(ms as f64 / 1000.0);
                 }
+                let certificate = self.node.certificate(id);
                 // Restored certificates were counted in the run that accepted them.
-                if origin != Origin::Restored {
-                    if let Some(certificate) = self.node.certificate(id) {
-                        let ppm = certificate.proposal.affected_ppm;
-                        self.anomaly.on_certified(id, ppm, unix_ms_now());
-                    }
+                if let (Some(certificate), true) = (certificate, origin != Origin::Restored) {
+                    let ppm = certificate.proposal.affected_ppm;
+                    self.anomaly.on_certified(id, ppm, unix_ms_now());
                 }
                 self.metrics
                     .certificates
@@ -86,7 +85,7 @@ impl CertifyEffects for ActorEffects<'_> {
                     })
                     .inc();
                 tracing::info!(epoch = slot.0, slot = %slot.1, id = %hex::encode(id.0), ?class, origin = origin.as_str(), "certificate accepted");
-                if let Some(certificate) = self.node.certificate(id) {
+                if let Some(certificate) = certificate {
                     notify(self.subscribers, certificate);
                 }
             }

@@ -31,17 +31,13 @@ pub trait BallotEffects {
         voter: &PeerKey,
         encoded: &[u8],
     ) -> Result<(), String>;
-    /// Durably records a decided ballot's certificate (`encoded` is its wire form).
-    fn persist_decided(
-        &mut self,
-        id: &BallotId,
-        certificate: &Certificate,
-        encoded: &[u8],
-    ) -> Result<(), String>;
+    /// Durably records a decided ballot's certificate, in its wire form.
+    fn persist_decided(&mut self, id: &BallotId, encoded: &[u8]) -> Result<(), String>;
     /// Sends `encoded` on the ballots topic; called only while every write so far held.
     fn publish(&mut self, encoded: Vec<u8>);
-    /// The ballot is decided and its certificate persisted: act on a passed effect.
-    fn decided(&mut self, id: BallotId, certificate: Certificate);
+    /// The ballot is decided and its certificate (`encoded` in wire form) persisted: act
+    /// on a passed effect.
+    fn decided(&mut self, id: BallotId, certificate: Certificate, encoded: &[u8]);
     /// The node entered or left the fallback mode.
     fn mode_changed(&mut self, mode: Mode);
     /// A write failed; what depended on it is not sent.
@@ -52,15 +48,18 @@ pub trait BallotEffects {
 pub fn carry_out(effects: &mut impl BallotEffects, actions: Vec<Action>) -> Result<(), String> {
     let mut failure: Option<String> = None;
     for action in actions {
+        // A decided certificate is encoded once, for the store and for the shell.
+        let decided_encoded = match &action {
+            Action::Decided { certificate, .. } => certificate.encode(),
+            _ => Vec::new(),
+        };
         let written = match &action {
             Action::StoreBallot { id, encoded } => effects.persist_ballot(id, encoded),
             Action::StoreVote { id, voter, encoded } => effects.persist_vote(id, voter, encoded),
             Action::StoreEvidence { id, voter, encoded } => {
                 effects.persist_evidence(id, voter, encoded)
             }
-            Action::Decided { id, certificate } => {
-                effects.persist_decided(id, certificate, &certificate.encode())
-            }
+            Action::Decided { id, .. } => effects.persist_decided(id, &decided_encoded),
             Action::Publish { .. } | Action::ModeChanged { .. } => Ok(()),
         };
         if let Err(error) = written {
@@ -74,7 +73,9 @@ pub fn carry_out(effects: &mut impl BallotEffects, actions: Vec<Action>) -> Resu
                     effects.publish(encoded);
                 }
             }
-            Action::Decided { id, certificate } => effects.decided(id, *certificate),
+            Action::Decided { id, certificate } => {
+                effects.decided(id, *certificate, &decided_encoded)
+            }
             Action::ModeChanged { mode } => effects.mode_changed(mode),
             Action::StoreBallot { .. }
             | Action::StoreVote { .. }
@@ -117,18 +118,13 @@ mod tests {
         fn persist_evidence(&mut self, _: &BallotId, _: &PeerKey, _: &[u8]) -> Result<(), String> {
             Ok(())
         }
-        fn persist_decided(
-            &mut self,
-            _: &BallotId,
-            _: &Certificate,
-            _: &[u8],
-        ) -> Result<(), String> {
+        fn persist_decided(&mut self, _: &BallotId, _: &[u8]) -> Result<(), String> {
             Ok(())
         }
         fn publish(&mut self, encoded: Vec<u8>) {
             self.log.push(format!("publish {}", encoded[0]));
         }
-        fn decided(&mut self, _: BallotId, _: Certificate) {}
+        fn decided(&mut self, _: BallotId, _: Certificate, _: &[u8]) {}
         fn mode_changed(&mut self, mode: Mode) {
             self.log.push(format!("mode {}", mode.as_str()));
         }

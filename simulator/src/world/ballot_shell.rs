@@ -581,12 +581,7 @@ impl<S: SimSuite> BallotEffects for BallotShell<'_, S> {
         Ok(())
     }
 
-    fn persist_decided(
-        &mut self,
-        id: &BallotId,
-        _certificate: &Certificate,
-        encoded: &[u8],
-    ) -> Result<(), String> {
+    fn persist_decided(&mut self, id: &BallotId, encoded: &[u8]) -> Result<(), String> {
         self.sim.nodes[self.node as usize]
             .store
             .ballots
@@ -616,7 +611,7 @@ impl<S: SimSuite> BallotEffects for BallotShell<'_, S> {
         self.sim.publish_sealed(node, topics::BALLOTS, &encoded);
     }
 
-    fn decided(&mut self, id: BallotId, certificate: Certificate) {
+    fn decided(&mut self, id: BallotId, certificate: Certificate, encoded: &[u8]) {
         let (node, now_ms) = (self.node, self.now_ms);
         self.sim.trace(format_args!(
             "ballot-decided {node} {} {}",
@@ -624,9 +619,8 @@ impl<S: SimSuite> BallotEffects for BallotShell<'_, S> {
             certificate.outcome.as_str()
         ));
         if self.honest() {
-            let encoded = certificate.encode();
             self.sim
-                .record_decision(node, id, &certificate, &encoded, now_ms);
+                .record_decision(node, id, &certificate, encoded, now_ms);
         }
     }
 
