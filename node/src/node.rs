@@ -431,6 +431,17 @@ fn certify_actor(
     let shares = section
         .load_shares(&committee, data_dir, peer_id)
         .map_err(|e| NodeError::Config(e.to_string()))?;
+    // Older epochs go from the store before anything is loaded: each epoch's tables are
+    // bounded, never the sum of all of them.
+    let (signed_pruned, certificates_pruned) = store.enter_epoch(committee.epoch)?;
+    if signed_pruned + certificates_pruned > 0 {
+        tracing::info!(
+            epoch = committee.epoch,
+            signed_pruned,
+            certificates_pruned,
+            "pruned the store's older committee epochs"
+        );
+    }
     let mut certificates = Vec::new();
     for bytes in store.certificates()? {
         let message = CertificateMessage::decode(&bytes).map_err(|e| StoreError::Corrupt {

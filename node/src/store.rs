@@ -13,6 +13,7 @@ use x0_core::auth::token::Revoked;
 use x0_core::certify::collector::SlotKey;
 use x0_core::certify::effects::check_signed_slot;
 use x0_core::certify::proposal::ProposalId;
+use x0_core::certify::wire::CertificateMessage;
 
 /// File name of the database inside the data dir.
 pub const FILE_NAME: &str = "state.redb";
@@ -62,6 +63,8 @@ const KEY_SCHEMA_VERSION: &str = "schema_version";
 const KEY_STARTS: &str = "starts";
 const KEY_RUNNING_SINCE_MS: &str = "running_since_unix_ms";
 const KEY_CLEAN_STOP_MS: &str = "last_clean_stop_unix_ms";
+/// The committee epoch the store last moved to ([`Store::enter_epoch`]); never lowered.
+const KEY_EPOCH_FLOOR: &str = "committee_epoch_floor";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -73,6 +76,12 @@ pub enum StoreError {
     TooNew { path: PathBuf, found: u64 },
     #[error("slot {epoch}/{slot} is already signed for another proposal; refusing to sign twice")]
     SlotAlreadySigned { epoch: u64, slot: String },
+    #[error("state {path} has moved to committee epoch {floor}, but the committee file is for epoch {epoch}; use the committee file of epoch {floor} or later (an older one could make this member sign that epoch's slots twice, since their records are pruned)")]
+    EpochBehind {
+        path: PathBuf,
+        floor: u64,
+        epoch: u64,
+    },
     #[error("state {path}: {what} is full ({max} records)")]
     Full {
         path: PathBuf,
@@ -258,6 +267,58 @@ impl Store {
             Ok(((epoch, slot.to_string()), ProposalId(id)))
         })?;
         Ok(rows.into_iter().collect())
+    }
+
+    /// Moves the store to committee `epoch` (at start, before anything is loaded): refuses
+    /// an epoch below one it moved to before, then deletes the signed slots and the
+    /// certificates of older epochs, which nothing in this epoch depends on. So what the
+    /// store keeps is bounded per epoch, like the collector's tables. Returns how many
+    /// signed slots and certificates went.
+    pub fn enter_epoch(&self, epoch: u64) -> Result<(usize, usize), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.other(e))?;
+        let pruned = {
+            let mut meta = txn.open_table(META).map_err(|e| self.other(e))?;
+            let floor = meta
+                .get(KEY_EPOCH_FLOOR)
+                .map_err(|e| self.other(e))?
+                .map(|v| v.value())
+                .unwrap_or(0);
+            if epoch < floor {
+                return Err(StoreError::EpochBehind {
+                    path: self.path.clone(),
+                    floor,
+                    epoch,
+                });
+            }
+            meta.insert(KEY_EPOCH_FLOOR, epoch)
+                .map_err(|e| self.other(e))?;
+            let mut signed = txn.open_table(SIGNED_SLOTS).map_err(|e| self.other(e))?;
+            let old_signed = signed
+                .extract_from_if((0u64, "")..(epoch, ""), |_, _| true)
+                .map_err(|e| self.other(e))?
+                .count();
+            let mut certificates = txn.open_table(CERTIFICATES).map_err(|e| self.other(e))?;
+            let mut old_ids = Vec::new();
+            for row in certificates.iter().map_err(|e| self.other(e))? {
+                let (id, bytes) = row.map_err(|e| self.other(e))?;
+                let message =
+                    CertificateMessage::decode(bytes.value()).map_err(|e| StoreError::Corrupt {
+                        path: self.path.clone(),
+                        reason: format!("a stored certificate does not decode: {e}"),
+                    })?;
+                if message.proposal.epoch < epoch {
+                    old_ids.push(id.value().to_vec());
+                }
+            }
+            for id in &old_ids {
+                certificates
+                    .remove(id.as_slice())
+                    .map_err(|e| self.other(e))?;
+            }
+            (old_signed, old_ids.len())
+        };
+        txn.commit().map_err(|e| self.other(e))?;
+        Ok(pruned)
     }
 
     /// Durably records a verified certificate. The same id again is a no-op.

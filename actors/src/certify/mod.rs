@@ -25,7 +25,7 @@ use crate::wall_clock::unix_ms_now;
 use x0_core::anomaly::Override;
 use x0_core::ballot::effect::Effect;
 use x0_core::certify::collector::SlotKey;
-use x0_core::certify::effects::carry_out;
+use x0_core::certify::effects::{carry_out, Carried};
 pub use x0_core::certify::effects::{check_signed_slot, JournalError};
 pub use x0_core::certify::node::{
     Action, CertifyConfig, CertifySetup, CertifySummary, Evidence, ProposeError,
@@ -103,14 +103,15 @@ impl CertifyActor {
             approved: BTreeMap::new(),
             subscribers: Vec::new(),
         };
-        let publications = actor.carry_out(restored);
+        let (publications, _) = actor.carry_out(restored);
         assert!(publications.is_empty(), "restoring publishes nothing");
         actor
     }
 
     /// Carries out the node's actions through the shared interpreter ([`carry_out`]):
     /// persist first, then the publications it allows (returned, for the caller to send).
-    fn carry_out(&mut self, actions: Vec<Action>) -> Vec<(&'static str, Vec<u8>)> {
+    /// What could not be persisted is undone in the node and reported.
+    fn carry_out(&mut self, actions: Vec<Action>) -> (Vec<(&'static str, Vec<u8>)>, Carried) {
         let mut effects = ActorEffects {
             node: &self.node,
             journal: self.journal.as_ref(),
@@ -120,20 +121,25 @@ impl CertifyActor {
             subscribers: &self.subscribers,
             publications: Vec::new(),
         };
-        carry_out(&mut effects, actions);
+        let carried = carry_out(&mut effects, actions);
         let publications = effects.publications;
+        if !carried.is_empty() {
+            self.node.undo_unpersisted(&carried);
+        }
         let summary = self.node.summary();
         self.metrics.held_verdicts.set(summary.held_verdicts as i64);
         self.metrics.pending.set(summary.pending as i64);
         self.metrics.halted_slots.set(summary.halted.len() as i64);
-        publications
+        (publications, carried)
     }
 
-    fn carry_out_and_publish(&mut self, actions: Vec<Action>, ctx: &mut Context<Self>) {
+    fn carry_out_and_publish(&mut self, actions: Vec<Action>, ctx: &mut Context<Self>) -> Carried {
         let now_ms = unix_ms_now();
-        for (topic, data) in self.carry_out(actions) {
+        let (publications, carried) = self.carry_out(actions);
+        for (topic, data) in publications {
             self.publish(topic, data, now_ms, ctx);
         }
+        carried
     }
 
     fn publish(
@@ -256,9 +262,12 @@ impl CertifyActor {
             }
         };
         // Persisting happens here, before the verdict lets gossipsub forward anything.
-        self.carry_out_and_publish(actions, ctx);
+        let carried = self.carry_out_and_publish(actions, ctx);
         match (verdict, waiting) {
-            (InboundVerdict::Now(verdict), _) => Box::pin(async move { verdict }),
+            (InboundVerdict::Now(verdict), _) => {
+                let verdict = carried.verdict(verdict);
+                Box::pin(async move { verdict })
+            }
             (InboundVerdict::Held(_), Some(waiting)) => Box::pin(async move {
                 waiting.await.unwrap_or(Verdict::Ignore {
                     reason: "verdict_lost",

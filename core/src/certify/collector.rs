@@ -15,6 +15,17 @@
 //!   and name the members whose valid shares endorse both.
 //!
 //! Shares per proposal are bounded by the committee size: one per member, the first wins.
+//!
+//! Fair shares, so that one member (or t of them) cannot take the room honest proposals
+//! need. With n members:
+//! * uncertified pending entries: each is charged to the member that opened it (the
+//!   proposer, or the member whose share arrived before the proposal), at most
+//!   `pending_max / n` each; the sum of all shares is within `pending_max`, so an honest
+//!   member's proposal always finds room;
+//! * slots of the epoch: each signed or certified slot is charged to its proposal's
+//!   proposer, at most `certified_max / n` each; a member does not sign, and a node does
+//!   not accept a certificate, for a proposer past its share. The signed-slots table and
+//!   the certified table are both bounded by `certified_max` this way.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,11 +35,14 @@ use super::scheme::{signing_message, MemberIndex, ShareSigner, ThresholdScheme};
 /// Bounds and timers of the collector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CollectorConfig {
-    /// Proposals being collected at once; beyond it new ones are refused (and counted).
+    /// Proposals being collected at once (not yet certified); each member may open at most
+    /// `pending_max / committee size` of them (at least one).
     pub pending_max: usize,
     /// A proposal not certified within this long is forgotten.
     pub pending_ttl_ms: u64,
-    /// Slots whose certificate is remembered (for conflict detection).
+    /// Slots of the epoch whose certificate is remembered (for conflict detection), and
+    /// slots this member may sign; each proposer may hold at most
+    /// `certified_max / committee size` of them (at least one).
     pub certified_max: usize,
     /// How long a share's verdict waits for a combination before the share is verified on
     /// its own. Short enough that shares keep spreading, long enough that most are proven
@@ -77,6 +91,9 @@ pub enum CertificateVerdict {
     Accepted,
     /// This proposal is certified here already.
     Duplicate,
+    /// Not looked at: its proposer has used its share of the epoch's slots here (a
+    /// count that depends on what this node saw, so no penalty).
+    Ignored(&'static str),
     /// Failed verification: reject, penalise the sender.
     Rejected(&'static str),
 }
@@ -133,6 +150,10 @@ struct Held<S> {
 
 struct Pending<S> {
     proposal: Option<Proposal>,
+    /// The member charged for this entry while it is uncertified.
+    opener: MemberIndex,
+    /// The member that proposed it (meaningful once `proposal` is known).
+    proposer: MemberIndex,
     /// First share per member; unverified until a combination fails or the hold expires.
     shares: BTreeMap<MemberIndex, Held<S>>,
     /// Members caught with an invalid share for this proposal: their further shares are
@@ -149,6 +170,13 @@ pub struct Collector<S: ThresholdScheme, K> {
     config: CollectorConfig,
     signed: BTreeMap<SlotKey, ProposalId>,
     pending: BTreeMap<ProposalId, Pending<S::Share>>,
+    /// Uncertified pending entries per opener (see [`Pending::opener`]); no zero counts.
+    opened: BTreeMap<MemberIndex, usize>,
+    /// The proposer charged for each slot signed or certified here; bounded by
+    /// `certified_max` (each proposer's count is checked before a slot is charged).
+    slot_proposers: BTreeMap<SlotKey, MemberIndex>,
+    /// Slots charged per proposer; no zero counts.
+    slots_charged: BTreeMap<MemberIndex, usize>,
     certified: BTreeMap<SlotKey, Certificate<S::Certificate>>,
     /// Every proposal id certified here, also the second one of a conflict.
     certified_ids: BTreeSet<ProposalId>,
@@ -183,6 +211,9 @@ where
             config,
             signed,
             pending: BTreeMap::new(),
+            opened: BTreeMap::new(),
+            slot_proposers: BTreeMap::new(),
+            slots_charged: BTreeMap::new(),
             certified: BTreeMap::new(),
             certified_ids: BTreeSet::new(),
             halted: BTreeSet::new(),
@@ -219,6 +250,41 @@ where
         true
     }
 
+    /// This member's own share for `id` leaves its pending entry: the shell could not
+    /// record the slot as signed, so the share was never sent, and no certificate formed
+    /// here may carry it.
+    pub fn withdraw_own_share(&mut self, id: &ProposalId) {
+        let Some(signer) = &self.signer else {
+            return;
+        };
+        let member = signer.member();
+        if let Some(entry) = self.pending.get_mut(id) {
+            entry.shares.remove(&member);
+        }
+    }
+
+    /// Forgets certificate `id` for `slot`, which the shell could not store: the next copy
+    /// is taken up again, and the entry may certify again from shares. The slot stays
+    /// charged to its proposer (conservative); a conflict it raised stays halted.
+    pub fn forget_certificate(&mut self, slot: &SlotKey, id: &ProposalId) {
+        if !self.certified_ids.remove(id) {
+            return;
+        }
+        if self
+            .certified
+            .get(slot)
+            .is_some_and(|c| c.proposal.id() == *id)
+        {
+            self.certified.remove(slot);
+        }
+        if let Some(entry) = self.pending.get_mut(id) {
+            if entry.certified {
+                entry.certified = false;
+                *self.opened.entry(entry.opener).or_default() += 1;
+            }
+        }
+    }
+
     pub fn pending_count(&self) -> usize {
         self.pending.len()
     }
@@ -226,42 +292,132 @@ where
     /// Re-admits a certificate the store kept from an earlier run. It was verified before
     /// it was stored, so it is not verified again; conflicts between stored certificates
     /// are found again and reported in `out`.
-    pub fn restore(&mut self, certificate: Certificate<S::Certificate>, out: &mut Vec<Out<S>>) {
-        self.accept(certificate, None, out);
+    /// `proposer` is the member that proposed it: the slot is charged to it.
+    pub fn restore(
+        &mut self,
+        certificate: Certificate<S::Certificate>,
+        proposer: MemberIndex,
+        out: &mut Vec<Out<S>>,
+    ) {
+        self.accept(certificate, proposer, None, out);
     }
 
-    /// A proposal arrived (already checked for rights and replay by the shell).
-    pub fn on_proposal(&mut self, proposal: Proposal, now_ms: u64, out: &mut Vec<Out<S>>) {
+    /// How many uncertified entries one member may open: its fair share of `pending_max`.
+    pub fn pending_share(&self) -> usize {
+        (self.config.pending_max / self.scheme.committee_size()).max(1)
+    }
+
+    /// How many slots of the epoch one proposer may hold: its fair share of
+    /// `certified_max`.
+    pub fn slots_share(&self) -> usize {
+        (self.config.certified_max / self.scheme.committee_size()).max(1)
+    }
+
+    /// Slots signed or certified here, and the proposers charged for them.
+    pub fn slots_charged(&self) -> usize {
+        self.slot_proposers.len()
+    }
+
+    /// False when `slot` is new here and `proposer` has used its share of slots.
+    fn slot_has_room(&self, slot: &SlotKey, proposer: MemberIndex) -> bool {
+        self.slot_proposers.contains_key(slot)
+            || self.slots_charged.get(&proposer).copied().unwrap_or(0) < self.slots_share()
+    }
+
+    /// Charges a new slot to `proposer` (a slot is charged once, to the first proposer).
+    fn charge_slot(&mut self, slot: &SlotKey, proposer: MemberIndex) {
+        if !self.slot_proposers.contains_key(slot) {
+            self.slot_proposers.insert(slot.clone(), proposer);
+            *self.slots_charged.entry(proposer).or_default() += 1;
+        }
+    }
+
+    /// The entry's opener is no longer charged for it (it certified, or expired).
+    fn release_opener(&mut self, opener: MemberIndex) {
+        if let Some(count) = self.opened.get_mut(&opener) {
+            *count -= 1;
+            if *count == 0 {
+                self.opened.remove(&opener);
+            }
+        }
+    }
+
+    /// A proposal of member `proposer` arrived (already checked for rights and replay by
+    /// the shell). An error names why it was not taken up (a fair-share bound: the shell
+    /// ignores the message, no penalty, since the count depends on what this node saw).
+    pub fn on_proposal(
+        &mut self,
+        proposal: Proposal,
+        proposer: MemberIndex,
+        now_ms: u64,
+        out: &mut Vec<Out<S>>,
+    ) -> Result<(), &'static str> {
         let id = proposal.id();
         let slot: SlotKey = (proposal.epoch, proposal.slot.clone());
         if self.certified_ids.contains(&id) {
-            return; // a replay of a certified proposal changes nothing
+            return Ok(()); // a replay of a certified proposal changes nothing
         }
-        if !self.entry(id, now_ms, out) {
-            return;
+        if !self.slot_has_room(&slot, proposer) {
+            out.push(Output::Dropped {
+                what: "proposer_slots_full",
+            });
+            return Err("proposer_slots_full");
+        }
+        if !self.entry(id, proposer, now_ms, out) {
+            return Err("pending_full");
         }
         let entry = self.pending.get_mut(&id).expect("entry just ensured");
         if entry.proposal.is_some() {
-            return; // a repeated proposal changes nothing
+            return Ok(()); // a repeated proposal changes nothing
         }
+        // An entry a share opened moves to its proposer's account: otherwise a proposer
+        // could spend the shares of the honest members that sign its proposals.
+        let opener = entry.opener;
+        if opener != proposer {
+            if self.opened.get(&proposer).copied().unwrap_or(0) >= self.pending_share() {
+                let mut entry = self.pending.remove(&id).expect("entry just ensured");
+                release(&mut entry, id, "pending_full", out);
+                self.release_opener(opener);
+                out.push(Output::Dropped {
+                    what: "pending_full",
+                });
+                return Err("pending_full");
+            }
+            self.release_opener(opener);
+            *self.opened.entry(proposer).or_default() += 1;
+        }
+        let entry = self.pending.get_mut(&id).expect("entry just ensured");
+        entry.opener = proposer;
         entry.proposal = Some(proposal);
+        entry.proposer = proposer;
         if self.halted.contains(&slot) {
             out.push(Output::Dropped {
                 what: "slot_halted",
             });
-            return;
+            return Ok(());
         }
         if let Some(signer) = &self.signer {
             match self.signed.get(&slot) {
                 Some(signed_id) if *signed_id != id => out.push(Output::Dropped {
                     what: "slot_already_signed",
                 }),
+                // Restored signed slots are not charged to anyone: the table may hold
+                // them beyond the proposers' shares, never beyond this bound.
+                None if self.signed.len() >= self.config.certified_max => {
+                    out.push(Output::Dropped {
+                        what: "signed_full",
+                    })
+                }
                 // BLS signing is deterministic: signing again gives the very share this
                 // member persisted and published before a restart, never a new one.
                 _ => {
                     let share = signer.sign_share(&signing_message(&id));
                     let member = signer.member();
                     self.signed.insert(slot.clone(), id);
+                    self.slot_proposers.entry(slot.clone()).or_insert_with(|| {
+                        *self.slots_charged.entry(proposer).or_default() += 1;
+                        proposer
+                    });
                     entry.shares.insert(
                         member,
                         Held {
@@ -280,6 +436,7 @@ where
             }
         }
         self.try_certify(id, now_ms, out);
+        Ok(())
     }
 
     /// A share from `member` for proposal `id` arrived. Returns its verdict now, or `None`
@@ -298,7 +455,8 @@ where
         if self.certified_ids.contains(&id) {
             return Some(ShareVerdict::Ignored("already_certified"));
         }
-        if !self.entry(id, now_ms, out) {
+        // A share for a proposal not seen here opens its entry on the member's account.
+        if !self.entry(id, member, now_ms, out) {
             return Some(ShareVerdict::Ignored("pending_full"));
         }
         let entry = self.pending.get_mut(&id).expect("entry just ensured");
@@ -342,9 +500,11 @@ where
     }
 
     /// A certificate arrived from the network.
+    /// A certificate of a proposal by member `proposer` arrived from the network.
     pub fn on_certificate(
         &mut self,
         certificate: Certificate<S::Certificate>,
+        proposer: MemberIndex,
         now_ms: u64,
         out: &mut Vec<Out<S>>,
     ) -> CertificateVerdict {
@@ -356,13 +516,23 @@ where
         if self.certified_ids.contains(&id) {
             return CertificateVerdict::Duplicate;
         }
+        let slot: SlotKey = (
+            certificate.proposal.epoch,
+            certificate.proposal.slot.clone(),
+        );
+        if !self.slot_has_room(&slot, proposer) {
+            out.push(Output::Dropped {
+                what: "proposer_slots_full",
+            });
+            return CertificateVerdict::Ignored("proposer_slots_full");
+        }
         if !self
             .scheme
             .verify_certificate(&signing_message(&id), &certificate.signature)
         {
             return CertificateVerdict::Rejected("invalid_signature");
         }
-        self.accept(certificate, Some(now_ms), out);
+        self.accept(certificate, proposer, Some(now_ms), out);
         CertificateVerdict::Accepted
     }
 
@@ -411,6 +581,7 @@ where
             let mut entry = self.pending.remove(&id).expect("listed above");
             release(&mut entry, id, "expired", out);
             if !entry.certified {
+                self.release_opener(entry.opener);
                 out.push(Output::Dropped {
                     what: "pending_expired",
                 });
@@ -431,21 +602,34 @@ where
             .unwrap_or(u64::MAX);
     }
 
-    /// Ensures a pending entry for `id`; false (and a drop) when the bound is reached.
-    fn entry(&mut self, id: ProposalId, now_ms: u64, out: &mut Vec<Out<S>>) -> bool {
+    /// Ensures a pending entry for `id`, charged to `opener` if new; false (and a drop)
+    /// when the opener has used its share.
+    fn entry(
+        &mut self,
+        id: ProposalId,
+        opener: MemberIndex,
+        now_ms: u64,
+        out: &mut Vec<Out<S>>,
+    ) -> bool {
         if self.pending.contains_key(&id) {
             return true;
         }
-        if self.pending.len() >= self.config.pending_max {
+        let opened = self.opened.get(&opener).copied().unwrap_or(0);
+        if opened >= self.pending_share() {
             out.push(Output::Dropped {
                 what: "pending_full",
             });
             return false;
         }
+        // The shares add up to at most `pending_max` (n * floor(pending_max / n)), except
+        // for committees larger than `pending_max`, where each member still gets one.
+        *self.opened.entry(opener).or_default() += 1;
         self.pending.insert(
             id,
             Pending {
                 proposal: None,
+                opener,
+                proposer: opener,
                 shares: BTreeMap::new(),
                 caught: BTreeSet::new(),
                 first_seen_ms: now_ms,
@@ -491,14 +675,19 @@ where
             signers: members,
             signature,
         };
+        let proposer = entry.proposer;
         out.push(Output::PublishCertificate(certificate.clone()));
-        self.accept(certificate, Some(now_ms), out);
+        self.accept(certificate, proposer, Some(now_ms), out);
     }
 
     /// Records a verified certificate for its slot; detects conflicts.
+    /// `proposer` is charged for the slot if it is new here. The certified table holds at
+    /// most `certified_max` slots; `certified_ids` at most that plus one second proposal
+    /// per halted slot.
     fn accept(
         &mut self,
         certificate: Certificate<S::Certificate>,
+        proposer: MemberIndex,
         now_ms: Option<u64>,
         out: &mut Vec<Out<S>>,
     ) {
@@ -507,11 +696,24 @@ where
             certificate.proposal.epoch,
             certificate.proposal.slot.clone(),
         );
-        if !self.certified_ids.insert(id) {
+        if self.certified_ids.contains(&id) {
             return; // seen already
         }
+        if !self.certified.contains_key(&slot) && self.certified.len() >= self.config.certified_max
+        {
+            out.push(Output::Dropped {
+                what: "certified_full",
+            });
+            return;
+        }
+        self.certified_ids.insert(id);
+        self.charge_slot(&slot, proposer);
+        let mut opener = None;
         let collecting_ms = match self.pending.get_mut(&id) {
             Some(pending) => {
+                if !pending.certified {
+                    opener = Some(pending.opener);
+                }
                 pending.certified = true;
                 // Shares not needed any more are not forwarded.
                 release(pending, id, "already_certified", out);
@@ -519,6 +721,9 @@ where
             }
             None => None,
         };
+        if let Some(opener) = opener {
+            self.release_opener(opener);
+        }
         match self.certified.get(&slot) {
             Some(existing) => {
                 let other = existing.proposal.id();
@@ -532,12 +737,6 @@ where
                 }
             }
             None => {
-                if self.certified.len() >= self.config.certified_max {
-                    out.push(Output::Dropped {
-                        what: "certified_full",
-                    });
-                    return;
-                }
                 self.certified.insert(slot.clone(), certificate);
                 out.push(Output::Certified {
                     slot,
@@ -636,6 +835,8 @@ mod tests {
     use crate::certify::threshold::faulty_max;
 
     const N: usize = 10;
+    /// The member every test proposal is charged to.
+    const PROPOSER: MemberIndex = 5;
     type Bls = Collector<BlsCommittee, BlsMember>;
 
     struct World {
@@ -685,6 +886,124 @@ mod tests {
             .collect()
     }
 
+    fn certified(outputs: &[Out<BlsCommittee>], wanted: &ProposalId) -> bool {
+        outputs
+            .iter()
+            .any(|o| matches!(o, Output::Certified { id, .. } if id == wanted))
+    }
+
+    #[test]
+    fn a_member_flooding_valid_shares_over_random_ids_cannot_stop_an_honest_proposal() {
+        // Member 9 holds the `sign` right and floods 10,000 valid shares for proposals
+        // nobody made. Before fair shares, the first 1,024 filled `pending_max` on every
+        // node and no honest proposal was signed again (`pending_full`).
+        let mut w = world(11);
+        let flooder = BlsMember::new(9, w.secret.secret_key_share(9usize));
+        let honest = 0..9usize;
+        let mut rng = ChaCha8Rng::seed_from_u64(12);
+        let mut out = Vec::new();
+        for _ in 0..10_000 {
+            let id = ProposalId(rand::Rng::gen(&mut rng));
+            let share = flooder.sign_share(&signing_message(&id));
+            for node in honest.clone() {
+                w.nodes[node].on_share(9, id, share.clone(), 1_000, &mut out);
+            }
+        }
+        for node in honest.clone() {
+            let collector = &w.nodes[node];
+            assert!(
+                collector.pending_count() <= collector.pending_share(),
+                "the flood holds only the flooder's share of pending entries"
+            );
+        }
+        // Meanwhile member 5 proposes; every honest node hears it and the honest shares.
+        let p = proposal(b"honest");
+        let mut shares = Vec::new();
+        for node in honest.clone() {
+            let mut out = Vec::new();
+            w.nodes[node]
+                .on_proposal(p.clone(), PROPOSER, 2_000, &mut out)
+                .expect("the honest proposal finds room");
+            shares.extend(shares_of(&out));
+        }
+        assert_eq!(shares.len(), 9, "every honest member signs it");
+        for node in honest {
+            let mut out = Vec::new();
+            for (member, id, share) in shares.iter().cloned() {
+                w.nodes[node].on_share(member, id, share, 2_001, &mut out);
+            }
+            assert!(
+                certified(&out, &p.id()) || w.nodes[node].certified_ids.contains(&p.id()),
+                "node {node} certifies the honest proposal"
+            );
+        }
+    }
+
+    #[test]
+    fn a_proposer_burning_slot_names_keeps_memory_bounded_and_honest_proposals_certify() {
+        // Member 9 proposes a fresh slot name every 50 ms for four simulated hours. Its
+        // proposals are charged to it: at most `pending_max / n` uncertified at once, at
+        // most `certified_max / n` slots signed or certified in the epoch.
+        let config = CollectorConfig {
+            pending_max: 100,
+            pending_ttl_ms: 120_000,
+            certified_max: 1_000,
+            share_hold_ms: 200,
+        };
+        let secret = SecretKeySet::random(faulty_max(N), &mut ChaCha8Rng::seed_from_u64(21));
+        let signer = |i: usize| BlsMember::new(i as MemberIndex, secret.secret_key_share(i));
+        let mut node = Collector::new(
+            BlsCommittee::new(secret.public_keys(), N),
+            Some(signer(0)),
+            config,
+            BTreeMap::new(),
+        );
+        let others: Vec<BlsMember> = (1..4).map(signer).collect();
+        let burner: MemberIndex = 9;
+        let mut certified_honest = 0;
+        let mut refused = BTreeMap::<&'static str, u64>::new();
+        let hours_ms = 4 * 3_600_000u64;
+        let mut now_ms = 0;
+        let mut serial = 0u64;
+        while now_ms < hours_ms {
+            serial += 1;
+            let mut burn = proposal(b"burn");
+            burn.slot = format!("gossip/burn-{serial}");
+            let mut out = Vec::new();
+            if let Err(reason) = node.on_proposal(burn, burner, now_ms, &mut out) {
+                *refused.entry(reason).or_default() += 1;
+            }
+            if now_ms % 600_000 == 0 {
+                // An honest member proposes every ten minutes, and three others sign.
+                let mut honest = proposal(b"honest");
+                honest.slot = format!("gossip/honest-{now_ms}");
+                node.on_proposal(honest.clone(), PROPOSER, now_ms, &mut out)
+                    .expect("the honest proposer has room");
+                for member in &others {
+                    let share = member.sign_share(&signing_message(&honest.id()));
+                    node.on_share(member.member(), honest.id(), share, now_ms, &mut out);
+                }
+                assert!(certified(&out, &honest.id()), "certified at {now_ms} ms");
+                certified_honest += 1;
+            }
+            if now_ms % 1_000 == 0 {
+                node.tick(now_ms, &mut out);
+            }
+            assert!(node.pending_count() <= config.pending_max);
+            assert!(node.slots_charged() <= config.certified_max);
+            assert!(node.signed.len() <= config.certified_max);
+            assert!(node.opened.get(&burner).copied().unwrap_or(0) <= node.pending_share());
+            now_ms += 50;
+        }
+        assert_eq!(certified_honest, 24);
+        assert_eq!(
+            node.slots_charged.get(&burner).copied(),
+            Some(node.slots_share()),
+            "the burner used exactly its share of slots"
+        );
+        assert!(refused["proposer_slots_full"] > 250_000, "{refused:?}");
+    }
+
     #[test]
     fn a_held_share_is_due_exactly_at_its_hold_and_earlier_ticks_do_nothing() {
         // The simulator ticks a node only at `next_due_ms`; that is only sound if a tick
@@ -692,7 +1011,9 @@ mod tests {
         let mut w = world(3);
         let p = proposal(b"9");
         let mut out = Vec::new();
-        w.nodes[0].on_proposal(p.clone(), 0, &mut out);
+        w.nodes[0]
+            .on_proposal(p.clone(), PROPOSER, 0, &mut out)
+            .unwrap();
         let (member, id, share) = shares_of(&out).pop().expect("member 0 signs");
         let observer = &mut w.nodes[9];
         let mut out = Vec::new();
@@ -725,14 +1046,16 @@ mod tests {
         let mut shares = Vec::new();
         for node in &mut w.nodes[..4] {
             let mut out = Vec::new();
-            node.on_proposal(p.clone(), 0, &mut out);
+            node.on_proposal(p.clone(), PROPOSER, 0, &mut out).unwrap();
             shares.extend(shares_of(&out));
         }
         assert_eq!(shares.len(), 4);
         // An aggregator outside those four receives the proposal and the shares.
         let aggregator = &mut w.nodes[9];
         let mut out = Vec::new();
-        aggregator.on_proposal(p.clone(), 0, &mut out);
+        aggregator
+            .on_proposal(p.clone(), PROPOSER, 0, &mut out)
+            .unwrap();
         for (member, id, share) in shares.into_iter().take(3) {
             aggregator.on_share(member, id, share, 1, &mut out);
         }
@@ -749,11 +1072,11 @@ mod tests {
             .is_some());
         // Every other node accepts it.
         let mut out = Vec::new();
-        let verdict = w.nodes[5].on_certificate(certificate.clone(), 2, &mut out);
+        let verdict = w.nodes[5].on_certificate(certificate.clone(), PROPOSER, 2, &mut out);
         assert_eq!(verdict, CertificateVerdict::Accepted);
         assert!(out.iter().any(|o| matches!(o, Output::Certified { .. })));
         // A second copy costs no pairing and is not forwarded.
-        let again = w.nodes[5].on_certificate(certificate, 3, &mut out);
+        let again = w.nodes[5].on_certificate(certificate, PROPOSER, 3, &mut out);
         assert_eq!(again, CertificateVerdict::Duplicate);
     }
 
@@ -764,7 +1087,9 @@ mod tests {
         let id = p.id();
         let aggregator = &mut w.nodes[0];
         let mut out = Vec::new();
-        aggregator.on_proposal(p.clone(), 0, &mut out);
+        aggregator
+            .on_proposal(p.clone(), PROPOSER, 0, &mut out)
+            .unwrap();
         // Members 1..=3 are Byzantine: valid-looking shares over the wrong message.
         let mut verdicts = Vec::new();
         for m in 1..=3u16 {
@@ -837,7 +1162,9 @@ mod tests {
     fn a_member_never_signs_two_proposals_for_one_slot_even_after_restart() {
         let mut w = world(3);
         let mut out = Vec::new();
-        w.nodes[0].on_proposal(proposal(b"8"), 0, &mut out);
+        w.nodes[0]
+            .on_proposal(proposal(b"8"), PROPOSER, 0, &mut out)
+            .unwrap();
         let signed_slot = match &out[0] {
             Output::PublishShare { slot, id, .. } => (slot.clone(), *id),
             other => panic!("expected a share, got {other:?}"),
@@ -851,7 +1178,9 @@ mod tests {
             BTreeMap::from([signed_slot]),
         );
         let mut out = Vec::new();
-        restarted.on_proposal(proposal(b"9"), 10, &mut out);
+        restarted
+            .on_proposal(proposal(b"9"), PROPOSER, 10, &mut out)
+            .unwrap();
         assert!(
             shares_of(&out).is_empty(),
             "signed a conflicting proposal after restart"
@@ -893,7 +1222,9 @@ mod tests {
         let (shares_a, sig_a) = certify(&pa, &[0, 1, 2, 3]);
         let (shares_b, sig_b) = certify(&pb, &[0, 1, 2, 4]);
         let mut out = Vec::new();
-        observer.on_proposal(pa.clone(), 0, &mut out); // observer signs A itself
+        observer
+            .on_proposal(pa.clone(), PROPOSER, 0, &mut out)
+            .unwrap(); // observer signs A itself
         for (m, s) in shares_b.iter().cloned() {
             observer.on_share(m, pb.id(), s, 0, &mut out);
         }
@@ -906,6 +1237,7 @@ mod tests {
                 signers: vec![0, 1, 2, 4],
                 signature: sig_b.clone(),
             },
+            PROPOSER,
             1,
             &mut out,
         );
@@ -915,6 +1247,7 @@ mod tests {
                 signers: vec![0, 1, 2, 3],
                 signature: sig_a,
             },
+            PROPOSER,
             1,
             &mut out,
         );
@@ -979,6 +1312,7 @@ mod tests {
                 signers: vec![0, 1, 2, 3],
                 signature: forged,
             },
+            PROPOSER,
             0,
             &mut out,
         );
@@ -998,16 +1332,17 @@ mod tests {
             BlsCommittee::new(w.secret.public_keys(), N),
             None,
             CollectorConfig {
-                pending_max: 2,
+                // Each member's share: 20 / 10 = 2 uncertified entries.
+                pending_max: 20,
                 pending_ttl_ms: 100,
-                certified_max: 8,
+                certified_max: 80,
                 share_hold_ms: 10,
             },
             BTreeMap::new(),
         );
         let mut out = Vec::new();
         for payload in [b"1", b"2", b"3"] {
-            collector.on_proposal(proposal(payload), 0, &mut out);
+            let _ = collector.on_proposal(proposal(payload), PROPOSER, 0, &mut out);
         }
         assert_eq!(
             out.iter()
@@ -1118,6 +1453,7 @@ mod tests {
                 signers: vec![0, 1, 2, 3],
                 signature: sign(&pa),
             },
+            PROPOSER,
             &mut out,
         );
         assert!(matches!(
@@ -1134,6 +1470,7 @@ mod tests {
                 signers: vec![0, 1, 2, 3],
                 signature: sign(&pb),
             },
+            PROPOSER,
             5,
             &mut out,
         );

@@ -116,6 +116,40 @@ pub enum Observation<'a> {
     },
 }
 
+/// What could not be persisted while carrying out a batch of actions: nothing that
+/// depends on it was published or applied, and the node undoes its side with
+/// [`CertifyNode::undo_unpersisted`](super::node::CertifyNode::undo_unpersisted).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Carried {
+    /// This member's own shares whose slot record failed: published nowhere, and to be
+    /// withdrawn from their pending entries (a certificate must never carry a share this
+    /// member could sign differently after a restart).
+    pub unsigned: Vec<(SlotKey, ProposalId)>,
+    /// Certificates not stored (received, or formed here): neither published nor applied.
+    pub unstored: Vec<ProposalId>,
+    /// A received certificate was not stored: its gossip message must not be forwarded.
+    pub received_unstored: bool,
+}
+
+impl Carried {
+    /// The verdict for the inbound message these actions came from: a received
+    /// certificate that could not be stored is ignored (not forwarded, no penalty: the
+    /// failure is this node's), whatever the core said.
+    pub fn verdict(&self, verdict: Verdict) -> Verdict {
+        if self.received_unstored && verdict == Verdict::Accept {
+            Verdict::Ignore {
+                reason: "store_failed",
+            }
+        } else {
+            verdict
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.unsigned.is_empty() && self.unstored.is_empty()
+    }
+}
+
 /// What a shell provides to carry out a certify node's actions.
 pub trait CertifyEffects {
     /// Durably records that this member signed `id` for `slot` (the raw `share` too).
@@ -139,8 +173,13 @@ pub trait CertifyEffects {
     fn observe(&mut self, observation: Observation<'_>);
 }
 
-/// Carries out `actions` in order, persisting before publishing.
-pub fn carry_out(effects: &mut impl CertifyEffects, actions: Vec<Action>) {
+/// Carries out `actions` in order, persisting before publishing; reports what could not
+/// be persisted, so the shell can have the node undo it. After a failed write, what
+/// depends on it in the same batch is skipped too: a certificate formed with this
+/// member's unrecorded share is neither stored nor published, and a certificate that
+/// was not stored is not applied (no `Certified` observation).
+pub fn carry_out(effects: &mut impl CertifyEffects, actions: Vec<Action>) -> Carried {
+    let mut carried = Carried::default();
     for action in actions {
         match action {
             Action::PublishShare {
@@ -150,17 +189,32 @@ pub fn carry_out(effects: &mut impl CertifyEffects, actions: Vec<Action>) {
                 encoded,
             } => match effects.persist_signed(&slot, &id, &share) {
                 Ok(()) => effects.publish(Publication::Share, encoded),
-                Err(error) => failed(effects, "signed slot", &error),
+                Err(error) => {
+                    failed(effects, "signed slot", &error);
+                    carried.unsigned.push((slot, id));
+                }
             },
             Action::PublishCertificate { id, encoded } => {
+                if carried.unsigned.iter().any(|(_, unsigned)| *unsigned == id) {
+                    effects.observe(Observation::Dropped {
+                        what: "certificate_with_unrecorded_share",
+                    });
+                    carried.unstored.push(id);
+                    continue;
+                }
                 match effects.persist_certificate(&id, &encoded) {
                     Ok(()) => effects.publish(Publication::Certificate, encoded),
-                    Err(error) => failed(effects, "certificate", &error),
+                    Err(error) => {
+                        failed(effects, "certificate", &error);
+                        carried.unstored.push(id);
+                    }
                 }
             }
             Action::StoreCertificate { id, encoded } => {
                 if let Err(error) = effects.persist_certificate(&id, &encoded) {
                     failed(effects, "certificate", &error);
+                    carried.unstored.push(id);
+                    carried.received_unstored = true;
                 }
             }
             Action::PublishProposal { encoded } => {
@@ -175,6 +229,11 @@ pub fn carry_out(effects: &mut impl CertifyEffects, actions: Vec<Action>) {
                 if let Err(error) = effects.persist_evidence(&evidence) {
                     failed(effects, "evidence", &error);
                 }
+            }
+            Action::Certified { id, .. } if carried.unstored.contains(&id) => {
+                effects.observe(Observation::Dropped {
+                    what: "certificate_unstored",
+                })
             }
             Action::Certified {
                 slot,
@@ -213,6 +272,7 @@ pub fn carry_out(effects: &mut impl CertifyEffects, actions: Vec<Action>) {
             Action::Dropped { what } => effects.observe(Observation::Dropped { what }),
         }
     }
+    carried
 }
 
 fn failed(effects: &mut impl CertifyEffects, what: &'static str, error: &JournalError) {
@@ -352,5 +412,270 @@ mod tests {
             check_signed_slot(Some(&a), &b),
             Err(JournalError::SlotAlreadySigned)
         );
+    }
+}
+
+/// Store failures, injected on command: what a node acknowledges or acts on is persisted
+/// first, and what could not be persisted is neither sent nor applied, and is undone.
+#[cfg(test)]
+mod store_failures {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use blsttc::SecretKeySet;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    use super::*;
+    use crate::certify::collector::CollectorConfig;
+    use crate::certify::committee::{key_set_threshold, Committee};
+    use crate::certify::node::{CertifyConfig, CertifyNode, CertifySetup, InboundVerdict};
+    use crate::certify::proposal::Proposal;
+    use crate::certify::scheme::{signing_message, BlsMember};
+    use crate::certify::wire::{CertificateMessage, ShareMessage};
+    use crate::ids::PeerKey;
+
+    const N: usize = 10;
+
+    /// A journal in memory that fails every write while `failing` is set.
+    #[derive(Default)]
+    struct FailingStore {
+        journal: MemoryJournal,
+        failing: bool,
+        published: Vec<(Publication, Vec<u8>)>,
+        certified: Vec<ProposalId>,
+    }
+
+    impl CertifyEffects for FailingStore {
+        fn persist_signed(
+            &mut self,
+            slot: &SlotKey,
+            id: &ProposalId,
+            _share: &[u8],
+        ) -> Result<(), JournalError> {
+            if self.failing {
+                return Err(JournalError::Storage("disk full (injected)".into()));
+            }
+            self.journal.record_signed(slot, id)
+        }
+        fn persist_certificate(
+            &mut self,
+            id: &ProposalId,
+            encoded: &[u8],
+        ) -> Result<(), JournalError> {
+            if self.failing {
+                return Err(JournalError::Storage("disk full (injected)".into()));
+            }
+            self.journal.record_certificate(id, encoded);
+            Ok(())
+        }
+        fn persist_evidence(&mut self, _: &Evidence) -> Result<(), JournalError> {
+            Ok(())
+        }
+        fn publish(&mut self, publication: Publication, encoded: Vec<u8>) {
+            self.published.push((publication, encoded));
+        }
+        fn verdict(&mut self, _: HeldShare, _: Verdict) {}
+        fn observe(&mut self, observation: Observation<'_>) {
+            if let Observation::Certified { id, .. } = observation {
+                self.certified.push(*id);
+            }
+        }
+    }
+
+    struct Keys {
+        standard: SecretKeySet,
+        supermajority: SecretKeySet,
+    }
+
+    fn keys() -> Keys {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        Keys {
+            standard: SecretKeySet::random(key_set_threshold(N, ChangeClass::Standard), &mut rng),
+            supermajority: SecretKeySet::random(
+                key_set_threshold(N, ChangeClass::Supermajority),
+                &mut rng,
+            ),
+        }
+    }
+
+    fn member_key(i: usize) -> PeerKey {
+        PeerKey(vec![i as u8, 9])
+    }
+
+    /// Node `me` of the committee, a member with its key shares.
+    fn node(keys: &Keys, me: usize) -> CertifyNode {
+        let committee = Committee::new(
+            1,
+            (0..N).map(member_key).collect(),
+            keys.standard.public_keys(),
+            keys.supermajority.public_keys(),
+            vec!["charter/*".into()],
+        )
+        .unwrap();
+        let signer = |set: &SecretKeySet| BlsMember::new(me as u16, set.secret_key_share(me));
+        let setup = CertifySetup {
+            committee: Arc::new(committee),
+            own_key: member_key(me),
+            shares: Some((signer(&keys.standard), signer(&keys.supermajority))),
+            signed: BTreeMap::new(),
+            certificates: Vec::new(),
+        };
+        let config = CertifyConfig {
+            collector: CollectorConfig::default(),
+            tick_ms: 50,
+            held_verdicts_max: 4_096,
+            proposal_future_skew_ms_max: 30_000,
+            proposal_age_ms_max: 120_000,
+            retry_queue_max: 256,
+            republish_interval_ms: 60_000,
+            republish_window_ms: 3_600_000,
+        };
+        CertifyNode::new(setup, config, &mut Vec::new())
+    }
+
+    const NOW_MS: u64 = 1_800_000_000_000;
+
+    fn proposal(proposer: usize) -> Proposal {
+        Proposal {
+            epoch: 1,
+            slot: "gossip/mesh_n_low".into(),
+            payload: b"5".to_vec(),
+            affected_ppm: 1_000_000,
+            proposer: member_key(proposer).0,
+            nonce: [3; 16],
+            timestamp_unix_ms: NOW_MS,
+        }
+    }
+
+    fn certificate(keys: &Keys, proposal: &Proposal, signers: &[usize]) -> CertificateMessage {
+        let message = signing_message(&proposal.id());
+        let shares: BTreeMap<usize, _> = signers
+            .iter()
+            .map(|&i| (i, keys.standard.secret_key_share(i).sign(&message)))
+            .collect();
+        let signature = keys
+            .standard
+            .public_keys()
+            .combine_signatures(&shares)
+            .unwrap();
+        CertificateMessage {
+            proposal: proposal.clone(),
+            signers: signers.iter().map(|&i| i as u16).collect(),
+            signature: signature.to_bytes(),
+        }
+    }
+
+    /// Runs one inbound message through the node and the interpreter, as a shell does.
+    fn inbound(
+        node: &mut CertifyNode,
+        store: &mut FailingStore,
+        topic: &str,
+        author: usize,
+        data: &[u8],
+    ) -> Verdict {
+        let mut actions = Vec::new();
+        let verdict = node.on_inbound(topic, Some(&member_key(author)), data, NOW_MS, &mut actions);
+        let carried = carry_out(store, actions);
+        node.undo_unpersisted(&carried);
+        match verdict {
+            InboundVerdict::Now(verdict) => carried.verdict(verdict),
+            InboundVerdict::Held(_) => Verdict::Ignore { reason: "held" },
+        }
+    }
+
+    #[test]
+    fn a_received_certificate_the_store_refuses_is_not_accepted_forwarded_or_applied() {
+        let keys = keys();
+        let mut node = node(&keys, 0);
+        let mut store = FailingStore {
+            failing: true,
+            ..Default::default()
+        };
+        let p = proposal(4);
+        let message = certificate(&keys, &p, &[1, 2, 3, 4]);
+        let verdict = inbound(
+            &mut node,
+            &mut store,
+            topics::CERTIFICATES,
+            7,
+            &message.encode(),
+        );
+        assert_eq!(
+            verdict,
+            Verdict::Ignore {
+                reason: "store_failed"
+            },
+            "not forwarded, and no penalty for the relay"
+        );
+        assert!(store.certified.is_empty(), "not applied");
+        assert!(node.certificate(&p.id()).is_none(), "not held");
+        assert!(store.published.is_empty());
+        // The store works again: the next copy is taken up and stored, not a duplicate.
+        store.failing = false;
+        let verdict = inbound(
+            &mut node,
+            &mut store,
+            topics::CERTIFICATES,
+            7,
+            &message.encode(),
+        );
+        assert_eq!(verdict, Verdict::Accept);
+        assert_eq!(store.certified, vec![p.id()]);
+        assert!(store.journal.certificates.contains_key(&p.id()));
+        assert!(node.certificate(&p.id()).is_some());
+    }
+
+    #[test]
+    fn an_own_share_whose_slot_record_fails_leaves_the_pending_entry() {
+        let keys = keys();
+        let mut node = node(&keys, 0);
+        let mut store = FailingStore {
+            failing: true,
+            ..Default::default()
+        };
+        let p = proposal(4);
+        let id = p.id();
+        assert_eq!(
+            inbound(&mut node, &mut store, topics::PROPOSALS, 4, &p.encode()),
+            Verdict::Accept
+        );
+        assert!(
+            store.published.is_empty(),
+            "the unrecorded share is not sent"
+        );
+        store.failing = false;
+        // Three more members' shares: with member 0's share that would be t+1 = 4; without
+        // it, no certificate may form, and none may carry member 0's signature.
+        let message = signing_message(&id);
+        for m in 1..=3usize {
+            let share = ShareMessage {
+                class: ChangeClass::Standard,
+                id,
+                member: m as u16,
+                share: keys.standard.secret_key_share(m).sign(&message).to_bytes(),
+            };
+            inbound(&mut node, &mut store, topics::SHARES, m, &share.encode());
+        }
+        assert!(
+            node.certificate(&id).is_none(),
+            "formed with the withdrawn own share"
+        );
+        // A fourth other member completes it, without member 0.
+        let share = ShareMessage {
+            class: ChangeClass::Standard,
+            id,
+            member: 5,
+            share: keys
+                .standard
+                .secret_key_share(5usize)
+                .sign(&message)
+                .to_bytes(),
+        };
+        inbound(&mut node, &mut store, topics::SHARES, 5, &share.encode());
+        let formed = node
+            .certificate(&id)
+            .expect("certified by members 1, 2, 3, 5");
+        assert!(!formed.signers.contains(&0), "signers {:?}", formed.signers);
     }
 }

@@ -11,6 +11,7 @@ use super::collector::{
     Certificate, CertificateVerdict, Collector, CollectorConfig, Output, ShareVerdict, SlotKey,
 };
 use super::committee::Committee;
+use super::effects::Carried;
 use super::proposal::{Proposal, ProposalId};
 use super::scheme::{Bls, MemberIndex, Suite, ThresholdScheme};
 use super::threshold::{share_count_min, ChangeClass};
@@ -110,11 +111,15 @@ impl<S: Suite> CertifyNode<S> {
             Some((a, b)) => (Some(a), Some(b)),
             None => (None, None),
         };
+        // Only this epoch's slots: each epoch has its own bounded tables, and a store keeps
+        // older epochs only until the node prunes them at start.
         let split = |class: ChangeClass| -> BTreeMap<SlotKey, ProposalId> {
             setup
                 .signed
                 .iter()
-                .filter(|((_, slot), _)| committee.class_of(slot) == class)
+                .filter(|((epoch, slot), _)| {
+                    *epoch == committee.epoch && committee.class_of(slot) == class
+                })
                 .map(|(k, v)| (k.clone(), *v))
                 .collect()
         };
@@ -184,6 +189,17 @@ impl<S: Suite> CertifyNode<S> {
         }
     }
 
+    /// What the collectors hold now, against their bounds: (pending entries, slots
+    /// charged to proposers), both classes together. Each is at most twice the
+    /// collector's `pending_max` + `certified_max` and `certified_max`; cheap enough to
+    /// sample after every message (the simulator tracks the peak).
+    pub fn state_size(&self) -> (usize, usize) {
+        (
+            self.standard.pending_count() + self.supermajority.pending_count(),
+            self.standard.slots_charged() + self.supermajority.slots_charged(),
+        )
+    }
+
     fn core(&mut self, class: ChangeClass) -> &mut Core<S> {
         match class {
             ChangeClass::Standard => &mut self.standard,
@@ -192,6 +208,18 @@ impl<S: Suite> CertifyNode<S> {
     }
 
     fn restore(&mut self, message: CertificateMessage, out: &mut Vec<Action>) {
+        if message.proposal.epoch != self.committee.epoch {
+            return; // another epoch's certificate: nothing in this epoch depends on it
+        }
+        let Some(proposer) = self
+            .committee
+            .member_index(&PeerKey(message.proposal.proposer.clone()))
+        else {
+            out.push(Action::Dropped {
+                what: "stored_certificate_unreadable",
+            });
+            return;
+        };
         let class = self.committee.class_of(&message.proposal.slot);
         let Ok(signature) = S::decode_certificate(&message.signature) else {
             out.push(Action::Dropped {
@@ -206,10 +234,34 @@ impl<S: Suite> CertifyNode<S> {
                 signers: message.signers.clone(),
                 signature,
             },
+            proposer,
             &mut core_out,
         );
         self.remember(message.proposal.id(), message, out);
         self.apply(class, core_out, Origin::Restored, out);
+    }
+
+    /// Undoes what the shell could not persist ([`carry_out`](super::effects::carry_out)'s
+    /// report): this member's unrecorded shares leave their pending entries, so no
+    /// certificate formed here carries them; an unstored certificate is forgotten, so it
+    /// is not republished and the next copy that arrives is taken up (and stored) again.
+    /// The slot a share was refused for stays signed here: nothing was sent for it, and
+    /// signing nothing else for it in this run is the safe side.
+    pub fn undo_unpersisted(&mut self, carried: &Carried) {
+        for (slot, id) in &carried.unsigned {
+            let class = self.committee.class_of(&slot.1);
+            self.core(class).withdraw_own_share(id);
+        }
+        for id in &carried.unstored {
+            self.republish.remove(id);
+            self.forwarded_ms.remove(id);
+            let Some(message) = self.certificates.remove(id) else {
+                continue;
+            };
+            let slot: SlotKey = (message.proposal.epoch, message.proposal.slot.clone());
+            let class = self.committee.class_of(&slot.1);
+            self.core(class).forget_certificate(&slot, id);
+        }
     }
 
     /// A passed ballot chose proposal `id` for `slot` (of the current epoch), which two
@@ -333,12 +385,25 @@ impl<S: Suite> CertifyNode<S> {
             out.push(Action::ProposalRefused { verdict });
             return verdict;
         }
+        let proposer = self
+            .committee
+            .member_index(&PeerKey(proposal.proposer.clone()))
+            .expect("admit_proposal checked membership");
         let class = self.committee.class_of(&proposal.slot);
         let mut core_out = Vec::new();
-        self.core(class)
-            .on_proposal(proposal, now_ms, &mut core_out);
+        let taken = self
+            .core(class)
+            .on_proposal(proposal, proposer, now_ms, &mut core_out);
         self.apply(class, core_out, Origin::Formed, out);
-        Verdict::Accept
+        match taken {
+            Ok(()) => Verdict::Accept,
+            // A fair-share bound: it depends on what this node holds, so no penalty.
+            Err(reason) => {
+                let verdict = Verdict::Ignore { reason };
+                out.push(Action::ProposalRefused { verdict });
+                verdict
+            }
+        }
     }
 
     fn on_share(
@@ -467,6 +532,19 @@ impl<S: Suite> CertifyNode<S> {
                 out,
             );
         };
+        // Members sign only a member's proposal, so a certificate of anything else could
+        // only come from a forged or foreign signature.
+        let Some(proposer) = self
+            .committee
+            .member_index(&PeerKey(message.proposal.proposer.clone()))
+        else {
+            return refuse(
+                Verdict::Reject {
+                    reason: "proposer_not_member",
+                },
+                out,
+            );
+        };
         let certificate = Certificate {
             proposal: message.proposal.clone(),
             signers: message.signers.clone(),
@@ -475,7 +553,7 @@ impl<S: Suite> CertifyNode<S> {
         let mut core_out = Vec::new();
         match self
             .core(class)
-            .on_certificate(certificate, now_ms, &mut core_out)
+            .on_certificate(certificate, proposer, now_ms, &mut core_out)
         {
             CertificateVerdict::Accepted => {
                 // Persisted before it is forwarded, and before the node acts on it.
@@ -511,6 +589,10 @@ impl<S: Suite> CertifyNode<S> {
                         out,
                     )
                 }
+            }
+            CertificateVerdict::Ignored(reason) => {
+                self.apply(class, core_out, Origin::Received, out);
+                refuse(Verdict::Ignore { reason }, out)
             }
             CertificateVerdict::Rejected(reason) => refuse(Verdict::Reject { reason }, out),
         }
@@ -548,9 +630,11 @@ impl<S: Suite> CertifyNode<S> {
         }
         let id = proposal.id();
         let encoded = proposal.encode();
+        let proposer = self.own_member.expect("checked above");
         let mut core_out = Vec::new();
-        self.core(class)
-            .on_proposal(proposal, now_ms, &mut core_out);
+        let _ = self
+            .core(class)
+            .on_proposal(proposal, proposer, now_ms, &mut core_out);
         if let Some(what) = core_out.iter().find_map(|o| match o {
             Output::Dropped { what } => Some(*what),
             _ => None,

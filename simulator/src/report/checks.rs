@@ -227,6 +227,43 @@ fn per_node_first_five(counts: &BTreeMap<NodeId, u64>) -> String {
     parts.join(", ")
 }
 
+/// `certify_state_bounded` (an invariant): no honest node's certify core ever held more
+/// pending entries or charged slots than its bounds allow, whatever the Byzantine members
+/// sent (`share_flood`, `slot_burn`). Two collectors (standard, supermajority), each with
+/// at most `pending_max` uncertified plus its certified entries awaiting expiry, and at
+/// most `certified_max` charged slots. The simulator's collectors run the defaults.
+pub fn certify_state_bounded(nodes: &[NodeEnd]) -> CriterionResult {
+    let bounds = x0_core::certify::collector::CollectorConfig::default();
+    let pending_max = 2 * (bounds.pending_max + bounds.certified_max);
+    let slots_max = 2 * bounds.certified_max;
+    let over: Vec<String> = nodes
+        .iter()
+        .filter(|n| n.honest)
+        .filter(|n| n.certify_state_peak.0 > pending_max || n.certify_state_peak.1 > slots_max)
+        .map(|n| {
+            format!(
+                "node {}: {} pending, {} slots",
+                n.node, n.certify_state_peak.0, n.certify_state_peak.1
+            )
+        })
+        .collect();
+    let peak = nodes.iter().filter(|n| n.honest).fold((0, 0), |(p, s), n| {
+        (p.max(n.certify_state_peak.0), s.max(n.certify_state_peak.1))
+    });
+    CriterionResult {
+        name: "certify_state_bounded".into(),
+        passed: over.is_empty(),
+        detail: if over.is_empty() {
+            format!(
+                "peak {} pending entries (bound {pending_max}), {} charged slots (bound {slots_max}) on any honest node",
+                peak.0, peak.1
+            )
+        } else {
+            over.into_iter().take(5).collect::<Vec<_>>().join("; ")
+        },
+    }
+}
+
 /// `byzantine_privileged_admitted` (an invariant): no honest node admitted a privileged
 /// message whose author forges tokens, replays privileged messages or acts beyond its
 /// rights.

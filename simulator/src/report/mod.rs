@@ -174,6 +174,8 @@ pub struct NodeEnd {
     pub certificates: Vec<CertificateMessage>,
     pub halted: Vec<(u64, String)>,
     pub gossip: GossipCounters,
+    /// The most the node's certify core held at once: (pending entries, slots charged).
+    pub certify_state_peak: (usize, usize),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -271,6 +273,7 @@ pub fn build(
     // Whatever `[criteria]` says: a token attack that got through is never acceptable.
     criteria.push(checks::byzantine_privileged_admitted(&stats));
     criteria.push(checks::privileged_replays_admitted(&stats));
+    criteria.push(checks::certify_state_bounded(&nodes));
     let ballots = if scenario.has_ballots() {
         criteria.extend([
             checks::ballot_safety(&stats),

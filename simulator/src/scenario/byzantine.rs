@@ -73,6 +73,14 @@ pub enum Behaviour {
     /// Ballots (members only): every 500 ms, once fresh outage attestations of f+1
     /// members have reached it, opens a new ballot, bypassing its own rate limit.
     SpamOpens,
+    /// Members only: every 500 ms, publishes 50 valid shares (its real key share, sealed
+    /// with its real token) for proposals nobody made, over random ids: it tries to fill
+    /// every node's pending table so that no honest proposal finds room.
+    ShareFlood,
+    /// Members only: every 500 ms, proposes 50 changes on slot names never used before
+    /// (`gossip/burn-N`), sealed with its real token: it tries to use up the epoch's
+    /// certified and signed-slot tables.
+    SlotBurn,
 }
 
 impl Behaviour {
@@ -85,10 +93,12 @@ impl Behaviour {
     ];
 
     /// The behaviours that only members can have (they need a seat in the electorate).
-    pub const MEMBERS_ONLY: [Behaviour; 4] = [
+    pub const MEMBERS_ONLY: [Behaviour; 6] = [
         Behaviour::ExceedRights,
         Behaviour::EquivocateVotes,
         Behaviour::VoteYesAlways,
         Behaviour::SpamOpens,
+        Behaviour::ShareFlood,
+        Behaviour::SlotBurn,
     ];
 }

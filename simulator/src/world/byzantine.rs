@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use rand::Rng;
 use x0_core::auth::envelope::Envelope;
-use x0_core::certify::proposal::Proposal;
+use x0_core::certify::proposal::{Proposal, ProposalId};
 use x0_core::certify::scheme::{signing_message, MemberIndex};
 use x0_core::certify::threshold::ChangeClass;
 use x0_core::certify::wire::{CertificateMessage, ShareMessage};
@@ -33,6 +33,10 @@ const REPLAY_MAX: usize = 64;
 const MISBEHAVE_INTERVAL_MS: u64 = 500;
 /// Garbage messages a flooding node publishes per timer.
 const FLOOD_BURST: usize = 20;
+/// Valid shares over random ids a `share_flood` member publishes per timer.
+const SHARE_FLOOD_BURST: usize = 50;
+/// Proposals on fresh slot names a `slot_burn` member publishes per timer.
+const SLOT_BURN_BURST: usize = 50;
 
 impl<S: SimSuite> Sim<S> {
     /// Starts the misbehaviour timer of a node with a timed behaviour, at a random phase.
@@ -45,6 +49,8 @@ impl<S: SimSuite> Sim<S> {
             Behaviour::Eclipse,
             Behaviour::ForgeTokens,
             Behaviour::ReplayPrivileged,
+            Behaviour::ShareFlood,
+            Behaviour::SlotBurn,
         ];
         if on_timer.iter().any(|b| byzantine.contains(b)) {
             let phase = self.engine.rng().gen_range(0..MISBEHAVE_INTERVAL_MS);
@@ -83,6 +89,12 @@ impl<S: SimSuite> Sim<S> {
         }
         if behaviours.contains(&Behaviour::SpamOpens) {
             self.spam_open(node);
+        }
+        if behaviours.contains(&Behaviour::ShareFlood) {
+            self.share_flood(node);
+        }
+        if behaviours.contains(&Behaviour::SlotBurn) {
+            self.slot_burn(node);
         }
         self.schedule(MISBEHAVE_INTERVAL_MS, Event::Misbehave { node });
     }
@@ -289,6 +301,45 @@ impl<S: SimSuite> Sim<S> {
             .count_attack("handed_to_new_peers", messages.len() as u64);
         for message in messages {
             self.send(replayer, peer, Rpc::Message(message));
+        }
+    }
+
+    /// `share_flood`: valid shares of this member for proposals nobody made.
+    fn share_flood(&mut self, node: NodeId) {
+        for _ in 0..SHARE_FLOOD_BURST {
+            let id = ProposalId(self.engine.rng().gen());
+            let class = ChangeClass::Standard;
+            let share = ShareMessage {
+                class,
+                id,
+                member: node as MemberIndex,
+                share: self.sign_as(node, class, &signing_message(&id)),
+            };
+            self.stats.count_attack("flooded_shares", 1);
+            self.publish_sealed(node, topics::SHARES, &share.encode());
+        }
+    }
+
+    /// `slot_burn`: proposals of this member on slot names never used before.
+    fn slot_burn(&mut self, node: NodeId) {
+        for _ in 0..SLOT_BURN_BURST {
+            let serial = self
+                .stats
+                .auth_attacks
+                .get("burned_slots")
+                .copied()
+                .unwrap_or(0);
+            let proposal = Proposal {
+                epoch: self.committee.epoch,
+                slot: format!("gossip/burn-{node}-{serial}"),
+                payload: b"burn".to_vec(),
+                affected_ppm: 0,
+                proposer: peer_key(node).0,
+                nonce: self.engine.rng().gen(),
+                timestamp_unix_ms: self.node_clock_ms(node),
+            };
+            self.stats.count_attack("burned_slots", 1);
+            self.publish_sealed(node, topics::PROPOSALS, &proposal.encode());
         }
     }
 

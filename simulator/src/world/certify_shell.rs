@@ -26,6 +26,7 @@ use super::{acceptance_of, peer_key, withholds, Event, Finished, Sim, EPOCH_UNIX
 use crate::crypto::SimSuite;
 use crate::gossip::{Acceptance, GossipMessage, MessageId, NodeId};
 use crate::scenario::Behaviour;
+use x0_core::certify::effects::Carried;
 
 impl<S: SimSuite> Sim<S> {
     /// Starts `node`'s certify core from what its store holds (its own signatures and the
@@ -183,6 +184,9 @@ impl<S: SimSuite> Sim<S> {
                 certify.on_inbound(message.topic, Some(author), payload, clock, &mut actions)
             }
         };
+        let (pending, slots) = certify.state_size();
+        let peak = &mut sim.certify_state_peak;
+        *peak = (peak.0.max(pending), peak.1.max(slots));
         let acceptance = match verdict {
             InboundVerdict::Now(verdict) => Some((message.id, acceptance_of(verdict))),
             InboundVerdict::Held(held) => {
@@ -207,9 +211,9 @@ impl<S: SimSuite> Sim<S> {
         let now_us = self.engine.now_ms() * 1_000;
         let sim = &mut self.nodes[node as usize];
         if spent_us == 0 && sim.cpu_free_us <= now_us {
-            self.carry_out(node, actions);
+            let carried = self.carry_out(node, actions);
             if let Some((id, acceptance)) = verdict {
-                self.report(node, id, acceptance);
+                self.report(node, id, super::after_carrying_out(&carried, acceptance));
             }
             return;
         }
@@ -227,14 +231,21 @@ impl<S: SimSuite> Sim<S> {
 
     /// Carries out a certify node's actions through the interpreter the actor runs too
     /// (x0_core::certify::effects): persist, then publish.
-    pub(super) fn carry_out(&mut self, node: NodeId, actions: Vec<Action>) {
+    /// What could not be persisted is undone in the node and reported.
+    pub(super) fn carry_out(&mut self, node: NodeId, actions: Vec<Action>) -> Carried {
         let now_ms = self.engine.now_ms();
         let mut shell = CertifyShell {
             sim: self,
             node,
             now_ms,
         };
-        carry_out(&mut shell, actions);
+        let carried = carry_out(&mut shell, actions);
+        if !carried.is_empty() {
+            if let Some(certify) = self.nodes[node as usize].certify.as_mut() {
+                certify.undo_unpersisted(&carried);
+            }
+        }
+        carried
     }
 }
 

@@ -36,6 +36,7 @@ use x0_core::ballot::book::{BallotBook, BallotConfig};
 use x0_core::ballot::wire::{Attestation, BallotId};
 use x0_core::certify::collector::CollectorConfig;
 use x0_core::certify::committee::Committee;
+use x0_core::certify::effects::Carried;
 use x0_core::certify::effects::MemoryJournal;
 use x0_core::certify::node::{Action, CertifyConfig, CertifyNode, HeldShare};
 use x0_core::certify::proposal::ProposalId;
@@ -196,6 +197,9 @@ struct SimNode<S: SimSuite> {
     eclipse_target: Option<NodeId>,
     /// Gossip messages whose verdict the certify node holds.
     held: BTreeMap<HeldShare, MessageId>,
+    /// The most the certify node held at once, as (pending entries, slots charged):
+    /// what `certify_state_bounded` checks against the collector's bounds.
+    certify_state_peak: (usize, usize),
     /// Restarts bump this, so timers of an earlier life are ignored.
     life: u32,
     /// What a replaying Byzantine node saw last: (topic, data), at most `REPLAY_MAX`.
@@ -473,6 +477,7 @@ impl<S: SimSuite> Sim<S> {
                 byzantine,
                 eclipse_target,
                 held: BTreeMap::new(),
+                certify_state_peak: (0, 0),
                 life: 0,
                 recorded: VecDeque::new(),
                 last_proposal: None,
@@ -594,6 +599,7 @@ impl<S: SimSuite> Sim<S> {
                     .map(|c| c.summary().halted)
                     .unwrap_or_default(),
                 gossip: sim.gossip.counters,
+                certify_state_peak: sim.certify_state_peak,
             })
             .collect();
         let digest: [u8; 32] = self.trace.finalize().into();
@@ -697,9 +703,9 @@ impl<S: SimSuite> Sim<S> {
                 if !self.timer_alive(node, life) {
                     return;
                 }
-                self.carry_out(node, work.actions);
+                let carried = self.carry_out(node, work.actions);
                 if let Some((id, acceptance)) = work.verdict {
-                    self.report(node, id, acceptance);
+                    self.report(node, id, after_carrying_out(&carried, acceptance));
                 }
             }
         }
@@ -763,6 +769,15 @@ impl<S: SimSuite> Sim<S> {
 }
 
 /// The gossip verdict a core's verdict amounts to.
+/// A received certificate the store could not keep is not forwarded
+/// ([`Carried::verdict`]), whatever the core's verdict was.
+fn after_carrying_out(carried: &Carried, acceptance: Acceptance) -> Acceptance {
+    match (acceptance, carried.verdict(Verdict::Accept)) {
+        (Acceptance::Accept, Verdict::Ignore { .. }) => Acceptance::Ignore,
+        _ => acceptance,
+    }
+}
+
 fn acceptance_of(verdict: Verdict) -> Acceptance {
     match verdict {
         Verdict::Accept => Acceptance::Accept,
