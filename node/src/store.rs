@@ -682,6 +682,56 @@ mod tests {
     }
 
     #[test]
+    fn entering_an_epoch_prunes_older_ones_and_refuses_to_go_back() {
+        use x0_core::certify::proposal::Proposal;
+        let dir = tempfile::tempdir().unwrap();
+        let certificate = |epoch: u64| {
+            CertificateMessage {
+                proposal: Proposal {
+                    epoch,
+                    slot: "gossip/mesh_n".into(),
+                    payload: b"8".to_vec(),
+                    affected_ppm: 0,
+                    proposer: vec![1],
+                    nonce: [0; 16],
+                    timestamp_unix_ms: 0,
+                },
+                signers: vec![0, 1],
+                signature: [7; 96],
+            }
+        };
+        let store = Store::open(dir.path()).unwrap();
+        for epoch in [1, 2, 3] {
+            let message = certificate(epoch);
+            store
+                .record_signed_slot(
+                    &(epoch, "gossip/mesh_n".into()),
+                    &message.proposal.id(),
+                    &[9; 96],
+                )
+                .unwrap();
+            store
+                .record_certificate(&message.proposal.id(), &message.encode())
+                .unwrap();
+        }
+        assert_eq!(store.enter_epoch(3).unwrap(), (2, 2));
+        let kept = store.signed_slots().unwrap();
+        assert_eq!(kept.keys().map(|(e, _)| *e).collect::<Vec<_>>(), vec![3]);
+        assert_eq!(store.certificates().unwrap(), vec![certificate(3).encode()]);
+        // The same epoch again is a no-op; an older committee file is refused by name.
+        assert_eq!(store.enter_epoch(3).unwrap(), (0, 0));
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        let error = store.enter_epoch(2).unwrap_err();
+        assert!(
+            matches!(error, StoreError::EpochBehind { floor: 3, epoch: 2, .. }),
+            "{error}"
+        );
+        assert!(error.to_string().contains("epoch 3 or later"), "{error}");
+        assert_eq!(store.signed_slots().unwrap().len(), 1, "nothing pruned");
+    }
+
+    #[test]
     fn a_second_opener_gets_locked_not_a_panic() {
         let dir = tempfile::tempdir().unwrap();
         let _held = Store::open(dir.path()).unwrap();

@@ -270,6 +270,29 @@ fn flooding_and_replaying_members_are_shrugged_off() {
 }
 
 #[test]
+fn a_share_flooder_and_a_slot_burner_cannot_take_the_room_honest_proposals_need() {
+    let scenario = scenario("fair-share");
+    let report = run(&scenario, scenario.seed);
+    assert_passed(&report);
+    // The attacks ran at full strength: 12,000 flooded shares, and enough burned slots to
+    // reach the burner's share of the epoch (certified_max / 10).
+    assert!(sent(&report, "flooded_shares") >= 10_000, "{report:?}");
+    assert!(sent(&report, "burned_slots") > 6_553, "{report:?}");
+    let bounded = criterion(&report, "certify_state_bounded");
+    assert!(bounded.passed, "{}", bounded.detail);
+    // Honest nodes refused the excess as a fair-share bound (ignored, no penalty).
+    let dropped = &report.figures.certify_dropped;
+    assert!(
+        dropped.get("pending_full").is_some_and(|n| *n > 0),
+        "{dropped:?}"
+    );
+    assert!(
+        dropped.get("proposer_slots_full").is_some_and(|n| *n > 0),
+        "{dropped:?}"
+    );
+}
+
+#[test]
 fn churning_nodes_rejoin_and_catch_up_without_loss() {
     let scenario = scenario("churn");
     let report = run(&scenario, scenario.seed);
@@ -354,6 +377,7 @@ fn every_shipped_scenario_is_run_by_a_test() {
         "churn",
         "conflicting-proposals",
         "eclipse",
+        "fair-share",
         "loss-50",
         "node-down",
         "partition-heal",

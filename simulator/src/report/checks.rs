@@ -4,7 +4,8 @@
 //! the first few nodes or items that broke it.
 //!
 //! Criteria run when the scenario's `[criteria]` asks for them; the token invariants
-//! (`byzantine_privileged_admitted`, `privileged_replays_admitted`) after every run, and
+//! (`byzantine_privileged_admitted`, `privileged_replays_admitted`) and
+//! `certify_state_bounded` after every run, and
 //! the ballot invariants after every run with ballots, whatever `[criteria]` says:
 //! [`super::build`] decides which run, and in which order the report lists them.
 

@@ -119,6 +119,9 @@ pub struct Figures {
     /// Reject: the peer that sent it is penalised, and it goes no further.
     pub auth_admitted: u64,
     pub auth_rejected: BTreeMap<&'static str, u64>,
+    /// What honest nodes' certify cores refused for a bound or a rule (fair shares:
+    /// `pending_full`, `proposer_slots_full`), by reason.
+    pub certify_dropped: BTreeMap<&'static str, u64>,
     /// What the token attackers sent, by kind: `forged_proposals`, `forged_shares`,
     /// `proposals_beyond_rights`, `shares_beyond_rights`, `replayed_as_own`,
     /// `reinjected` (originals re-sent after the seen caches let them go),
@@ -204,6 +207,7 @@ pub(super) fn figures(stats: &Stats, nodes: &[NodeEnd]) -> Figures {
         quiet_delivery_p99_ms: stats.quiet_delivery.quantile_ms(0.99),
         auth_admitted: stats.auth_admitted,
         auth_rejected: stats.auth_rejected.clone(),
+        certify_dropped: stats.certify_dropped.clone(),
         auth_attacks_published: stats.auth_attacks.clone(),
         byzantine_privileged_admitted: stats.byzantine_privileged_admitted.values().sum(),
         privileged_replays_admitted: stats.privileged_replays_admitted.values().sum(),

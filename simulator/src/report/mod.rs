@@ -79,6 +79,9 @@ pub struct Stats {
     pub auth_rejected: BTreeMap<&'static str, u64>,
     /// Privileged messages the token attackers (`Behaviour::AGAINST_TOKENS`) sent, by kind.
     pub auth_attacks: BTreeMap<&'static str, u64>,
+    /// What honest nodes' certify cores refused for a bound or a rule, by reason
+    /// (`x0_certify_dropped_total{what}` of the node).
+    pub certify_dropped: BTreeMap<&'static str, u64>,
     /// Invariant: per honest node, privileged messages admitted whose author is a token
     /// forger, a replayer of privileged messages or a member beyond its rights.
     pub byzantine_privileged_admitted: BTreeMap<NodeId, u64>,

@@ -357,8 +357,12 @@ impl<S: SimSuite> CertifyEffects for CertifyShell<'_, S> {
             Observation::ShareReceived { .. }
             | Observation::ShareRefused { .. }
             | Observation::CertificateRefused { .. }
-            | Observation::ProposalRefused { .. }
-            | Observation::Dropped { .. } => {}
+            | Observation::ProposalRefused { .. } => {}
+            Observation::Dropped { what } => {
+                if self.sim.nodes[self.node as usize].byzantine.is_empty() {
+                    *self.sim.stats.certify_dropped.entry(what).or_default() += 1;
+                }
+            }
         }
     }
 }
