@@ -239,6 +239,7 @@ impl Config {
             snapshot.check()?;
         }
         self.anomaly.check()?;
+        self.http.check()?;
         if let Some(auth) = &self.auth {
             auth.check()?;
             // An honest forwarder must never relay a replay the gate then rejects: gossipsub
@@ -467,6 +468,40 @@ mod tests {
         let error = section.check_with_committee(25).unwrap_err();
         assert_eq!(error.field, "ballot.ballots_open_max");
         assert!(error.message.contains("at least 17"), "{}", error.message);
+    }
+
+    #[test]
+    fn http_bounds_are_checked() {
+        let http = Config::embedded().http;
+        assert_eq!(
+            (
+                http.header_read_timeout_ms,
+                http.request_timeout_ms,
+                http.connections_max
+            ),
+            (5_000, 10_000, 64)
+        );
+        for (text, field, range) in [
+            (
+                "[http]\nheader_read_timeout_ms = 0\n",
+                "http.header_read_timeout_ms",
+                "100..=60000",
+            ),
+            (
+                "[http]\nrequest_timeout_ms = 3600000\n",
+                "http.request_timeout_ms",
+                "100..=600000",
+            ),
+            (
+                "[http]\nconnections_max = 0\n",
+                "http.connections_max",
+                "1..=4096",
+            ),
+        ] {
+            let (got, message) = field_error(text);
+            assert_eq!(got, field);
+            assert!(message.contains(range), "{message}");
+        }
     }
 
     #[test]
