@@ -215,6 +215,8 @@ impl Node {
                 return Err(error);
             }
         };
+        let http_metrics =
+            http::guards::HttpMetrics::register(registry.sub_registry_with_prefix("x0"));
         let registry = Arc::new(registry);
         let charter = charter_setup.map(|(settings, metrics)| {
             CharterActor::new(settings, registry.clone(), metrics).start()
@@ -253,8 +255,9 @@ impl Node {
                 }
             }
             http::serve(
-                config.http.bind,
+                &config.http,
                 registry.clone(),
+                http_metrics,
                 http::Served {
                     network: network.clone(),
                     certify: certify.clone(),

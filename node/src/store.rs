@@ -66,11 +66,17 @@ const KEY_CLEAN_STOP_MS: &str = "last_clean_stop_unix_ms";
 /// The committee epoch the store last moved to ([`Store::enter_epoch`]); never lowered.
 const KEY_EPOCH_FLOOR: &str = "committee_epoch_floor";
 
+/// What an operator must do about a corrupt store (docs/PROTOCOL.md, "Losing the store").
+pub const CORRUPT_ADVICE: &str = "It records every (epoch, slot) this node signed: do NOT give it empty state while it holds a committee key share, or it can sign a second proposal for a slot it signed already (double-signing). Restore state.redb from a backup only if the node signed nothing after the backup was taken; otherwise remove `committee.share_file` from the config, run as a verifier for the rest of this epoch, and sign again only with a new share dealt for a later epoch (docs/PROTOCOL.md, \"Losing the store\"). A node without a share_file may move the file aside and start empty.";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("state {path} is in use by another x0 process; stop it first, or give this node its own --data-dir")]
     Locked { path: PathBuf },
-    #[error("state {path} is corrupt ({reason}); restore it from a backup, or move it aside to start with empty state")]
+    /// The advice matters more than the diagnosis: the store is what stops a committee
+    /// member signing a second proposal for a slot it signed already, so "start empty" is
+    /// safe only for a node that holds no key share (docs/PROTOCOL.md, "Losing the store").
+    #[error("state {path} is corrupt ({reason}). {CORRUPT_ADVICE}")]
     Corrupt { path: PathBuf, reason: String },
     #[error("state {path} was written by a newer x0 (schema {found}, this build reads {SCHEMA_VERSION}); upgrade x0")]
     TooNew { path: PathBuf, found: u64 },
@@ -749,5 +755,33 @@ mod tests {
             .err()
             .expect("garbage must not open");
         assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
+    }
+
+    /// Emptying the store of a committee member lets it sign a slot twice: the message
+    /// must steer a member to a backup or out of the epoch, never to empty state.
+    #[test]
+    fn corrupt_store_advice_never_tells_a_member_to_start_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FILE_NAME), vec![0x5a; 8192]).unwrap();
+        let message = Store::open(dir.path())
+            .err()
+            .expect("garbage must not open")
+            .to_string();
+        assert!(message.contains("is corrupt"), "{message}");
+        assert!(
+            !message.contains("move it aside to start with empty state"),
+            "{message}"
+        );
+        for needed in [
+            "do NOT give it empty state while it holds a committee key share",
+            "double-signing",
+            "backup only if the node signed nothing after",
+            "committee.share_file",
+            "new share dealt for a later epoch",
+            "Losing the store",
+        ] {
+            assert!(message.contains(needed), "missing {needed:?}: {message}");
+        }
+        assert!(!message.contains('\n'), "one line: {message}");
     }
 }

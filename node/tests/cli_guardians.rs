@@ -581,3 +581,82 @@ fn recover_refuses_two_shares_bad_files_replays_and_other_groups() {
         &["--key", "another guardian group"],
     );
 }
+
+/// A new passphrase shorter than 12 characters is refused before anything is written,
+/// naming where it came from and the guardian; a share file whose header asks for a
+/// huge Argon2 cost is refused at once, naming the parameter, instead of stretching keys
+/// for minutes (the old bounds allowed 1 GiB and 16 passes).
+#[test]
+fn short_new_passphrases_and_huge_kdf_costs_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let pass_dir = dir.path().join("pass");
+    std::fs::create_dir_all(&pass_dir).unwrap();
+    for guardian in 1..=3 {
+        std::fs::write(
+            pass_dir.join(format!("guardian-{guardian}.pass")),
+            passphrase(guardian) + "\n",
+        )
+        .unwrap();
+    }
+    // Eleven characters: enough under the old 8-byte rule, refused now.
+    std::fs::write(pass_dir.join("guardian-2.pass"), "elevenchars\n").unwrap();
+    let out = dir.path().join("group");
+    refused(
+        &[
+            "guardian",
+            "init",
+            "--guardians",
+            "3",
+            "--threshold",
+            "2",
+            "--out",
+            &p(&out),
+            "--passphrase-dir",
+            &p(&pass_dir),
+        ],
+        &[
+            "--passphrase-dir",
+            "guardian 2's passphrase",
+            "11 characters",
+            "at least 12",
+        ],
+    );
+    assert!(!out.join("group.json").exists(), "nothing is written");
+
+    // A real share, then its header's Argon2 memory raised to 1 GiB and passes to 16.
+    let c = Ceremony::init(3, 2, "kdf");
+    let share = c.share(1);
+    let mut bytes = std::fs::read(&share).unwrap();
+    bytes[44..48].copy_from_slice(&(1024u32 * 1024).to_be_bytes());
+    bytes[48..52].copy_from_slice(&16u32.to_be_bytes());
+    let crafted = p(&c.path("crafted.share"));
+    std::fs::write(&crafted, &bytes).unwrap();
+    let started = std::time::Instant::now();
+    refused(
+        &[
+            "guardian",
+            "recover",
+            "--group",
+            &c.group(),
+            "--share",
+            &crafted,
+            "--approval",
+            &p(&c.path("no-approval.json")),
+            "--seen",
+            &p(&c.path("seen.json")),
+            "--out",
+            &p(&c.path("master.key")),
+            "--key-passphrase-env",
+            KEY_VAR,
+            "--passphrase-env-prefix",
+            PREFIX,
+        ],
+        &["--share", "crafted.share", "Argon2 passes 16 outside 1..=4"],
+    );
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < std::time::Duration::from_secs(5),
+        "refused after {elapsed:?}"
+    );
+    assert!(!c.path("master.key").exists());
+}

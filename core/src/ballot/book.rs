@@ -35,7 +35,15 @@ pub struct BallotConfig {
     pub duration_ms_min: u64,
     pub duration_ms_max: u64,
     /// Ballots open at once; a further open is ignored (and counted) until one decides.
+    /// Keep it above `ballots_open_per_opener_max` × f, or the committee's f faulty
+    /// members could hold every slot (the node's config check says so).
     pub ballots_open_max: usize,
+    /// Ballots one opener holds open at once: a faulty member cannot take more than its
+    /// share of `ballots_open_max`, so an honest member still finds a free slot.
+    pub ballots_open_per_opener_max: usize,
+    /// Longest duration of a ballot that resolves no pending halt (`approve`): it holds a
+    /// slot for a day rather than the week a halt may need (capped by `duration_ms_max`).
+    pub duration_ms_max_without_halt: u64,
     /// A member may open a ballot at most this often.
     pub open_interval_ms_min: u64,
     /// Decided ballots kept in memory for `x0 ballot tally` (all are persisted).
@@ -51,6 +59,8 @@ impl Default for BallotConfig {
             duration_ms_min: rules.duration_ms_min,
             duration_ms_max: rules.duration_ms_max,
             ballots_open_max: 16,
+            ballots_open_per_opener_max: 2,
+            duration_ms_max_without_halt: 24 * 3_600_000,
             open_interval_ms_min: 600_000,
             decided_kept_max: 256,
         }
@@ -58,6 +68,16 @@ impl Default for BallotConfig {
 }
 
 impl BallotConfig {
+    /// Longest duration allowed for a ballot with `effect`. `lift-halt` and `settle` resolve a
+    /// halt that stops changes until they pass, so they may run up to `duration_ms_max`;
+    /// `approve` resolves none and gets the shorter `duration_ms_max_without_halt`.
+    pub fn duration_ms_max_for(&self, effect: &Effect) -> u64 {
+        match effect {
+            Effect::LiftHalt | Effect::Settle { .. } => self.duration_ms_max,
+            Effect::Approve { .. } => self.duration_ms_max.min(self.duration_ms_max_without_halt),
+        }
+    }
+
     pub fn open_rules(&self) -> OpenRules {
         OpenRules {
             attestation_ttl_ms: self.fallback.attestation_ttl_ms,
@@ -117,6 +137,12 @@ pub enum OpenError {
     Title,
     #[error("{0} ballots are open already; wait for one to decide")]
     Full(usize),
+    #[error("this node holds {0} open ballots, its most; wait for one to decide")]
+    OpenerFull(usize),
+    #[error(
+        "duration {0} ms exceeds {1} ms, the most for a ballot that resolves no halt (`approve`)"
+    )]
+    DurationWithoutHalt(u64, u64),
     #[error("this node opened a ballot less than {0} ms ago")]
     RateLimited(u64),
 }
@@ -258,6 +284,15 @@ impl<K: NodeSigner> BallotBook<K> {
         self.keys.signer()
     }
 
+    /// Open ballots `opener` opened (at most [`BallotConfig::ballots_open_max`], so the
+    /// count is cheap).
+    fn held_by(&self, opener: &PeerKey) -> usize {
+        self.open
+            .values()
+            .filter(|ballot| ballot.open.opener == *opener)
+            .count()
+    }
+
     fn need(&self) -> usize {
         super::rules::faulty_max(self.members.len() as u64) as usize + 1
     }
@@ -390,6 +425,14 @@ impl<K: NodeSigner> BallotBook<K> {
         let (min, max) = (self.config.duration_ms_min, self.config.duration_ms_max);
         if !(min..=max).contains(&duration_ms) {
             return Err(OpenError::Duration(duration_ms, min, max));
+        }
+        let effect_max = self.config.duration_ms_max_for(&effect);
+        if duration_ms > effect_max {
+            return Err(OpenError::DurationWithoutHalt(duration_ms, effect_max));
+        }
+        let held = self.held_by(self.me());
+        if held >= self.config.ballots_open_per_opener_max {
+            return Err(OpenError::OpenerFull(held));
         }
         if self.open.len() >= self.config.ballots_open_max {
             return Err(OpenError::Full(self.open.len()));
@@ -568,6 +611,15 @@ impl<K: NodeSigner> BallotBook<K> {
                 self.counters.opens_rate_limited_total += 1;
                 return reject("rate_limited");
             }
+        }
+        // Both below depend on this node's config and on what it holds now, not on the
+        // open itself, so they ignore: an honest relay may hold fewer ballots.
+        let duration_ms = open.deadline_unix_ms.saturating_sub(open.opened_at_unix_ms);
+        if duration_ms > self.config.duration_ms_max_for(&open.effect) {
+            return ignore("duration_without_halt");
+        }
+        if self.held_by(&open.opener) >= self.config.ballots_open_per_opener_max {
+            return ignore("opener_full");
         }
         if self.open.len() >= self.config.ballots_open_max {
             self.counters.opens_full_total += 1;

@@ -93,10 +93,15 @@ struct Net {
 
 impl Net {
     fn new(n: u8) -> Net {
+        Net::with_configs(n, |_| BallotConfig::default())
+    }
+
+    /// Node i (0-based) runs `config(i)`: a faulty member runs whatever it likes.
+    fn with_configs(n: u8, config: impl Fn(usize) -> BallotConfig) -> Net {
         let mut members: Vec<PeerKey> = (1..=n).map(|i| Keys::new(i).me).collect();
         members.sort();
         let books = (1..=n)
-            .map(|i| BallotBook::new(Keys::new(i), members.clone(), BallotConfig::default()))
+            .map(|i| BallotBook::new(Keys::new(i), members.clone(), config(i as usize - 1)))
             .collect();
         Net {
             books,
@@ -578,4 +583,151 @@ fn two_sides_of_a_partition_never_decide_opposite_results() {
         let rejected = outcomes.contains(&Outcome::Rejected);
         assert!(!(passed && rejected), "split {split}: {outcomes:?}");
     }
+}
+
+/// Opens `count` ballots at `node` (its own book decides what it may), one per ms from
+/// `now`, and delivers each to everyone; returns the receivers' verdicts per open.
+fn open_many(
+    net: &mut Net,
+    node: usize,
+    count: usize,
+    effect: Effect,
+    duration_ms: u64,
+    now: u64,
+) -> Vec<Vec<Verdict>> {
+    let everyone = all(net.books.len());
+    (0..count)
+        .map(|i| {
+            let mut out = Vec::new();
+            net.books[node]
+                .open(
+                    &format!("open {i}"),
+                    effect.clone(),
+                    duration_ms,
+                    now + i as u64,
+                    &mut out,
+                )
+                .expect("the opener's own book lets it open");
+            net.run(node, out, &everyone, now + i as u64)
+        })
+        .collect()
+}
+
+/// One faulty opener floods opens (its own book has no per-opener bound and no rate
+/// limit). Honest members hold at most its share, ignore the rest (no penalty: another
+/// member may hold fewer), and an honest member can still open a ballot that everyone
+/// accepts. Without the per-opener bound the faulty member would fill every slot.
+#[test]
+fn one_opener_cannot_take_more_than_its_share_of_open_ballots() {
+    // n = 4, f = 1: three slots, two per opener, so f faulty openers leave one free.
+    let honest = BallotConfig {
+        ballots_open_max: 3,
+        ballots_open_per_opener_max: 2,
+        open_interval_ms_min: 0,
+        ..BallotConfig::default()
+    };
+    let faulty = BallotConfig {
+        ballots_open_max: 1_024,
+        ballots_open_per_opener_max: 1_024,
+        ..honest
+    };
+    let mut net = Net::with_configs(4, |i| if i == 3 { faulty } else { honest });
+    let everyone = all(4);
+    let now = net.outage(&everyone, &everyone);
+    let verdicts = open_many(&mut net, 3, 6, Effect::LiftHalt, DURATION_MS, now);
+    for (i, per_receiver) in verdicts.iter().enumerate() {
+        let expected = if i < 2 {
+            Verdict::Accept
+        } else {
+            Verdict::Ignore {
+                reason: "opener_full",
+            }
+        };
+        assert_eq!(per_receiver, &vec![expected; 3], "open {i}");
+    }
+    for node in 0..3 {
+        assert_eq!(net.books[node].status(now).open.len(), 2, "node {node}");
+    }
+    // An honest member still opens, and every other member accepts its open.
+    let verdicts = open_many(&mut net, 0, 1, Effect::LiftHalt, DURATION_MS, now + 10);
+    assert_eq!(verdicts[0], vec![Verdict::Accept; 3]);
+    // Its own second open is allowed by its share but not by the total: three are open.
+    let mut out = Vec::new();
+    assert_eq!(
+        net.books[0].open(
+            "one more",
+            Effect::LiftHalt,
+            DURATION_MS,
+            now + 11,
+            &mut out
+        ),
+        Err(OpenError::Full(3))
+    );
+    // A member at its share is told so by its own book.
+    let mut net = Net::with_configs(4, |_| BallotConfig {
+        ballots_open_max: 16,
+        ..honest
+    });
+    let now = net.outage(&everyone, &everyone);
+    open_many(&mut net, 1, 2, Effect::LiftHalt, DURATION_MS, now);
+    assert_eq!(
+        net.books[1].open("third", Effect::LiftHalt, DURATION_MS, now + 5, &mut out),
+        Err(OpenError::OpenerFull(2))
+    );
+    // Once its ballots decide, the opener has its share again (the outage goes on, so
+    // the members' renewed attestations support the new open).
+    let later = now + 2 + DURATION_MS;
+    for node in everyone.clone() {
+        let mut out = Vec::new();
+        net.books[node].tick(later, &mut out);
+        net.run(node, out, &everyone, later);
+    }
+    assert!(net.books[1].status(later).open.is_empty());
+    let verdicts = open_many(&mut net, 1, 2, Effect::LiftHalt, DURATION_MS, later);
+    assert_eq!(verdicts, vec![vec![Verdict::Accept; 3]; 2]);
+}
+
+/// A ballot that resolves no pending halt (`approve`) runs at most a day; halts may need
+/// the full week. Received ones are ignored, not rejected: the bound is this node's config.
+#[test]
+fn approve_ballots_run_shorter_than_halt_ballots() {
+    const DAY_MS: u64 = 24 * 3_600_000;
+    assert_eq!(BallotConfig::default().duration_ms_max_without_halt, DAY_MS);
+    // No rate limit here: it is not what this test is about.
+    let honest = BallotConfig {
+        open_interval_ms_min: 0,
+        ..BallotConfig::default()
+    };
+    let faulty = BallotConfig {
+        duration_ms_max_without_halt: honest.duration_ms_max,
+        ballots_open_per_opener_max: 16,
+        open_interval_ms_min: 0,
+        ..honest
+    };
+    let mut net = Net::with_configs(4, |i| if i == 3 { faulty } else { honest });
+    let everyone = all(4);
+    let now = net.outage(&everyone, &everyone);
+    let approve = Effect::Approve {
+        id: crate::certify::proposal::ProposalId([5; 32]),
+    };
+    let mut out = Vec::new();
+    assert_eq!(
+        net.books[0].open("too long", approve.clone(), 2 * DAY_MS, now, &mut out),
+        Err(OpenError::DurationWithoutHalt(2 * DAY_MS, DAY_MS))
+    );
+    let verdicts = open_many(&mut net, 3, 1, approve.clone(), 2 * DAY_MS, now);
+    assert_eq!(
+        verdicts[0],
+        vec![
+            Verdict::Ignore {
+                reason: "duration_without_halt"
+            };
+            3
+        ]
+    );
+    // A day is fine for approve; a week is fine for a halt.
+    let verdicts = open_many(&mut net, 3, 1, approve, DAY_MS, now + 1);
+    assert_eq!(verdicts[0], vec![Verdict::Accept; 3]);
+    let verdicts = open_many(&mut net, 3, 1, Effect::LiftHalt, 7 * DAY_MS, now + 2);
+    assert_eq!(verdicts[0], vec![Verdict::Accept; 3]);
 }

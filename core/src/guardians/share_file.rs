@@ -11,7 +11,11 @@
 //! ```
 //!
 //! Limits are checked before any allocation or key stretching: ciphertext at most
-//! [`PLAINTEXT_MAX`] + 16 bytes, Argon2 memory at most 1 GiB, 1..=16 passes and lanes.
+//! [`PLAINTEXT_MAX`] + 16 bytes, Argon2 memory at most [`MEMORY_KIB_MAX`] (64 MiB),
+//! passes at most [`PASSES_MAX`] (4), lanes at most [`LANES_MAX`] (4). The cost is read
+//! from the file itself, so these maxima are what stop a crafted file from stalling the
+//! CLI (argon2 allows 4 TiB and 2^32 passes; the old bounds, 1 GiB and 16 passes, meant
+//! about half a minute and 1 GiB per open): at the maxima one open takes about 0.5 s. The default cost (19 MiB, 2 passes, 1 lane) is well within them.
 
 use argon2::{Algorithm, Argon2, Params, Version};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -30,11 +34,17 @@ pub const PLAINTEXT_MAX: usize = 64 * 1024;
 const HEADER_LEN: usize = 4 + 1 + 1 + 2 + 4 + 32 + 12 + 16 + 24 + 4;
 const TAG_LEN: usize = 16;
 pub const FILE_BYTES_MAX: usize = HEADER_LEN + PLAINTEXT_MAX + TAG_LEN;
-pub const PASSPHRASE_MIN: usize = 8;
+/// Characters a new passphrase needs at least. A stolen sealed file is attacked offline,
+/// so 8 (the old minimum, and NIST SP 800-63B's floor) is too few; NIST asks for 15 where
+/// a password is the only factor, and here the attacker also needs the file. Longer is
+/// better: a diceware phrase of five words or more.
+pub const PASSPHRASE_MIN: usize = 12;
+/// Bytes a passphrase has at most (also when opening).
 pub const PASSPHRASE_MAX: usize = 1024;
-const MEMORY_KIB_MAX: u32 = 1024 * 1024;
-const PASSES_MAX: u32 = 16;
-const LANES_MAX: u32 = 16;
+/// Argon2 cost a file may ask for, at most (memory in KiB, passes, lanes).
+pub const MEMORY_KIB_MAX: u32 = 64 * 1024;
+pub const PASSES_MAX: u32 = 4;
+pub const LANES_MAX: u32 = 4;
 
 /// What a sealed file holds; the kind is authenticated, so one cannot be passed off as another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,10 +113,29 @@ pub struct Header {
     pub kdf: KdfParams,
 }
 
+/// A passphrase that seals a new file: [`PASSPHRASE_MIN`] characters (Unicode scalar
+/// values; bytes where it is not UTF-8) up to [`PASSPHRASE_MAX`] bytes.
 pub fn check_passphrase(passphrase: &[u8]) -> Result<(), GuardianError> {
-    if passphrase.len() < PASSPHRASE_MIN || passphrase.len() > PASSPHRASE_MAX {
+    check_passphrase_to_open(passphrase)?;
+    let characters = match std::str::from_utf8(passphrase) {
+        Ok(text) => text.chars().count(),
+        Err(_) => passphrase.len(),
+    };
+    if characters < PASSPHRASE_MIN {
         return Err(GuardianError::Passphrase(format!(
-            "{} bytes; use {PASSPHRASE_MIN} to {PASSPHRASE_MAX}",
+            "{characters} characters; a new passphrase needs at least {PASSPHRASE_MIN} (a phrase of several words is easiest to remember)"
+        )));
+    }
+    Ok(())
+}
+
+/// A passphrase that opens an existing file: any length up to [`PASSPHRASE_MAX`] bytes,
+/// so files sealed before the minimum rose still open (the AEAD decides whether it is
+/// right); only sealing asks for [`PASSPHRASE_MIN`].
+pub fn check_passphrase_to_open(passphrase: &[u8]) -> Result<(), GuardianError> {
+    if passphrase.is_empty() || passphrase.len() > PASSPHRASE_MAX {
+        return Err(GuardianError::Passphrase(format!(
+            "{} bytes; use 1 to {PASSPHRASE_MAX}",
             passphrase.len()
         )));
     }
@@ -152,6 +181,30 @@ pub fn seal<R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> Result<Vec<u8>, GuardianError> {
     check_passphrase(passphrase)?;
+    seal_checked(header, plaintext, passphrase, rng)
+}
+
+/// A file as x0 sealed it before new passphrases needed [`PASSPHRASE_MIN`] characters (8
+/// bytes were enough): the same layout, so tests can show such files still open.
+#[cfg(test)]
+pub(crate) fn seal_as_before_the_minimum_rose<R: RngCore + CryptoRng>(
+    header: &Header,
+    plaintext: &[u8],
+    passphrase: &[u8],
+    rng: &mut R,
+) -> Result<Vec<u8>, GuardianError> {
+    assert!(passphrase.len() >= 8, "the old minimum was 8 bytes");
+    check_passphrase_to_open(passphrase)?;
+    seal_checked(header, plaintext, passphrase, rng)
+}
+
+/// [`seal`] once the passphrase is checked.
+fn seal_checked<R: RngCore + CryptoRng>(
+    header: &Header,
+    plaintext: &[u8],
+    passphrase: &[u8],
+    rng: &mut R,
+) -> Result<Vec<u8>, GuardianError> {
     if plaintext.len() > PLAINTEXT_MAX {
         return Err(GuardianError::Format {
             expected: header.kind.describe(),
@@ -180,22 +233,35 @@ pub fn seal<R: RngCore + CryptoRng>(
     Ok(out)
 }
 
+/// The file's Argon2 cost within the maxima, naming the first parameter that is not.
 fn check_kdf(kind: Kind, kdf: KdfParams) -> Result<(), GuardianError> {
-    let ok = (1..=LANES_MAX).contains(&kdf.lanes)
-        && (1..=PASSES_MAX).contains(&kdf.passes)
-        && kdf.memory_kib >= 8 * kdf.lanes
-        && kdf.memory_kib <= MEMORY_KIB_MAX;
-    if ok {
-        Ok(())
-    } else {
+    let refused = |reason: String| {
         Err(GuardianError::Format {
             expected: kind.describe(),
-            reason: format!(
-                "Argon2 parameters out of bounds (m {} KiB, t {}, p {})",
-                kdf.memory_kib, kdf.passes, kdf.lanes
-            ),
+            reason,
         })
+    };
+    if !(1..=LANES_MAX).contains(&kdf.lanes) {
+        return refused(format!(
+            "Argon2 lanes {} outside 1..={LANES_MAX}",
+            kdf.lanes
+        ));
     }
+    if !(1..=PASSES_MAX).contains(&kdf.passes) {
+        return refused(format!(
+            "Argon2 passes {} outside 1..={PASSES_MAX}",
+            kdf.passes
+        ));
+    }
+    // Argon2 needs 8 KiB per lane at least.
+    if !(8 * kdf.lanes..=MEMORY_KIB_MAX).contains(&kdf.memory_kib) {
+        return refused(format!(
+            "Argon2 memory {} KiB outside {}..={MEMORY_KIB_MAX} KiB",
+            kdf.memory_kib,
+            8 * kdf.lanes
+        ));
+    }
+    Ok(())
 }
 
 fn u32_at(bytes: &[u8], at: usize) -> u32 {
@@ -260,6 +326,7 @@ pub fn open(
     passphrase: &[u8],
 ) -> Result<(Header, Zeroizing<Vec<u8>>), GuardianError> {
     let header = read_header(bytes, expected)?;
+    check_passphrase_to_open(passphrase)?;
     let mut salt = [0u8; 16];
     salt.copy_from_slice(&bytes[56..72]);
     let nonce = XNonce::from_slice(&bytes[72..96]);

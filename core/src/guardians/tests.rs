@@ -550,6 +550,115 @@ fn share_file_round_trip_wrong_passphrase_and_tampering() {
     assert!(share_file::open(&sealed[..50], Kind::Share, b"correct horse").is_err());
 }
 
+/// A file's Argon2 cost is read from the file, before the passphrase is tried: a crafted
+/// file asking for more than the maxima is refused at once, naming the parameter, rather
+/// than stalling the CLI in key stretching (the old bounds let a file ask for 1 GiB and
+/// 16 passes, and argon2 itself allows 4 TiB).
+#[test]
+fn a_file_asking_for_a_huge_kdf_cost_is_refused_quickly_naming_the_parameter() {
+    let Dealt { group, .. } = dealt(28);
+    let header = Header {
+        kind: Kind::MasterKey,
+        guardian: 0,
+        epoch: 0,
+        group_id: group.id(),
+        kdf: KdfParams::default(),
+    };
+    let passphrase = b"twelve chars and more";
+    let sealed = share_file::seal(&header, &[7; 32], passphrase, &mut rng(29)).unwrap();
+    // The default cost opens: it is within the maxima.
+    assert!(KdfParams::default().memory_kib <= share_file::MEMORY_KIB_MAX);
+    share_file::open(&sealed, Kind::MasterKey, passphrase).unwrap();
+    // Offsets of m_kib, t, p in the header (after magic, version, kind, guardian, epoch,
+    // group id).
+    let crafted = |memory_kib: u32, passes: u32, lanes: u32| {
+        let mut bytes = sealed.clone();
+        bytes[44..48].copy_from_slice(&memory_kib.to_be_bytes());
+        bytes[48..52].copy_from_slice(&passes.to_be_bytes());
+        bytes[52..56].copy_from_slice(&lanes.to_be_bytes());
+        bytes
+    };
+    let default = KdfParams::default();
+    for (bytes, parameter) in [
+        (
+            crafted(1024 * 1024, default.passes, 1),
+            "memory 1048576 KiB",
+        ),
+        (
+            crafted(share_file::MEMORY_KIB_MAX + 1, default.passes, 1),
+            "memory 65537 KiB",
+        ),
+        (crafted(default.memory_kib, 16, 1), "passes 16"),
+        (
+            crafted(default.memory_kib, u32::MAX, 1),
+            "passes 4294967295",
+        ),
+        (crafted(default.memory_kib, default.passes, 16), "lanes 16"),
+    ] {
+        let started = std::time::Instant::now();
+        let error = share_file::open(&bytes, Kind::MasterKey, passphrase).unwrap_err();
+        let elapsed = started.elapsed();
+        let message = error.to_string();
+        assert!(
+            matches!(error, GuardianError::Format { .. }) && message.contains(parameter),
+            "{parameter}: {message}"
+        );
+        assert!(
+            elapsed < std::time::Duration::from_millis(100),
+            "{parameter}: refused after {elapsed:?}"
+        );
+    }
+    // Sealing asks for no more than opening allows.
+    let too_costly = Header {
+        kdf: KdfParams {
+            memory_kib: share_file::MEMORY_KIB_MAX,
+            passes: share_file::PASSES_MAX + 1,
+            lanes: 1,
+        },
+        ..header
+    };
+    let error = share_file::seal(&too_costly, &[7; 32], passphrase, &mut rng(30)).unwrap_err();
+    assert!(
+        error.to_string().contains("passes 5 outside 1..=4"),
+        "{error}"
+    );
+}
+
+#[test]
+fn new_passphrases_need_twelve_characters_old_files_still_open() {
+    let Dealt { group, .. } = dealt(31);
+    let header = Header {
+        kind: Kind::Share,
+        guardian: 1,
+        epoch: 0,
+        group_id: group.id(),
+        kdf: KdfParams {
+            memory_kib: 64,
+            passes: 1,
+            lanes: 1,
+        },
+    };
+    for short in [&b"elevenchars"[..], "ünïcödé-ñô".as_bytes()] {
+        let error = share_file::seal(&header, &[1; 32], short, &mut rng(32)).unwrap_err();
+        assert!(
+            matches!(&error, GuardianError::Passphrase(m) if m.contains("at least 12")),
+            "{error}"
+        );
+    }
+    // Twelve characters of which some take two bytes: counted as characters.
+    let twelve = "ünïcödé-ñôxy";
+    assert_eq!(twelve.chars().count(), 12);
+    share_file::seal(&header, &[1; 32], twelve.as_bytes(), &mut rng(33)).unwrap();
+    // A file sealed under the old 8-byte minimum still opens with its passphrase: only
+    // new files need the longer one.
+    let old =
+        share_file::seal_as_before_the_minimum_rose(&header, &[1; 32], b"eightchr", &mut rng(34))
+            .unwrap();
+    let (_, plain) = share_file::open(&old, Kind::Share, b"eightchr").unwrap();
+    assert_eq!(&plain[..], &[1; 32]);
+    assert!(share_file::check_passphrase_to_open(b"").is_err());
+}
+
 #[test]
 fn store_round_trip_and_refusals() {
     let Dealt { group, shares } = dealt(27);

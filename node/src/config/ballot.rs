@@ -21,6 +21,12 @@ pub struct BallotSection {
     pub open_interval_s: u64,
     /// Ballots open at once, at most.
     pub ballots_open_max: usize,
+    /// Ballots one opener holds open at once, at most (so f faulty openers cannot take
+    /// every slot).
+    pub ballots_open_per_opener_max: usize,
+    /// Longest duration of an `approve` ballot (it resolves no pending halt), s; capped
+    /// by `duration_s_max`.
+    pub duration_s_max_without_halt: u64,
     /// Decided ballots kept in memory for `x0 ballot tally` (all are persisted).
     pub decided_kept_max: usize,
 }
@@ -35,6 +41,8 @@ impl Default for BallotSection {
             duration_s_max: core.duration_ms_max / 1000,
             open_interval_s: core.open_interval_ms_min / 1000,
             ballots_open_max: core.ballots_open_max,
+            ballots_open_per_opener_max: core.ballots_open_per_opener_max,
+            duration_s_max_without_halt: core.duration_ms_max_without_halt / 1000,
             decided_kept_max: core.decided_kept_max,
         }
     }
@@ -53,9 +61,30 @@ impl BallotSection {
             duration_ms_min: self.duration_s_min * 1000,
             duration_ms_max: self.duration_s_max * 1000,
             ballots_open_max: self.ballots_open_max,
+            ballots_open_per_opener_max: self.ballots_open_per_opener_max,
+            duration_ms_max_without_halt: self.duration_s_max_without_halt * 1000,
             open_interval_ms_min: self.open_interval_s * 1000,
             decided_kept_max: self.decided_kept_max,
         }
+    }
+
+    /// With a committee of `members`: its f faulty members, at their per-opener share
+    /// each, must leave a slot free, or they could keep every honest member from opening.
+    pub(super) fn check_with_committee(&self, members: usize) -> Result<(), FieldError> {
+        let faulty = x0_core::ballot::rules::faulty_max(members as u64);
+        let held_by_faulty = self.ballots_open_per_opener_max as u64 * faulty;
+        if self.ballots_open_max as u64 <= held_by_faulty {
+            return Err(FieldError::new(
+                "ballot.ballots_open_max",
+                format!(
+                    "{} open ballots can all be held by the committee's f = {faulty} faulty members at ballot.ballots_open_per_opener_max = {} each, and then no honest member can open one; raise it to at least {}, or lower ballots_open_per_opener_max",
+                    self.ballots_open_max,
+                    self.ballots_open_per_opener_max,
+                    held_by_faulty + 1
+                ),
+            ));
+        }
+        Ok(())
     }
 
     pub(super) fn check(&self) -> Result<(), FieldError> {
@@ -69,10 +98,22 @@ impl BallotSection {
             ),
             ("ballot.duration_s_min", self.duration_s_min, 1, 30 * 86_400),
             ("ballot.duration_s_max", self.duration_s_max, 1, 30 * 86_400),
+            (
+                "ballot.duration_s_max_without_halt",
+                self.duration_s_max_without_halt,
+                1,
+                30 * 86_400,
+            ),
             ("ballot.open_interval_s", self.open_interval_s, 0, 86_400),
             (
                 "ballot.ballots_open_max",
                 self.ballots_open_max as u64,
+                1,
+                1_024,
+            ),
+            (
+                "ballot.ballots_open_per_opener_max",
+                self.ballots_open_per_opener_max as u64,
                 1,
                 1_024,
             ),
@@ -91,6 +132,24 @@ impl BallotSection {
                 format!(
                     "must not exceed ballot.duration_s_max ({}), got {}",
                     self.duration_s_max, self.duration_s_min
+                ),
+            ));
+        }
+        if self.duration_s_max_without_halt < self.duration_s_min {
+            return Err(FieldError::new(
+                "ballot.duration_s_max_without_halt",
+                format!(
+                    "must not be below ballot.duration_s_min ({}), got {}",
+                    self.duration_s_min, self.duration_s_max_without_halt
+                ),
+            ));
+        }
+        if self.ballots_open_per_opener_max > self.ballots_open_max {
+            return Err(FieldError::new(
+                "ballot.ballots_open_per_opener_max",
+                format!(
+                    "must not exceed ballot.ballots_open_max ({}), got {}",
+                    self.ballots_open_max, self.ballots_open_per_opener_max
                 ),
             ));
         }

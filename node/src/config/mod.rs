@@ -232,10 +232,14 @@ impl Config {
             }
         }
         self.ballot.check()?;
+        if let Some(committee) = &self.committee {
+            self.ballot.check_with_committee(committee.members.len())?;
+        }
         if let Some(snapshot) = &self.snapshot {
             snapshot.check()?;
         }
         self.anomaly.check()?;
+        self.http.check()?;
         if let Some(auth) = &self.auth {
             auth.check()?;
             // An honest forwarder must never relay a replay the gate then rejects: gossipsub
@@ -443,6 +447,61 @@ mod tests {
         );
         let (_, message) = field_error(&twice);
         assert!(message.contains("one node has one address"), "{message}");
+    }
+
+    #[test]
+    fn ballot_open_bounds_are_checked() {
+        let section = Config::embedded().ballot;
+        assert_eq!(section.ballots_open_per_opener_max, 2);
+        assert_eq!(section.duration_s_max_without_halt, 86_400);
+        let (field, message) = field_error("[ballot]\nballots_open_per_opener_max = 0\n");
+        assert_eq!(field, "ballot.ballots_open_per_opener_max");
+        assert!(message.contains("1..=1024"), "{message}");
+        let (field, _) = field_error("[ballot]\nballots_open_per_opener_max = 17\n");
+        assert_eq!(field, "ballot.ballots_open_per_opener_max");
+        let (field, message) = field_error("[ballot]\nduration_s_max_without_halt = 30\n");
+        assert_eq!(field, "ballot.duration_s_max_without_halt");
+        assert!(message.contains("duration_s_min"), "{message}");
+        // f faulty openers at their share each must leave a slot: n = 22 (f = 7) fits the
+        // defaults, n = 25 (f = 8) does not, and the message says what to raise.
+        section.check_with_committee(22).unwrap();
+        let error = section.check_with_committee(25).unwrap_err();
+        assert_eq!(error.field, "ballot.ballots_open_max");
+        assert!(error.message.contains("at least 17"), "{}", error.message);
+    }
+
+    #[test]
+    fn http_bounds_are_checked() {
+        let http = Config::embedded().http;
+        assert_eq!(
+            (
+                http.header_read_timeout_ms,
+                http.request_timeout_ms,
+                http.connections_max
+            ),
+            (5_000, 10_000, 64)
+        );
+        for (text, field, range) in [
+            (
+                "[http]\nheader_read_timeout_ms = 0\n",
+                "http.header_read_timeout_ms",
+                "100..=60000",
+            ),
+            (
+                "[http]\nrequest_timeout_ms = 3600000\n",
+                "http.request_timeout_ms",
+                "100..=600000",
+            ),
+            (
+                "[http]\nconnections_max = 0\n",
+                "http.connections_max",
+                "1..=4096",
+            ),
+        ] {
+            let (got, message) = field_error(text);
+            assert_eq!(got, field);
+            assert!(message.contains(range), "{message}");
+        }
     }
 
     #[test]

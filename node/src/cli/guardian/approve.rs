@@ -200,7 +200,7 @@ pub(super) fn run(command: &ApproveCommand) -> Result<(), NodeError> {
                 serde_json::to_vec(&(request.nonce.clone(), signing_nonces))
                     .map_err(|e| NodeError::Runtime(e.to_string()))?,
             );
-            let passphrase = pass.get(guardian)?;
+            let passphrase = pass.get_new(guardian)?;
             let sealed = seal_secret(
                 Kind::SigningNonces,
                 guardian,

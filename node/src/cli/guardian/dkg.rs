@@ -159,7 +159,7 @@ pub(super) fn run(command: &DkgCommand) -> Result<(), NodeError> {
             pass,
         } => {
             x0_core::guardians::check_name(name).map_err(|e| operator(format!("--name: {e}")))?;
-            let passphrase = pass.get(*guardian)?;
+            let passphrase = pass.get_new(*guardian)?;
             let (secret, package) =
                 ceremony::dkg_part1(*guardian, *guardians, *threshold, &mut OsRng)
                     .map_err(|e| operator(format!("--guardian/--guardians/--threshold: {e}")))?;
@@ -226,7 +226,7 @@ pub(super) fn run(command: &DkgCommand) -> Result<(), NodeError> {
             let plain = Zeroizing::new(
                 serde_json::to_vec(&next).map_err(|e| NodeError::Runtime(e.to_string()))?,
             );
-            let passphrase = pass.get(*guardian)?;
+            let passphrase = pass.get_new(*guardian)?;
             let sealed = seal_secret(
                 Kind::DkgRound2,
                 *guardian,
@@ -306,7 +306,7 @@ pub(super) fn run(command: &DkgCommand) -> Result<(), NodeError> {
                 round2,
             )
             .map_err(|e| operator(format!("--dir {}: {e}", dir.display())))?;
-            let passphrase = pass.get(*guardian)?;
+            let passphrase = pass.get_new(*guardian)?;
             write_share(
                 "--out",
                 &share_path(out, *guardian),

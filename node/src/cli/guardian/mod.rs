@@ -81,8 +81,34 @@ pub struct PassArgs {
 }
 
 impl PassArgs {
-    /// Guardian `guardian`'s passphrase, checked for strength.
+    /// Guardian `guardian`'s passphrase to open a file it sealed before: any length (files
+    /// sealed when 8 bytes were enough still open); the file decides whether it is right.
     fn get(&self, guardian: u16) -> Result<Zeroizing<Vec<u8>>, NodeError> {
+        let passphrase = self.read(guardian)?;
+        share_file::check_passphrase_to_open(&passphrase)
+            .map_err(|e| operator(format!("{}: guardian {guardian}'s {e}", self.source())))?;
+        Ok(passphrase)
+    }
+
+    /// Guardian `guardian`'s passphrase to seal a file under: checked for strength
+    /// ([`share_file::PASSPHRASE_MIN`] characters) before anything is written.
+    fn get_new(&self, guardian: u16) -> Result<Zeroizing<Vec<u8>>, NodeError> {
+        let passphrase = self.read(guardian)?;
+        share_file::check_passphrase(&passphrase)
+            .map_err(|e| operator(format!("{}: guardian {guardian}'s {e}", self.source())))?;
+        Ok(passphrase)
+    }
+
+    /// The argument the passphrases come from, for messages.
+    fn source(&self) -> &'static str {
+        if self.passphrase_env_prefix.is_some() {
+            "--passphrase-env-prefix"
+        } else {
+            "--passphrase-dir"
+        }
+    }
+
+    fn read(&self, guardian: u16) -> Result<Zeroizing<Vec<u8>>, NodeError> {
         let passphrase = match (&self.passphrase_env_prefix, &self.passphrase_dir) {
             (Some(prefix), _) => {
                 let var = format!("{prefix}{guardian}");
@@ -103,8 +129,6 @@ impl PassArgs {
                 return Err(operator("no passphrase source: pass --passphrase-env-prefix PREFIX (reads $PREFIX<i>) or --passphrase-dir DIR (reads DIR/guardian-<i>.pass)"))
             }
         };
-        share_file::check_passphrase(&passphrase)
-            .map_err(|e| operator(format!("guardian {guardian}'s {e}")))?;
         Ok(passphrase)
     }
 }
@@ -161,7 +185,7 @@ fn init(args: &InitArgs) -> Result<(), NodeError> {
     // Every passphrase first: a missing one must not leave half a ceremony behind.
     let mut passphrases = Vec::new();
     for guardian in 1..=args.guardians.min(x0_core::guardians::GUARDIANS_MAX) {
-        passphrases.push(args.pass.get(guardian)?);
+        passphrases.push(args.pass.get_new(guardian)?);
     }
     let dealt = ceremony::deal(&args.name, args.guardians, args.threshold, &mut OsRng).map_err(
         |e| match e {

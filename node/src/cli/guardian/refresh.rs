@@ -103,7 +103,7 @@ pub(super) fn run(command: &RefreshCommand) -> Result<(), NodeError> {
             let refreshing_share: SecretShare = read_json("--refreshing", refreshing)?;
             let next = refresh::refresh_apply(&old, &new, guardian, &current, refreshing_share)
                 .map_err(|e| refused("--refreshing", refreshing, e))?;
-            let passphrase = pass.get(guardian)?;
+            let passphrase = pass.get_new(guardian)?;
             write_share("--share", share, &new, guardian, &next, &passphrase, true)?;
             println!(
                 "guardian {guardian}: share replaced by epoch {}'s in {} (the old one is gone; delete {})",

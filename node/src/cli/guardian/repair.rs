@@ -156,7 +156,7 @@ pub(super) fn run(command: &RepairCommand) -> Result<(), NodeError> {
         }
         RepairCommand::Step3 { party, out, pass } => {
             let group = read_group("--group", &party.group)?;
-            let passphrase = pass.get(party.lost)?;
+            let passphrase = pass.get_new(party.lost)?;
             let mut sigmas = BTreeMap::new();
             for from in &party.helpers {
                 let path = party.dir.join(format!("sigma-from-{from}.json"));
