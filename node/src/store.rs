@@ -691,20 +691,18 @@ mod tests {
     fn entering_an_epoch_prunes_older_ones_and_refuses_to_go_back() {
         use x0_core::certify::proposal::Proposal;
         let dir = tempfile::tempdir().unwrap();
-        let certificate = |epoch: u64| {
-            CertificateMessage {
-                proposal: Proposal {
-                    epoch,
-                    slot: "gossip/mesh_n".into(),
-                    payload: b"8".to_vec(),
-                    affected_ppm: 0,
-                    proposer: vec![1],
-                    nonce: [0; 16],
-                    timestamp_unix_ms: 0,
-                },
-                signers: vec![0, 1],
-                signature: [7; 96],
-            }
+        let certificate = |epoch: u64| CertificateMessage {
+            proposal: Proposal {
+                epoch,
+                slot: "gossip/mesh_n".into(),
+                payload: b"8".to_vec(),
+                affected_ppm: 0,
+                proposer: vec![1],
+                nonce: [0; 16],
+                timestamp_unix_ms: 0,
+            },
+            signers: vec![0, 1],
+            signature: [7; 96],
         };
         let store = Store::open(dir.path()).unwrap();
         for epoch in [1, 2, 3] {
@@ -730,7 +728,14 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let error = store.enter_epoch(2).unwrap_err();
         assert!(
-            matches!(error, StoreError::EpochBehind { floor: 3, epoch: 2, .. }),
+            matches!(
+                error,
+                StoreError::EpochBehind {
+                    floor: 3,
+                    epoch: 2,
+                    ..
+                }
+            ),
             "{error}"
         );
         assert!(error.to_string().contains("epoch 3 or later"), "{error}");

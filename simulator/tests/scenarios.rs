@@ -274,10 +274,10 @@ fn a_share_flooder_and_a_slot_burner_cannot_take_the_room_honest_proposals_need(
     let scenario = scenario("fair-share");
     let report = run(&scenario, scenario.seed);
     assert_passed(&report);
-    // The attacks ran at full strength: 12,000 flooded shares, and enough burned slots to
-    // reach the burner's share of the epoch (certified_max / 10).
+    // The attacks ran at full strength: over 10,000 flooded shares, and ten times the
+    // burner's share of the epoch's slots (certified_max / 10 = 200).
     assert!(sent(&report, "flooded_shares") >= 10_000, "{report:?}");
-    assert!(sent(&report, "burned_slots") > 6_553, "{report:?}");
+    assert!(sent(&report, "burned_slots") >= 2_000, "{report:?}");
     let bounded = criterion(&report, "certify_state_bounded");
     assert!(bounded.passed, "{}", bounded.detail);
     // Honest nodes refused the excess as a fair-share bound (ignored, no penalty).

@@ -232,9 +232,9 @@ fn per_node_first_five(counts: &BTreeMap<NodeId, u64>) -> String {
 /// pending entries or charged slots than its bounds allow, whatever the Byzantine members
 /// sent (`share_flood`, `slot_burn`). Two collectors (standard, supermajority), each with
 /// at most `pending_max` uncertified plus its certified entries awaiting expiry, and at
-/// most `certified_max` charged slots. The simulator's collectors run the defaults.
-pub fn certify_state_bounded(nodes: &[NodeEnd]) -> CriterionResult {
-    let bounds = x0_core::certify::collector::CollectorConfig::default();
+/// most `certified_max` charged slots.
+pub fn certify_state_bounded(scenario: &Scenario, nodes: &[NodeEnd]) -> CriterionResult {
+    let bounds = scenario.collector_config();
     let pending_max = 2 * (bounds.pending_max + bounds.certified_max);
     let slots_max = 2 * bounds.certified_max;
     let over: Vec<String> = nodes

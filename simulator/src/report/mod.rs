@@ -276,7 +276,7 @@ pub fn build(
     // Whatever `[criteria]` says: a token attack that got through is never acceptable.
     criteria.push(checks::byzantine_privileged_admitted(&stats));
     criteria.push(checks::privileged_replays_admitted(&stats));
-    criteria.push(checks::certify_state_bounded(&nodes));
+    criteria.push(checks::certify_state_bounded(scenario, &nodes));
     let ballots = if scenario.has_ballots() {
         criteria.extend([
             checks::ballot_safety(&stats),

@@ -77,7 +77,7 @@ pub enum Behaviour {
     /// with its real token) for proposals nobody made, over random ids: it tries to fill
     /// every node's pending table so that no honest proposal finds room.
     ShareFlood,
-    /// Members only: every 500 ms, proposes 50 changes on slot names never used before
+    /// Members only: every 500 ms, proposes 10 changes on slot names never used before
     /// (`gossip/burn-N`), sealed with its real token: it tries to use up the epoch's
     /// certified and signed-slot tables.
     SlotBurn,

@@ -89,6 +89,25 @@ impl Scenario {
                 format!("must be in 1..={COMMITTEE_MAX} and at most topology.nodes"),
             );
         }
+        let defaults = x0_core::certify::collector::CollectorConfig::default();
+        if !(1..=defaults.pending_max).contains(&self.committee.pending_max.unwrap_or(1)) {
+            return err(
+                "committee.pending_max",
+                format!(
+                    "must be in 1..={} (the node's range), or left out",
+                    defaults.pending_max
+                ),
+            );
+        }
+        if !(1..=defaults.certified_max).contains(&self.committee.certified_max.unwrap_or(1)) {
+            return err(
+                "committee.certified_max",
+                format!(
+                    "must be in 1..={} (the node's range), or left out",
+                    defaults.certified_max
+                ),
+            );
+        }
         if self.traffic.probe_sources == Some(0) || self.traffic.probe_sources > Some(n) {
             return err(
                 "traffic.probe_sources",

@@ -62,6 +62,20 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// The bounds every node's collectors run with: the node's defaults, or the
+    /// committee section's overrides.
+    pub fn collector_config(&self) -> x0_core::certify::collector::CollectorConfig {
+        let defaults = x0_core::certify::collector::CollectorConfig::default();
+        x0_core::certify::collector::CollectorConfig {
+            pending_max: self.committee.pending_max.unwrap_or(defaults.pending_max),
+            certified_max: self
+                .committee
+                .certified_max
+                .unwrap_or(defaults.certified_max),
+            ..defaults
+        }
+    }
+
     /// Whether this run uses real BLS.
     pub fn real_crypto(&self) -> bool {
         match self.crypto.kind {
@@ -162,6 +176,13 @@ pub struct CommitteeSpec {
     pub size: u32,
     #[serde(default)]
     pub supermajority_slots: Vec<String>,
+    /// The collectors' bound on uncertified proposals (`certify.pending_max` of a node;
+    /// default 1,024): smaller bounds let a scenario reach them in a short run.
+    #[serde(default)]
+    pub pending_max: Option<usize>,
+    /// The collectors' bound on an epoch's slots (`certify.certified_max`; default 65,536).
+    #[serde(default)]
+    pub certified_max: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -36,7 +36,7 @@ const FLOOD_BURST: usize = 20;
 /// Valid shares over random ids a `share_flood` member publishes per timer.
 const SHARE_FLOOD_BURST: usize = 50;
 /// Proposals on fresh slot names a `slot_burn` member publishes per timer.
-const SLOT_BURN_BURST: usize = 50;
+const SLOT_BURN_BURST: usize = 10;
 
 impl<S: SimSuite> Sim<S> {
     /// Starts the misbehaviour timer of a node with a timed behaviour, at a random phase.

@@ -34,7 +34,6 @@ use x0_core::auth::replay::Nonce;
 use x0_core::auth::token::{VerifierConfig, CREDENTIAL_TTL_S_DEFAULT};
 use x0_core::ballot::book::{BallotBook, BallotConfig};
 use x0_core::ballot::wire::{Attestation, BallotId};
-use x0_core::certify::collector::CollectorConfig;
 use x0_core::certify::committee::Committee;
 use x0_core::certify::effects::Carried;
 use x0_core::certify::effects::MemoryJournal;
@@ -345,7 +344,7 @@ impl<S: SimSuite> Sim<S> {
             ..defaults
         };
         let certify_config = CertifyConfig {
-            collector: CollectorConfig::default(),
+            collector: scenario.collector_config(),
             tick_ms: 50,
             held_verdicts_max: 4_096,
             proposal_future_skew_ms_max: 30_000,
