@@ -26,13 +26,14 @@ use crate::wall_clock::unix_ms_now;
 use x0_core::auth::envelope::Envelope;
 use x0_core::auth::gate::{is_privileged, Gate, GateConfig, Refusal};
 use x0_core::auth::replay::Nonce;
-use x0_core::auth::revocations::ListOutcome;
+use x0_core::auth::revocations::{ListOutcome, ListRefusal};
 use x0_core::auth::token::{
     derive_access, inspect, read_revocations, BiscuitVerifier, RevocationList, Revoked,
     VerifierConfig, VerifierStats,
 };
 use x0_core::known_topics::KnownTopics;
 use x0_core::topics;
+use x0_core::verdicts::ShellRefusal;
 
 pub use crate::messages::{GetAuthStatus, PublishRevocations};
 
@@ -93,6 +94,7 @@ pub struct OutcomeLabel {
 pub struct AuthMetrics {
     admitted: Family<OperationLabel, Counter>,
     rejected: Family<ReasonLabel, Counter>,
+    ignored: Family<ReasonLabel, Counter>,
     nonces: Gauge,
     revoked: Gauge,
     token_cache: Family<OutcomeLabel, Counter>,
@@ -106,6 +108,7 @@ impl AuthMetrics {
         let metrics = AuthMetrics {
             admitted: Family::default(),
             rejected: Family::default(),
+            ignored: Family::default(),
             nonces: Gauge::default(),
             revoked: Gauge::default(),
             token_cache: Family::default(),
@@ -120,8 +123,13 @@ impl AuthMetrics {
         );
         registry.register(
             "auth_rejected",
-            "Privileged messages and revocation lists refused, by reason (each a gossipsub Reject)",
+            "Privileged messages and revocation lists refused as invalid in themselves, by reason (each a gossipsub Reject)",
             metrics.rejected.clone(),
+        );
+        registry.register(
+            "auth_ignored",
+            "Privileged messages and revocation lists refused for reasons of this node's clock, order or state (replay, skew, revoked, full), by reason (each a gossipsub Ignore)",
+            metrics.ignored.clone(),
         );
         registry.register(
             "auth_nonces",
@@ -295,12 +303,17 @@ impl AuthActor {
         }
     }
 
-    fn reject(&self, reason: &'static str) -> Verdict {
-        self.metrics
-            .rejected
-            .get_or_create(&ReasonLabel { reason })
-            .inc();
-        Verdict::Reject { reason }
+    /// Counts a refusal under its verdict and hands the verdict back.
+    fn refuse(&self, verdict: Verdict) -> Verdict {
+        let family = match verdict {
+            Verdict::Reject { .. } => &self.metrics.rejected,
+            Verdict::Ignore { .. } => &self.metrics.ignored,
+            Verdict::Accept => return verdict,
+        };
+        if let Some(reason) = verdict.reason() {
+            family.get_or_create(&ReasonLabel { reason }).inc();
+        }
+        verdict
     }
 
     fn on_revocations(
@@ -310,7 +323,7 @@ impl AuthActor {
     ) -> Result<(RevocationList, ListOutcome), Verdict> {
         let list = match read_revocations(data, &self.authority) {
             Ok(list) => list,
-            Err(error) => return Err(self.reject(error.reason())),
+            Err(error) => return Err(self.refuse(ListRefusal::Read(error).verdict())),
         };
         let outcome = self.gate.on_revocations(&list, now_ms);
         let label = match &outcome {
@@ -373,23 +386,17 @@ impl Handler<Inbound> for AuthActor {
         let now_ms = inbound.received_at_unix_ms;
         if inbound.topic == topics::REVOCATIONS {
             let verdict = match self.on_revocations(&inbound.data, now_ms) {
-                Ok((_, ListOutcome::Full)) => Verdict::Ignore {
-                    reason: "revocations_full",
-                },
+                Ok((_, ListOutcome::Full)) => ListRefusal::Full.verdict(),
                 Ok(_) => Verdict::Accept,
                 Err(verdict) => verdict,
             };
             return Box::pin(async move { verdict });
         }
         if !is_privileged(&inbound.topic) {
-            return Box::pin(async {
-                Verdict::Ignore {
-                    reason: "not_my_topic",
-                }
-            });
+            return Box::pin(async { ShellRefusal::NotMyTopic.verdict() });
         }
         let Some(author) = inbound.author.clone() else {
-            let verdict = self.reject("unsigned");
+            let verdict = self.refuse(Refusal::Unsigned.verdict());
             return Box::pin(async move { verdict });
         };
         let admitted = match self
@@ -398,7 +405,7 @@ impl Handler<Inbound> for AuthActor {
         {
             Ok(admitted) => admitted,
             Err(refusal) => {
-                let verdict = self.reject(refusal.reason());
+                let verdict = self.refuse(refusal.verdict());
                 if matches!(refusal, Refusal::Token(_) | Refusal::Revoked) {
                     tracing::debug!(topic = %inbound.topic, %refusal, "privileged message refused");
                 }
@@ -418,11 +425,7 @@ impl Handler<Inbound> for AuthActor {
             // whose nonce a restart could forget.
             self.metrics.journal_failures.inc();
             tracing::error!(%error, "nonce not persisted; message dropped");
-            return Box::pin(async {
-                Verdict::Ignore {
-                    reason: "journal_failed",
-                }
-            });
+            return Box::pin(async { ShellRefusal::JournalFailed.verdict() });
         }
         self.metrics
             .admitted
@@ -435,17 +438,15 @@ impl Handler<Inbound> for AuthActor {
             data: admitted.payload.to_vec(),
             ..inbound
         };
-        let owner_stopped = Verdict::Ignore {
-            reason: "owner_stopped",
-        };
+        let owner_stopped = ShellRefusal::OwnerStopped.verdict();
         if inner.topic == topics::BALLOTS {
             let Some(owner) = self.downstream.ballots.clone() else {
-                return Box::pin(async { Verdict::Ignore { reason: "no_owner" } });
+                return Box::pin(async { ShellRefusal::NoOwner.verdict() });
             };
             return Box::pin(async move { owner.send(inner).await.unwrap_or(owner_stopped) });
         }
         let Some(owner) = self.downstream.certify.clone() else {
-            return Box::pin(async { Verdict::Ignore { reason: "no_owner" } });
+            return Box::pin(async { ShellRefusal::NoOwner.verdict() });
         };
         let admitted = AdmittedInbound {
             inbound: inner,

@@ -28,6 +28,25 @@ pub enum ReplayRefusal {
 }
 
 impl ReplayRefusal {
+    /// One of each refusal (both directions of skew), for the verdict-table tests.
+    pub const ALL: [ReplayRefusal; 4] = [
+        ReplayRefusal::Skew { skew_ms: 1 },
+        ReplayRefusal::Skew { skew_ms: -1 },
+        ReplayRefusal::Replay,
+        ReplayRefusal::Full,
+    ];
+
+    /// None of these says anything about the message itself: the skew is measured on the
+    /// receiver's clock, a replay is only a replay to a node that saw the nonce (a sender
+    /// can re-wrap one envelope in two gossip messages and hand them to two neighbours;
+    /// the third node sees the second copy through an honest relay), and a full guard is
+    /// this node's state. All are Ignore.
+    pub fn invalid_in_itself(self) -> bool {
+        match self {
+            ReplayRefusal::Skew { .. } | ReplayRefusal::Replay | ReplayRefusal::Full => false,
+        }
+    }
+
     pub fn reason(self) -> &'static str {
         match self {
             ReplayRefusal::Skew { skew_ms } if skew_ms > 0 => "timestamp_future",

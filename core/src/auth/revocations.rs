@@ -7,7 +7,50 @@
 
 use std::collections::BTreeMap;
 
-use super::token::{RevocationList, Revoked};
+use super::token::{RevocationError, RevocationList, Revoked};
+use crate::ids::Verdict;
+
+/// Why a revocation list from the network was not applied and forwarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListRefusal {
+    /// Not a list from the network authority: bytes, signature, shape.
+    Read(RevocationError),
+    /// Every id it carries is revoked here already (or past its token's expiry).
+    Known,
+    /// The revoked-id set would exceed `auth.revoked_max`.
+    Full,
+}
+
+impl ListRefusal {
+    /// One of each refusal, for the verdict-table tests.
+    pub fn all() -> Vec<ListRefusal> {
+        let mut all: Vec<ListRefusal> = RevocationError::ALL.map(ListRefusal::Read).to_vec();
+        all.extend([ListRefusal::Known, ListRefusal::Full]);
+        all
+    }
+
+    pub fn reason(self) -> &'static str {
+        match self {
+            ListRefusal::Read(error) => error.reason(),
+            ListRefusal::Known => "revocations_known",
+            ListRefusal::Full => "revocations_full",
+        }
+    }
+
+    /// Only the authority signs lists, so a list that does not read is invalid in itself.
+    /// A known list is known to this node (a relay that missed it forwards it in good
+    /// faith), and a full set is this node's state.
+    pub fn invalid_in_itself(self) -> bool {
+        match self {
+            ListRefusal::Read(_) => true,
+            ListRefusal::Known | ListRefusal::Full => false,
+        }
+    }
+
+    pub fn verdict(self) -> Verdict {
+        Verdict::refused(self.reason(), self.invalid_in_itself())
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListOutcome {
