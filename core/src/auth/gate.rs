@@ -21,7 +21,7 @@
 
 use super::envelope::{Envelope, EnvelopeError};
 use super::replay::{Nonce, ReplayGuard, ReplayRefusal};
-use super::revocations::{ListOutcome, RevocationSet};
+use super::revocations::{ListRefusal, PlannedList, RevocationSet};
 use super::token::{Operation, Request, RevocationList, Revoked, TokenRefusal, TokenVerifier};
 use crate::ids::{PeerKey, Verdict};
 use crate::topics;
@@ -217,10 +217,20 @@ impl<V: TokenVerifier, C: Classifier> Gate<V, C> {
         })
     }
 
-    /// A revocation list from the authority (already verified by the shell with
-    /// [`super::token::read_revocations`]).
-    pub fn on_revocations(&mut self, list: &RevocationList, now_ms: u64) -> ListOutcome {
-        self.revoked.apply(list, now_ms)
+    /// What a revocation list from the authority (already verified by the shell with
+    /// [`super::token::read_revocations`]) would add. Nothing changes until the shell has
+    /// persisted `added` and calls [`Gate::apply_revocations`].
+    pub fn plan_revocations(
+        &mut self,
+        list: &RevocationList,
+        now_ms: u64,
+    ) -> Result<PlannedList, ListRefusal> {
+        self.revoked.plan(list, now_ms)
+    }
+
+    /// Puts a persisted plan in force.
+    pub fn apply_revocations(&mut self, plan: &PlannedList) {
+        self.revoked.apply(plan)
     }
 
     /// Forgets nonces and revoked ids that left their windows.
@@ -382,10 +392,8 @@ mod tests {
                 until_unix_s: NOW_S + 30 * 24 * 3600,
             }],
         };
-        assert!(matches!(
-            gate.on_revocations(&list, NOW_MS),
-            ListOutcome::Applied { .. }
-        ));
+        let plan = gate.plan_revocations(&list, NOW_MS).unwrap();
+        gate.apply_revocations(&plan);
         assert_eq!(
             reason(gate.admit(topic, &member, &sealed(&token, 8, NOW_MS, &payload), NOW_MS)),
             "revoked"
