@@ -26,13 +26,14 @@ use crate::wall_clock::unix_ms_now;
 use x0_core::auth::envelope::Envelope;
 use x0_core::auth::gate::{is_privileged, Gate, GateConfig, Refusal};
 use x0_core::auth::replay::Nonce;
-use x0_core::auth::revocations::ListOutcome;
+use x0_core::auth::revocations::ListRefusal;
 use x0_core::auth::token::{
-    derive_access, inspect, read_revocations, BiscuitVerifier, RevocationList, Revoked,
-    VerifierConfig, VerifierStats,
+    derive_access, inspect, read_revocations, BiscuitVerifier, RevocationError, RevocationList,
+    Revoked, VerifierConfig, VerifierStats,
 };
 use x0_core::known_topics::KnownTopics;
 use x0_core::topics;
+use x0_core::verdicts::ShellRefusal;
 
 pub use crate::messages::{GetAuthStatus, PublishRevocations};
 
@@ -93,6 +94,7 @@ pub struct OutcomeLabel {
 pub struct AuthMetrics {
     admitted: Family<OperationLabel, Counter>,
     rejected: Family<ReasonLabel, Counter>,
+    ignored: Family<ReasonLabel, Counter>,
     nonces: Gauge,
     revoked: Gauge,
     token_cache: Family<OutcomeLabel, Counter>,
@@ -106,6 +108,7 @@ impl AuthMetrics {
         let metrics = AuthMetrics {
             admitted: Family::default(),
             rejected: Family::default(),
+            ignored: Family::default(),
             nonces: Gauge::default(),
             revoked: Gauge::default(),
             token_cache: Family::default(),
@@ -120,8 +123,13 @@ impl AuthMetrics {
         );
         registry.register(
             "auth_rejected",
-            "Privileged messages and revocation lists refused, by reason (each a gossipsub Reject)",
+            "Privileged messages and revocation lists refused as invalid in themselves, by reason (each a gossipsub Reject)",
             metrics.rejected.clone(),
+        );
+        registry.register(
+            "auth_ignored",
+            "Privileged messages and revocation lists refused for reasons of this node's clock, order or state (replay, skew, revoked, full), by reason (each a gossipsub Ignore)",
+            metrics.ignored.clone(),
         );
         registry.register(
             "auth_nonces",
@@ -140,7 +148,7 @@ impl AuthMetrics {
         );
         registry.register(
             "auth_revocation_lists",
-            "Revocation lists by outcome (applied, known, full)",
+            "Revocation lists by outcome: applied (persisted, then applied and forwarded), known (adds nothing here: ignored), full, not_persisted (the store write failed: neither applied nor forwarded)",
             metrics.revocation_lists.clone(),
         );
         registry.register(
@@ -295,57 +303,106 @@ impl AuthActor {
         }
     }
 
-    fn reject(&self, reason: &'static str) -> Verdict {
-        self.metrics
-            .rejected
-            .get_or_create(&ReasonLabel { reason })
-            .inc();
-        Verdict::Reject { reason }
+    /// Counts a refusal under its verdict and hands the verdict back.
+    fn refuse(&self, verdict: Verdict) -> Verdict {
+        let family = match verdict {
+            Verdict::Reject { .. } => &self.metrics.rejected,
+            Verdict::Ignore { .. } => &self.metrics.ignored,
+            Verdict::Accept => return verdict,
+        };
+        if let Some(reason) = verdict.reason() {
+            family.get_or_create(&ReasonLabel { reason }).inc();
+        }
+        verdict
     }
 
-    fn on_revocations(
-        &mut self,
-        data: &[u8],
-        now_ms: u64,
-    ) -> Result<(RevocationList, ListOutcome), Verdict> {
+    /// Reads a revocation list, persists what it adds, and only then applies it. A list
+    /// not taken is counted here; its [`ListNotTaken::verdict`] is what gossip is told.
+    fn on_revocations(&mut self, data: &[u8], now_ms: u64) -> Result<ListTaken, ListNotTaken> {
+        let not_taken = |actor: &AuthActor, not_taken: ListNotTaken| {
+            actor.refuse(not_taken.verdict());
+            Err(not_taken)
+        };
         let list = match read_revocations(data, &self.authority) {
             Ok(list) => list,
-            Err(error) => return Err(self.reject(error.reason())),
+            Err(error) => return not_taken(self, ListNotTaken::Unreadable(error)),
         };
-        let outcome = self.gate.on_revocations(&list, now_ms);
-        let label = match &outcome {
-            ListOutcome::Applied { added, .. } => {
-                if let Err(error) = self.journal.record_revoked(added) {
-                    // Applied in memory already: the node stays safe until a restart, and
-                    // the operator sees why a restart would forget it.
-                    self.metrics.journal_failures.inc();
-                    tracing::error!(%error, "revocations applied but not persisted");
-                }
-                if added.is_empty() {
-                    "known"
-                } else {
-                    tracing::warn!(
+        let plan = match self.gate.plan_revocations(&list, now_ms) {
+            Ok(plan) => plan,
+            Err(refusal) => {
+                if refusal == ListRefusal::Full {
+                    tracing::error!(
                         sequence = list.sequence,
-                        revoked = added.len(),
-                        "revocation list applied"
+                        "revocation list refused: the revoked-id set is full"
                     );
-                    "applied"
+                    self.count_list("full");
+                } else {
+                    self.count_list("known");
                 }
-            }
-            ListOutcome::Full => {
-                tracing::error!(
-                    sequence = list.sequence,
-                    "revocation list refused: the revoked-id set is full"
-                );
-                "full"
+                return not_taken(self, ListNotTaken::Refused(refusal, list));
             }
         };
+        // Persist first: a revocation applied but not persisted would be forgotten by a
+        // restart, silently re-admitting the member; one not applied is simply taken when
+        // the list comes again.
+        if let Err(error) = self.journal.record_revoked(&plan.added) {
+            self.metrics.journal_failures.inc();
+            self.count_list("not_persisted");
+            tracing::error!(
+                %error,
+                sequence = list.sequence,
+                "revocation list not persisted, so neither applied nor forwarded"
+            );
+            return not_taken(self, ListNotTaken::NotPersisted(error));
+        }
+        self.gate.apply_revocations(&plan);
+        tracing::warn!(
+            sequence = list.sequence,
+            revoked = plan.added.len(),
+            "revocation list applied"
+        );
+        self.count_list("applied");
+        self.update_gauges();
+        Ok(ListTaken {
+            sequence: list.sequence,
+            added: plan.added.len(),
+            known: plan.known,
+        })
+    }
+
+    fn count_list(&self, outcome: &'static str) {
         self.metrics
             .revocation_lists
-            .get_or_create(&OutcomeLabel { outcome: label })
+            .get_or_create(&OutcomeLabel { outcome })
             .inc();
-        self.update_gauges();
-        Ok((list, outcome))
+    }
+}
+
+/// A revocation list persisted and applied.
+struct ListTaken {
+    sequence: u64,
+    added: usize,
+    known: usize,
+}
+
+/// Why a revocation list was not applied.
+enum ListNotTaken {
+    /// Not a list from the network authority.
+    Unreadable(RevocationError),
+    /// Known here already, or the revoked-id set is full.
+    Refused(ListRefusal, RevocationList),
+    /// The store refused the write (its error).
+    NotPersisted(String),
+}
+
+impl ListNotTaken {
+    /// What gossip is told: only an unreadable list is a Reject.
+    fn verdict(&self) -> Verdict {
+        match self {
+            ListNotTaken::Unreadable(error) => ListRefusal::Read(*error).verdict(),
+            ListNotTaken::Refused(refusal, _) => refusal.verdict(),
+            ListNotTaken::NotPersisted(_) => ShellRefusal::JournalFailed.verdict(),
+        }
     }
 }
 
@@ -373,23 +430,16 @@ impl Handler<Inbound> for AuthActor {
         let now_ms = inbound.received_at_unix_ms;
         if inbound.topic == topics::REVOCATIONS {
             let verdict = match self.on_revocations(&inbound.data, now_ms) {
-                Ok((_, ListOutcome::Full)) => Verdict::Ignore {
-                    reason: "revocations_full",
-                },
                 Ok(_) => Verdict::Accept,
-                Err(verdict) => verdict,
+                Err(not_taken) => not_taken.verdict(),
             };
             return Box::pin(async move { verdict });
         }
         if !is_privileged(&inbound.topic) {
-            return Box::pin(async {
-                Verdict::Ignore {
-                    reason: "not_my_topic",
-                }
-            });
+            return Box::pin(async { ShellRefusal::NotMyTopic.verdict() });
         }
         let Some(author) = inbound.author.clone() else {
-            let verdict = self.reject("unsigned");
+            let verdict = self.refuse(Refusal::Unsigned.verdict());
             return Box::pin(async move { verdict });
         };
         let admitted = match self
@@ -398,7 +448,7 @@ impl Handler<Inbound> for AuthActor {
         {
             Ok(admitted) => admitted,
             Err(refusal) => {
-                let verdict = self.reject(refusal.reason());
+                let verdict = self.refuse(refusal.verdict());
                 if matches!(refusal, Refusal::Token(_) | Refusal::Revoked) {
                     tracing::debug!(topic = %inbound.topic, %refusal, "privileged message refused");
                 }
@@ -418,11 +468,7 @@ impl Handler<Inbound> for AuthActor {
             // whose nonce a restart could forget.
             self.metrics.journal_failures.inc();
             tracing::error!(%error, "nonce not persisted; message dropped");
-            return Box::pin(async {
-                Verdict::Ignore {
-                    reason: "journal_failed",
-                }
-            });
+            return Box::pin(async { ShellRefusal::JournalFailed.verdict() });
         }
         self.metrics
             .admitted
@@ -435,17 +481,15 @@ impl Handler<Inbound> for AuthActor {
             data: admitted.payload.to_vec(),
             ..inbound
         };
-        let owner_stopped = Verdict::Ignore {
-            reason: "owner_stopped",
-        };
+        let owner_stopped = ShellRefusal::OwnerStopped.verdict();
         if inner.topic == topics::BALLOTS {
             let Some(owner) = self.downstream.ballots.clone() else {
-                return Box::pin(async { Verdict::Ignore { reason: "no_owner" } });
+                return Box::pin(async { ShellRefusal::NoOwner.verdict() });
             };
             return Box::pin(async move { owner.send(inner).await.unwrap_or(owner_stopped) });
         }
         let Some(owner) = self.downstream.certify.clone() else {
-            return Box::pin(async { Verdict::Ignore { reason: "no_owner" } });
+            return Box::pin(async { ShellRefusal::NoOwner.verdict() });
         };
         let admitted = AdmittedInbound {
             inbound: inner,
@@ -504,22 +548,34 @@ impl Handler<PublishRevocations> for AuthActor {
         PublishRevocations(bytes): PublishRevocations,
         _: &mut Self::Context,
     ) -> Self::Result {
-        let (list, outcome) = match self.on_revocations(&bytes, unix_ms_now()) {
-            Ok(done) => done,
-            Err(verdict) => {
-                return Box::pin(async move {
-                    Err(format!(
-                        "not a revocation list from this network's authority ({verdict:?})"
-                    ))
-                })
-            }
-        };
-        let (added, known) = match outcome {
-            ListOutcome::Applied { added, known } => (added.len(), known),
-            ListOutcome::Full => {
-                return Box::pin(async {
-                    Err("the revoked-id set is full ([auth] revoked_max)".to_string())
-                })
+        let receipt = match self.on_revocations(&bytes, unix_ms_now()) {
+            Ok(taken) => RevocationReceipt {
+                sequence: taken.sequence,
+                added: taken.added,
+                known: taken.known,
+                published: false,
+            },
+            // Known here: published anyway, for nodes that missed it (they apply and
+            // forward it; nodes that know it ignore it).
+            Err(ListNotTaken::Refused(ListRefusal::Known, list)) => RevocationReceipt {
+                sequence: list.sequence,
+                added: 0,
+                known: list.entries.len(),
+                published: false,
+            },
+            Err(not_taken) => {
+                let why = match not_taken {
+                    ListNotTaken::Unreadable(error) => {
+                        format!("not a revocation list from this network's authority: {error}")
+                    }
+                    ListNotTaken::Refused(..) => {
+                        "the revoked-id set is full ([auth] revoked_max)".to_string()
+                    }
+                    ListNotTaken::NotPersisted(error) => format!(
+                        "the list could not be persisted ({error}), so it was neither applied nor published"
+                    ),
+                };
+                return Box::pin(async move { Err(why) });
             }
         };
         let network = self.network.clone();
@@ -534,10 +590,8 @@ impl Handler<PublishRevocations> for AuthActor {
                 Ok(Ok(()))
             );
             Ok(RevocationReceipt {
-                sequence: list.sequence,
-                added,
-                known,
                 published,
+                ..receipt
             })
         })
     }

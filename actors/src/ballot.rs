@@ -20,6 +20,7 @@ use prometheus_client::registry::Registry;
 use crate::certify::ApplyDecision;
 use crate::messages::{Inbound, PeerKey, Publish, PublishError, Stop, Verdict};
 use crate::wall_clock::unix_ms_now;
+use x0_core::auth::gate::Refusal as GateRefusal;
 use x0_core::ballot::book::{Action, BallotBook, BallotConfig, BallotCounters, BallotStatus};
 use x0_core::ballot::certificate::Certificate;
 use x0_core::ballot::effect::Effect;
@@ -29,6 +30,7 @@ use x0_core::ballot::rules::{Outcome, Tally};
 use x0_core::ballot::verify::{NodeSigner, SignatureCheck};
 use x0_core::ballot::wire::{decode_evidence, decode_open, decode_vote, BallotId};
 use x0_core::topics;
+use x0_core::verdicts::ShellRefusal;
 
 pub use crate::messages::{CastVote, GetBallot, GetBallotStatus, HubPolled, OpenBallot};
 
@@ -456,7 +458,7 @@ impl Handler<Inbound> for BallotActor {
 
     fn handle(&mut self, inbound: Inbound, ctx: &mut Self::Context) -> Self::Result {
         let Some(author) = inbound.author.as_ref() else {
-            return MessageResult(Verdict::Reject { reason: "unsigned" });
+            return MessageResult(GateRefusal::Unsigned.verdict());
         };
         let now_ms = inbound.received_at_unix_ms;
         let mut actions = Vec::new();
@@ -466,9 +468,7 @@ impl Handler<Inbound> for BallotActor {
         let verdict = match self.carry_out(actions, ctx) {
             Ok(()) => verdict,
             // Not the sender's fault: drop without a penalty, never accept unpersisted.
-            Err(_) => Verdict::Ignore {
-                reason: "journal_failed",
-            },
+            Err(_) => ShellRefusal::JournalFailed.verdict(),
         };
         match verdict {
             Verdict::Accept => {

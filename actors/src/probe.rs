@@ -181,9 +181,9 @@ impl Handler<Inbound> for ProbeActor {
                     .observe(delivered.latency_ms as f64 / 1000.0);
                 MessageResult(Verdict::Accept)
             }
-            Err(reason) => MessageResult(Verdict::Reject {
-                reason: reason.as_str(),
-            }),
+            // Reject or Ignore by the refusal's own rule: a stale or early probe says
+            // nothing against the relay that forwarded it.
+            Err(refusal) => MessageResult(refusal.verdict()),
         }
     }
 }

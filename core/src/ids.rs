@@ -22,13 +22,41 @@ impl fmt::Debug for PeerKey {
 }
 
 /// What a core decided about a message from the network; the shell hands it to gossipsub.
+///
+/// The rule (docs/PROTOCOL.md, "Gossip verdicts: REJECT and IGNORE"): Reject only a message
+/// that is invalid in itself, one every honest node refuses whatever its clock, the order
+/// messages reached it in, or what else it holds. Everything else is Ignore. A Reject
+/// costs the peer that handed the message over (often an honest relay) the P4 penalty,
+/// and three graylist it; so a refusal that depends on the receiver must never be one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// Valid: deliver and forward to the mesh.
     Accept,
-    /// Invalid: do not forward; gossipsub's P4 score penalty hits the propagation source.
+    /// Invalid in itself: do not forward; gossipsub's P4 score penalty hits the
+    /// propagation source.
     Reject { reason: &'static str },
-    /// Not invalid but not worth forwarding (for example, the owner is overloaded);
-    /// no penalty.
+    /// Not acceptable here and now (stale, a replay, already known, no room), or the node
+    /// is overloaded: do not forward; no penalty.
     Ignore { reason: &'static str },
+}
+
+impl Verdict {
+    /// A refusal: Reject when the message is invalid in itself, else Ignore. Each core's
+    /// refusal type decides `invalid_in_itself` in one `match`, so the verdict table and
+    /// the code cannot drift apart.
+    pub fn refused(reason: &'static str, invalid_in_itself: bool) -> Verdict {
+        if invalid_in_itself {
+            Verdict::Reject { reason }
+        } else {
+            Verdict::Ignore { reason }
+        }
+    }
+
+    /// The refusal reason, `None` for Accept.
+    pub fn reason(self) -> Option<&'static str> {
+        match self {
+            Verdict::Accept => None,
+            Verdict::Reject { reason } | Verdict::Ignore { reason } => Some(reason),
+        }
+    }
 }

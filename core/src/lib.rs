@@ -17,7 +17,9 @@
 //! * [`charter`]: the privacy Charter's policy and its userspace filters;
 //! * [`guardians`]: guardian custody of the master key (FROST);
 //! * [`known_topics`]: every topic's size limit, and the classifier the gate asks which
-//!   operation a privileged payload performs (it dispatches to the protocols above).
+//!   operation a privileged payload performs (it dispatches to the protocols above);
+//! * [`verdicts`]: every refusal reason of every topic with its verdict (REJECT only what
+//!   is invalid in itself), held to the table in docs/PROTOCOL.md by a test.
 //!
 //! Each protocol with actions to carry out has one interpreter of them
 //! ([`certify::effects`], [`ballot::effects`]) that the actors and the simulator share.
@@ -33,6 +35,7 @@ pub mod ids;
 pub mod known_topics;
 pub mod probe;
 pub mod topics;
+pub mod verdicts;
 
 #[cfg(test)]
 mod test_bytes;

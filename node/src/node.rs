@@ -63,6 +63,11 @@ pub struct Node {
 const LISTEN_WAIT: Duration = Duration::from_secs(5);
 
 impl Node {
+    /// The node's state database (tests make its writes fail with [`Store::fail_writes`]).
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
     /// Starts a node on the current actix system.
     pub async fn start(config: Config) -> Result<Node, NodeError> {
         let data_dir = config.data_dir();

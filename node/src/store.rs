@@ -3,6 +3,7 @@
 //! member signed, the certificates it holds, and the evidence it collected.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use std::collections::BTreeMap;
 
@@ -112,6 +113,8 @@ pub struct Store {
     path: PathBuf,
     db: Database,
     lifecycle: Lifecycle,
+    /// While set, every write fails before it begins ([`Store::fail_writes`]).
+    writes_fail: AtomicBool,
 }
 
 impl Store {
@@ -130,6 +133,7 @@ impl Store {
                 starts: 0,
                 previous_stop_clean: true,
             },
+            writes_fail: AtomicBool::new(false),
         };
         // Read (and check the schema) now; the start itself is recorded by
         // [`Store::record_start`] once the node is really up, so a start that fails on a
@@ -153,7 +157,7 @@ impl Store {
 
     /// Computes the lifecycle as of this start; writes it only when `commit`.
     fn start_transaction(&self, commit: bool) -> Result<Lifecycle, StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.other(e))?;
+        let txn = self.begin_write()?;
         let lifecycle = {
             let mut meta = txn.open_table(META).map_err(|e| self.other(e))?;
             let read = |meta: &redb::Table<&str, u64>, key| -> Result<Option<u64>, StoreError> {
@@ -198,7 +202,7 @@ impl Store {
 
     /// Marks this run as stopped cleanly. Called last on shutdown.
     pub fn record_clean_stop(&self) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.other(e))?;
+        let txn = self.begin_write()?;
         {
             let mut meta = txn.open_table(META).map_err(|e| self.other(e))?;
             // Never earlier than the start stamp, even if the wall clock stepped back.
@@ -222,7 +226,7 @@ impl Store {
         id: &ProposalId,
         share: &[u8],
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.other(e))?;
+        let txn = self.begin_write()?;
         {
             let mut table = txn.open_table(SIGNED_SLOTS).map_err(|e| self.other(e))?;
             let key = (slot.0, slot.1.as_str());
@@ -329,7 +333,7 @@ impl Store {
 
     /// Durably records a verified certificate. The same id again is a no-op.
     pub fn record_certificate(&self, id: &ProposalId, encoded: &[u8]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.other(e))?;
+        let txn = self.begin_write()?;
         {
             let mut table = txn.open_table(CERTIFICATES).map_err(|e| self.other(e))?;
             if table
@@ -360,7 +364,7 @@ impl Store {
 
     /// Durably appends one evidence record.
     pub fn record_evidence(&self, record: &str) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.other(e))?;
+        let txn = self.begin_write()?;
         {
             let mut table = txn.open_table(EVIDENCE).map_err(|e| self.other(e))?;
             let count = table.len().map_err(|e| self.other(e))?;
@@ -394,7 +398,7 @@ impl Store {
         timestamp_unix_ms: u64,
         expiry_ms: u64,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.other(e))?;
+        let txn = self.begin_write()?;
         {
             let mut table = txn.open_table(SEEN_NONCES).map_err(|e| self.other(e))?;
             table
@@ -406,7 +410,7 @@ impl Store {
 
     /// Deletes nonces that left the window before `now_ms`. Returns how many.
     pub fn forget_nonces(&self, now_ms: u64) -> Result<usize, StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.other(e))?;
+        let txn = self.begin_write()?;
         let removed = {
             let mut table = txn.open_table(SEEN_NONCES).map_err(|e| self.other(e))?;
             let removed = table
@@ -430,7 +434,7 @@ impl Store {
 
     /// Durably records revoked ids.
     pub fn record_revoked(&self, entries: &[Revoked]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.other(e))?;
+        let txn = self.begin_write()?;
         {
             let mut table = txn.open_table(REVOKED).map_err(|e| self.other(e))?;
             for entry in entries {
@@ -454,7 +458,7 @@ impl Store {
 
     /// Durably records an open ballot (the same id again is a no-op).
     pub fn record_ballot(&self, id: &[u8; 32], encoded: &[u8]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.other(e))?;
+        let txn = self.begin_write()?;
         {
             let mut table = txn.open_table(BALLOTS).map_err(|e| self.other(e))?;
             if table
@@ -479,7 +483,7 @@ impl Store {
         encoded: &[u8],
         evidence: bool,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.other(e))?;
+        let txn = self.begin_write()?;
         {
             let definition = if evidence {
                 BALLOT_EVIDENCE
@@ -502,7 +506,7 @@ impl Store {
         id: &[u8; 32],
         certificate: &[u8],
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.other(e))?;
+        let txn = self.begin_write()?;
         {
             let mut decided = txn.open_table(BALLOTS_DECIDED).map_err(|e| self.other(e))?;
             let next = decided
@@ -573,6 +577,20 @@ impl Store {
             out.push(row(key.value(), value.value())?);
         }
         Ok(out)
+    }
+
+    /// Makes every write fail (`true`) or work again (`false`), as a full disk or a
+    /// failing device would: the write returns an error and nothing is committed. For
+    /// tests of the persist-before-acting rule on a running node (reads are unaffected).
+    pub fn fail_writes(&self, fail: bool) {
+        self.writes_fail.store(fail, Ordering::SeqCst);
+    }
+
+    fn begin_write(&self) -> Result<redb::WriteTransaction, StoreError> {
+        if self.writes_fail.load(Ordering::SeqCst) {
+            return Err(self.other("writes fail on command (Store::fail_writes)"));
+        }
+        self.db.begin_write().map_err(|e| self.other(e))
     }
 
     fn other(&self, error: impl std::fmt::Display) -> StoreError {

@@ -982,7 +982,7 @@ fn tokens_minted_by_biscuit_python_verify_in_x0() {
         "--out",
         &path(&week),
     ]);
-    authority.assert_refused(&week, &m, "sign", &[], "not_access_token");
+    authority.assert_refused(&week, &m, "sign", &[], "access_too_long");
 }
 
 /// biscuit_wire.py's reading (no biscuit library: a hand-written protobuf reader and

@@ -4,8 +4,8 @@
 //! every token the world produces: a token verifies only under the authority that minted
 //! it (else `token_signature`), only for the peer it names (else `wrong_holder`), only
 //! before the earlier of its credential expiry and its access date (else
-//! `token_expired`), only as an access token of at most `access_ttl_ms_max` left (else
-//! `not_access_token`), and only for an (operation, topic) the authority granted (else
+//! `token_expired`), only as an access token (else `not_access_token`) of at most
+//! `access_ttl_ms_max` left (else `access_too_long`), and only for an (operation, topic) the authority granted (else
 //! `not_permitted`); the checks run in the real verifier's order, so a token failing
 //! several gets the same reason. In place of biscuit's Ed25519 chain it carries the claims
 //! in the clear and a SHA-256 tag under the authority's secret; attenuation (deriving an
@@ -258,9 +258,13 @@ impl TokenVerifier for ModelVerifier {
         }
         if self.config.access_ttl_ms_max > 0 {
             match access_ms {
+                None => return Err(TokenRefusal::NotAccessToken),
                 Some(access_ms)
-                    if access_ms - now_ms.min(access_ms) <= self.config.access_ttl_ms_max => {}
-                _ => return Err(TokenRefusal::NotAccessToken),
+                    if access_ms.saturating_sub(now_ms) > self.config.access_ttl_ms_max =>
+                {
+                    return Err(TokenRefusal::AccessTooLong)
+                }
+                Some(_) => {}
             }
         }
         if !claims.grants(request.operation, request.topic) {
@@ -524,7 +528,7 @@ mod tests {
             },
             Case {
                 access_ttl_s: Some(7 * 24 * 3600),
-                ..case("an access token living too long", Err("not_access_token"))
+                ..case("an access token living too long", Err("access_too_long"))
             },
             Case {
                 rights: rights(&[Operation::Vote]),

@@ -269,9 +269,9 @@ impl CertifyActor {
                 Box::pin(async move { verdict })
             }
             (InboundVerdict::Held(_), Some(waiting)) => Box::pin(async move {
-                waiting.await.unwrap_or(Verdict::Ignore {
-                    reason: "verdict_lost",
-                })
+                waiting
+                    .await
+                    .unwrap_or(x0_core::verdicts::ShellRefusal::VerdictLost.verdict())
             }),
             (InboundVerdict::Held(_), None) => unreachable!("a held verdict has a reply"),
         }

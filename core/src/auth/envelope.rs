@@ -28,6 +28,7 @@ pub struct Envelope<'a> {
     pub payload: &'a [u8],
 }
 
+/// Every variant is a fault of the bytes (the topic name fixes the envelope version).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
     #[error("truncated at {0}")]

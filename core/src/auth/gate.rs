@@ -10,15 +10,20 @@
 //!       the payload to the protocol core that owns the topic
 //! ```
 //!
-//! Every refusal is a gossipsub Reject: an honest forwarder never relays a message that
-//! fails here, because gossipsub's own seen cache (kept at least `2 * skew`) drops a
-//! repeat of a message it already relayed before this gate sees it.
+//! A refusal is a gossipsub Reject only when the message is invalid in itself (bytes,
+//! token signature and rights, holder); what depends on this node's clock, on the order
+//! messages reached it or on what it holds (the skew window, a seen nonce, a revocation it
+//! may have learnt before its neighbour, a full guard) is an Ignore:
+//! [`Refusal::invalid_in_itself`] decides, and docs/PROTOCOL.md ("Gossip verdicts") lists
+//! every reason. Gossipsub's seen cache stops a relay from forwarding one gossip message
+//! twice, but not one envelope re-wrapped in two gossip messages (new sequence numbers):
+//! the second copy reaches a node through an honest relay that never saw the first.
 
 use super::envelope::{Envelope, EnvelopeError};
 use super::replay::{Nonce, ReplayGuard, ReplayRefusal};
-use super::revocations::{ListOutcome, RevocationSet};
+use super::revocations::{ListRefusal, PlannedList, RevocationSet};
 use super::token::{Operation, Request, RevocationList, Revoked, TokenRefusal, TokenVerifier};
-use crate::ids::PeerKey;
+use crate::ids::{PeerKey, Verdict};
 use crate::topics;
 
 /// Bounds and windows (the `[auth]` config section).
@@ -44,6 +49,10 @@ impl Default for GateConfig {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
+    /// The gossip message carries no author (the shell checks this before the gate; Strict
+    /// validation makes it unreachable from a stock peer).
+    #[error("the message is not signed by its author")]
+    Unsigned,
     #[error("envelope: {0}")]
     Envelope(#[from] EnvelopeError),
     #[error("no privileged operation for this topic and payload")]
@@ -57,15 +66,51 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// Label for `x0_auth_rejected_total{reason}`.
+    /// One of each refusal, for the verdict-table tests.
+    pub fn all() -> Vec<Refusal> {
+        let mut all = vec![
+            Refusal::Unsigned,
+            Refusal::Envelope(EnvelopeError::Truncated("version")),
+            Refusal::NoOperation,
+            Refusal::Revoked,
+        ];
+        all.extend(TokenRefusal::ALL.map(Refusal::Token));
+        all.extend(ReplayRefusal::ALL.map(Refusal::Replay));
+        all
+    }
+
+    /// Label for `x0_auth_rejected_total{reason}` (a Reject) or
+    /// `x0_auth_ignored_total{reason}` (an Ignore).
     pub fn reason(self) -> &'static str {
         match self {
+            Refusal::Unsigned => "unsigned",
             Refusal::Envelope(_) => "malformed_envelope",
             Refusal::NoOperation => "no_operation",
             Refusal::Token(refusal) => refusal.reason(),
             Refusal::Revoked => "revoked",
             Refusal::Replay(refusal) => refusal.reason(),
         }
+    }
+
+    /// Whether every honest node refuses the message, whatever its clock, the order
+    /// messages reached it in, or what it holds (docs/PROTOCOL.md, "Gossip verdicts").
+    ///
+    /// `revoked` is an Ignore: a revocation list spreads through the mesh like any
+    /// message, so a relay that has not got it yet forwards the revoked member's message
+    /// in good faith. `no_operation` is a Reject: the topic and the payload's own kind
+    /// bytes name the operation, the same everywhere.
+    pub fn invalid_in_itself(self) -> bool {
+        match self {
+            Refusal::Unsigned | Refusal::Envelope(_) | Refusal::NoOperation => true,
+            Refusal::Token(refusal) => refusal.invalid_in_itself(),
+            Refusal::Revoked => false,
+            Refusal::Replay(refusal) => refusal.invalid_in_itself(),
+        }
+    }
+
+    /// What gossipsub is told.
+    pub fn verdict(self) -> Verdict {
+        Verdict::refused(self.reason(), self.invalid_in_itself())
     }
 }
 
@@ -172,10 +217,20 @@ impl<V: TokenVerifier, C: Classifier> Gate<V, C> {
         })
     }
 
-    /// A revocation list from the authority (already verified by the shell with
-    /// [`super::token::read_revocations`]).
-    pub fn on_revocations(&mut self, list: &RevocationList, now_ms: u64) -> ListOutcome {
-        self.revoked.apply(list, now_ms)
+    /// What a revocation list from the authority (already verified by the shell with
+    /// [`super::token::read_revocations`]) would add. Nothing changes until the shell has
+    /// persisted `added` and calls [`Gate::apply_revocations`].
+    pub fn plan_revocations(
+        &mut self,
+        list: &RevocationList,
+        now_ms: u64,
+    ) -> Result<PlannedList, ListRefusal> {
+        self.revoked.plan(list, now_ms)
+    }
+
+    /// Puts a persisted plan in force.
+    pub fn apply_revocations(&mut self, plan: &PlannedList) {
+        self.revoked.apply(plan)
     }
 
     /// Forgets nonces and revoked ids that left their windows.
@@ -337,10 +392,8 @@ mod tests {
                 until_unix_s: NOW_S + 30 * 24 * 3600,
             }],
         };
-        assert!(matches!(
-            gate.on_revocations(&list, NOW_MS),
-            ListOutcome::Applied { .. }
-        ));
+        let plan = gate.plan_revocations(&list, NOW_MS).unwrap();
+        gate.apply_revocations(&plan);
         assert_eq!(
             reason(gate.admit(topic, &member, &sealed(&token, 8, NOW_MS, &payload), NOW_MS)),
             "revoked"
@@ -364,6 +417,76 @@ mod tests {
             )),
             "revoked"
         );
+    }
+
+    /// The re-wrap attack at the gate: one envelope in two gossip messages reaches a node
+    /// twice, the second time through an honest relay. The second copy is refused as a
+    /// replay with an Ignore, so the relay is not penalised; forged or misused tokens are
+    /// still Rejects wherever they land.
+    #[test]
+    fn a_replayed_envelope_is_ignored_and_a_forged_token_rejected() {
+        let authority = authority_key(1);
+        let member = peer(1);
+        let token = access(&authority, &member, all_rights());
+        let payload = share();
+        let envelope = sealed(&token, 1, NOW_MS, &payload);
+        let mut gate = gate();
+        assert!(gate
+            .admit(topics::SHARES, &member, &envelope, NOW_MS)
+            .is_ok());
+        let second = gate
+            .admit(topics::SHARES, &member, &envelope, NOW_MS + 40)
+            .unwrap_err();
+        assert_eq!(second.verdict(), Verdict::Ignore { reason: "replay" });
+        let stale = gate
+            .admit(
+                topics::SHARES,
+                &member,
+                &sealed(&token, 2, NOW_MS - 30_001, &payload),
+                NOW_MS,
+            )
+            .unwrap_err();
+        assert_eq!(
+            stale.verdict(),
+            Verdict::Ignore {
+                reason: "timestamp_stale"
+            }
+        );
+        let stolen = gate
+            .admit(
+                topics::SHARES,
+                &peer(2),
+                &sealed(&token, 3, NOW_MS, &payload),
+                NOW_MS,
+            )
+            .unwrap_err();
+        assert_eq!(
+            stolen.verdict(),
+            Verdict::Reject {
+                reason: "wrong_holder"
+            }
+        );
+        let forged = access(&authority_key(2), &member, all_rights());
+        let forged = gate
+            .admit(
+                topics::SHARES,
+                &member,
+                &sealed(&forged, 4, NOW_MS, &payload),
+                NOW_MS,
+            )
+            .unwrap_err();
+        assert_eq!(
+            forged.verdict(),
+            Verdict::Reject {
+                reason: "token_signature"
+            }
+        );
+        // Every refusal has one reason of its own and one verdict.
+        let mut reasons: Vec<&str> = Refusal::all().into_iter().map(Refusal::reason).collect();
+        let count = reasons.len();
+        reasons.sort_unstable();
+        reasons.dedup();
+        assert_eq!(reasons.len(), count, "two refusals share a reason");
     }
 
     #[test]

@@ -19,8 +19,10 @@ pub type Nonce = [u8; NONCE_BYTES];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ReplayRefusal {
-    #[error("timestamp {skew_ms} ms away from our clock exceeds the window")]
-    Skew { skew_ms: i64 },
+    #[error("timestamp {by_ms} ms behind our clock is outside the window")]
+    Stale { by_ms: u64 },
+    #[error("timestamp {by_ms} ms ahead of our clock is outside the window")]
+    Future { by_ms: u64 },
     #[error("nonce already seen within the window")]
     Replay,
     #[error("the seen-nonce set is full")]
@@ -28,10 +30,32 @@ pub enum ReplayRefusal {
 }
 
 impl ReplayRefusal {
+    /// One of each refusal (both directions of skew), for the verdict-table tests.
+    pub const ALL: [ReplayRefusal; 4] = [
+        ReplayRefusal::Stale { by_ms: 1 },
+        ReplayRefusal::Future { by_ms: 1 },
+        ReplayRefusal::Replay,
+        ReplayRefusal::Full,
+    ];
+
+    /// None of these says anything about the message itself: the skew is measured on the
+    /// receiver's clock, a replay is only a replay to a node that saw the nonce (a sender
+    /// can re-wrap one envelope in two gossip messages and hand them to two neighbours;
+    /// the third node sees the second copy through an honest relay), and a full guard is
+    /// this node's state. All are Ignore.
+    pub fn invalid_in_itself(self) -> bool {
+        match self {
+            ReplayRefusal::Stale { .. }
+            | ReplayRefusal::Future { .. }
+            | ReplayRefusal::Replay
+            | ReplayRefusal::Full => false,
+        }
+    }
+
     pub fn reason(self) -> &'static str {
         match self {
-            ReplayRefusal::Skew { skew_ms } if skew_ms > 0 => "timestamp_future",
-            ReplayRefusal::Skew { .. } => "timestamp_stale",
+            ReplayRefusal::Future { .. } => "timestamp_future",
+            ReplayRefusal::Stale { .. } => "timestamp_stale",
             ReplayRefusal::Replay => "replay",
             ReplayRefusal::Full => "replay_guard_full",
         }
@@ -95,9 +119,16 @@ impl ReplayGuard {
         timestamp_unix_ms: u64,
         now_ms: u64,
     ) -> Result<(), ReplayRefusal> {
-        let skew_ms = timestamp_unix_ms as i64 - now_ms as i64;
-        if skew_ms.unsigned_abs() > self.skew_ms {
-            return Err(ReplayRefusal::Skew { skew_ms });
+        // Both are untrusted u64s (the timestamp is the sender's): a signed difference
+        // overflows for stamps at or past 2^63 (a panic in debug builds) and reads
+        // u64::MAX as "one millisecond ago". abs_diff is exact over the whole range.
+        let by_ms = timestamp_unix_ms.abs_diff(now_ms);
+        if by_ms > self.skew_ms {
+            return Err(if timestamp_unix_ms > now_ms {
+                ReplayRefusal::Future { by_ms }
+            } else {
+                ReplayRefusal::Stale { by_ms }
+            });
         }
         if self.seen.get(nonce).is_some_and(|&expiry| expiry >= now_ms) {
             return Err(ReplayRefusal::Replay);
@@ -216,7 +247,7 @@ mod tests {
         // guard has let the nonce go.
         assert!(matches!(
             guard.admit(&nonce(1), T0, T0 + SKEW_MS + 1),
-            Err(ReplayRefusal::Skew { .. })
+            Err(ReplayRefusal::Stale { .. })
         ));
         guard.sweep(T0 + SKEW_MS + 2000);
         assert!(guard.is_empty());
@@ -231,6 +262,43 @@ mod tests {
         assert_eq!(stale.reason(), "timestamp_stale");
         let future = guard.admit(&nonce(4), T0 + SKEW_MS + 1, T0).unwrap_err();
         assert_eq!(future.reason(), "timestamp_future");
+    }
+
+    /// The sender picks the timestamp: any u64. Stamps at or past 2^63 overflowed the old
+    /// signed subtraction (a panic in debug builds), and u64::MAX read as one millisecond
+    /// in the past. Each is now refused in its true direction, with its exact distance.
+    #[test]
+    fn extreme_timestamps_are_refused_in_their_true_direction_without_overflow() {
+        let mut guard = ReplayGuard::new(SKEW_MS, 16, T0);
+        for (i, timestamp) in [u64::MAX, 1 << 63, (1 << 63) + 1, i64::MAX as u64, T0 * 4]
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(
+                guard.admit(&nonce(i as u64), timestamp, T0),
+                Err(ReplayRefusal::Future {
+                    by_ms: timestamp - T0
+                }),
+                "timestamp {timestamp}"
+            );
+        }
+        assert_eq!(
+            guard.admit(&nonce(10), 0, T0),
+            Err(ReplayRefusal::Stale { by_ms: T0 })
+        );
+        // The receiver's clock at the extremes too (a broken clock must not panic either).
+        let mut far = ReplayGuard::new(SKEW_MS, 16, u64::MAX - 1000);
+        assert_eq!(
+            far.admit(&nonce(11), 0, u64::MAX - 1000),
+            Err(ReplayRefusal::Stale {
+                by_ms: u64::MAX - 1000
+            })
+        );
+        assert_eq!(
+            far.admit(&nonce(12), u64::MAX - 1000, u64::MAX - 1000),
+            Ok(())
+        );
+        assert!(guard.is_empty(), "nothing refused was recorded");
     }
 
     #[test]

@@ -134,14 +134,32 @@ pub enum TokenRefusal {
     WrongHolder,
     #[error("token does not grant this operation on this topic")]
     NotPermitted,
-    #[error("token is not an access token of at most the allowed lifetime")]
+    #[error("token is not an access token (it declares no access date)")]
     NotAccessToken,
+    #[error("token's access date is further ahead than this node allows")]
+    AccessTooLong,
     #[error("token is not a member token (no single member fact)")]
     NotMemberToken,
+    #[error("token's datalog ran out of its time budget on this node")]
+    Timeout,
 }
 
 impl TokenRefusal {
-    /// Label for `x0_auth_rejected_total{reason}`.
+    /// Every refusal (one of each variant), for the tests that walk the verdict table.
+    pub const ALL: [TokenRefusal; 10] = [
+        TokenRefusal::TooLarge(TOKEN_BYTES_MAX + 1),
+        TokenRefusal::Malformed,
+        TokenRefusal::BadSignature,
+        TokenRefusal::Expired,
+        TokenRefusal::WrongHolder,
+        TokenRefusal::NotPermitted,
+        TokenRefusal::NotAccessToken,
+        TokenRefusal::AccessTooLong,
+        TokenRefusal::NotMemberToken,
+        TokenRefusal::Timeout,
+    ];
+
+    /// Label for `x0_auth_rejected_total{reason}` / `x0_auth_ignored_total{reason}`.
     pub fn reason(self) -> &'static str {
         match self {
             TokenRefusal::TooLarge(_) => "token_too_large",
@@ -151,8 +169,49 @@ impl TokenRefusal {
             TokenRefusal::WrongHolder => "wrong_holder",
             TokenRefusal::NotPermitted => "not_permitted",
             TokenRefusal::NotAccessToken => "not_access_token",
+            TokenRefusal::AccessTooLong => "access_too_long",
             TokenRefusal::NotMemberToken => "not_member_token",
+            TokenRefusal::Timeout => "token_timeout",
         }
+    }
+
+    /// Whether the token, with the message's verified source and the operation its topic
+    /// and payload name, is refused by every honest node whatever its clock or config.
+    ///
+    /// * Bytes, signatures, the member fact, the holder and the rights are fixed by the
+    ///   token and the network authority's key: invalid in itself.
+    /// * `not_access_token`: the token declares no `access` date at all, so it is a bare
+    ///   credential (or something else) sent where every node requires an access token
+    ///   (`access_ttl_ms_max` is never 0 on a node): invalid in itself.
+    /// * `access_too_long`: the access date lies further ahead of *this node's clock*
+    ///   than *this node's* `auth.access_ttl_s + auth.skew_ms`. Another node with a later
+    ///   clock or a longer configured lifetime accepts the same token, so an honest relay
+    ///   may have forwarded it.
+    /// * `token_expired`: expiry is read against this node's clock; a token that expires
+    ///   while its message crosses the mesh is valid at one hop and expired at the next.
+    /// * `token_timeout`: the datalog's wall-clock budget ran out on this node (load);
+    ///   a faster node may finish it. The fact and iteration limits, which are the same
+    ///   everywhere, stay `not_permitted`/`not_member_token`.
+    pub fn invalid_in_itself(self) -> bool {
+        match self {
+            TokenRefusal::TooLarge(_)
+            | TokenRefusal::Malformed
+            | TokenRefusal::BadSignature
+            | TokenRefusal::WrongHolder
+            | TokenRefusal::NotPermitted
+            | TokenRefusal::NotAccessToken
+            | TokenRefusal::NotMemberToken => true,
+            TokenRefusal::Expired | TokenRefusal::AccessTooLong | TokenRefusal::Timeout => false,
+        }
+    }
+}
+
+/// A datalog run that hit the authorizer's wall-clock budget is this node's load, not the
+/// token's fault ([`TokenRefusal::Timeout`]); any other failure is `otherwise`.
+fn run_refusal(error: &BiscuitError, otherwise: TokenRefusal) -> TokenRefusal {
+    match error {
+        BiscuitError::RunLimit(biscuit_auth::error::RunLimit::Timeout) => TokenRefusal::Timeout,
+        _ => otherwise,
     }
 }
 
@@ -282,9 +341,13 @@ impl BiscuitVerifier {
         }
         if self.config.access_ttl_ms_max > 0 {
             match dates.access_ms_min {
+                None => return Err(TokenRefusal::NotAccessToken),
                 Some(access_ms)
-                    if access_ms - now_ms.min(access_ms) <= self.config.access_ttl_ms_max => {}
-                _ => return Err(TokenRefusal::NotAccessToken),
+                    if access_ms.saturating_sub(now_ms) > self.config.access_ttl_ms_max =>
+                {
+                    return Err(TokenRefusal::AccessTooLong)
+                }
+                Some(_) => {}
             }
         }
         match authorizer.authorize() {
@@ -299,7 +362,7 @@ impl BiscuitVerifier {
                     TokenRefusal::NotPermitted
                 });
             }
-            Err(_) => return Err(TokenRefusal::NotPermitted),
+            Err(error) => return Err(run_refusal(&error, TokenRefusal::NotPermitted)),
         }
         let granted = Granted {
             revocation_ids: biscuit.revocation_identifiers().into(),
@@ -408,7 +471,7 @@ fn authorizer_for(
 fn single_member(authorizer: &mut biscuit_auth::Authorizer) -> Result<Vec<u8>, TokenRefusal> {
     let members: Vec<(String,)> = authorizer
         .query_with_limits("m($m) <- member($m)", limits())
-        .map_err(|_| TokenRefusal::NotMemberToken)?;
+        .map_err(|error| run_refusal(&error, TokenRefusal::NotMemberToken))?;
     match members.as_slice() {
         [(member,)] => bs58::decode(member)
             .into_vec()
@@ -443,7 +506,7 @@ fn declared_dates(
     let read = |authorizer: &mut biscuit_auth::Authorizer, rule: &str| {
         authorizer
             .query_all_with_limits::<_, (SystemTime,), _>(rule, limits())
-            .map_err(|_| TokenRefusal::Malformed)
+            .map_err(|error| run_refusal(&error, TokenRefusal::Malformed))
             .map(|rows| {
                 rows.into_iter()
                     .map(|(time,)| unix_s(time).saturating_mul(1000))
@@ -684,6 +747,15 @@ pub enum RevocationError {
 }
 
 impl RevocationError {
+    /// One of each error, for the verdict-table tests.
+    pub const ALL: [RevocationError; 5] = [
+        RevocationError::TooLarge(REVOCATION_LIST_BYTES_MAX + 1),
+        RevocationError::BadSignature,
+        RevocationError::Malformed,
+        RevocationError::Attenuated,
+        RevocationError::TooManyIds,
+    ];
+
     pub fn reason(self) -> &'static str {
         match self {
             RevocationError::TooLarge(_) => "revocations_too_large",
@@ -899,11 +971,13 @@ pub(crate) mod tests {
             verifier(&authority).verify(&credential, &request(&member, Operation::Sign), NOW_MS),
             Err(TokenRefusal::NotAccessToken)
         );
-        // An access date too far ahead is no access token either.
+        // An access date further ahead than this verifier allows is refused too, with a
+        // reason of its own: it reads this node's clock and config, so it is no proof
+        // that the sender misbehaved (an Ignore, not a Reject).
         let long = derive_access(&credential, &authority.public(), NOW_S, 7 * 24 * 3600).unwrap();
         assert_eq!(
             verifier(&authority).verify(&long, &request(&member, Operation::Sign), NOW_MS),
-            Err(TokenRefusal::NotAccessToken)
+            Err(TokenRefusal::AccessTooLong)
         );
         let mut lax = BiscuitVerifier::new(
             authority.public(),

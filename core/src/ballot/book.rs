@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use super::certificate::Certificate;
 use super::effect::Effect;
 use super::fallback::{Attestations, FallbackConfig, HubWatch, Mode};
+use super::refusal::InboundRefusal;
 use super::rules::{local_outcome, Choice, Outcome, Tally};
 use super::verify::{
     check_attestation, check_equivocation, check_open, check_vote, NodeSigner, OpenRules, Refusal,
@@ -240,12 +241,9 @@ pub struct BallotBook<K> {
     counters: BallotCounters,
 }
 
-fn reject(reason: &'static str) -> Verdict {
-    Verdict::Reject { reason }
-}
-
-fn ignore(reason: &'static str) -> Verdict {
-    Verdict::Ignore { reason }
+/// A refusal's verdict: Reject or Ignore by [`InboundRefusal::invalid_in_itself`].
+fn refuse(refusal: impl Into<InboundRefusal>) -> Verdict {
+    refusal.into().verdict()
 }
 
 impl<K: NodeSigner> BallotBook<K> {
@@ -543,7 +541,7 @@ impl<K: NodeSigner> BallotBook<K> {
     ) -> Verdict {
         let message = match Message::decode(bytes) {
             Ok(message) => message,
-            Err(_) => return reject("malformed"),
+            Err(_) => return refuse(InboundRefusal::Malformed),
         };
         match message {
             Message::Attestation(attestation) => {
@@ -563,19 +561,21 @@ impl<K: NodeSigner> BallotBook<K> {
         out: &mut Vec<Action>,
     ) -> Verdict {
         if attestation.attester != *source {
-            return reject(Refusal::NotFromSigner.reason());
+            return refuse(Refusal::NotFromSigner);
         }
         if self.members.binary_search(&attestation.attester).is_err() {
-            return reject("not_member");
+            return refuse(InboundRefusal::NotMember);
         }
-        if attestation.attested_at_unix_ms.abs_diff(now_ms) > self.config.skew_ms {
-            return reject("timestamp_stale");
+        if let Some(refusal) =
+            InboundRefusal::skew(attestation.attested_at_unix_ms, now_ms, self.config.skew_ms)
+        {
+            return refuse(refusal);
         }
         if !check_attestation(&self.keys, &attestation) {
-            return reject(Refusal::BadSignature.reason());
+            return refuse(Refusal::BadSignature);
         }
         if !self.attestations.insert(attestation) {
-            return ignore("duplicate");
+            return refuse(InboundRefusal::Duplicate);
         }
         self.update_mode(now_ms, out);
         Verdict::Accept
@@ -589,14 +589,16 @@ impl<K: NodeSigner> BallotBook<K> {
         out: &mut Vec<Action>,
     ) -> Verdict {
         if open.opener != *source {
-            return reject(Refusal::NotFromSigner.reason());
+            return refuse(Refusal::NotFromSigner);
         }
         let id = open.id();
         if self.open.contains_key(&id) || self.decided.contains_key(&id) {
-            return ignore("duplicate");
+            return refuse(InboundRefusal::Duplicate);
         }
-        if open.opened_at_unix_ms.abs_diff(now_ms) > self.config.skew_ms {
-            return reject("timestamp_stale");
+        if let Some(refusal) =
+            InboundRefusal::skew(open.opened_at_unix_ms, now_ms, self.config.skew_ms)
+        {
+            return refuse(refusal);
         }
         if let Err(refusal) = check_open(
             &self.keys,
@@ -604,26 +606,26 @@ impl<K: NodeSigner> BallotBook<K> {
             Some(&self.members),
             &self.config.open_rules(),
         ) {
-            return reject(refusal.reason());
+            return refuse(refusal);
         }
         if let Some(last) = self.last_open_ms.get(&open.opener) {
             if open.opened_at_unix_ms.saturating_sub(*last) < self.config.open_interval_ms_min {
                 self.counters.opens_rate_limited_total += 1;
-                return reject("rate_limited");
+                return refuse(InboundRefusal::RateLimited);
             }
         }
         // Both below depend on this node's config and on what it holds now, not on the
         // open itself, so they ignore: an honest relay may hold fewer ballots.
         let duration_ms = open.deadline_unix_ms.saturating_sub(open.opened_at_unix_ms);
         if duration_ms > self.config.duration_ms_max_for(&open.effect) {
-            return ignore("duration_without_halt");
+            return refuse(InboundRefusal::DurationWithoutHalt);
         }
         if self.held_by(&open.opener) >= self.config.ballots_open_per_opener_max {
-            return ignore("opener_full");
+            return refuse(InboundRefusal::OpenerFull);
         }
         if self.open.len() >= self.config.ballots_open_max {
             self.counters.opens_full_total += 1;
-            return ignore("ballots_full");
+            return refuse(InboundRefusal::BallotsFull);
         }
         out.push(Action::StoreBallot {
             id,
@@ -643,31 +645,31 @@ impl<K: NodeSigner> BallotBook<K> {
         out: &mut Vec<Action>,
     ) -> Verdict {
         if vote.voter != *source {
-            return reject(Refusal::NotFromSigner.reason());
+            return refuse(Refusal::NotFromSigner);
         }
         let Some(ballot) = self.open.get_mut(&vote.ballot) else {
-            return ignore(if self.decided.contains_key(&vote.ballot) {
-                "closed"
+            return refuse(if self.decided.contains_key(&vote.ballot) {
+                InboundRefusal::Closed
             } else {
-                "unknown_ballot"
+                InboundRefusal::UnknownBallot
             });
         };
         if now_ms >= ballot.open.deadline_unix_ms {
-            return ignore("closed");
+            return refuse(InboundRefusal::Closed);
         }
         if let Err(refusal) = check_vote(&self.keys, &ballot.open, &vote) {
-            return reject(refusal.reason());
+            return refuse(refusal);
         }
         if ballot.excluded.contains_key(&vote.voter) {
-            return ignore("excluded");
+            return refuse(InboundRefusal::Excluded);
         }
         if let Some(held) = ballot.votes.get(&vote.voter) {
             if held.sequence > vote.sequence {
-                return ignore("stale_sequence");
+                return refuse(InboundRefusal::StaleSequence);
             }
             if held.sequence == vote.sequence {
                 if held.choice == vote.choice {
-                    return ignore("duplicate");
+                    return refuse(InboundRefusal::Duplicate);
                 }
                 let evidence = Equivocation {
                     first: held.clone(),
@@ -687,13 +689,13 @@ impl<K: NodeSigner> BallotBook<K> {
 
     fn on_evidence(&mut self, evidence: Equivocation, out: &mut Vec<Action>) -> Verdict {
         let Some(ballot) = self.open.get(&evidence.first.ballot) else {
-            return ignore("unknown_ballot");
+            return refuse(InboundRefusal::UnknownBallot);
         };
         if ballot.excluded.contains_key(&evidence.first.voter) {
-            return ignore("duplicate");
+            return refuse(InboundRefusal::Duplicate);
         }
         if let Err(refusal) = check_equivocation(&self.keys, &ballot.open, &evidence) {
-            return reject(refusal.reason());
+            return refuse(refusal);
         }
         self.exclude(evidence, out);
         Verdict::Accept
@@ -717,7 +719,7 @@ impl<K: NodeSigner> BallotBook<K> {
             ballot.votes.remove(&voter);
             ballot.excluded.insert(voter, evidence);
         }
-        ignore("equivocation")
+        refuse(InboundRefusal::Equivocation)
     }
 
     // ---- time ----

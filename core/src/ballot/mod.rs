@@ -7,6 +7,7 @@
 //! * [`wire`]: opens, votes, attestations and equivocation proofs on `/x0/1/ballots`.
 //! * [`verify`]: the checks every receiver and every certificate reader runs.
 //! * [`book`]: the core that holds open ballots and decides them at the deadline.
+//! * [`refusal`]: why the book refused a message from the network, and its verdict.
 //! * [`certificate`]: the decided ballot as an offline-verifiable proof.
 //! * [`effect`]: what a passed ballot does.
 //! * [`effects`]: the one interpreter of the book's actions (persist, then publish) that
@@ -17,6 +18,7 @@ pub mod certificate;
 pub mod effect;
 pub mod effects;
 pub mod fallback;
+pub mod refusal;
 pub mod rules;
 pub mod verify;
 pub mod wire;

@@ -731,3 +731,82 @@ fn approve_ballots_run_shorter_than_halt_ballots() {
     let verdicts = open_many(&mut net, 3, 1, Effect::LiftHalt, 7 * DAY_MS, now + 2);
     assert_eq!(verdicts[0], vec![Verdict::Accept; 3]);
 }
+
+/// An open one node accepts and forwards can meet another node whose clock, `[ballot]`
+/// durations or attestation lifetime differ: those refusals are Ignores, so the relay is not
+/// penalised. What the open is (its signatures, its electorate) is refused alike everywhere.
+#[test]
+fn an_open_refused_for_the_receivers_clock_or_config_is_ignored_not_rejected() {
+    let mut net = Net::new(4);
+    let everyone = all(4);
+    let attested = net.outage(&[0, 1], &everyone);
+    // Opened a minute after the attestations: fresh under the default two-minute lifetime.
+    let opened = attested + 60_000;
+    let mut out = Vec::new();
+    net.books[0]
+        .open("skewed", Effect::LiftHalt, DURATION_MS, opened, &mut out)
+        .unwrap();
+    let encoded = out
+        .iter()
+        .find_map(|action| match action {
+            Action::Publish { encoded } => Some(encoded.clone()),
+            _ => None,
+        })
+        .expect("the open is published");
+    let opener = net.key(0);
+    let receiver =
+        |config: BallotConfig| BallotBook::new(Keys::new(3), net.members.clone(), config);
+    let judge = |config: BallotConfig, bytes: &[u8], now: u64| {
+        receiver(config).on_message(&opener, bytes, now, &mut Vec::new())
+    };
+    let defaults = BallotConfig::default();
+    assert_eq!(judge(defaults, &encoded, opened), Verdict::Accept);
+
+    let skew = defaults.skew_ms;
+    assert_eq!(
+        judge(defaults, &encoded, opened + skew + 1),
+        Verdict::Ignore {
+            reason: "timestamp_stale"
+        }
+    );
+    assert_eq!(
+        judge(defaults, &encoded, opened - skew - 1),
+        Verdict::Ignore {
+            reason: "timestamp_future"
+        }
+    );
+    let short = BallotConfig {
+        duration_ms_max: DURATION_MS - 1,
+        ..defaults
+    };
+    assert_eq!(
+        judge(short, &encoded, opened),
+        Verdict::Ignore {
+            reason: "duration_not_allowed"
+        }
+    );
+    let mut brief = defaults;
+    brief.fallback.attestation_ttl_ms = 30_000;
+    assert_eq!(
+        judge(brief, &encoded, opened),
+        Verdict::Ignore {
+            reason: "attestations_not_fresh"
+        }
+    );
+
+    // A bad signature is a bad signature at every node, whatever its config: one
+    // attestation's signature flipped is found even where that attestation is not fresh.
+    let Ok(Message::Open(mut open)) = Message::decode(&encoded) else {
+        panic!("an open decodes")
+    };
+    open.attestations[0].signature[0] ^= 1;
+    let forged = Message::Open(open).encode();
+    for config in [defaults, brief, short] {
+        assert_eq!(
+            judge(config, &forged, opened),
+            Verdict::Reject {
+                reason: "bad_signature"
+            }
+        );
+    }
+}

@@ -1,6 +1,7 @@
 //! The probe core: makes probes and judges received ones. Sans-IO: `now` is passed in.
 
 use super::wire::{Probe, WireError, BODY_BYTES_MAX};
+use crate::ids::Verdict;
 
 /// Limits for judging a probe's timestamp, and the size of probes this node makes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,9 +26,10 @@ impl Default for ProbeConfig {
     }
 }
 
-/// Why a received probe was rejected. `as_str` is the metric label.
+/// Why a received probe was refused. `reason` is the metric label; `verdict` what gossipsub
+/// is told (docs/PROTOCOL.md, "Gossip verdicts: REJECT and IGNORE").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RejectReason {
+pub enum Refusal {
     Malformed,
     UnsupportedVersion,
     Oversize,
@@ -35,24 +37,49 @@ pub enum RejectReason {
     TimestampStale,
 }
 
-impl RejectReason {
-    pub fn as_str(self) -> &'static str {
+impl Refusal {
+    /// Every refusal, for the tests that walk the verdict table.
+    pub const ALL: [Refusal; 5] = [
+        Refusal::Malformed,
+        Refusal::UnsupportedVersion,
+        Refusal::Oversize,
+        Refusal::TimestampFuture,
+        Refusal::TimestampStale,
+    ];
+
+    pub fn reason(self) -> &'static str {
         match self {
-            RejectReason::Malformed => "malformed",
-            RejectReason::UnsupportedVersion => "unsupported_version",
-            RejectReason::Oversize => "oversize",
-            RejectReason::TimestampFuture => "timestamp_future",
-            RejectReason::TimestampStale => "timestamp_stale",
+            Refusal::Malformed => "malformed",
+            Refusal::UnsupportedVersion => "unsupported_version",
+            Refusal::Oversize => "oversize",
+            Refusal::TimestampFuture => "timestamp_future",
+            Refusal::TimestampStale => "timestamp_stale",
         }
+    }
+
+    /// Whether every honest node, whatever its clock, would refuse the probe. The bytes
+    /// decide the first three (the topic name fixes the wire version, so another version
+    /// on this topic breaks the contract). The timestamp checks read the receiver's clock
+    /// and its own `[probe]` limits: a probe fresh at one hop can be stale at the next,
+    /// so the relay that forwarded it in good faith must not pay for it.
+    pub fn invalid_in_itself(self) -> bool {
+        match self {
+            Refusal::Malformed | Refusal::UnsupportedVersion | Refusal::Oversize => true,
+            Refusal::TimestampFuture | Refusal::TimestampStale => false,
+        }
+    }
+
+    pub fn verdict(self) -> Verdict {
+        Verdict::refused(self.reason(), self.invalid_in_itself())
     }
 }
 
-impl From<WireError> for RejectReason {
+impl From<WireError> for Refusal {
     fn from(error: WireError) -> Self {
         match error {
-            WireError::Truncated(_) | WireError::LengthMismatch { .. } => RejectReason::Malformed,
-            WireError::UnsupportedVersion(_) => RejectReason::UnsupportedVersion,
-            WireError::BodyTooLarge(_) => RejectReason::Oversize,
+            WireError::Truncated(_) | WireError::LengthMismatch { .. } => Refusal::Malformed,
+            WireError::UnsupportedVersion(_) => Refusal::UnsupportedVersion,
+            WireError::BodyTooLarge(_) => Refusal::Oversize,
         }
     }
 }
@@ -100,15 +127,15 @@ impl ProbeCore {
     }
 
     /// Judges a received probe at `now_unix_ms`.
-    pub fn on_inbound(&self, data: &[u8], now_unix_ms: u64) -> Result<Delivered, RejectReason> {
+    pub fn on_inbound(&self, data: &[u8], now_unix_ms: u64) -> Result<Delivered, Refusal> {
         let probe = Probe::decode(data)?;
         let published = probe.published_at_unix_ms;
         if published > now_unix_ms.saturating_add(self.config.future_skew_ms_max) {
-            return Err(RejectReason::TimestampFuture);
+            return Err(Refusal::TimestampFuture);
         }
         let latency_ms = now_unix_ms.saturating_sub(published);
         if latency_ms > self.config.age_ms_max {
-            return Err(RejectReason::TimestampStale);
+            return Err(Refusal::TimestampStale);
         }
         Ok(Delivered {
             sequence: probe.sequence,
@@ -148,7 +175,7 @@ mod tests {
         let too_far = author.next_probe(NOW + 30_001);
         assert_eq!(
             receiver.on_inbound(&too_far, NOW),
-            Err(RejectReason::TimestampFuture)
+            Err(Refusal::TimestampFuture)
         );
     }
 
@@ -160,8 +187,54 @@ mod tests {
         assert!(receiver.on_inbound(&old, NOW + 60_000).is_ok());
         assert_eq!(
             receiver.on_inbound(&old, NOW + 60_001),
-            Err(RejectReason::TimestampStale)
+            Err(Refusal::TimestampStale)
         );
+    }
+
+    /// A probe stamped just inside the age limit passes the first hop and is stale at the
+    /// next: the next node ignores it, so the relay that forwarded it in good faith keeps
+    /// its score. Broken bytes are the author's fault wherever they land: Reject.
+    #[test]
+    fn a_probe_stale_by_the_next_hop_is_ignored_and_broken_bytes_rejected() {
+        let config = ProbeConfig::default();
+        let age_ms_max = config.age_ms_max;
+        let mut crafter = ProbeCore::new(config.clone());
+        let relay = ProbeCore::new(config.clone());
+        let next_hop = ProbeCore::new(config);
+        let crafted = crafter.next_probe(NOW - age_ms_max + 5);
+        assert!(
+            relay.on_inbound(&crafted, NOW).is_ok(),
+            "fresh at the relay"
+        );
+        let refusal = next_hop.on_inbound(&crafted, NOW + 10).unwrap_err();
+        assert_eq!(refusal, Refusal::TimestampStale);
+        assert_eq!(
+            refusal.verdict(),
+            Verdict::Ignore {
+                reason: "timestamp_stale"
+            }
+        );
+        let early = crafter.next_probe(NOW + 30_001);
+        assert_eq!(
+            next_hop.on_inbound(&early, NOW).unwrap_err().verdict(),
+            Verdict::Ignore {
+                reason: "timestamp_future"
+            }
+        );
+        assert_eq!(
+            next_hop.on_inbound(b"x", NOW).unwrap_err().verdict(),
+            Verdict::Reject {
+                reason: "malformed"
+            }
+        );
+        for refusal in Refusal::ALL {
+            let expected = !matches!(refusal, Refusal::TimestampStale | Refusal::TimestampFuture);
+            assert_eq!(
+                matches!(refusal.verdict(), Verdict::Reject { .. }),
+                expected,
+                "{refusal:?}"
+            );
+        }
     }
 
     #[test]
@@ -169,13 +242,13 @@ mod tests {
         let receiver = ProbeCore::new(ProbeConfig::default());
         assert_eq!(
             receiver.on_inbound(b"not a probe", NOW),
-            Err(RejectReason::Malformed)
+            Err(Refusal::Malformed)
         );
         let mut future_version = ProbeCore::new(ProbeConfig::default()).next_probe(NOW);
         future_version[0] = 9;
         assert_eq!(
             receiver.on_inbound(&future_version, NOW),
-            Err(RejectReason::UnsupportedVersion)
+            Err(Refusal::UnsupportedVersion)
         );
     }
 }

@@ -7,5 +7,5 @@
 mod core;
 mod wire;
 
-pub use core::{Delivered, ProbeConfig, ProbeCore, RejectReason};
+pub use core::{Delivered, ProbeConfig, ProbeCore, Refusal};
 pub use wire::{Probe, WireError, BODY_BYTES_MAX, HEADER_BYTES, MESSAGE_BYTES_MAX, VERSION};

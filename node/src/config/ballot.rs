@@ -88,6 +88,8 @@ impl BallotSection {
     }
 
     pub(super) fn check(&self) -> Result<(), FieldError> {
+        let (limit_min_ms, limit_max_ms) = x0_core::ballot::verify::OpenRules::DURATION_MS_LIMITS;
+        let (limit_min_s, limit_max_s) = (limit_min_ms / 1000, limit_max_ms / 1000);
         for (field, value, min, max) in [
             ("ballot.attest_interval_s", self.attest_interval_s, 1, 3_600),
             (
@@ -96,13 +98,25 @@ impl BallotSection {
                 1,
                 86_400,
             ),
-            ("ballot.duration_s_min", self.duration_s_min, 1, 30 * 86_400),
-            ("ballot.duration_s_max", self.duration_s_max, 1, 30 * 86_400),
+            // Within the limits every node shares, so an open outside this node's range
+            // but inside them is only not allowed here (an Ignore, not a Reject).
+            (
+                "ballot.duration_s_min",
+                self.duration_s_min,
+                limit_min_s,
+                limit_max_s,
+            ),
+            (
+                "ballot.duration_s_max",
+                self.duration_s_max,
+                limit_min_s,
+                limit_max_s,
+            ),
             (
                 "ballot.duration_s_max_without_halt",
                 self.duration_s_max_without_halt,
-                1,
-                30 * 86_400,
+                limit_min_s,
+                limit_max_s,
             ),
             ("ballot.open_interval_s", self.open_interval_s, 0, 86_400),
             (

@@ -15,6 +15,7 @@ use x0_actors::messages::{
     WatchPeers,
 };
 use x0_core::known_topics;
+use x0_core::verdicts::ShellRefusal;
 
 use super::metrics::{NetworkMetrics, TopicReasonLabel, VerdictLabel};
 use super::swarm_task::{Command, NetworkStatus};
@@ -103,7 +104,7 @@ impl Handler<GossipArrived> for NetworkActor {
 
     fn handle(&mut self, arrived: GossipArrived, ctx: &mut Self::Context) {
         let Some(owner) = self.owners.get(&arrived.topic).cloned() else {
-            self.metrics.drop_validation("no_owner");
+            self.metrics.drop_validation(ShellRefusal::NoOwner.reason());
             self.report(
                 arrived.message_id,
                 arrived.propagation_source,
@@ -112,7 +113,8 @@ impl Handler<GossipArrived> for NetworkActor {
             return;
         };
         if self.validations_inflight >= self.validations_inflight_max {
-            self.metrics.drop_validation("inflight_full");
+            self.metrics
+                .drop_validation(ShellRefusal::InflightFull.reason());
             self.report(
                 arrived.message_id,
                 arrived.propagation_source,
@@ -148,8 +150,8 @@ impl Handler<GossipArrived> for NetworkActor {
                 let verdict = match result {
                     Ok(verdict) => verdict,
                     Err(_) => {
-                        actor.metrics.drop_validation("owner_gone");
-                        Verdict::Ignore { reason: "owner_gone" }
+                        actor.metrics.drop_validation(ShellRefusal::OwnerGone.reason());
+                        ShellRefusal::OwnerGone.verdict()
                     }
                 };
                 let (acceptance, label) = match verdict {
@@ -166,7 +168,17 @@ impl Handler<GossipArrived> for NetworkActor {
                             .inc();
                         (MessageAcceptance::Reject, "reject")
                     }
-                    Verdict::Ignore { .. } => (MessageAcceptance::Ignore, "ignore"),
+                    Verdict::Ignore { reason } => {
+                        actor
+                            .metrics
+                            .ignored
+                            .get_or_create(&TopicReasonLabel {
+                                topic: topic.clone(),
+                                reason: reason.to_string(),
+                            })
+                            .inc();
+                        (MessageAcceptance::Ignore, "ignore")
+                    }
                 };
                 actor
                     .metrics

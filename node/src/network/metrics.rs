@@ -40,6 +40,8 @@ pub struct NetworkMetrics {
     pub validated: Family<VerdictLabel, Counter>,
     /// `x0_gossip_messages_rejected_total{topic,reason}`: Rejects, by the owner's reason.
     pub rejected: Family<TopicReasonLabel, Counter>,
+    /// `x0_gossip_messages_ignored_total{topic,reason}`: Ignores, by the owner's reason.
+    pub ignored: Family<TopicReasonLabel, Counter>,
     /// `x0_gossip_validation_dropped_total{reason}`: messages no owner judged (overload,
     /// no owner, owner gone); gossipsub is told Ignore, so they are not forwarded.
     pub validation_dropped: Family<ReasonLabel, Counter>,
@@ -60,6 +62,7 @@ impl NetworkMetrics {
         let metrics = NetworkMetrics {
             validated: Family::default(),
             rejected: Family::default(),
+            ignored: Family::default(),
             validation_dropped: Family::default(),
             validation_inflight: Gauge::default(),
             peers_connected: Gauge::default(),
@@ -75,6 +78,11 @@ impl NetworkMetrics {
             "gossip_messages_rejected",
             "Gossip messages rejected as invalid, by reason; each penalises its sender",
             metrics.rejected.clone(),
+        );
+        registry.register(
+            "gossip_messages_ignored",
+            "Gossip messages refused without a penalty (stale, replayed, already known, no room), by reason",
+            metrics.ignored.clone(),
         );
         registry.register(
             "gossip_validation_dropped",

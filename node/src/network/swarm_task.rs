@@ -413,7 +413,8 @@ impl SwarmTask {
                     &propagation_source,
                     MessageAcceptance::Ignore,
                 );
-            self.metrics.drop_validation("mailbox_full");
+            self.metrics
+                .drop_validation(x0_core::verdicts::ShellRefusal::MailboxFull.reason());
         }
     }
 

@@ -148,7 +148,17 @@ pub struct StockPeer {
 
 impl StockPeer {
     pub fn spawn(authenticity: Authenticity) -> StockPeer {
-        let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+        StockPeer::spawn_as(libp2p::identity::Keypair::generate_ed25519(), authenticity)
+    }
+
+    /// A signing stock peer on a given key: two of them on one key are two swarms of one
+    /// peer (what an attacker holding a member's key can run).
+    pub fn spawn_with_key(key: libp2p::identity::Keypair) -> StockPeer {
+        StockPeer::spawn_as(key, Authenticity::Signed)
+    }
+
+    fn spawn_as(identity: libp2p::identity::Keypair, authenticity: Authenticity) -> StockPeer {
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
             .with_tokio()
             .with_tcp(
                 tcp::Config::default(),

@@ -115,8 +115,9 @@ pub struct Figures {
     pub quiet_probe_deliveries: u64,
     pub quiet_delivery_p99_ms: Option<u64>,
     /// Privileged messages (proposals, shares) honest nodes' gates admitted, and refused
-    /// by reason (`x0_auth_rejected_total{reason}` of the node). Each refusal is a gossip
-    /// Reject: the peer that sent it is penalised, and it goes no further.
+    /// by reason (`x0_auth_rejected_total{reason}` and `x0_auth_ignored_total{reason}` of
+    /// the node). A refusal goes no further; it is a gossip Reject (the peer that sent it
+    /// is penalised) only when the message is invalid in itself, else an Ignore.
     pub auth_admitted: u64,
     pub auth_rejected: BTreeMap<&'static str, u64>,
     /// What honest nodes' certify cores refused for a bound or a rule (fair shares:

@@ -30,7 +30,7 @@ use x0_core::known_topics::{KnownTopics, Payload};
 
 use super::{peer_key, Sim, Store, ADMISSIONS_TRACKED_MAX, CREDENTIALS_EXPIRE_UNIX_S};
 use crate::crypto::SimSuite;
-use crate::gossip::{Acceptance, GossipMessage, NodeId};
+use crate::gossip::{GossipMessage, NodeId};
 use crate::model_crypto::Weakness;
 use crate::scenario::Behaviour;
 use crate::tokens::SimTokens;
@@ -152,8 +152,9 @@ impl<S: SimSuite> Sim<S> {
 
     /// The auth actor's inbound path: `message` passes `node`'s gate (its author is the
     /// source the token must name), the admitted nonce is persisted, and the payload goes
-    /// on to the certify core. A refusal is reported to the gossip model as Reject at once
-    /// (the gate spends no modelled CPU time), which penalises the peer that sent it.
+    /// on to the certify core. A refusal is reported to the gossip model at once (the gate
+    /// spends no modelled CPU time), as Reject (penalising the peer that sent it) only
+    /// when the refusal says the message is invalid in itself, else as Ignore.
     /// Honest nodes count admissions and refusals (by reason) for the report, and every
     /// admission that breaks an invariant.
     pub(super) fn admit<'m>(
@@ -177,7 +178,9 @@ impl<S: SimSuite> Sim<S> {
                         .entry(refusal.reason())
                         .or_insert(0) += 1;
                 }
-                self.report(node, message.id, Acceptance::Reject);
+                // Reject only what is invalid in itself (the node's auth actor does the
+                // same): a replay or a stale timestamp costs the relay nothing.
+                self.report(node, message.id, super::acceptance_of(refusal.verdict()));
                 return None;
             }
         };

@@ -55,7 +55,8 @@ impl<S: SimSuite> Sim<S> {
                 }
                 Acceptance::Accept
             }
-            Err(_) => Acceptance::Reject,
+            // Reject or Ignore by the refusal's own rule, as the node's probe actor does.
+            Err(refusal) => super::acceptance_of(refusal.verdict()),
         }
     }
 }
