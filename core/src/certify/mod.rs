@@ -7,6 +7,7 @@
 //! both shells run: the actor in `x0_actors::certify` and the simulator.
 
 pub mod actions;
+pub mod bls_compose;
 pub mod collector;
 pub mod committee;
 pub mod effects;
