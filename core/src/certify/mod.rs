@@ -17,6 +17,9 @@ pub mod scheme;
 pub mod threshold;
 pub mod wire;
 
+#[cfg(test)]
+mod tests_share_checks;
+
 use crate::auth::token::Operation;
 
 /// How the admission gate classifies a proposal: on a `charter/` slot it is a Charter
