@@ -25,9 +25,10 @@
 //! batch check (after it, the share is known valid or has been checked on its own), and
 //! batches run only at those attempts and at ticks, so at most n batches. Each share is
 //! checked on its own at most once. In all at most 2n + f + 1 <= 2n + t + 1 BLS
-//! verifications (two Miller loops and one final exponentiation each), plus multi-scalar
-//! multiplications over at most n shares for the batches and (f+1)(t+1) for the
-//! combinations: linear in n whatever the faulty members send.
+//! verifications (two Miller loops and one final exponentiation each), linear in n
+//! whatever the faulty members send; besides them, batch sums over at most n shares in
+//! all and at most f + 1 combinations (one multi-scalar multiplication of t+1 shares
+//! each). docs/PROTOCOL.md states the same bound.
 //! * two valid certificates for one (epoch, slot) and different proposals halt the slot
 //!   and name the members whose valid shares endorse both.
 //!
