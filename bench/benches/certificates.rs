@@ -151,12 +151,8 @@ fn verdicts(
             .sign(b"another proposal");
     }
     let run = |committee: BlsCommittee, shares: &[(MemberIndex, blsttc::SignatureShare)]| {
-        let mut collector: Collector<BlsCommittee, BlsMember> = Collector::new(
-            committee,
-            None,
-            CollectorConfig::default(),
-            BTreeMap::new(),
-        );
+        let mut collector: Collector<BlsCommittee, BlsMember> =
+            Collector::new(committee, None, CollectorConfig::default(), BTreeMap::new());
         let mut out = Vec::new();
         collector.on_proposal(proposal.clone(), 0, &mut out);
         for (member, share) in shares {

@@ -180,16 +180,19 @@ pub fn shares_valid_batch(
             WEIGHT_BITS,
             false,
         ),
-        blst_bls::AggregatePublicKey::aggregate_with_randomness(&keys, &weights, WEIGHT_BITS, false),
+        blst_bls::AggregatePublicKey::aggregate_with_randomness(
+            &keys,
+            &weights,
+            WEIGHT_BITS,
+            false,
+        ),
     ) else {
         return false;
     };
-    signature.to_signature().fast_aggregate_verify_pre_aggregated(
-        false,
-        message,
-        blsttc::DST,
-        &key.to_public_key(),
-    ) == BLST_ERROR::BLST_SUCCESS
+    signature
+        .to_signature()
+        .fast_aggregate_verify_pre_aggregated(false, message, blsttc::DST, &key.to_public_key())
+        == BLST_ERROR::BLST_SUCCESS
 }
 
 /// The colluding construction of issue 18, for tests: members `a` and `b` turn their
@@ -243,7 +246,9 @@ mod tests {
     fn signed(n: usize, seed: u64, message: &[u8]) -> Signed {
         let secret = SecretKeySet::random(faulty_max(n), &mut ChaCha8Rng::seed_from_u64(seed));
         let key_set = secret.public_keys();
-        let shares = (0..n).map(|i| secret.secret_key_share(i).sign(message)).collect();
+        let shares = (0..n)
+            .map(|i| secret.secret_key_share(i).sign(message))
+            .collect();
         let keys = (0..n)
             .map(|i| {
                 blst_bls::PublicKey::key_validate(&key_set.public_key_share(i).to_bytes())
@@ -277,7 +282,11 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(position, &m)| {
-                    let from = if spoiled == Some(position) { &other } else { &s };
+                    let from = if spoiled == Some(position) {
+                        &other
+                    } else {
+                        &s
+                    };
                     (m, &from.shares[usize::from(m)])
                 })
                 .collect();
@@ -361,7 +370,11 @@ mod tests {
             let mut shares: Vec<SignatureShare> =
                 members.iter().map(|&m| s.shares[m].clone()).collect();
             // Half the rounds all valid; the rest with 1..=k spoiled shares.
-            let bad_count = if round % 2 == 0 { 0 } else { rng.gen_range(1..=k) };
+            let bad_count = if round % 2 == 0 {
+                0
+            } else {
+                rng.gen_range(1..=k)
+            };
             for position in sample(&mut rng, k, bad_count).into_vec() {
                 shares[position] = match rng.gen_range(0..3) {
                     0 => other.shares[members[position]].clone(),
@@ -411,7 +424,11 @@ mod tests {
         // Neither share is valid on its own, and the batch says so.
         assert!(!s.key_set.public_key_share(0).verify(&a, message));
         assert!(!s.key_set.public_key_share(1).verify(&b, message));
-        let entries = [(&s.keys[0], &a), (&s.keys[1], &b), (&s.keys[6], &s.shares[6])];
+        let entries = [
+            (&s.keys[0], &a),
+            (&s.keys[1], &b),
+            (&s.keys[6], &s.shares[6]),
+        ];
         assert!(!shares_valid_batch(message, &entries));
         // Another subset with one of them does not combine to a valid signature.
         let other = combine_signatures(&[(0, &a), (2, &s.shares[2]), (6, &s.shares[6])]);

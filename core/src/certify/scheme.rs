@@ -301,8 +301,10 @@ impl ThresholdScheme for BlsCommittee {
         }
         // The same bytes as `self.key_set.combine_signatures(chosen)`, one multi-scalar
         // multiplication instead of t+1 (bls_compose's property tests).
-        let chosen: Vec<(MemberIndex, &SignatureShare)> =
-            chosen.iter().map(|(member, share)| (*member, share)).collect();
+        let chosen: Vec<(MemberIndex, &SignatureShare)> = chosen
+            .iter()
+            .map(|(member, share)| (*member, share))
+            .collect();
         bls_compose::combine_signatures(&chosen)
     }
 

@@ -117,8 +117,12 @@ fn colluding_shares_that_combine_validly_are_never_forwarded() {
 
     // A node that holds only one of them (another subset) finds it invalid too, after
     // the hold, and does not forward it either.
-    let mut other: Collector<BlsCommittee, BlsMember> =
-        Collector::new(committee(), None, CollectorConfig::default(), BTreeMap::new());
+    let mut other: Collector<BlsCommittee, BlsMember> = Collector::new(
+        committee(),
+        None,
+        CollectorConfig::default(),
+        BTreeMap::new(),
+    );
     let mut other_out = Vec::new();
     assert_eq!(other.on_share(1, id, b, 1, &mut other_out), None);
     other.tick(1 + CollectorConfig::default().share_hold_ms, &mut other_out);
