@@ -49,8 +49,8 @@ pub struct CollectorConfig {
     /// Slots whose certificate is remembered (for conflict detection).
     pub certified_max: usize,
     /// How long a share's verdict waits for a combination before the share is verified on
-    /// its own. Short enough that shares keep spreading, long enough that most are proven
-    /// by one combination instead of one pairing each.
+    /// its own. Short enough that shares keep spreading, long enough that most are checked
+    /// in one batch with the shares of a combination instead of one pairing each.
     pub share_hold_ms: u64,
 }
 
@@ -80,7 +80,7 @@ pub struct Certificate<C> {
 /// What becomes of one received share: the gossip verdict the shell gives its message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShareVerdict {
-    /// Proven valid (by a combination or on its own): forward it.
+    /// Checked valid on its own (in a batch or alone): forward it.
     Valid,
     /// Invalid: reject the message, penalise the sender, keep the evidence.
     Invalid(&'static str),
