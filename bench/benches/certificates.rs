@@ -8,16 +8,26 @@
 //!   cores as the node does; `full_verify_all_1thread`: the same with the shares checked
 //!   one after the other. Same run, so their ratios are the saving of combine-first and
 //!   the gain of the threads.
+//! * issue 18: `combine_blsttc` and `full_combine_first_blsttc`, the same with blsttc's own
+//!   `combine_signatures` (the same-run baseline of x0's one multi-scalar multiplication);
+//!   `batch_check` (all t+1 shares valid on their own, one randomised batch) against
+//!   `full_verify_all`'s share checks; at n = 100, `verdicts_honest` and
+//!   `verdicts_t_faulty`: a collector (not a member) from the proposal to the published
+//!   certificate, with t+1 honest shares, and with t faulty members whose shares come first
+//!   (signed over another message; then t+1 honest ones), every share's verdict included.
 //!
 //! Run: `cargo bench -p x0-bench --bench certificates`
 
 use std::hint::black_box;
 
+use std::collections::BTreeMap;
+
 use blsttc::SecretKeySet;
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use x0_core::certify::proposal::ProposalId;
+use x0_core::certify::collector::{Collector, CollectorConfig, Output};
+use x0_core::certify::proposal::{Proposal, ProposalId};
 use x0_core::certify::scheme::{
     signing_message, BlsCommittee, BlsMember, MemberIndex, ShareSigner, ThresholdScheme,
 };
@@ -57,6 +67,28 @@ fn certificates(c: &mut Criterion) {
                 assert!(committee.verify_certificate(&message, &combined));
             })
         });
+        let key_set = committee.key_set();
+        let blsttc_combine = |shares: &[(MemberIndex, blsttc::SignatureShare)]| {
+            key_set
+                .combine_signatures(shares.iter().map(|(m, s)| (usize::from(*m), s)))
+                .unwrap()
+        };
+        assert_eq!(blsttc_combine(&shares), certificate, "byte-identical");
+        group.bench_function(BenchmarkId::new("combine_blsttc", n), |b| {
+            b.iter(|| black_box(blsttc_combine(black_box(&shares))))
+        });
+        group.bench_function(BenchmarkId::new("full_combine_first_blsttc", n), |b| {
+            b.iter(|| {
+                let combined = blsttc_combine(black_box(&shares));
+                assert!(committee.verify_certificate(&message, &combined));
+            })
+        });
+        group.bench_function(BenchmarkId::new("batch_check", n), |b| {
+            b.iter(|| assert!(committee.shares_valid_batch(&message, black_box(&shares))))
+        });
+        if n == 100 {
+            verdicts(&mut group, &secret, &committee);
+        }
         group.bench_function(BenchmarkId::new("full_verify_all", n), |b| {
             b.iter(|| {
                 assert!(committee
@@ -76,6 +108,76 @@ fn certificates(c: &mut Criterion) {
             })
         });
         group.finish();
+    }
+}
+
+/// The proposal the verdict benches certify.
+fn proposal() -> Proposal {
+    Proposal {
+        epoch: 1,
+        slot: "gossip/mesh_n".into(),
+        payload: b"bench".to_vec(),
+        affected_ppm: 500_000,
+        proposer: vec![1, 2, 3],
+        nonce: [4; 16],
+        timestamp_unix_ms: 1_800_000_000_000,
+    }
+}
+
+/// The collector's whole verdict path for one proposal: a fresh collector (not a member, so
+/// it signs nothing) takes the proposal and then the shares in order, all at one instant,
+/// until it publishes the certificate. `verdicts_honest`: t+1 honest shares (one
+/// combination, one certificate verification, one batch check). `verdicts_t_faulty`: the
+/// t faulty members' shares (signed over another message) come first, so the first
+/// combination takes t of them: it fails, the batch fails, those t+1 shares are checked one
+/// by one, and t more honest shares form the certificate.
+fn verdicts(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    secret: &SecretKeySet,
+    committee: &BlsCommittee,
+) {
+    let n = committee.committee_size();
+    let t = committee.share_count_min() - 1;
+    let proposal = proposal();
+    let id = proposal.id();
+    let message = signing_message(&id);
+    let honest: Vec<_> = (0..n)
+        .map(|i| (i as MemberIndex, secret.secret_key_share(i).sign(&message)))
+        .collect();
+    let mut faulty = honest.clone();
+    for (i, share) in faulty.iter_mut().take(t) {
+        *share = secret
+            .secret_key_share(usize::from(*i))
+            .sign(b"another proposal");
+    }
+    let run = |committee: BlsCommittee, shares: &[(MemberIndex, blsttc::SignatureShare)]| {
+        let mut collector: Collector<BlsCommittee, BlsMember> =
+            Collector::new(committee, None, CollectorConfig::default(), BTreeMap::new());
+        let mut out = Vec::new();
+        collector.on_proposal(proposal.clone(), 0, &mut out);
+        for (member, share) in shares {
+            collector.on_share(*member, id, share.clone(), 0, &mut out);
+            if out
+                .iter()
+                .any(|o| matches!(o, Output::PublishCertificate(_)))
+            {
+                return out;
+            }
+        }
+        panic!("no certificate from {} shares", shares.len());
+    };
+    for (name, shares) in [
+        ("verdicts_honest", &honest[..=t]),
+        ("verdicts_t_faulty", &faulty[..=2 * t]),
+    ] {
+        // The clone of the committee (its keys derived once) is set-up, not measured.
+        group.bench_function(BenchmarkId::new(name, n), |b| {
+            b.iter_batched(
+                || (committee.clone(), shares.to_vec()),
+                |(committee, shares)| black_box(run(committee, &shares)),
+                BatchSize::SmallInput,
+            )
+        });
     }
 }
 

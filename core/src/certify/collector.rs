@@ -5,12 +5,30 @@
 //! Rules it enforces:
 //! * a member signs at most one proposal per (epoch, slot); the shell persists that
 //!   choice before it publishes the share ([`Output::PublishShare`]);
-//! * combine first: t+1 shares are combined and the result verified once; only if that
-//!   fails is each share verified, and the invalid ones are dropped and their senders
-//!   reported;
-//! * a share is not forwarded before it is known to be valid: its verdict is held until a
-//!   combination proves it, or until `share_hold_ms` passes and it is verified on its own
-//!   (so shares still spread when a node alone never reaches t+1);
+//! * combine first: t+1 shares are combined and the result verified once, and the
+//!   certificate is published only if, in addition, every share in it is valid on its
+//!   own (one randomised batch check of those not yet known valid); on any failure the
+//!   shares not yet known valid are checked one by one, and the invalid ones are dropped
+//!   and their senders reported;
+//! * a share is not forwarded before it is valid on its own: a valid combination proves
+//!   nothing about each share (two colluding members can send σa + λb·Δ and σb − λa·Δ,
+//!   which combine validly for one signer subset and for no other). Its verdict is held
+//!   until it passes a batch check with the other shares of a combination, or until
+//!   `share_hold_ms` passes and it is checked with the other overdue shares (so shares
+//!   still spread when a node alone never reaches t+1);
+//! * a share known valid is never verified again (`Held::verified`).
+//!
+//! Worst case per proposal, with f <= t faulty members: at most n shares are ever held (one
+//! per member, a caught member's further shares are ignored). Every combination attempt
+//! either publishes or removes at least one invalid share, so there are at most f + 1
+//! attempts, each one combination and one verification. Each share is in at most one
+//! batch check (after it, the share is known valid or has been checked on its own), and
+//! batches run only at those attempts and at ticks, so at most n batches. Each share is
+//! checked on its own at most once. In all at most 2n + f + 1 <= 2n + t + 1 BLS
+//! verifications (two Miller loops and one final exponentiation each), linear in n
+//! whatever the faulty members send; besides them, batch sums over at most n shares in
+//! all and at most f + 1 combinations (one multi-scalar multiplication of t+1 shares
+//! each). docs/PROTOCOL.md states the same bound.
 //! * two valid certificates for one (epoch, slot) and different proposals halt the slot
 //!   and name the members whose valid shares endorse both.
 //!
@@ -45,8 +63,8 @@ pub struct CollectorConfig {
     /// `certified_max / committee size` of them (at least one).
     pub certified_max: usize,
     /// How long a share's verdict waits for a combination before the share is verified on
-    /// its own. Short enough that shares keep spreading, long enough that most are proven
-    /// by one combination instead of one pairing each.
+    /// its own. Short enough that shares keep spreading, long enough that most are checked
+    /// in one batch with the shares of a combination instead of one pairing each.
     pub share_hold_ms: u64,
 }
 
@@ -76,7 +94,7 @@ pub struct Certificate<C> {
 /// What becomes of one received share: the gossip verdict the shell gives its message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShareVerdict {
-    /// Proven valid (by a combination or on its own): forward it.
+    /// Checked valid on its own (in a batch or alone): forward it.
     Valid,
     /// Invalid: reject the message, penalise the sender, keep the evidence.
     Invalid(&'static str),
@@ -146,6 +164,9 @@ struct Held<S> {
     arrived_ms: u64,
     /// True once a verdict was given (immediately or by [`Output::ShareDecided`]).
     decided: bool,
+    /// True once the share is known valid on its own (checked, or this node's own): it is
+    /// never verified again. Implies `decided`.
+    verified: bool,
 }
 
 struct Pending<S> {
@@ -424,6 +445,7 @@ where
                             share: share.clone(),
                             arrived_ms: now_ms,
                             decided: true,
+                            verified: true,
                         },
                     );
                     out.push(Output::PublishShare {
@@ -472,6 +494,7 @@ where
                 share,
                 arrived_ms: now_ms,
                 decided: false,
+                verified: false,
             },
         );
         self.next_due_ms = self
@@ -566,7 +589,7 @@ where
                 .iter()
                 .map(|m| (*m, entry.shares[m].share.clone()))
                 .collect();
-            let bad = self.scheme.invalid_shares(&message, &checked);
+            let bad = self.scheme.invalid_shares_batched(&message, &checked);
             decide(entry, id, &overdue, &bad, out);
             self.try_certify(id, now_ms, out);
         }
@@ -660,16 +683,22 @@ where
             .scheme
             .combine(&chosen)
             .filter(|signature| self.scheme.verify_certificate(&message, signature));
-        let Some(signature) = combined else {
-            // Combine failed: find the bad shares one by one, drop and report them.
-            let bad = self.scheme.invalid_shares(&message, &chosen);
+        // A valid combination does not prove its shares (colluding shares cancel out), so
+        // those not known valid yet are checked on their own, in one batch; if the batch
+        // fails, one by one. A share known valid is never checked again.
+        let unchecked: Vec<(MemberIndex, S::Share)> = chosen
+            .into_iter()
+            .filter(|(m, _)| !entry.shares[m].verified)
+            .collect();
+        let unchecked_members: Vec<MemberIndex> = unchecked.iter().map(|(m, _)| *m).collect();
+        let bad = self.scheme.invalid_shares_batched(&message, &unchecked);
+        decide(entry, id, &unchecked_members, &bad, out);
+        let Some(signature) = combined.filter(|_| bad.is_empty()) else {
             assert!(!bad.is_empty(), "a failed combination has an invalid share");
-            decide(entry, id, &members, &bad, out);
-            // The remaining shares may reach the threshold again.
+            // No certificate from invalid shares, even when they combine validly: the
+            // remaining shares may reach the threshold again.
             return self.try_certify(id, now_ms, out);
         };
-        // The combination proves every share in it.
-        decide(entry, id, &members, &[], out);
         let certificate = Certificate {
             proposal: entry.proposal.clone().expect("checked above"),
             signers: members,
@@ -766,8 +795,9 @@ where
     }
 }
 
-/// Gives verdicts to `members` of `entry`: `bad` ones are invalid (and removed, with
-/// evidence), the rest valid. Members decided before get no second verdict.
+/// Gives verdicts to `members` of `entry`, all just checked on their own: `bad` ones are
+/// invalid (and removed, with evidence), the rest valid and never checked again. Members
+/// decided before get no second verdict.
 fn decide<S: Clone, C>(
     entry: &mut Pending<S>,
     id: ProposalId,
@@ -793,6 +823,7 @@ fn decide<S: Clone, C>(
             });
         } else {
             let held = entry.shares.get_mut(member).expect("member of entry");
+            held.verified = true;
             if !held.decided {
                 held.decided = true;
                 out.push(Output::ShareDecided {

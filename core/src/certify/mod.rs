@@ -7,6 +7,7 @@
 //! both shells run: the actor in `x0_actors::certify` and the simulator.
 
 pub mod actions;
+pub mod bls_compose;
 pub mod collector;
 pub mod committee;
 pub mod effects;
@@ -15,6 +16,9 @@ pub mod proposal;
 pub mod scheme;
 pub mod threshold;
 pub mod wire;
+
+#[cfg(test)]
+mod tests_share_checks;
 
 use crate::auth::token::Operation;
 

@@ -2,12 +2,15 @@
 //! can plug in a cost-modelled scheme with the same valid/invalid semantics, and its real
 //! implementation on BLS12-381 with blsttc.
 //!
-//! Keys, shares, combination and the wire format are blsttc's. Verification goes through
-//! blst, the library under blsttc, with the same ciphersuite (`blsttc::DST`, keys in G1,
-//! signatures in G2, i.e. blst's `min_pk`): blst's `verify` runs the two Miller loops and
-//! one final exponentiation on their product, where blsttc's `verify` computes two full
-//! pairings and compares them; the answer is the same (a test checks it against blsttc),
-//! the cost about a third lower. No curve arithmetic of our own: only blst's public API.
+//! Keys, shares and the wire format are blsttc's. Verification goes through blst, the
+//! library under blsttc, with the same ciphersuite (`blsttc::DST`, keys in G1, signatures
+//! in G2, i.e. blst's `min_pk`): blst's `verify` runs the two Miller loops and one final
+//! exponentiation on their product, where blsttc's `verify` computes two full pairings and
+//! compares them; the answer is the same (a test checks it against blsttc), the cost about
+//! a third lower. Combination and batch verification are composed from blstrs and blst in
+//! [`super::bls_compose`] (one multi-scalar multiplication instead of t+1; one verification
+//! for many shares of one message), byte-identical to blsttc's combination (property
+//! tests). No curve arithmetic of our own: only the libraries' public APIs.
 
 use std::collections::BTreeSet;
 use std::num::NonZeroUsize;
@@ -17,6 +20,7 @@ use blst::min_pk as blst_bls;
 use blst::BLST_ERROR;
 use blsttc::{PublicKeySet, SecretKeyShare, Signature, SignatureShare};
 
+use super::bls_compose;
 use super::proposal::ProposalId;
 
 /// A committee member's position in the key set, 0-based.
@@ -53,8 +57,8 @@ pub trait ThresholdScheme {
     fn combine(&self, shares: &[(MemberIndex, Self::Share)]) -> Option<Self::Certificate>;
     fn verify_certificate(&self, message: &[u8], certificate: &Self::Certificate) -> bool;
 
-    /// The members among `shares` whose share does not verify for `message`: the fallback
-    /// after a failed combination. A scheme may share work across the shares.
+    /// The members among `shares` whose share does not verify for `message`, each checked
+    /// on its own. A scheme may share work across the shares.
     fn invalid_shares(
         &self,
         message: &[u8],
@@ -65,6 +69,32 @@ pub trait ThresholdScheme {
             .filter(|(member, share)| !self.verify_share(*member, message, share))
             .map(|(member, _)| *member)
             .collect()
+    }
+
+    /// True when every share verifies for `message` on its own (each share individually
+    /// valid, not merely a valid combination), checked at once where the scheme can: a
+    /// randomised batch verification of all of them. True for no shares. A false names
+    /// nobody; [`ThresholdScheme::invalid_shares_batched`] finds the culprits.
+    fn shares_valid_batch(&self, message: &[u8], shares: &[(MemberIndex, Self::Share)]) -> bool {
+        shares
+            .iter()
+            .all(|(member, share)| self.verify_share(*member, message, share))
+    }
+
+    /// [`ThresholdScheme::invalid_shares`] through one batch check first: when the batch
+    /// passes (the usual case) nobody is invalid; when it fails, every share is checked
+    /// on its own. So each share costs at most one batch membership and one verification
+    /// of its own, whoever misbehaves and however many bad shares there are.
+    fn invalid_shares_batched(
+        &self,
+        message: &[u8],
+        shares: &[(MemberIndex, Self::Share)],
+    ) -> Vec<MemberIndex> {
+        // One share: its own verification is the batch.
+        if shares.len() > 1 && self.shares_valid_batch(message, shares) {
+            return Vec::new();
+        }
+        self.invalid_shares(message, shares)
     }
 }
 
@@ -188,13 +218,11 @@ impl BlsCommittee {
     /// shares one at a time from a shared counter (a thread slowed by other load simply
     /// claims fewer) and report positions, sorted afterwards.
     ///
-    /// Not a batch verification: blst can check many same-message signatures at once
-    /// (`AggregateSignature::aggregate_with_randomness` with the matching public-key call,
-    /// then one `fast_aggregate_verify_pre_aggregated`), about 6-7 ms here for 34 valid
-    /// shares. But this runs only after a combination failed, so at least one share is bad
-    /// and a failed batch names nobody: finding the bad ones takes bisection, about two
-    /// batch checks per bad share per halving, and the faulty members choose how many bad
-    /// shares there are. One verification per share costs the same whoever misbehaves.
+    /// Not a batch verification: this is the fallback after a failed batch
+    /// ([`ThresholdScheme::invalid_shares_batched`]), when at least one share is bad and
+    /// a failed batch names nobody. Bisection would need about two batch checks per bad
+    /// share per halving, and the faulty members choose how many bad shares there are;
+    /// one verification per share costs the same whoever misbehaves.
     pub fn invalid_shares_on(
         &self,
         message: &[u8],
@@ -271,13 +299,13 @@ impl ThresholdScheme for BlsCommittee {
         {
             return None;
         }
-        self.key_set
-            .combine_signatures(
-                chosen
-                    .iter()
-                    .map(|(member, share)| (usize::from(*member), share)),
-            )
-            .ok()
+        // The same bytes as `self.key_set.combine_signatures(chosen)`, one multi-scalar
+        // multiplication instead of t+1 (bls_compose's property tests).
+        let chosen: Vec<(MemberIndex, &SignatureShare)> = chosen
+            .iter()
+            .map(|(member, share)| (*member, share))
+            .collect();
+        bls_compose::combine_signatures(&chosen)
     }
 
     fn verify_certificate(&self, message: &[u8], certificate: &Signature) -> bool {
@@ -292,6 +320,23 @@ impl ThresholdScheme for BlsCommittee {
         shares: &[(MemberIndex, SignatureShare)],
     ) -> Vec<MemberIndex> {
         self.invalid_shares_on(message, shares, self.workers)
+    }
+
+    /// One blst verification of the weighted sums of the shares and of their members' keys
+    /// ([`bls_compose::shares_valid_batch`]). An unknown member, or one without a usable
+    /// key, makes the batch fail (its share verifies for nothing).
+    fn shares_valid_batch(&self, message: &[u8], shares: &[(MemberIndex, SignatureShare)]) -> bool {
+        let Some(entries) = shares
+            .iter()
+            .map(|(member, share)| {
+                let key = self.member_keys.get(usize::from(*member))?.as_ref()?;
+                Some((key, share))
+            })
+            .collect::<Option<Vec<_>>>()
+        else {
+            return false;
+        };
+        bls_compose::shares_valid_batch(message, &entries)
     }
 }
 
