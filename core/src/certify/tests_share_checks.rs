@@ -36,7 +36,9 @@ fn propose<S: ThresholdScheme<Share = SignatureShare>>(
     now_ms: u64,
     out: &mut Vec<Output<SignatureShare, S::Certificate>>,
 ) {
-    node.on_proposal(proposal, now_ms, out);
+    // Charged to member 0: these tests make a handful of proposals, far within its share.
+    node.on_proposal(proposal, 0, now_ms, out)
+        .expect("room for the test's proposal");
 }
 
 /// Every verdict given in `out` (held ones, as `ShareDecided`).
