@@ -154,7 +154,9 @@ fn verdicts(
         let mut collector: Collector<BlsCommittee, BlsMember> =
             Collector::new(committee, None, CollectorConfig::default(), BTreeMap::new());
         let mut out = Vec::new();
-        collector.on_proposal(proposal.clone(), 0, &mut out);
+        collector
+            .on_proposal(proposal.clone(), 0, 0, &mut out)
+            .expect("an empty collector has room");
         for (member, share) in shares {
             collector.on_share(*member, id, share.clone(), 0, &mut out);
             if out
