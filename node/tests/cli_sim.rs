@@ -65,7 +65,7 @@ fn sim_writes_the_report_and_plots_into_out() {
         "{stdout}"
     );
     assert!(stdout.contains("ok   safety"), "{stdout}");
-    assert!(stdout.contains("passed: all 6 criteria held"), "{stdout}");
+    assert!(stdout.contains("passed: all 7 criteria held"), "{stdout}");
     // The speed line: the events counted in the report, per second of wall time.
     let speed = stdout
         .lines()
