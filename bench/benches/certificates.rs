@@ -129,8 +129,9 @@ fn proposal() -> Proposal {
 /// until it publishes the certificate. `verdicts_honest`: t+1 honest shares (one
 /// combination, one certificate verification, one batch check). `verdicts_t_faulty`: the
 /// t faulty members' shares (signed over another message) come first, so the first
-/// combination takes t of them: it fails, the batch fails, those t+1 shares are checked one
-/// by one, and t more honest shares form the certificate.
+/// combination takes t of them: it fails, so its t+1 shares are checked one by one (on
+/// both cores), and t more honest shares form the certificate (a second combination and
+/// certificate verification, and one batch check of the t new shares).
 fn verdicts(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     secret: &SecretKeySet,

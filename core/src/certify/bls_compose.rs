@@ -9,7 +9,8 @@
 //!   n = 100). The result is the very point blsttc computes: a property test checks it is
 //!   byte-identical to `PublicKeySet::combine_signatures` over thousands of random signer
 //!   subsets at n = 4, 10, 100 and 300. Callers verify the combined signature before they
-//!   use it, as they did with blsttc's.
+//!   use it, as they did with blsttc's. `BlsCommittee::combine` uses it from
+//!   `COMPOSED_COMBINE_SHARES_MIN` (32) shares, where blst's multiplication is Pippenger.
 //! * [`shares_valid_batch`]: randomised batch verification of k shares of ONE message
 //!   (all shares of a proposal sign the same bytes): with weights r_i, Σ r_i·σ_i is checked
 //!   against Σ r_i·pk_i by one BLS verification (blst's `aggregate_with_randomness` for

@@ -685,13 +685,19 @@ where
             .filter(|signature| self.scheme.verify_certificate(&message, signature));
         // A valid combination does not prove its shares (colluding shares cancel out), so
         // those not known valid yet are checked on their own, in one batch; if the batch
-        // fails, one by one. A share known valid is never checked again.
+        // fails, one by one. After a failed combination one of them is invalid for sure (the
+        // others are known valid), so a batch would fail too: one by one at once. A share
+        // known valid is never checked again.
         let unchecked: Vec<(MemberIndex, S::Share)> = chosen
             .into_iter()
             .filter(|(m, _)| !entry.shares[m].verified)
             .collect();
         let unchecked_members: Vec<MemberIndex> = unchecked.iter().map(|(m, _)| *m).collect();
-        let bad = self.scheme.invalid_shares_batched(&message, &unchecked);
+        let bad = if combined.is_some() {
+            self.scheme.invalid_shares_batched(&message, &unchecked)
+        } else {
+            self.scheme.invalid_shares(&message, &unchecked)
+        };
         decide(entry, id, &unchecked_members, &bad, out);
         let Some(signature) = combined.filter(|_| bad.is_empty()) else {
             assert!(!bad.is_empty(), "a failed combination has an invalid share");
