@@ -98,7 +98,7 @@ fn certificate(sets: &(SecretKeySet, SecretKeySet), proposal: &Proposal) -> Cert
 
 fn share(sets: &(SecretKeySet, SecretKeySet), id: ProposalId, member: u16) -> ShareMessage {
     // The id stands for a proposal of either class: both key sets sign shares.
-    let class = if member % 2 == 0 {
+    let class = if member.is_multiple_of(2) {
         ChangeClass::Standard
     } else {
         ChangeClass::Supermajority
