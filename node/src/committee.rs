@@ -13,7 +13,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use blsttc::{PublicKeySet, SecretKeySet, SecretKeyShare};
+use blsttc::{PublicKeySet, SecretKeySet, SecretKeyShare, PK_SIZE};
 use libp2p::PeerId;
 use serde::{Deserialize, Serialize};
 use x0_actors::messages::PeerKey;
@@ -81,6 +81,18 @@ fn decode_key_set(name: &str, text: &str) -> Result<PublicKeySet, CommitteeKeyEr
             format!("is not hex ({e}); copy it from `x0 committee deal`'s committee.toml"),
         )
     })?;
+    // blsttc reads whole 48-byte points and drops what is left: a cut-off key set would
+    // silently lose its last coefficient, and one shorter than a point would be a set of
+    // no coefficients, whose threshold underflows.
+    if bytes.is_empty() || bytes.len() % PK_SIZE != 0 {
+        return Err(field(
+            name,
+            format!(
+                "is {} bytes, not a whole number of {PK_SIZE}-byte points; copy it whole from `x0 committee deal`'s committee.toml",
+                bytes.len()
+            ),
+        ));
+    }
     PublicKeySet::from_bytes(bytes)
         .map_err(|e| field(name, format!("is not a BLS public key set ({e}); copy it from `x0 committee deal`'s committee.toml")))
 }
@@ -489,6 +501,34 @@ mod tests {
                 Ok(_) => panic!("{expected}: accepted"),
             }
         }
+    }
+
+    #[test]
+    fn key_sets_that_are_not_whole_points_are_refused() {
+        let dealt = deal(&peers(4), 1, vec![], &mut ChaCha20Rng::seed_from_u64(4));
+        let whole = dealt.section.public_key_set.clone();
+        // Found by the config fuzz target (docs/FUZZING.md): 27 bytes, less than one point,
+        // read as a key set of no coefficients whose threshold underflowed (a panic).
+        let crash = "99e15ac1e246546e91fd48f6af2cb58703756900bfcf4e7ef15d4d";
+        for (name, text) in [
+            ("crash", crash.to_string()),
+            ("empty", String::new()),
+            ("one byte more", format!("{whole}00")),
+            ("cut short", whole[..whole.len() - 20].to_string()),
+        ] {
+            let section = CommitteeSection {
+                supermajority_public_key_set: text,
+                ..dealt.section.clone()
+            };
+            match section.check() {
+                Err(CommitteeKeyError::Field { field, message }) => {
+                    assert_eq!(field, "committee.supermajority_public_key_set", "{name}");
+                    assert!(message.contains("48-byte points"), "{name}: {message}");
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        assert!(dealt.section.check().is_ok());
     }
 
     #[test]

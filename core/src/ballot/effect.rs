@@ -31,7 +31,9 @@ fn id_hex(id: &ProposalId) -> String {
 
 fn parse_id(text: &str) -> Result<ProposalId, EffectError> {
     let wrong = || EffectError(format!("`{text}` is not a 64-digit hex proposal id"));
-    if text.len() != 64 || !text.is_ascii() {
+    // Hex digits only: `u8::from_str_radix` alone also takes a sign (`+0` reads as 0), so
+    // one id would have many spellings.
+    if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(wrong());
     }
     let mut id = [0u8; 32];
@@ -99,5 +101,15 @@ mod tests {
         ] {
             assert!(bad.parse::<Effect>().is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_signed_hex_byte_is_not_an_id() {
+        // Found by the ballot_message fuzz target (docs/FUZZING.md): `+0` was read as the
+        // byte 0, so one id had many spellings.
+        let plus = format!("approve +0{}", "0".repeat(62));
+        assert!(plus.parse::<Effect>().is_err());
+        let settle = format!("settle gossip/mesh_n {}+a", "0".repeat(62));
+        assert!(settle.parse::<Effect>().is_err());
     }
 }
