@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use x0_core::auth::revocations::{ListOutcome, RevocationSet};
+use x0_core::auth::revocations::{ListRefusal, RevocationSet};
 use x0_core::auth::token::{mint_revocations, read_revocations, REVOCATION_IDS_PER_LIST_MAX};
 use x0_fuzz::{AUTHORITY, NOW_MS};
 
@@ -24,18 +24,26 @@ fuzz_target!(|data: &[u8]| {
         Ok(list.clone())
     );
     let mut set = RevocationSet::new(REVOCATION_IDS_PER_LIST_MAX);
-    match set.apply(&list, NOW_MS) {
-        ListOutcome::Applied { added, known } => {
-            assert_eq!(known, 0);
-            assert_eq!(added, list.entries);
-            let ids: Vec<Vec<u8>> = list.entries.iter().map(|e| e.id.clone()).collect();
-            assert!(set.is_revoked(&ids));
+    let live: Vec<_> = list
+        .entries
+        .iter()
+        .filter(|e| e.until_unix_s.saturating_mul(1000) > NOW_MS)
+        .cloned()
+        .collect();
+    match set.plan(&list, NOW_MS) {
+        Ok(plan) => {
+            assert_eq!(plan.known, list.entries.len() - live.len());
+            assert_eq!(plan.added, live);
+            assert_eq!(plan.sequence, list.sequence);
+            set.apply(&plan);
+            let ids: Vec<Vec<u8>> = live.iter().map(|e| e.id.clone()).collect();
+            assert!(ids
+                .iter()
+                .all(|id| set.is_revoked(std::slice::from_ref(id))));
         }
-        ListOutcome::Full => panic!("a list within the per-list limit fits an empty set"),
+        Err(ListRefusal::Known) => assert!(live.is_empty(), "only an expired list is known"),
+        Err(refusal) => panic!("a list within the per-list limit fits an empty set: {refusal:?}"),
     }
-    // Applying it again adds nothing.
-    assert!(matches!(
-        set.apply(&list, NOW_MS),
-        ListOutcome::Applied { ref added, .. } if added.is_empty()
-    ));
+    // Planning it again adds nothing: every live id is held now.
+    assert_eq!(set.plan(&list, NOW_MS), Err(ListRefusal::Known));
 });
