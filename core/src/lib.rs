@@ -18,6 +18,8 @@
 //! * [`guardians`]: guardian custody of the master key (FROST);
 //! * [`known_topics`]: every topic's size limit, and the classifier the gate asks which
 //!   operation a privileged payload performs (it dispatches to the protocols above);
+//! * [`sync`]: anti-entropy sync, the items, digests and wire format peers exchange to
+//!   catch up on what gossip did not bring them (it names items by the topics above);
 //! * [`verdicts`]: every refusal reason of every topic with its verdict (REJECT only what
 //!   is invalid in itself), held to the table in docs/PROTOCOL.md by a test.
 //!
@@ -34,6 +36,7 @@ pub mod guardians;
 pub mod ids;
 pub mod known_topics;
 pub mod probe;
+pub mod sync;
 pub mod topics;
 pub mod verdicts;
 

@@ -1,0 +1,177 @@
+//! What sync exchanges: items, each named by the hash of its exact bytes.
+//!
+//! An item is a message as it travels on gossip (an envelope, a certificate, a revocation
+//! list) or a decided ballot's certificate. Its key is a hash of its kind and its bytes, so
+//! a fetched item proves it is the one asked for before any core looks at it, a server
+//! cannot answer with something else under a known name, and two copies of one message are
+//! one item. The cores still judge every item as if it arrived by gossip.
+
+use sha2::{Digest, Sha256};
+
+use crate::{ballot, known_topics, topics};
+
+/// The kinds of item, in wire order. The first three belong to one committee epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// An envelope on `/x0/1/proposals`.
+    Proposal,
+    /// An envelope on `/x0/1/shares`.
+    Share,
+    /// A certificate as on `/x0/1/certificates`.
+    Certificate,
+    /// An envelope on `/x0/1/ballots`: an open, a vote or equivocation evidence.
+    BallotMessage,
+    /// A decided ballot's certificate (no gossip topic carries these).
+    BallotCertificate,
+    /// A revocation list as on `/x0/1/revocations`.
+    RevocationList,
+}
+
+/// How many kinds there are; digests carry one entry per kind.
+pub const KIND_COUNT: usize = 6;
+
+impl Kind {
+    pub const ALL: [Kind; KIND_COUNT] = [
+        Kind::Proposal,
+        Kind::Share,
+        Kind::Certificate,
+        Kind::BallotMessage,
+        Kind::BallotCertificate,
+        Kind::RevocationList,
+    ];
+
+    pub fn code(self) -> u8 {
+        self as u8 + 1
+    }
+
+    pub fn from_code(code: u8) -> Option<Kind> {
+        Kind::ALL.get(usize::from(code).checked_sub(1)?).copied()
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Items of these kinds are compared only between peers in the same committee epoch:
+    /// the cores refuse another epoch's proposals, shares and certificates anyway.
+    pub fn per_epoch(self) -> bool {
+        matches!(self, Kind::Proposal | Kind::Share | Kind::Certificate)
+    }
+
+    /// The gossip topic whose checks an item of this kind passes, if it has one.
+    pub fn topic(self) -> Option<&'static str> {
+        match self {
+            Kind::Proposal => Some(topics::PROPOSALS),
+            Kind::Share => Some(topics::SHARES),
+            Kind::Certificate => Some(topics::CERTIFICATES),
+            Kind::BallotMessage => Some(topics::BALLOTS),
+            Kind::BallotCertificate => None,
+            Kind::RevocationList => Some(topics::REVOCATIONS),
+        }
+    }
+
+    /// The largest item of this kind: its topic's message limit, or the ballot
+    /// certificate's encoding limit.
+    pub fn bytes_max(self) -> usize {
+        match self.topic() {
+            Some(topic) => {
+                known_topics::spec(topic)
+                    .expect("every sync topic is a known topic")
+                    .message_bytes_max
+            }
+            None => ballot::certificate::CERTIFICATE_BYTES_MAX,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Proposal => "proposal",
+            Kind::Share => "share",
+            Kind::Certificate => "certificate",
+            Kind::BallotMessage => "ballot_message",
+            Kind::BallotCertificate => "ballot_certificate",
+            Kind::RevocationList => "revocation_list",
+        }
+    }
+}
+
+/// The name of an item: its kind and the hash of its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ItemKey {
+    pub kind: Kind,
+    pub hash: [u8; 32],
+}
+
+/// Bytes of a key on the wire: kind u8 | hash [32].
+pub const KEY_BYTES: usize = 1 + 32;
+
+const DOMAIN: &[u8] = b"x0/sync/1/item";
+
+impl ItemKey {
+    /// The key of `bytes` as an item of `kind`.
+    pub fn of(kind: Kind, bytes: &[u8]) -> ItemKey {
+        let mut hasher = Sha256::new();
+        hasher.update(DOMAIN);
+        hasher.update([kind.code()]);
+        hasher.update(bytes);
+        ItemKey {
+            kind,
+            hash: hasher.finalize().into(),
+        }
+    }
+
+    /// Which of the 256 buckets of its kind the key falls in.
+    pub fn bucket(&self) -> u8 {
+        self.hash[0]
+    }
+}
+
+/// An item: its kind and its bytes, exactly as they travel on gossip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub kind: Kind,
+    pub bytes: Vec<u8>,
+}
+
+impl Item {
+    pub fn key(&self) -> ItemKey {
+        ItemKey::of(self.kind, &self.bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_codes_round_trip_and_nothing_else_decodes() {
+        for kind in Kind::ALL {
+            assert_eq!(Kind::from_code(kind.code()), Some(kind));
+            assert_eq!(Kind::ALL[kind.index()], kind);
+        }
+        assert_eq!(Kind::from_code(0), None);
+        assert_eq!(Kind::from_code(KIND_COUNT as u8 + 1), None);
+        assert_eq!(Kind::from_code(255), None);
+    }
+
+    #[test]
+    fn a_key_names_its_kind_and_exact_bytes() {
+        let a = ItemKey::of(Kind::Share, b"abc");
+        assert_eq!(a, ItemKey::of(Kind::Share, b"abc"));
+        assert_ne!(a, ItemKey::of(Kind::Share, b"abd"));
+        assert_ne!(a.hash, ItemKey::of(Kind::Proposal, b"abc").hash);
+    }
+
+    #[test]
+    fn every_kind_has_a_limit_of_its_topic() {
+        for kind in Kind::ALL {
+            assert!(kind.bytes_max() > 0, "{}", kind.name());
+        }
+        assert_eq!(
+            Kind::Share.bytes_max(),
+            known_topics::spec(topics::SHARES)
+                .unwrap()
+                .message_bytes_max
+        );
+    }
+}

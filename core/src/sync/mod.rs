@@ -1,0 +1,15 @@
+//! Anti-entropy sync (`/x0/sync/1`): how a node that missed messages (a partition, a
+//! restart, a late join) learns them from its peers, beyond what gossip's short message
+//! cache repairs.
+//!
+//! Two peers compare compact [`digest`]s of the [`item`]s they hold, narrow the difference
+//! down to keys, and fetch the items one side lacks, in the bounded messages of [`wire`].
+//! A fetched item is named by the hash of its bytes, so it is the item asked for; it then
+//! passes exactly the checks the same bytes would pass arriving by gossip.
+//!
+//! This module is being built (issue 19): the items, digests and wire format are here; the
+//! sync state machine, its shells and the protocol text come next.
+
+pub mod digest;
+pub mod item;
+pub mod wire;
