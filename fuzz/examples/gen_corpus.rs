@@ -580,6 +580,97 @@ fn main() {
         corpus.put("charter_policy", name, text.as_bytes());
     }
 
+    // sync_wire: the first byte picks the side (even: request, odd: response).
+    {
+        use x0_core::sync::digest::KeySet;
+        use x0_core::sync::item::{Item, ItemKey, Kind as ItemKind};
+        use x0_core::sync::wire::{Request, Response};
+        let mut set = KeySet::new(EPOCH);
+        let mut keys = Vec::new();
+        for n in 0u32..600 {
+            let key = ItemKey::of(
+                ItemKind::ALL[n as usize % ItemKind::ALL.len()],
+                &n.to_be_bytes(),
+            );
+            set.insert(key).expect("within the bound");
+            keys.push(key);
+        }
+        let mut fetch = keys[..8].to_vec();
+        fetch.sort();
+        let bucket = keys[1].bucket();
+        let (listed, more) =
+            set.bucket_keys(ItemKind::Share, bucket, bucket.saturating_add(9), 512);
+        let messages: Vec<(&str, u8, Vec<u8>)> = vec![
+            ("request_summary", 0, Request::Summary.encode()),
+            (
+                "request_buckets",
+                0,
+                Request::Buckets(ItemKind::Share).encode(),
+            ),
+            (
+                "request_keys",
+                0,
+                Request::Keys {
+                    kind: ItemKind::Certificate,
+                    first: 7,
+                    last: 90,
+                }
+                .encode(),
+            ),
+            ("request_fetch", 0, Request::Fetch(fetch).encode()),
+            (
+                "response_summary",
+                1,
+                Response::Summary(set.summary()).encode(),
+            ),
+            (
+                "response_buckets",
+                1,
+                Response::Buckets(set.buckets(ItemKind::Share)).encode(),
+            ),
+            (
+                "response_keys",
+                1,
+                Response::Keys {
+                    kind: ItemKind::Share,
+                    first: bucket,
+                    last: bucket.saturating_add(9),
+                    hashes: listed.iter().map(|k| k.hash).collect(),
+                    more,
+                }
+                .encode(),
+            ),
+            (
+                "response_items",
+                1,
+                Response::Items(vec![
+                    Item {
+                        kind: ItemKind::Certificate,
+                        bytes: vec![1; 40],
+                    },
+                    Item {
+                        kind: ItemKind::RevocationList,
+                        bytes: vec![2; 3],
+                    },
+                ])
+                .encode(),
+            ),
+            (
+                "response_busy",
+                1,
+                Response::Busy {
+                    retry_after_ms: 2_000,
+                }
+                .encode(),
+            ),
+        ];
+        for (name, side, bytes) in messages {
+            let mut seed = vec![side];
+            seed.extend_from_slice(&bytes);
+            corpus.put("sync_wire", name, &seed);
+        }
+    }
+
     println!(
         "wrote {} files, {} bytes, under {}",
         corpus.files,

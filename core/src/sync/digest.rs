@@ -64,7 +64,7 @@ pub struct KeySet {
     epoch: u64,
     keys: [BTreeSet<ItemKey>; KIND_COUNT],
     kinds: [KindSummary; KIND_COUNT],
-    buckets: Vec<Box<[BucketSummary; BUCKET_COUNT]>>,
+    buckets: Vec<[BucketSummary; BUCKET_COUNT]>,
 }
 
 impl KeySet {
@@ -74,7 +74,7 @@ impl KeySet {
             keys: Default::default(),
             kinds: [KindSummary::default(); KIND_COUNT],
             buckets: (0..KIND_COUNT)
-                .map(|_| Box::new([BucketSummary::default(); BUCKET_COUNT]))
+                .map(|_| [BucketSummary::default(); BUCKET_COUNT])
                 .collect(),
         }
     }
@@ -93,7 +93,7 @@ impl KeySet {
             let i = kind.index();
             self.keys[i].clear();
             self.kinds[i] = KindSummary::default();
-            *self.buckets[i] = [BucketSummary::default(); BUCKET_COUNT];
+            self.buckets[i] = [BucketSummary::default(); BUCKET_COUNT];
         }
     }
 
@@ -153,20 +153,21 @@ impl KeySet {
     pub fn buckets(&self, kind: Kind) -> Buckets {
         Buckets {
             kind,
-            buckets: self.buckets[kind.index()].clone(),
+            buckets: Box::new(self.buckets[kind.index()]),
         }
     }
 
-    /// The keys of one bucket, in order, at most `max` of them; true if there were more.
-    pub fn bucket_keys(&self, kind: Kind, bucket: u8, max: usize) -> (Vec<ItemKey>, bool) {
-        let first = ItemKey {
+    /// The keys of buckets `first..=last`, in order, at most `max` of them; true if there
+    /// were more.
+    pub fn bucket_keys(&self, kind: Kind, first: u8, last: u8, max: usize) -> (Vec<ItemKey>, bool) {
+        let start = ItemKey {
             kind,
-            hash: bucket_start(bucket),
+            hash: bucket_start(first),
         };
         let mut in_bucket = self.keys[kind.index()]
-            .range(first..)
+            .range(start..)
             .copied()
-            .take_while(|key| key.bucket() == bucket);
+            .take_while(|key| key.bucket() <= last);
         let keys: Vec<ItemKey> = in_bucket.by_ref().take(max).collect();
         let more = in_bucket.next().is_some();
         (keys, more)
@@ -271,7 +272,7 @@ mod tests {
         let mut found = BTreeSet::new();
         for kind in ours.kinds_differing(&theirs.summary()) {
             for bucket in ours.buckets_differing(&theirs.buckets(kind)) {
-                let (keys, more) = theirs.bucket_keys(kind, bucket, 512);
+                let (keys, more) = theirs.bucket_keys(kind, bucket, bucket, 512);
                 assert!(!more);
                 found.extend(ours.missing(&keys));
             }
@@ -280,7 +281,7 @@ mod tests {
         // The side holding more finds nothing to fetch.
         for kind in theirs.kinds_differing(&ours.summary()) {
             for bucket in theirs.buckets_differing(&ours.buckets(kind)) {
-                let (keys, _) = ours.bucket_keys(kind, bucket, 512);
+                let (keys, _) = ours.bucket_keys(kind, bucket, bucket, 512);
                 assert_eq!(theirs.missing(&keys).count(), 0);
             }
         }
@@ -326,13 +327,23 @@ mod tests {
         let set = rebuilt(0, &keys);
         let bucket = keys[0].bucket();
         let in_bucket = keys.iter().filter(|k| k.bucket() == bucket).count();
-        let (all, more) = set.bucket_keys(Kind::Share, bucket, usize::MAX);
+        let (all, more) = set.bucket_keys(Kind::Share, bucket, bucket, usize::MAX);
         assert_eq!((all.len(), more), (in_bucket, false));
         assert!(all
             .iter()
             .all(|k| k.bucket() == bucket && k.kind == Kind::Share));
-        let (some, more) = set.bucket_keys(Kind::Share, bucket, 10);
+        let (some, more) = set.bucket_keys(Kind::Share, bucket, bucket, 10);
         assert_eq!((some.len(), more), (10, true));
         assert_eq!(some[..], all[..10]);
+        // A range takes the buckets in it, in order.
+        let (range, more) = set.bucket_keys(Kind::Share, 10, 12, usize::MAX);
+        assert!(!more);
+        assert_eq!(
+            range.len(),
+            keys.iter()
+                .filter(|k| (10..=12).contains(&k.bucket()))
+                .count()
+        );
+        assert!(range.windows(2).all(|w| w[0] < w[1]));
     }
 }

@@ -7,12 +7,12 @@
 //! ```text
 //! request  1 summary
 //!          2 buckets  kind u8
-//!          3 keys     kind u8 | bucket u8
+//!          3 keys     kind u8 | first bucket u8 | last bucket u8 (first <= last)
 //!          4 fetch    count u16 (1..=64) | key...
 //! response 1 summary  epoch u64 | per kind, in kind order: count u32 | xor [16]
 //!          2 buckets  kind u8 | 256 x (count u32 | xor [8])
-//!          3 keys     kind u8 | bucket u8 | more u8 (0 or 1) | count u16 (..=512)
-//!                     | hash [32]... (each in the bucket)
+//!          3 keys     kind u8 | first u8 | last u8 | more u8 (0 or 1)
+//!                     | count u16 (..=512) | hash [32]... (each in buckets first..=last)
 //!          4 items    count u16 (..=64) | (kind u8 | len u32 | bytes)...
 //!                     (each within its kind's limit, all within RESPONSE_BYTES_MAX)
 //!          5 busy     retry_after_ms u32
@@ -49,9 +49,11 @@ const ITEMS_HEADER_BYTES: usize = 2 + 2;
 pub enum Request {
     Summary,
     Buckets(Kind),
+    /// The keys in buckets `first..=last`.
     Keys {
         kind: Kind,
-        bucket: u8,
+        first: u8,
+        last: u8,
     },
     /// Strictly increasing, 1..=FETCH_KEYS_MAX keys.
     Fetch(Vec<ItemKey>),
@@ -63,10 +65,11 @@ pub enum Response {
     Buckets(Buckets),
     Keys {
         kind: Kind,
-        bucket: u8,
-        /// Strictly increasing hashes, each in `bucket`.
+        first: u8,
+        last: u8,
+        /// Strictly increasing hashes, each in buckets `first..=last`.
         hashes: Vec<[u8; 32]>,
-        /// The bucket holds more than listed.
+        /// The buckets hold more than listed.
         more: bool,
     },
     Items(Vec<Item>),
@@ -98,7 +101,9 @@ pub enum WireError {
     },
     #[error("{0} are not strictly increasing")]
     Unordered(&'static str),
-    #[error("a key outside the bucket it is listed in")]
+    #[error("a bucket range whose first bucket is after its last")]
+    BucketRange,
+    #[error("a key outside the buckets it is listed in")]
     OutsideBucket,
     #[error("{field} must be 0 or 1, got {value}")]
     Flag { field: &'static str, value: u8 },
@@ -127,7 +132,10 @@ impl Request {
         match self {
             Request::Summary => out.push(REQUEST_SUMMARY),
             Request::Buckets(kind) => out.extend([REQUEST_BUCKETS, kind.code()]),
-            Request::Keys { kind, bucket } => out.extend([REQUEST_KEYS, kind.code(), *bucket]),
+            Request::Keys { kind, first, last } => {
+                assert!(first <= last, "a bucket range in order");
+                out.extend([REQUEST_KEYS, kind.code(), *first, *last])
+            }
             Request::Fetch(keys) => {
                 assert!(
                     (1..=FETCH_KEYS_MAX).contains(&keys.len()),
@@ -154,10 +162,11 @@ impl Request {
         let request = match r.u8("type")? {
             REQUEST_SUMMARY => Request::Summary,
             REQUEST_BUCKETS => Request::Buckets(r.kind()?),
-            REQUEST_KEYS => Request::Keys {
-                kind: r.kind()?,
-                bucket: r.u8("bucket")?,
-            },
+            REQUEST_KEYS => {
+                let kind = r.kind()?;
+                let (first, last) = r.bucket_range()?;
+                Request::Keys { kind, first, last }
+            }
             REQUEST_FETCH => {
                 let count = r.count("fetch keys", FETCH_KEYS_MAX)?;
                 if count == 0 {
@@ -204,7 +213,8 @@ impl Response {
             }
             Response::Keys {
                 kind,
-                bucket,
+                first,
+                last,
                 hashes,
                 more,
             } => {
@@ -213,8 +223,12 @@ impl Response {
                     hashes.windows(2).all(|w| w[0] < w[1]),
                     "listed keys are sorted and distinct"
                 );
-                assert!(hashes.iter().all(|h| h[0] == *bucket), "keys in the bucket");
-                out.extend([RESPONSE_KEYS, kind.code(), *bucket, u8::from(*more)]);
+                assert!(first <= last, "a bucket range in order");
+                assert!(
+                    hashes.iter().all(|h| (*first..=*last).contains(&h[0])),
+                    "keys in the buckets"
+                );
+                out.extend([RESPONSE_KEYS, kind.code(), *first, *last, u8::from(*more)]);
                 out.extend_from_slice(&(hashes.len() as u16).to_be_bytes());
                 for hash in hashes {
                     out.extend_from_slice(hash);
@@ -285,7 +299,7 @@ impl Response {
             }
             RESPONSE_KEYS => {
                 let kind = r.kind()?;
-                let bucket = r.u8("bucket")?;
+                let (first, last) = r.bucket_range()?;
                 let more = match r.u8("more")? {
                     0 => false,
                     1 => true,
@@ -300,7 +314,7 @@ impl Response {
                 let mut hashes = Vec::with_capacity(count);
                 for _ in 0..count {
                     let hash = r.hash()?;
-                    if hash[0] != bucket {
+                    if !(first..=last).contains(&hash[0]) {
                         return Err(WireError::OutsideBucket);
                     }
                     hashes.push(hash);
@@ -310,7 +324,8 @@ impl Response {
                 }
                 Response::Keys {
                     kind,
-                    bucket,
+                    first,
+                    last,
                     hashes,
                     more,
                 }
@@ -418,6 +433,15 @@ impl<'a> Reader<'a> {
         Kind::from_code(code).ok_or(WireError::UnknownKind(code))
     }
 
+    fn bucket_range(&mut self) -> Result<(u8, u8), WireError> {
+        let first = self.u8("first bucket")?;
+        let last = self.u8("last bucket")?;
+        if first > last {
+            return Err(WireError::BucketRange);
+        }
+        Ok((first, last))
+    }
+
     fn hash(&mut self) -> Result<[u8; 32], WireError> {
         let mut hash = [0u8; 32];
         hash.copy_from_slice(self.take("hash", 32)?);
@@ -460,7 +484,8 @@ mod tests {
             Request::Buckets(Kind::Share),
             Request::Keys {
                 kind: Kind::BallotMessage,
-                bucket: 255,
+                first: 3,
+                last: 255,
             },
             Request::Fetch(fetch),
             Request::Fetch(vec![key(Kind::Proposal, 1)]),
@@ -470,19 +495,21 @@ mod tests {
     fn responses() -> Vec<Response> {
         let set = sample_set();
         let bucket = key(Kind::Share, 6).bucket();
-        let (keys, more) = set.bucket_keys(Kind::Share, bucket, KEYS_PER_RESPONSE_MAX);
+        let (keys, more) = set.bucket_keys(Kind::Share, bucket, bucket, KEYS_PER_RESPONSE_MAX);
         vec![
             Response::Summary(set.summary()),
             Response::Buckets(set.buckets(Kind::Certificate)),
             Response::Keys {
                 kind: Kind::Share,
-                bucket,
+                first: bucket,
+                last: bucket,
                 hashes: keys.iter().map(|k| k.hash).collect(),
                 more,
             },
             Response::Keys {
                 kind: Kind::Proposal,
-                bucket: 9,
+                first: 9,
+                last: 20,
                 hashes: vec![],
                 more: true,
             },
@@ -574,7 +601,8 @@ mod tests {
         );
         let mut twice = Request::Fetch(vec![low]).encode();
         twice[3] = 2;
-        twice.extend_from_slice(&twice[4..].to_vec());
+        let key_bytes = twice[4..].to_vec();
+        twice.extend_from_slice(&key_bytes);
         assert_eq!(
             Request::decode(&twice),
             Err(WireError::Unordered("fetch keys"))
@@ -582,12 +610,13 @@ mod tests {
         // A flag other than 0 or 1.
         let mut keys = Response::Keys {
             kind: Kind::Share,
-            bucket: 3,
+            first: 3,
+            last: 3,
             hashes: vec![],
             more: false,
         }
         .encode();
-        keys[4] = 2;
+        keys[5] = 2;
         assert_eq!(
             Response::decode(&keys),
             Err(WireError::Flag {
@@ -610,7 +639,7 @@ mod tests {
         ));
         // Too many keys, too many items, an item over its kind's limit.
         assert!(matches!(
-            Response::decode(&[VERSION, RESPONSE_KEYS, 2, 0, 0, 0x02, 0x01]),
+            Response::decode(&[VERSION, RESPONSE_KEYS, 2, 0, 0, 0, 0x02, 0x01]),
             Err(WireError::Count { count: 513, .. })
         ));
         assert!(matches!(
@@ -658,15 +687,25 @@ mod tests {
     #[test]
     fn a_listed_key_outside_its_bucket_is_refused() {
         let k = key(Kind::Share, 1);
+        let b = k.bucket();
         let mut bytes = Response::Keys {
             kind: Kind::Share,
-            bucket: k.bucket(),
+            first: b,
+            last: b,
             hashes: vec![k.hash],
             more: false,
         }
         .encode();
-        bytes[3] = k.bucket().wrapping_add(1);
+        // Shift the range off the key: above it, or below it.
+        let (first, last) = if b < 255 { (b + 1, b + 1) } else { (0, b - 1) };
+        bytes[3] = first;
+        bytes[4] = last;
         assert_eq!(Response::decode(&bytes), Err(WireError::OutsideBucket));
+        // A range backwards.
+        assert_eq!(
+            Request::decode(&[VERSION, REQUEST_KEYS, 2, 5, 4]),
+            Err(WireError::BucketRange)
+        );
     }
 
     #[test]
