@@ -267,14 +267,7 @@ impl Response {
                 let epoch = r.u64("epoch")?;
                 let mut kinds = [KindSummary::default(); KIND_COUNT];
                 for kind in &mut kinds {
-                    let count = r.u32("kind count")?;
-                    if count as usize > KEYS_PER_KIND_MAX {
-                        return Err(WireError::Count {
-                            field: "kind count",
-                            count: count as usize,
-                            max: KEYS_PER_KIND_MAX,
-                        });
-                    }
+                    let count = r.key_count("kind count")?;
                     kind.count = count;
                     kind.xor.copy_from_slice(r.take("kind xor", 16)?);
                 }
@@ -284,14 +277,7 @@ impl Response {
                 let kind = r.kind()?;
                 let mut buckets = Box::new([BucketSummary::default(); BUCKET_COUNT]);
                 for bucket in buckets.iter_mut() {
-                    let count = r.u32("bucket count")?;
-                    if count as usize > KEYS_PER_KIND_MAX {
-                        return Err(WireError::Count {
-                            field: "bucket count",
-                            count: count as usize,
-                            max: KEYS_PER_KIND_MAX,
-                        });
-                    }
+                    let count = r.key_count("bucket count")?;
                     bucket.count = count;
                     bucket.xor.copy_from_slice(r.take("bucket xor", 8)?);
                 }
@@ -418,6 +404,19 @@ impl<'a> Reader<'a> {
         let mut out = [0u8; 8];
         out.copy_from_slice(self.take(field, 8)?);
         Ok(u64::from_be_bytes(out))
+    }
+
+    /// A count of keys in a digest: no more than a kind may hold.
+    fn key_count(&mut self, field: &'static str) -> Result<u32, WireError> {
+        let count = self.u32(field)?;
+        if count as usize > KEYS_PER_KIND_MAX {
+            return Err(WireError::Count {
+                field,
+                count: count as usize,
+                max: KEYS_PER_KIND_MAX,
+            });
+        }
+        Ok(count)
     }
 
     fn count(&mut self, field: &'static str, max: usize) -> Result<usize, WireError> {
@@ -653,6 +652,16 @@ mod tests {
             Response::decode(&item),
             Err(WireError::Count {
                 field: "item length",
+                ..
+            })
+        ));
+        // A digest counting more keys than a kind may hold.
+        let mut summary = Response::Summary(sample_set().summary()).encode();
+        summary[10..14].copy_from_slice(&(KEYS_PER_KIND_MAX as u32 + 1).to_be_bytes());
+        assert!(matches!(
+            Response::decode(&summary),
+            Err(WireError::Count {
+                field: "kind count",
                 ..
             })
         ));
