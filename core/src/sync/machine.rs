@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use super::digest::KeySet;
+use super::digest::{Buckets, KeySet};
 use super::item::{Item, ItemKey, Kind};
 use super::wire::{
     item_wire_bytes, Request, Response, FETCH_KEYS_MAX, ITEMS_BYTES_MAX, KEYS_PER_RESPONSE_MAX,
@@ -492,32 +492,7 @@ impl SyncCore {
             (Request::Buckets(kind), Response::Buckets(theirs)) if theirs.kind == *kind => {
                 // Differing buckets go in ranges whose keys (by the peer's counts) fit one
                 // keys response, so a few requests list what hundreds of buckets hold.
-                let differing = self.held.buckets_differing(&theirs);
-                let mut range: Option<(u8, u8, u64)> = None;
-                for bucket in differing {
-                    let count = u64::from(theirs.buckets[usize::from(bucket)].count);
-                    if let Some((first, _, _)) = range {
-                        let span: u64 = (first..=bucket)
-                            .map(|b| u64::from(theirs.buckets[usize::from(b)].count))
-                            .sum();
-                        if span <= KEYS_PER_RESPONSE_MAX as u64 {
-                            range = Some((first, bucket, span));
-                            continue;
-                        }
-                        let (first, last, _) = range.take().expect("a range is open");
-                        self.enqueue(
-                            peer,
-                            Request::Keys {
-                                kind: *kind,
-                                first,
-                                last,
-                            },
-                            out,
-                        );
-                    }
-                    range = Some((bucket, bucket, count));
-                }
-                if let Some((first, last, _)) = range {
+                for (first, last) in key_ranges(&self.held.buckets_differing(&theirs), &theirs) {
                     self.enqueue(
                         peer,
                         Request::Keys {
@@ -803,4 +778,29 @@ impl SyncCore {
             Some(wait_ms as u32)
         }
     }
+}
+
+/// Groups the differing buckets (increasing) into ranges whose keys, by the peer's counts
+/// (buckets in between included), fit one keys response; a bucket too full alone is a
+/// range of its own and comes back with `more`.
+fn key_ranges(differing: &[u8], theirs: &Buckets) -> Vec<(u8, u8)> {
+    let count = |bucket: u8| u64::from(theirs.buckets[usize::from(bucket)].count);
+    let mut ranges = Vec::new();
+    let mut open: Option<(u8, u8, u64)> = None;
+    for &bucket in differing {
+        open = Some(match open {
+            Some((first, last, keys)) => {
+                let grown = keys + (last + 1..=bucket).map(count).sum::<u64>();
+                if grown <= KEYS_PER_RESPONSE_MAX as u64 {
+                    (first, bucket, grown)
+                } else {
+                    ranges.push((first, last));
+                    (bucket, bucket, count(bucket))
+                }
+            }
+            None => (bucket, bucket, count(bucket)),
+        });
+    }
+    ranges.extend(open.map(|(first, last, _)| (first, last)));
+    ranges
 }
