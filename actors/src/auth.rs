@@ -21,6 +21,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use crate::ballot::BoxedSigner;
 use crate::messages::{AdmittedInbound, Inbound, Publish, PublishError, Stop, Verdict};
 use crate::wall_clock::unix_ms_now;
 use x0_core::auth::envelope::Envelope;
@@ -31,6 +32,7 @@ use x0_core::auth::token::{
     derive_access, inspect, read_revocations, BiscuitVerifier, RevocationError, RevocationList,
     Revoked, VerifierConfig, VerifierStats,
 };
+use x0_core::ids::NodeSigner;
 use x0_core::known_topics::KnownTopics;
 use x0_core::topics;
 use x0_core::verdicts::ShellRefusal;
@@ -73,6 +75,8 @@ pub struct AuthSetup {
     /// What the journal held at start.
     pub persisted_nonces: Vec<(Nonce, u64)>,
     pub persisted_revoked: Vec<Revoked>,
+    /// This node's key: it seals what this node publishes and checks anyone's seal.
+    pub keys: Box<dyn NodeSigner + Send>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -190,7 +194,7 @@ pub struct AuthStatus {
 const TICK: Duration = Duration::from_secs(1);
 
 pub struct AuthActor {
-    gate: Gate<BiscuitVerifier, KnownTopics>,
+    gate: Gate<BiscuitVerifier, KnownTopics, BoxedSigner>,
     authority: PublicKey,
     credential: Option<Vec<u8>>,
     access_ttl_s: u64,
@@ -214,7 +218,13 @@ impl AuthActor {
     ) -> AuthActor {
         let now_ms = unix_ms_now();
         let verifier = BiscuitVerifier::new(setup.authority, setup.verifier);
-        let mut gate = Gate::new(verifier, setup.gate, KnownTopics, now_ms);
+        let mut gate = Gate::new(
+            verifier,
+            setup.gate,
+            KnownTopics,
+            BoxedSigner(setup.keys),
+            now_ms,
+        );
         let skipped = gate.restore(setup.persisted_nonces, setup.persisted_revoked, now_ms);
         if skipped > 0 {
             tracing::warn!(
@@ -438,14 +448,9 @@ impl Handler<Inbound> for AuthActor {
         if !is_privileged(&inbound.topic) {
             return Box::pin(async { ShellRefusal::NotMyTopic.verdict() });
         }
-        let Some(author) = inbound.author.clone() else {
-            let verdict = self.refuse(Refusal::Unsigned.verdict());
-            return Box::pin(async move { verdict });
-        };
-        let admitted = match self
-            .gate
-            .admit(&inbound.topic, &author, &inbound.data, now_ms)
-        {
+        // The envelope proves its sender; whoever carried it (a gossip relay, a sync
+        // server) is not asked.
+        let admitted = match self.gate.admit(&inbound.topic, &inbound.data, now_ms) {
             Ok(admitted) => admitted,
             Err(refusal) => {
                 let verdict = self.refuse(refusal.verdict());
@@ -477,8 +482,11 @@ impl Handler<Inbound> for AuthActor {
             })
             .inc();
         self.update_gauges();
+        // The cores check their rules (a share names its sender's seat, a proposal its
+        // proposer) against the envelope's proven holder.
         let inner = Inbound {
             data: admitted.payload.to_vec(),
+            author: Some(admitted.holder.clone()),
             ..inbound
         };
         let owner_stopped = ShellRefusal::OwnerStopped.verdict();
@@ -527,7 +535,7 @@ impl Handler<Publish> for AuthActor {
             timestamp_unix_ms: now_ms,
             payload: &publish.data,
         }
-        .encode();
+        .seal(&publish.topic, self.gate.signatures());
         Box::pin(async move {
             network
                 .send(Publish {

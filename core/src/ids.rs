@@ -21,6 +21,19 @@ impl fmt::Debug for PeerKey {
     }
 }
 
+/// Node-key signatures (ed25519 in the node, through libp2p's identity keys). The core
+/// never sees a key type: the node, the simulator and tests each bring their own.
+pub trait SignatureCheck {
+    /// Does `signature` over `message` verify under `signer`'s node key?
+    fn verify(&self, signer: &PeerKey, message: &[u8], signature: &[u8]) -> bool;
+}
+
+/// This node's own key, for its envelopes, attestations, opens and votes.
+pub trait NodeSigner: SignatureCheck {
+    fn signer(&self) -> &PeerKey;
+    fn sign(&self, message: &[u8]) -> Vec<u8>;
+}
+
 /// What a core decided about a message from the network; the shell hands it to gossipsub.
 ///
 /// The rule (docs/PROTOCOL.md, "Gossip verdicts: REJECT and IGNORE"): Reject only a message

@@ -33,6 +33,7 @@ use x0_core::certify::wire::{CertificateMessage, ShareMessage};
 use x0_core::guardians::share_file::{self, Header, Kind};
 use x0_core::guardians::store;
 use x0_core::probe::Probe;
+use x0_core::topics;
 use x0_fuzz::*;
 use x0_node::node_keys::{NodeKeys, PeerSignatures};
 
@@ -384,22 +385,23 @@ fn main() {
     }
 
     // envelope
-    let envelope_payloads: [(&str, Vec<u8>); 3] = [
-        ("proposal", proposals[0].1.encode()),
-        ("share", share(&sets, id, 0).encode()),
+    let envelope_payloads: [(&str, &str, Vec<u8>); 3] = [
+        ("proposal", topics::PROPOSALS, proposals[0].1.encode()),
+        ("share", topics::SHARES, share(&sets, id, 0).encode()),
         (
             "vote",
+            topics::BALLOTS,
             Message::Vote(vote(&node_keys(1), BallotId([4; 32]), Choice::Yes, 1)).encode(),
         ),
     ];
-    for (i, (name, payload)) in envelope_payloads.iter().enumerate() {
+    for (i, (name, topic, payload)) in envelope_payloads.iter().enumerate() {
         let envelope = Envelope {
             token: &access,
             nonce: [i as u8 + 1; 16],
             timestamp_unix_ms: NOW_MS,
             payload,
         };
-        corpus.put("envelope", name, &envelope.encode());
+        corpus.put("envelope", name, &envelope.seal(topic, &node_keys(1)));
     }
 
     // revocations

@@ -122,7 +122,7 @@ impl Node {
         // messages pass its gate before certify sees them; certify's own proposals and
         // shares leave through it, sealed with this node's token. Its address exists
         // before certify (which publishes through it) and it learns certify's afterwards.
-        let auth_context = match auth_setup(&config, &data_dir, &peer_id, &store) {
+        let auth_context = match auth_setup(&config, &data_dir, &key, &store) {
             Ok(setup) => setup.map(|setup| (setup, actix::Context::<AuthActor>::new())),
             Err(error) => {
                 stop_actors(&network, &[probe.clone().recipient()]).await;
@@ -572,7 +572,7 @@ fn ballot_actor(
 fn auth_setup(
     config: &Config,
     data_dir: &std::path::Path,
-    peer_id: &PeerId,
+    key: &libp2p::identity::Keypair,
     store: &Arc<Store>,
 ) -> Result<Option<AuthSetup>, NodeError> {
     let Some(section) = &config.auth else {
@@ -601,7 +601,8 @@ fn auth_setup(
                     ))
                 })?;
             let summary = inspect(&bytes, &authority).map_err(|e| bad(e.to_string()))?;
-            let own = x0_core::auth::token::peer_text(&PeerKey(peer_id.to_bytes()));
+            let own =
+                x0_core::auth::token::peer_text(&PeerKey(key.public().to_peer_id().to_bytes()));
             if summary.member.as_deref() != Some(own.as_str()) {
                 return Err(bad(format!(
                     "it names member {:?}, but this node is {own}",
@@ -627,6 +628,7 @@ fn auth_setup(
         verifier: section.verifier_config(),
         persisted_nonces,
         persisted_revoked,
+        keys: Box::new(NodeKeys::new(key.clone())),
     }))
 }
 

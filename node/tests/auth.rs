@@ -8,15 +8,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use biscuit_auth::KeyPair;
-use common::{eventually, http_get, sample_value, test_config, StockPeer};
+use common::{eventually, http_get, sample_value, sealed_share, test_config, StockPeer};
 use libp2p::PeerId;
 use x0_actors::messages::PeerKey;
 use x0_actors::wall_clock::unix_ms_now;
-use x0_core::auth::envelope::Envelope;
+use x0_core::auth::envelope::{Envelope, Sealed};
 use x0_core::auth::token::{self, Operation, RevocationList, Revoked, Right};
-use x0_core::certify::proposal::ProposalId;
-use x0_core::certify::threshold::ChangeClass;
-use x0_core::certify::wire::ShareMessage;
 use x0_core::topics;
 use x0_node::config::Config;
 use x0_node::devnet;
@@ -40,26 +37,6 @@ fn credential(authority: &KeyPair, peer: &PeerId, rights: Vec<Right>) -> Vec<u8>
         },
     )
     .unwrap()
-}
-
-/// A share envelope sealed by `peer` with an access token derived from `credential`.
-fn sealed_share(authority: &KeyPair, credential: &[u8], id: u8) -> Vec<u8> {
-    let access =
-        token::derive_access(credential, &authority.public(), unix_ms_now() / 1000, 600).unwrap();
-    let share = ShareMessage {
-        class: ChangeClass::Standard,
-        id: ProposalId([id; 32]),
-        member: 0,
-        share: [7; 96],
-    }
-    .encode();
-    Envelope {
-        token: &access,
-        nonce: rand::random(),
-        timestamp_unix_ms: unix_ms_now(),
-        payload: &share,
-    }
-    .encode()
 }
 
 async fn metric(node: &Node, sample: &str) -> Option<f64> {
@@ -111,7 +88,7 @@ async fn a_message_replayed_after_a_restart_is_refused() {
 
     let node = Node::start(config.clone()).await.unwrap();
     join(&node, &[&member, &thief]).await;
-    let captured = sealed_share(&authority, &member_credential, 1);
+    let captured = sealed_share(&member, &authority, &member_credential, 1);
     member
         .publish_when_ready(topics::SHARES, captured.clone())
         .await;
@@ -119,16 +96,33 @@ async fn a_message_replayed_after_a_restart_is_refused() {
         wait_metric(&node, ADMITTED_SIGN, 1.0).await,
         "the member's sealed share was not admitted"
     );
-    // Another peer replaying the captured bytes is not the token's holder.
+    // Another peer replaying the captured bytes: the seal still proves the member, so
+    // only the nonce stands in the way (an Ignore: relaying a copy is no offence).
     thief
         .publish_when_ready(topics::SHARES, captured.clone())
         .await;
+    assert!(wait_metric(&node, &ignored("replay"), 1.0).await);
+    // The thief putting the member's token in an envelope of its own: it cannot seal as
+    // the member, and its own seal names a holder the token does not.
+    thief
+        .publish_when_ready(
+            topics::SHARES,
+            sealed_share(&thief, &authority, &member_credential, 4),
+        )
+        .await;
     assert!(wait_metric(&node, &rejected("wrong_holder"), 1.0).await);
+    let mut forged_seal = captured.clone();
+    let signature_at =
+        forged_seal.len() - Sealed::decode(&captured).unwrap().envelope.payload.len() - 64;
+    forged_seal[signature_at..signature_at + 64]
+        .copy_from_slice(&thief.key.sign(b"not the member's seal").unwrap());
+    thief.publish_when_ready(topics::SHARES, forged_seal).await;
+    assert!(wait_metric(&node, &rejected("envelope_signature"), 1.0).await);
     // The holder itself replaying them while the node runs: the nonce is known.
     member
         .publish_when_ready(topics::SHARES, captured.clone())
         .await;
-    assert!(wait_metric(&node, &ignored("replay"), 1.0).await);
+    assert!(wait_metric(&node, &ignored("replay"), 2.0).await);
     let nonces = node
         .auth
         .as_ref()
@@ -156,7 +150,7 @@ async fn a_message_replayed_after_a_restart_is_refused() {
     member
         .publish_when_ready(
             topics::SHARES,
-            sealed_share(&authority, &member_credential, 2),
+            sealed_share(&member, &authority, &member_credential, 2),
         )
         .await;
     assert!(wait_metric(&node, ADMITTED_SIGN, 1.0).await);
@@ -193,11 +187,14 @@ async fn rights_forgery_and_revocation_are_enforced_and_revocation_survives_a_re
     let node = Node::start(config.clone()).await.unwrap();
     join(&node, &[&member, &voter, &forger]).await;
     voter
-        .publish_when_ready(topics::SHARES, sealed_share(&authority, &vote_only, 1))
+        .publish_when_ready(
+            topics::SHARES,
+            sealed_share(&voter, &authority, &vote_only, 1),
+        )
         .await;
     assert!(wait_metric(&node, &rejected("not_permitted"), 1.0).await);
     forger
-        .publish_when_ready(topics::SHARES, sealed_share(&impostor, &forged, 1))
+        .publish_when_ready(topics::SHARES, sealed_share(&forger, &impostor, &forged, 1))
         .await;
     assert!(wait_metric(&node, &rejected("token_signature"), 1.0).await);
     let stale = {
@@ -208,20 +205,23 @@ async fn rights_forgery_and_revocation_are_enforced_and_revocation_survives_a_re
             600,
         )
         .unwrap();
-        Envelope {
-            token: &access,
-            nonce: rand::random(),
-            timestamp_unix_ms: unix_ms_now() - 31_000,
-            payload: &[0; 8],
-        }
-        .encode()
+        common::seal_envelope(
+            &member.key,
+            topics::SHARES,
+            Envelope {
+                token: &access,
+                nonce: rand::random(),
+                timestamp_unix_ms: unix_ms_now() - 31_000,
+                payload: &[0; 8],
+            },
+        )
     };
     member.publish_when_ready(topics::SHARES, stale).await;
     assert!(wait_metric(&node, &ignored("timestamp_stale"), 1.0).await);
     member
         .publish_when_ready(
             topics::SHARES,
-            sealed_share(&authority, &member_credential, 1),
+            sealed_share(&member, &authority, &member_credential, 1),
         )
         .await;
     assert!(wait_metric(&node, ADMITTED_SIGN, 1.0).await);
@@ -281,7 +281,7 @@ async fn rights_forgery_and_revocation_are_enforced_and_revocation_survives_a_re
     member
         .publish_when_ready(
             topics::SHARES,
-            sealed_share(&authority, &member_credential, 2),
+            sealed_share(&member, &authority, &member_credential, 2),
         )
         .await;
     assert!(wait_metric(&node, &ignored("revoked"), 1.0).await);
@@ -292,7 +292,7 @@ async fn rights_forgery_and_revocation_are_enforced_and_revocation_survives_a_re
     member
         .publish_when_ready(
             topics::SHARES,
-            sealed_share(&authority, &member_credential, 3),
+            sealed_share(&member, &authority, &member_credential, 3),
         )
         .await;
     assert!(

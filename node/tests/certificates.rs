@@ -18,7 +18,7 @@ use libp2p::PeerId;
 use x0_actors::certify::{GetCertificate, GetCertifyStatus};
 use x0_actors::messages::PeerKey;
 use x0_actors::wall_clock::unix_ms_now;
-use x0_core::auth::envelope::Envelope;
+use x0_core::auth::envelope::{Envelope, Sealed};
 use x0_core::auth::token::{self, Operation, Right};
 use x0_core::certify::proposal::{Proposal, ProposalId};
 use x0_core::certify::scheme::{signing_message, BlsCommittee, ThresholdScheme};
@@ -35,12 +35,12 @@ static AUTHORITY: LazyLock<KeyPair> = LazyLock::new(KeyPair::new);
 
 /// A stock member's privileged message as the node expects it: in an envelope with an
 /// access token of all rights, a fresh nonce and the time.
-fn seal(peer: &PeerId, payload: Vec<u8>) -> Vec<u8> {
+fn seal(peer: &StockPeer, topic: &str, payload: Vec<u8>) -> Vec<u8> {
     let now_s = unix_ms_now() / 1000;
     let credential = token::mint(
         &AUTHORITY,
         &token::Grant {
-            member: PeerKey(peer.to_bytes()),
+            member: PeerKey(peer.peer_id.to_bytes()),
             rights: Operation::ALL
                 .into_iter()
                 .map(Right::on_own_topic)
@@ -50,13 +50,16 @@ fn seal(peer: &PeerId, payload: Vec<u8>) -> Vec<u8> {
     )
     .unwrap();
     let access = token::derive_access(&credential, &AUTHORITY.public(), now_s, 600).unwrap();
-    Envelope {
-        token: &access,
-        nonce: rand::random(),
-        timestamp_unix_ms: unix_ms_now(),
-        payload: &payload,
-    }
-    .encode()
+    common::seal_envelope(
+        &peer.key,
+        topic,
+        Envelope {
+            token: &access,
+            nonce: rand::random(),
+            timestamp_unix_ms: unix_ms_now(),
+            payload: &payload,
+        },
+    )
 }
 
 const CERTIFY_TOPICS: [&str; 3] = [topics::PROPOSALS, topics::SHARES, topics::CERTIFICATES];
@@ -225,14 +228,14 @@ async fn ten_members_three_byzantine_every_honest_node_gets_one_certificate_with
     let id = proposal.id();
     for (member, peer) in stock.iter().enumerate() {
         let bad = share_message(&dealt, member, id, b"not the proposal");
-        peer.publish_when_ready(topics::SHARES, seal(&peer.peer_id, bad))
+        peer.publish_when_ready(topics::SHARES, seal(peer, topics::SHARES, bad))
             .await;
     }
     let started = Instant::now();
     stock[0]
         .publish_when_ready(
             topics::PROPOSALS,
-            seal(&stock[0].peer_id, proposal.encode()),
+            seal(&stock[0], topics::PROPOSALS, proposal.encode()),
         )
         .await;
     let certificates = certificates_everywhere(&nodes, id, Duration::from_secs(5))
@@ -308,7 +311,9 @@ async fn ten_members_three_byzantine_every_honest_node_gets_one_certificate_with
     let id = x0_node::http::certificates::parse_id(answer["id"].as_str().unwrap()).unwrap();
     for (member, peer) in stock.iter().enumerate() {
         let bad = share_message(&dealt, member, id, b"still not the proposal");
-        let _ = peer.publish(topics::SHARES, seal(&peer.peer_id, bad)).await;
+        let _ = peer
+            .publish(topics::SHARES, seal(peer, topics::SHARES, bad))
+            .await;
     }
     let certificates = certificates_everywhere(&nodes, id, Duration::from_secs(5))
         .await
@@ -362,8 +367,8 @@ fn shares_received(peer: &StockPeer, id: ProposalId) -> Vec<ShareMessage> {
         .into_iter()
         .filter(|(topic, _)| topic == topics::SHARES)
         .filter_map(|(_, data)| {
-            let envelope = Envelope::decode(&data).ok()?;
-            ShareMessage::decode(envelope.payload).ok()
+            let sealed = Sealed::decode(&data).ok()?;
+            ShareMessage::decode(sealed.envelope.payload).ok()
         })
         .filter(|share| share.id == id)
         .collect()
@@ -382,7 +387,10 @@ async fn a_restarted_member_never_signs_twice_and_never_forgets_a_certificate() 
     // Proposal A: the node signs it; with member 0's share that makes a certificate.
     let a = proposal_by(&stock[0].peer_id, "charter/policy", b"A");
     stock[0]
-        .publish_when_ready(topics::PROPOSALS, seal(&stock[0].peer_id, a.encode()))
+        .publish_when_ready(
+            topics::PROPOSALS,
+            seal(&stock[0], topics::PROPOSALS, a.encode()),
+        )
         .await;
     let signed_a = eventually(Duration::from_secs(5), || async {
         !shares_received(&stock[1], a.id()).is_empty()
@@ -391,7 +399,7 @@ async fn a_restarted_member_never_signs_twice_and_never_forgets_a_certificate() 
     assert!(signed_a, "the node did not publish its share for A");
     let valid = share_message(&dealt, 0, a.id(), &signing_message(&a.id()));
     stock[0]
-        .publish_when_ready(topics::SHARES, seal(&stock[0].peer_id, valid))
+        .publish_when_ready(topics::SHARES, seal(&stock[0], topics::SHARES, valid))
         .await;
     let certified = eventually(Duration::from_secs(5), || async {
         let certify = node.certify.as_ref().unwrap();
@@ -425,7 +433,10 @@ async fn a_restarted_member_never_signs_twice_and_never_forgets_a_certificate() 
     join(&node, &stock).await;
     let b = proposal_by(&stock[0].peer_id, "charter/policy", b"B");
     stock[0]
-        .publish_when_ready(topics::PROPOSALS, seal(&stock[0].peer_id, b.encode()))
+        .publish_when_ready(
+            topics::PROPOSALS,
+            seal(&stock[0], topics::PROPOSALS, b.encode()),
+        )
         .await;
     let refused = eventually(Duration::from_secs(5), || async {
         let (_, _, metrics) = http_get(&format!("http://{}/metrics", node.http_addr), None).await;
@@ -444,7 +455,10 @@ async fn a_restarted_member_never_signs_twice_and_never_forgets_a_certificate() 
     // A proposal for another slot is still signed after the restart.
     let c = proposal_by(&stock[0].peer_id, "gossip/mesh_n", b"C");
     stock[0]
-        .publish_when_ready(topics::PROPOSALS, seal(&stock[0].peer_id, c.encode()))
+        .publish_when_ready(
+            topics::PROPOSALS,
+            seal(&stock[0], topics::PROPOSALS, c.encode()),
+        )
         .await;
     let signed_c = eventually(Duration::from_secs(5), || async {
         !shares_received(&stock[1], c.id()).is_empty()
@@ -488,7 +502,7 @@ async fn two_certificates_for_one_slot_halt_it_on_every_node() {
                 proposal.id(),
                 &signing_message(&proposal.id()),
             );
-            peer.publish_when_ready(topics::SHARES, seal(&peer.peer_id, share))
+            peer.publish_when_ready(topics::SHARES, seal(peer, topics::SHARES, share))
                 .await;
         }
     }

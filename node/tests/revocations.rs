@@ -8,17 +8,14 @@ mod common;
 
 use std::time::Duration;
 
-use biscuit_auth::KeyPair;
-use common::{eventually, http_get, mesh_peers, sample_value, test_config, StockPeer};
+use common::{
+    eventually, http_get, mesh_peers, sample_value, sealed_share, test_config, StockPeer,
+};
 use libp2p::PeerId;
 use x0_actors::auth::GetAuthStatus;
 use x0_actors::messages::PeerKey;
 use x0_actors::wall_clock::unix_ms_now;
-use x0_core::auth::envelope::Envelope;
 use x0_core::auth::token::{self, Operation, RevocationList, Revoked, Right};
-use x0_core::certify::proposal::ProposalId;
-use x0_core::certify::threshold::ChangeClass;
-use x0_core::certify::wire::ShareMessage;
 use x0_core::topics;
 use x0_node::devnet;
 use x0_node::Node;
@@ -50,26 +47,6 @@ fn lists(outcome: &str) -> String {
 }
 
 const ADMITTED_SIGN: &str = "x0_auth_admitted_total{operation=\"sign\"}";
-
-/// A share envelope sealed by the holder of `credential`, as a node seals one.
-fn sealed_share(authority: &KeyPair, credential: &[u8], id: u8) -> Vec<u8> {
-    let access =
-        token::derive_access(credential, &authority.public(), unix_ms_now() / 1000, 600).unwrap();
-    let share = ShareMessage {
-        class: ChangeClass::Standard,
-        id: ProposalId([id; 32]),
-        member: 0,
-        share: [7; 96],
-    }
-    .encode();
-    Envelope {
-        token: &access,
-        nonce: rand::random(),
-        timestamp_unix_ms: unix_ms_now(),
-        payload: &share,
-    }
-    .encode()
-}
 
 /// Copies of the revocation list the watcher got.
 fn lists_seen(watcher: &StockPeer) -> usize {
@@ -177,7 +154,10 @@ async fn a_revocation_list_is_applied_only_once_persisted_and_a_known_one_is_ign
         "a list that was not persisted was forwarded"
     );
     member
-        .publish_when_ready(topics::SHARES, sealed_share(&authority, &credential, 1))
+        .publish_when_ready(
+            topics::SHARES,
+            sealed_share(&member, &authority, &credential, 1),
+        )
         .await;
     assert!(
         wait_metric(&node, ADMITTED_SIGN, 1.0).await,
@@ -199,7 +179,10 @@ async fn a_revocation_list_is_applied_only_once_persisted_and_a_known_one_is_ign
         "the applied list was not forwarded"
     );
     member
-        .publish_when_ready(topics::SHARES, sealed_share(&authority, &credential, 2))
+        .publish_when_ready(
+            topics::SHARES,
+            sealed_share(&member, &authority, &credential, 2),
+        )
         .await;
     assert!(
         wait_metric(&node, "x0_auth_ignored_total{reason=\"revoked\"}", 1.0).await,

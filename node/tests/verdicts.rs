@@ -173,13 +173,16 @@ async fn a_re_wrapped_envelope_costs_the_honest_relays_nothing_and_is_admitted_o
             signature: Vec::new(),
         };
         attestation.signature = x_key.sign(&attestation.signed_bytes()).unwrap();
-        let envelope = Envelope {
-            token: &access,
-            nonce: rand::random(),
-            timestamp_unix_ms: now_ms,
-            payload: &Message::Attestation(attestation).encode(),
-        }
-        .encode();
+        let envelope = common::seal_envelope(
+            &x_key,
+            topics::BALLOTS,
+            Envelope {
+                token: &access,
+                nonce: rand::random(),
+                timestamp_unix_ms: now_ms,
+                payload: &Message::Attestation(attestation).encode(),
+            },
+        );
         // Two gossip messages around it, one to each neighbour, at once.
         tokio::join!(
             x2.publish_when_ready(topics::BALLOTS, envelope.clone()),

@@ -23,6 +23,7 @@ pub mod peer_set;
 pub mod plot;
 pub mod report;
 pub mod scenario;
+pub mod seals;
 pub mod seen;
 pub mod tokens;
 pub mod world;

@@ -2,8 +2,9 @@
 //! timestamp and nonce, in that order, each failure with its own reason.
 //!
 //! ```text
-//! gossip data ──decode──> Envelope ──classify(topic, payload)──> Request
-//!   token: signature chain, member == libp2p source, rights, expiry   (TokenVerifier)
+//! data ──decode──> Sealed envelope ──holder's node-key signature (SignatureCheck)
+//!   ──classify(topic, payload)──> Request
+//!   token: signature chain, member == the envelope's holder, rights, expiry (TokenVerifier)
 //!   revoked?                                                          (RevocationSet)
 //!   timestamp within ±skew, nonce unseen                              (ReplayGuard)
 //!   ──> Admitted { payload, decoded, nonce, timestamp }: the shell persists the nonce, then hands
@@ -11,19 +12,22 @@
 //! ```
 //!
 //! A refusal is a gossipsub Reject only when the message is invalid in itself (bytes,
-//! token signature and rights, holder); what depends on this node's clock, on the order
+//! envelope and token signatures, rights, holder); what depends on this node's clock, on the order
 //! messages reached it or on what it holds (the skew window, a seen nonce, a revocation it
 //! may have learnt before its neighbour, a full guard) is an Ignore:
 //! [`Refusal::invalid_in_itself`] decides, and docs/PROTOCOL.md ("Gossip verdicts") lists
 //! every reason. Gossipsub's seen cache stops a relay from forwarding one gossip message
 //! twice, but not one envelope re-wrapped in two gossip messages (new sequence numbers):
 //! the second copy reaches a node through an honest relay that never saw the first.
+//!
+//! The envelope proves its sender by itself, so the gate does not ask who carried it: a
+//! gossip relay and a peer serving it by sync hand over the same bytes, checked alike.
 
-use super::envelope::{Envelope, EnvelopeError};
+use super::envelope::{EnvelopeError, Sealed};
 use super::replay::{Nonce, ReplayGuard, ReplayRefusal};
 use super::revocations::{ListRefusal, PlannedList, RevocationSet};
 use super::token::{Operation, Request, RevocationList, Revoked, TokenRefusal, TokenVerifier};
-use crate::ids::{PeerKey, Verdict};
+use crate::ids::{PeerKey, SignatureCheck, Verdict};
 use crate::topics;
 
 /// Bounds and windows (the `[auth]` config section).
@@ -55,6 +59,8 @@ pub enum Refusal {
     Unsigned,
     #[error("envelope: {0}")]
     Envelope(#[from] EnvelopeError),
+    #[error("the envelope is not signed by the holder it names")]
+    Signature,
     #[error("no privileged operation for this topic and payload")]
     NoOperation,
     #[error("{0}")]
@@ -71,6 +77,7 @@ impl Refusal {
         let mut all = vec![
             Refusal::Unsigned,
             Refusal::Envelope(EnvelopeError::Truncated("version")),
+            Refusal::Signature,
             Refusal::NoOperation,
             Refusal::Revoked,
         ];
@@ -85,6 +92,7 @@ impl Refusal {
         match self {
             Refusal::Unsigned => "unsigned",
             Refusal::Envelope(_) => "malformed_envelope",
+            Refusal::Signature => "envelope_signature",
             Refusal::NoOperation => "no_operation",
             Refusal::Token(refusal) => refusal.reason(),
             Refusal::Revoked => "revoked",
@@ -101,7 +109,10 @@ impl Refusal {
     /// bytes name the operation, the same everywhere.
     pub fn invalid_in_itself(self) -> bool {
         match self {
-            Refusal::Unsigned | Refusal::Envelope(_) | Refusal::NoOperation => true,
+            Refusal::Unsigned
+            | Refusal::Envelope(_)
+            | Refusal::Signature
+            | Refusal::NoOperation => true,
             Refusal::Token(refusal) => refusal.invalid_in_itself(),
             Refusal::Revoked => false,
             Refusal::Replay(refusal) => refusal.invalid_in_itself(),
@@ -119,6 +130,9 @@ impl Refusal {
 /// from the payload, handed on so that the payload is decoded once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admitted<'a, D> {
+    /// Who sealed the envelope (its signature and token both name this peer): the author
+    /// the protocol cores check their own rules against, whoever carried the bytes.
+    pub holder: PeerKey,
     pub operation: Operation,
     pub payload: &'a [u8],
     pub decoded: D,
@@ -143,18 +157,26 @@ pub fn is_privileged(topic: &str) -> bool {
     matches!(topic, topics::PROPOSALS | topics::SHARES | topics::BALLOTS)
 }
 
-pub struct Gate<V, C> {
+pub struct Gate<V, C, S> {
     verifier: V,
     classifier: C,
+    signatures: S,
     replay: ReplayGuard,
     revoked: RevocationSet,
 }
 
-impl<V: TokenVerifier, C: Classifier> Gate<V, C> {
-    pub fn new(verifier: V, config: GateConfig, classifier: C, now_ms: u64) -> Gate<V, C> {
+impl<V: TokenVerifier, C: Classifier, S: SignatureCheck> Gate<V, C, S> {
+    pub fn new(
+        verifier: V,
+        config: GateConfig,
+        classifier: C,
+        signatures: S,
+        now_ms: u64,
+    ) -> Gate<V, C, S> {
         Gate {
             verifier,
             classifier,
+            signatures,
             replay: ReplayGuard::new(config.skew_ms, config.nonces_max, now_ms),
             revoked: RevocationSet::new(config.revoked_max),
         }
@@ -162,6 +184,11 @@ impl<V: TokenVerifier, C: Classifier> Gate<V, C> {
 
     pub fn verifier(&self) -> &V {
         &self.verifier
+    }
+
+    /// The node-key check the gate verifies seals with (the shell's own key, when it seals).
+    pub fn signatures(&self) -> &S {
+        &self.signatures
     }
 
     pub fn replay_guard(&self) -> &ReplayGuard {
@@ -184,21 +211,25 @@ impl<V: TokenVerifier, C: Classifier> Gate<V, C> {
         self.replay.restore(nonces, now_ms)
     }
 
-    /// Checks one privileged message from `source` (the verified libp2p author).
+    /// Checks one privileged message on `topic`, whoever carried it.
     pub fn admit<'a>(
         &mut self,
         topic: &str,
-        source: &PeerKey,
         data: &'a [u8],
         now_ms: u64,
     ) -> Result<Admitted<'a, C::Decoded>, Refusal> {
-        let envelope = Envelope::decode(data)?;
+        let sealed = Sealed::decode(data)?;
+        if !sealed.verify(topic, &self.signatures) {
+            return Err(Refusal::Signature);
+        }
+        let holder = sealed.holder();
+        let envelope = sealed.envelope;
         let (operation, decoded) = self
             .classifier
             .classify(topic, envelope.payload)
             .ok_or(Refusal::NoOperation)?;
         let request = Request {
-            holder: source,
+            holder: &holder,
             operation,
             topic,
         };
@@ -209,6 +240,7 @@ impl<V: TokenVerifier, C: Classifier> Gate<V, C> {
         self.replay
             .admit(&envelope.nonce, envelope.timestamp_unix_ms, now_ms)?;
         Ok(Admitted {
+            holder,
             operation,
             payload: envelope.payload,
             decoded,
@@ -245,13 +277,16 @@ impl<V: TokenVerifier, C: Classifier> Gate<V, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::token::tests::{access, all_rights, authority_key, peer, NOW_MS, NOW_S};
+    use crate::auth::envelope::Envelope;
+    use crate::auth::token::tests::{access, all_rights, authority_key, NOW_MS, NOW_S};
     use crate::auth::token::{
         attenuate, Attenuation, BiscuitVerifier, Revoked, Right, VerifierConfig,
     };
     use crate::certify::proposal::Proposal;
     use crate::certify::wire::ShareMessage;
+    use crate::ids::NodeSigner;
     use crate::known_topics::{KnownTopics, Payload};
+    use crate::test_bytes::{TestSignatures, TestSigner};
 
     fn share() -> Vec<u8> {
         ShareMessage {
@@ -263,19 +298,35 @@ mod tests {
         .encode()
     }
 
-    fn sealed(token: &[u8], nonce: u8, timestamp_unix_ms: u64, payload: &[u8]) -> Vec<u8> {
+    /// `payload` on `topic` in an envelope sealed by `by`.
+    fn sealed_by(
+        by: &TestSigner,
+        topic: &str,
+        token: &[u8],
+        nonce: u8,
+        timestamp_unix_ms: u64,
+        payload: &[u8],
+    ) -> Vec<u8> {
         Envelope {
             token,
             nonce: [nonce; 16],
             timestamp_unix_ms,
             payload,
         }
-        .encode()
+        .seal(topic, by)
     }
 
-    fn gate() -> Gate<BiscuitVerifier, KnownTopics> {
+    type TestGate = Gate<BiscuitVerifier, KnownTopics, TestSignatures>;
+
+    fn gate() -> TestGate {
         let verifier = BiscuitVerifier::new(authority_key(1).public(), VerifierConfig::default());
-        Gate::new(verifier, GateConfig::default(), KnownTopics, NOW_MS)
+        Gate::new(
+            verifier,
+            GateConfig::default(),
+            KnownTopics,
+            TestSignatures,
+            NOW_MS,
+        )
     }
 
     fn reason(result: Result<Admitted<'_, Payload>, Refusal>) -> &'static str {
@@ -285,25 +336,42 @@ mod tests {
     #[test]
     fn each_failure_has_its_own_reason() {
         let authority = authority_key(1);
-        let member = peer(1);
+        let signer = TestSigner::new(1);
+        let member = signer.me.clone();
         let token = access(&authority, &member, all_rights());
         let payload = share();
         let mut gate = gate();
         let topic = topics::SHARES;
 
-        let ok = sealed(&token, 1, NOW_MS, &payload);
-        let admitted = gate.admit(topic, &member, &ok, NOW_MS).unwrap();
+        let ok = sealed_by(&signer, topic, &token, 1, NOW_MS, &payload);
+        let admitted = gate.admit(topic, &ok, NOW_MS).unwrap();
         assert_eq!(admitted.operation, Operation::Sign);
         assert_eq!(admitted.payload, &payload[..]);
+        assert_eq!(admitted.holder, member);
+        // Another key's signature under the member's name, over the same fields: the
+        // envelope no longer proves its holder, wherever it came from.
+        let decoded = Sealed::decode(&ok).unwrap();
+        let forged_signature = TestSigner::new(2).sign(b"not this envelope");
+        let forged = Sealed {
+            signature: &forged_signature,
+            ..decoded
+        }
+        .encode();
         assert_eq!(
-            reason(gate.admit(topic, &member, &ok, NOW_MS + 10)),
-            "replay"
+            reason(gate.admit(topic, &forged, NOW_MS)),
+            "envelope_signature"
         );
+        // Sealed for another topic (a share's envelope offered as a proposal's).
+        let elsewhere = sealed_by(&signer, topics::PROPOSALS, &token, 10, NOW_MS, &payload);
+        assert_eq!(
+            reason(gate.admit(topic, &elsewhere, NOW_MS)),
+            "envelope_signature"
+        );
+        assert_eq!(reason(gate.admit(topic, &ok, NOW_MS + 10)), "replay");
         assert_eq!(
             reason(gate.admit(
                 topic,
-                &peer(2),
-                &sealed(&token, 2, NOW_MS, &payload),
+                &sealed_by(&TestSigner::new(2), topic, &token, 2, NOW_MS, &payload),
                 NOW_MS
             )),
             "wrong_holder"
@@ -311,8 +379,7 @@ mod tests {
         assert_eq!(
             reason(gate.admit(
                 topic,
-                &member,
-                &sealed(&token, 3, NOW_MS - 30_001, &payload),
+                &sealed_by(&signer, topic, &token, 3, NOW_MS - 30_001, &payload),
                 NOW_MS
             )),
             "timestamp_stale"
@@ -320,26 +387,24 @@ mod tests {
         assert_eq!(
             reason(gate.admit(
                 topic,
-                &member,
-                &sealed(&token, 4, NOW_MS + 30_001, &payload),
+                &sealed_by(&signer, topic, &token, 4, NOW_MS + 30_001, &payload),
                 NOW_MS
             )),
             "timestamp_future"
         );
         assert_eq!(
-            reason(gate.admit(topic, &member, &ok[..10], NOW_MS)),
+            reason(gate.admit(topic, &ok[..10], NOW_MS)),
             "malformed_envelope"
         );
         assert_eq!(
-            reason(gate.admit(topics::PROPOSALS, &member, &ok, NOW_MS)),
+            reason(gate.admit(topics::PROPOSALS, &elsewhere, NOW_MS)),
             "no_operation"
         );
         let forged = access(&authority_key(2), &member, all_rights());
         assert_eq!(
             reason(gate.admit(
                 topic,
-                &member,
-                &sealed(&forged, 5, NOW_MS, &payload),
+                &sealed_by(&signer, topic, &forged, 5, NOW_MS, &payload),
                 NOW_MS
             )),
             "token_signature"
@@ -356,8 +421,7 @@ mod tests {
         assert_eq!(
             reason(gate.admit(
                 topic,
-                &member,
-                &sealed(&votes_only, 6, NOW_MS, &payload),
+                &sealed_by(&signer, topic, &votes_only, 6, NOW_MS, &payload),
                 NOW_MS
             )),
             "not_permitted"
@@ -366,8 +430,7 @@ mod tests {
         assert_eq!(
             reason(gate.admit(
                 topic,
-                &member,
-                &sealed(&token, 7, expiry_ms, &payload),
+                &sealed_by(&signer, topic, &token, 7, expiry_ms, &payload),
                 expiry_ms
             )),
             "token_expired"
@@ -395,7 +458,11 @@ mod tests {
         let plan = gate.plan_revocations(&list, NOW_MS).unwrap();
         gate.apply_revocations(&plan);
         assert_eq!(
-            reason(gate.admit(topic, &member, &sealed(&token, 8, NOW_MS, &payload), NOW_MS)),
+            reason(gate.admit(
+                topic,
+                &sealed_by(&signer, topic, &token, 8, NOW_MS, &payload),
+                NOW_MS
+            )),
             "revoked"
         );
         // Revoking the credential's first block revokes every token derived from it.
@@ -411,8 +478,7 @@ mod tests {
         assert_eq!(
             reason(gate.admit(
                 topic,
-                &member,
-                &sealed(&sign_only, 9, NOW_MS, &payload),
+                &sealed_by(&signer, topic, &sign_only, 9, NOW_MS, &payload),
                 NOW_MS
             )),
             "revoked"
@@ -426,23 +492,28 @@ mod tests {
     #[test]
     fn a_replayed_envelope_is_ignored_and_a_forged_token_rejected() {
         let authority = authority_key(1);
-        let member = peer(1);
+        let signer = TestSigner::new(1);
+        let member = signer.me.clone();
         let token = access(&authority, &member, all_rights());
         let payload = share();
-        let envelope = sealed(&token, 1, NOW_MS, &payload);
+        let envelope = sealed_by(&signer, topics::SHARES, &token, 1, NOW_MS, &payload);
         let mut gate = gate();
-        assert!(gate
-            .admit(topics::SHARES, &member, &envelope, NOW_MS)
-            .is_ok());
+        assert!(gate.admit(topics::SHARES, &envelope, NOW_MS).is_ok());
         let second = gate
-            .admit(topics::SHARES, &member, &envelope, NOW_MS + 40)
+            .admit(topics::SHARES, &envelope, NOW_MS + 40)
             .unwrap_err();
         assert_eq!(second.verdict(), Verdict::Ignore { reason: "replay" });
         let stale = gate
             .admit(
                 topics::SHARES,
-                &member,
-                &sealed(&token, 2, NOW_MS - 30_001, &payload),
+                &sealed_by(
+                    &signer,
+                    topics::SHARES,
+                    &token,
+                    2,
+                    NOW_MS - 30_001,
+                    &payload,
+                ),
                 NOW_MS,
             )
             .unwrap_err();
@@ -455,8 +526,14 @@ mod tests {
         let stolen = gate
             .admit(
                 topics::SHARES,
-                &peer(2),
-                &sealed(&token, 3, NOW_MS, &payload),
+                &sealed_by(
+                    &TestSigner::new(2),
+                    topics::SHARES,
+                    &token,
+                    3,
+                    NOW_MS,
+                    &payload,
+                ),
                 NOW_MS,
             )
             .unwrap_err();
@@ -470,8 +547,7 @@ mod tests {
         let forged = gate
             .admit(
                 topics::SHARES,
-                &member,
-                &sealed(&forged, 4, NOW_MS, &payload),
+                &sealed_by(&signer, topics::SHARES, &forged, 4, NOW_MS, &payload),
                 NOW_MS,
             )
             .unwrap_err();
@@ -492,30 +568,29 @@ mod tests {
     #[test]
     fn a_restart_does_not_reopen_the_replay_window() {
         let authority = authority_key(1);
-        let member = peer(1);
+        let signer = TestSigner::new(1);
+        let member = signer.me.clone();
         let token = access(
             &authority,
             &member,
             vec![Right::on_own_topic(Operation::Sign)],
         );
-        let message = sealed(&token, 1, NOW_MS, &share());
+        let message = sealed_by(&signer, topics::SHARES, &token, 1, NOW_MS, &share());
         let mut before = gate();
-        let admitted = before
-            .admit(topics::SHARES, &member, &message, NOW_MS)
-            .unwrap();
+        let admitted = before.admit(topics::SHARES, &message, NOW_MS).unwrap();
         let persisted = vec![(admitted.nonce, admitted.timestamp_unix_ms)];
         drop(before);
 
         let mut after = gate();
         after.restore(persisted, Vec::new(), NOW_MS + 20_000);
         assert_eq!(
-            reason(after.admit(topics::SHARES, &member, &message, NOW_MS + 20_000)),
+            reason(after.admit(topics::SHARES, &message, NOW_MS + 20_000)),
             "replay"
         );
         // Without what was persisted, the same message would pass: the restore is what
         // closes the window.
         assert_eq!(
-            reason(gate().admit(topics::SHARES, &member, &message, NOW_MS + 20_000)),
+            reason(gate().admit(topics::SHARES, &message, NOW_MS + 20_000)),
             "admitted"
         );
     }
@@ -523,7 +598,8 @@ mod tests {
     #[test]
     fn proposals_on_charter_slots_need_the_charter_right() {
         let authority = authority_key(1);
-        let member = peer(1);
+        let signer = TestSigner::new(1);
+        let member = signer.me.clone();
         let propose_only = access(
             &authority,
             &member,
@@ -542,16 +618,30 @@ mod tests {
             .encode()
         };
         let mut gate = gate();
-        let plain = sealed(&propose_only, 1, NOW_MS, &proposal("gossip/mesh_n"));
+        let plain = sealed_by(
+            &signer,
+            topics::PROPOSALS,
+            &propose_only,
+            1,
+            NOW_MS,
+            &proposal("gossip/mesh_n"),
+        );
         assert_eq!(
-            gate.admit(topics::PROPOSALS, &member, &plain, NOW_MS)
+            gate.admit(topics::PROPOSALS, &plain, NOW_MS)
                 .unwrap()
                 .operation,
             Operation::Propose
         );
-        let charter = sealed(&propose_only, 2, NOW_MS, &proposal("charter/policy"));
+        let charter = sealed_by(
+            &signer,
+            topics::PROPOSALS,
+            &propose_only,
+            2,
+            NOW_MS,
+            &proposal("charter/policy"),
+        );
         assert_eq!(
-            reason(gate.admit(topics::PROPOSALS, &member, &charter, NOW_MS)),
+            reason(gate.admit(topics::PROPOSALS, &charter, NOW_MS)),
             "not_permitted"
         );
     }
@@ -559,7 +649,8 @@ mod tests {
     #[test]
     fn opening_a_ballot_needs_propose_on_the_ballots_topic_and_voting_needs_vote() {
         let authority = authority_key(1);
-        let member = peer(2);
+        let signer = TestSigner::new(2);
+        let member = signer.me.clone();
         let vote_only = access(&authority, &member, Right::for_operation(Operation::Vote));
         let full = access(
             &authority,
@@ -577,21 +668,21 @@ mod tests {
         ];
         let vote = [crate::ballot::wire::VERSION, 2, 0];
         let mut gate = gate();
-        let refused = sealed(&vote_only, 1, NOW_MS, &open);
+        let refused = sealed_by(&signer, topics::BALLOTS, &vote_only, 1, NOW_MS, &open);
         assert_eq!(
-            reason(gate.admit(topics::BALLOTS, &member, &refused, NOW_MS)),
+            reason(gate.admit(topics::BALLOTS, &refused, NOW_MS)),
             "not_permitted"
         );
-        let voted = sealed(&vote_only, 2, NOW_MS, &vote);
+        let voted = sealed_by(&signer, topics::BALLOTS, &vote_only, 2, NOW_MS, &vote);
         assert_eq!(
-            gate.admit(topics::BALLOTS, &member, &voted, NOW_MS)
+            gate.admit(topics::BALLOTS, &voted, NOW_MS)
                 .unwrap()
                 .operation,
             Operation::Vote
         );
-        let opened = sealed(&full, 3, NOW_MS, &open);
+        let opened = sealed_by(&signer, topics::BALLOTS, &full, 3, NOW_MS, &open);
         assert_eq!(
-            gate.admit(topics::BALLOTS, &member, &opened, NOW_MS)
+            gate.admit(topics::BALLOTS, &opened, NOW_MS)
                 .unwrap()
                 .operation,
             Operation::Propose

@@ -1,7 +1,6 @@
 //! The ballot core with real ed25519 signatures, members talking through a loop that
 //! delivers every publish to every other member (or to a chosen side).
 
-use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -10,61 +9,12 @@ use super::certificate::{Certificate, CertificateError};
 use super::effect::Effect;
 use super::fallback::Mode;
 use super::rules::{Choice, Outcome};
-use super::verify::{NodeSigner, SignatureCheck};
+use super::verify::NodeSigner;
 use super::wire::{BallotId, Message, Vote};
 use crate::ids::{PeerKey, Verdict};
 
-/// A member's key; its PeerKey is the ed25519 public key.
-struct Keys {
-    signing: SigningKey,
-    me: PeerKey,
-}
-
-impl Keys {
-    fn new(seed: u8) -> Keys {
-        let signing = SigningKey::from_bytes(&[seed; 32]);
-        let me = PeerKey(signing.verifying_key().to_bytes().to_vec());
-        Keys { signing, me }
-    }
-}
-
-/// Verification only, for offline certificate checks.
-struct Verifier_;
-
-fn verify(signer: &PeerKey, message: &[u8], signature: &[u8]) -> bool {
-    let Ok(key) = <[u8; 32]>::try_from(signer.0.as_slice()) else {
-        return false;
-    };
-    let Ok(key) = VerifyingKey::from_bytes(&key) else {
-        return false;
-    };
-    let Ok(signature) = ed25519_dalek::Signature::from_slice(signature) else {
-        return false;
-    };
-    key.verify(message, &signature).is_ok()
-}
-
-impl SignatureCheck for Verifier_ {
-    fn verify(&self, signer: &PeerKey, message: &[u8], signature: &[u8]) -> bool {
-        verify(signer, message, signature)
-    }
-}
-
-impl SignatureCheck for Keys {
-    fn verify(&self, signer: &PeerKey, message: &[u8], signature: &[u8]) -> bool {
-        verify(signer, message, signature)
-    }
-}
-
-impl NodeSigner for Keys {
-    fn signer(&self) -> &PeerKey {
-        &self.me
-    }
-
-    fn sign(&self, message: &[u8]) -> Vec<u8> {
-        self.signing.sign(message).to_bytes().to_vec()
-    }
-}
+/// A member's key (real ed25519), and the check of anyone's signature from its PeerKey.
+use crate::test_bytes::{TestSignatures as Verifier_, TestSigner as Keys};
 
 /// A vote signed by `keys` in its own name (what a Byzantine member can make of its own).
 fn signed_vote(keys: &Keys, ballot: BallotId, choice: Choice, sequence: u64) -> Vote {

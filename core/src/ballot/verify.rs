@@ -5,18 +5,8 @@ use super::rules::faulty_max;
 use super::wire::{Attestation, Equivocation, Open, Vote};
 use crate::ids::PeerKey;
 
-/// Node-key signatures (ed25519 in the node, through libp2p's identity keys). The core
-/// never sees a key type: the node, the simulator and tests each bring their own.
-pub trait SignatureCheck {
-    /// Does `signature` over `message` verify under `signer`'s node key?
-    fn verify(&self, signer: &PeerKey, message: &[u8], signature: &[u8]) -> bool;
-}
-
-/// This node's own key, for its attestations, opens and votes.
-pub trait NodeSigner: SignatureCheck {
-    fn signer(&self) -> &PeerKey;
-    fn sign(&self, message: &[u8]) -> Vec<u8>;
-}
+/// Node-key signatures live with the peer identity; re-exported where ballots began using them.
+pub use crate::ids::{NodeSigner, SignatureCheck};
 
 /// Time rules of the fallback, shared by everyone who checks an open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -142,6 +142,8 @@ enum StockCommand {
 /// application validation, TCP + noise + yamux.
 pub struct StockPeer {
     pub peer_id: PeerId,
+    /// Its identity key: it seals the envelopes this peer publishes ([`seal_envelope`]).
+    pub key: libp2p::identity::Keypair,
     commands: mpsc::UnboundedSender<StockCommand>,
     received: Received,
 }
@@ -158,6 +160,7 @@ impl StockPeer {
     }
 
     fn spawn_as(identity: libp2p::identity::Keypair, authenticity: Authenticity) -> StockPeer {
+        let key = identity.clone();
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
             .with_tokio()
             .with_tcp(
@@ -217,6 +220,7 @@ impl StockPeer {
         });
         StockPeer {
             peer_id,
+            key,
             commands,
             received,
         }
@@ -325,3 +329,45 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 for family in text_string_to_metric_families(sys.stdin.read()):
     print(family.name, family.type, len(family.samples))
 "#;
+
+/// `envelope` on `topic`, sealed with `key` (a stock peer's identity), as a node seals
+/// what it publishes.
+pub fn seal_envelope(
+    key: &libp2p::identity::Keypair,
+    topic: &str,
+    envelope: x0_core::auth::envelope::Envelope<'_>,
+) -> Vec<u8> {
+    envelope.seal(topic, &x0_node::node_keys::NodeKeys::new(key.clone()))
+}
+
+/// A share envelope for proposal `[id; 32]`, sealed by `by` with an access token derived
+/// from `credential` (issued by `authority`), as a node seals one.
+pub fn sealed_share(
+    by: &StockPeer,
+    authority: &biscuit_auth::KeyPair,
+    credential: &[u8],
+    id: u8,
+) -> Vec<u8> {
+    use x0_core::certify::{proposal::ProposalId, threshold::ChangeClass, wire::ShareMessage};
+    let now_ms = x0_actors::wall_clock::unix_ms_now();
+    let access =
+        x0_core::auth::token::derive_access(credential, &authority.public(), now_ms / 1000, 600)
+            .unwrap();
+    let share = ShareMessage {
+        class: ChangeClass::Standard,
+        id: ProposalId([id; 32]),
+        member: 0,
+        share: [7; 96],
+    }
+    .encode();
+    seal_envelope(
+        &by.key,
+        x0_core::topics::SHARES,
+        x0_core::auth::envelope::Envelope {
+            token: &access,
+            nonce: rand::random(),
+            timestamp_unix_ms: now_ms,
+            payload: &share,
+        },
+    )
+}

@@ -9,8 +9,8 @@
 //! key pair of its own). A node seals each proposal and share it publishes in an
 //! [`Envelope`] with its access token (derived from the credential when first needed and
 //! again at half its life), a nonce from the run's RNG and its own clock, skew included.
-//! Every privileged message a node receives passes its `Gate` (the author of the gossip
-//! message is the source the token must name) before the certify core sees the payload;
+//! Every privileged message a node receives passes its `Gate` (the envelope's modelled
+//! seal names its holder, whom the token must name; [`crate::seals`]) before the certify core sees the payload;
 //! a refusal is the gossip verdict Reject, which the gossip model turns into the P4
 //! penalty of the peer that sent it, and is counted by reason. An admitted nonce goes to
 //! the node's store before the payload moves on, and a restarted node's gate starts from
@@ -20,6 +20,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::seals::ModelSeals;
 use rand::Rng;
 use x0_core::auth::envelope::Envelope;
 use x0_core::auth::gate::Gate;
@@ -30,7 +31,7 @@ use x0_core::known_topics::{KnownTopics, Payload};
 
 use super::{peer_key, Sim, Store, ADMISSIONS_TRACKED_MAX, CREDENTIALS_EXPIRE_UNIX_S};
 use crate::crypto::SimSuite;
-use crate::gossip::{GossipMessage, NodeId};
+use crate::gossip::{GossipMessage, MessageId, NodeId};
 use crate::model_crypto::Weakness;
 use crate::scenario::Behaviour;
 use crate::tokens::SimTokens;
@@ -68,7 +69,13 @@ impl<S: SimSuite> Sim<S> {
             self.verifier_config,
             self.weakness,
         );
-        let mut gate = Gate::new(verifier, self.gate_config, KnownTopics, clock_ms);
+        let mut gate = Gate::new(
+            verifier,
+            self.gate_config,
+            KnownTopics,
+            ModelSeals::new(self.seed),
+            clock_ms,
+        );
         let sim = &mut self.nodes[node as usize];
         if self.weakness != Weakness::NoncesForgotten {
             let skipped = gate.restore(
@@ -111,7 +118,7 @@ impl<S: SimSuite> Sim<S> {
     /// `payload` in an envelope, as the auth actor seals what `node` publishes on a
     /// privileged topic: its access token (derived from its credential when it has none
     /// or half its life has passed), a nonce from the run's RNG, and its clock.
-    pub(super) fn seal(&mut self, node: NodeId, payload: &[u8]) -> Vec<u8> {
+    pub(super) fn seal(&mut self, node: NodeId, topic: &str, payload: &[u8]) -> Vec<u8> {
         let clock_ms = self.node_clock_ms(node);
         let now_s = clock_ms / 1000;
         let sim = &self.nodes[node as usize];
@@ -141,12 +148,12 @@ impl<S: SimSuite> Sim<S> {
             timestamp_unix_ms: clock_ms,
             payload,
         }
-        .encode()
+        .seal(topic, &ModelSeals::new(self.seed).of(peer_key(node)))
     }
 
     /// Publishes a proposal or share of `node`'s in its envelope.
     pub(super) fn publish_sealed(&mut self, node: NodeId, topic: &'static str, payload: &[u8]) {
-        let data = self.seal(node, payload);
+        let data = self.seal(node, topic, payload);
         self.publish(node, topic, data);
     }
 
@@ -161,14 +168,13 @@ impl<S: SimSuite> Sim<S> {
         &mut self,
         node: NodeId,
         message: &'m GossipMessage,
-        author: &PeerKey,
         clock_ms: u64,
-    ) -> Option<(&'m [u8], Payload)> {
+    ) -> Option<(PeerKey, &'m [u8], Payload)> {
         let skew_ms = self.gate_config.skew_ms;
         let sim = &mut self.nodes[node as usize];
         let honest = sim.byzantine.is_empty();
         let gate = sim.gate.as_mut().expect("an up node has its gate");
-        let admitted = match gate.admit(message.topic, author, &message.data, clock_ms) {
+        let admitted = match gate.admit(message.topic, &message.data, clock_ms) {
             Ok(admitted) => admitted,
             Err(refusal) => {
                 if honest {
@@ -192,10 +198,13 @@ impl<S: SimSuite> Sim<S> {
         );
         if honest {
             self.stats.auth_admitted += 1;
-            let author_behaviours = &self.nodes[message.id.author as usize].byzantine;
+            // Judged by who sealed the envelope, not who carried it: a replayer relaying an
+            // honest member's envelope carries that member's message, admitted once.
+            let holder = super::node_index(&admitted.holder).expect("every seal is a node's");
+            let holder_behaviours = &self.nodes[holder as usize].byzantine;
             if Behaviour::AGAINST_TOKENS
                 .iter()
-                .any(|b| author_behaviours.contains(b))
+                .any(|b| holder_behaviours.contains(b))
             {
                 *self
                     .stats
@@ -203,21 +212,27 @@ impl<S: SimSuite> Sim<S> {
                     .entry(node)
                     .or_insert(0) += 1;
             }
+            // One envelope is one message however many gossip messages carry it: it is
+            // named by its holder and nonce.
+            let envelope = MessageId {
+                author: holder,
+                sequence: u64::from_be_bytes(admitted.nonce[..8].try_into().expect("16 bytes")),
+            };
             let column = node as usize;
-            if self.admissions.contains(column, &message.id) {
+            if self.admissions.contains(column, &envelope) {
                 *self
                     .stats
                     .privileged_replays_admitted
                     .entry(node)
                     .or_insert(0) += 1;
             } else if self.admissions.slots_used() < ADMISSIONS_TRACKED_MAX
-                || self.admissions.is_tracked(&message.id)
+                || self.admissions.is_tracked(&envelope)
             {
-                self.admissions.insert(column, message.id);
+                self.admissions.insert(column, envelope);
             } else {
                 self.stats.admissions_untracked += 1;
             }
         }
-        Some((admitted.payload, admitted.decoded))
+        Some((admitted.holder, admitted.payload, admitted.decoded))
     }
 }

@@ -259,7 +259,7 @@ impl<S: SimSuite> Sim<S> {
     /// A gossip message of `node`'s own that it hands to chosen peers itself (not through
     /// its mesh): the next message id, sealed in its envelope.
     fn own_message(&mut self, node: NodeId, payload: &[u8]) -> Rc<GossipMessage> {
-        let data = self.seal(node, payload);
+        let data = self.seal(node, topics::BALLOTS, payload);
         let gossip = &mut self.nodes[node as usize].gossip;
         let sequence = gossip.sequence_next();
         gossip.resume_sequence(sequence + 1);
@@ -395,11 +395,10 @@ impl<S: SimSuite> Sim<S> {
         &mut self,
         node: NodeId,
         message: &Rc<GossipMessage>,
-        author: &PeerKey,
         clock_ms: u64,
         from: NodeId,
     ) {
-        let Some((payload, _)) = self.admit(node, message, author, clock_ms) else {
+        let Some((holder, payload, _)) = self.admit(node, message, clock_ms) else {
             return;
         };
         let sim = &mut self.nodes[node as usize];
@@ -409,7 +408,7 @@ impl<S: SimSuite> Sim<S> {
             return;
         };
         let mut actions = Vec::new();
-        let verdict = book.on_message(author, payload, clock_ms, &mut actions);
+        let verdict = book.on_message(&holder, payload, clock_ms, &mut actions);
         if sim.byzantine.contains(&Behaviour::SpamOpens) {
             if let Ok(Message::Attestation(attestation)) = Message::decode(payload) {
                 remember_attestation(&mut sim.heard_attestations, attestation);

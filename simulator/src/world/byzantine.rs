@@ -10,8 +10,9 @@
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
+use crate::seals::ModelSeals;
 use rand::Rng;
-use x0_core::auth::envelope::Envelope;
+use x0_core::auth::envelope::{Envelope, Sealed};
 use x0_core::certify::proposal::{Proposal, ProposalId};
 use x0_core::certify::scheme::{signing_message, MemberIndex};
 use x0_core::certify::threshold::ChangeClass;
@@ -156,8 +157,8 @@ impl<S: SimSuite> Sim<S> {
             }
         }
         if message.topic == topics::PROPOSALS {
-            if let Ok(envelope) = Envelope::decode(&message.data) {
-                self.misbehave_on_proposal(node, envelope.payload);
+            if let Ok(sealed) = Sealed::decode(&message.data) {
+                self.misbehave_on_proposal(node, sealed.envelope.payload);
             }
         }
     }
@@ -253,16 +254,30 @@ impl<S: SimSuite> Sim<S> {
         }
     }
 
-    /// One timer of a `replay_privileged` node: one captured message published again as
-    /// its own (source is not the token's holder), and the original of every capture whose
+    /// One timer of a `replay_privileged` node: one captured token presented in an
+    /// envelope of its own (its seal is not the token's holder's), and the original of every capture whose
     /// seen-cache entries have lapsed everywhere re-injected, unchanged, to all its peers.
     fn replay_privileged(&mut self, node: NodeId, now_ms: u64) {
         let captured = self.nodes[node as usize].captured.len();
         if captured > 0 {
             let pick = self.engine.rng().gen_range(0..captured);
             let message = self.nodes[node as usize].captured[pick].clone();
-            self.stats.count_attack("replayed_as_own", 1);
-            self.publish(node, message.topic, message.data.clone());
+            // The stolen token in an envelope the replayer seals as its own (it cannot
+            // seal as the holder): a fresh nonce and its clock, the captured payload.
+            if let Ok(sealed) = Sealed::decode(&message.data) {
+                let nonce = self.engine.rng().gen();
+                let data = Envelope {
+                    nonce,
+                    timestamp_unix_ms: self.node_clock_ms(node),
+                    ..sealed.envelope
+                }
+                .seal(
+                    message.topic,
+                    &ModelSeals::new(self.seed).of(super::peer_key(node)),
+                );
+                self.stats.count_attack("replayed_as_own", 1);
+                self.publish(node, message.topic, data);
+            }
         }
         let lapsed_ms =
             self.gossip_config.duplicate_cache_time_ms + self.gossip_config.heartbeat_interval_ms;

@@ -149,8 +149,10 @@ impl<S: SimSuite> Sim<S> {
         privileged: bool,
         clock: u64,
     ) {
-        let (payload, decoded): (&[u8], Payload) = if privileged {
-            let Some(admitted) = self.admit(node, message, author, clock) else {
+        // A privileged message's author is the holder its envelope proves, whoever
+        // carried it; a certificate needs none.
+        let (author, payload, decoded): (PeerKey, &[u8], Payload) = if privileged {
+            let Some(admitted) = self.admit(node, message, clock) else {
                 return;
             };
             // A member beyond its rights answers each proposal it admits with its own
@@ -164,7 +166,7 @@ impl<S: SimSuite> Sim<S> {
             }
             admitted
         } else {
-            (&message.data, Payload::Undecoded)
+            (author.clone(), &message.data, Payload::Undecoded)
         };
         let sim = &mut self.nodes[node as usize];
         let mut actions = Vec::new();
@@ -175,13 +177,13 @@ impl<S: SimSuite> Sim<S> {
         // The gate decoded an admitted proposal already: the core takes it as it is.
         let verdict = match decoded {
             Payload::Proposal(proposal) => InboundVerdict::Now(certify.on_admitted_proposal(
-                Some(author),
+                Some(&author),
                 *proposal,
                 clock,
                 &mut actions,
             )),
             Payload::Undecoded => {
-                certify.on_inbound(message.topic, Some(author), payload, clock, &mut actions)
+                certify.on_inbound(message.topic, Some(&author), payload, clock, &mut actions)
             }
         };
         let (pending, slots) = certify.state_size();

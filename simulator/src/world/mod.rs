@@ -172,7 +172,7 @@ type Verifier<S> = <<S as SimSuite>::Tokens as SimTokens>::Verifier;
 struct SimNode<S: SimSuite> {
     gossip: GossipNode,
     /// The admission gate of privileged topics; `None` while crashed.
-    gate: Option<Gate<Verifier<S>, KnownTopics>>,
+    gate: Option<Gate<Verifier<S>, KnownTopics, crate::seals::ModelSeals>>,
     /// `None` while crashed.
     certify: Option<CertifyNode<S>>,
     /// The member credential (configuration: it survives a crash).
@@ -747,11 +747,11 @@ impl<S: SimSuite> Sim<S> {
             self.report(node, message.id, acceptance);
             return;
         }
-        let author = peer_key(message.id.author);
         if message.topic == topics::BALLOTS {
-            self.validate_ballot(node, &message, &author, clock, item_from);
+            self.validate_ballot(node, &message, clock, item_from);
             return;
         }
+        let author = peer_key(message.id.author);
         self.validate_certify(node, &message, &author, privileged, clock);
     }
 
