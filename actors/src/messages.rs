@@ -155,6 +155,11 @@ pub struct Propose {
 #[rtype(result = "Option<CertificateMessage>")]
 pub struct GetCertificate(pub ProposalId);
 
+/// Where a proposal stands on this node (pending with its shares, certified, expired).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "x0_core::certify::node::ProposalState")]
+pub struct GetProposalState(pub ProposalId);
+
 /// A summary for `/status` and the CLI.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "CertifyStatus")]

@@ -225,6 +225,7 @@ mod tests {
             ("envelope", "timestamp_stale"),
             ("envelope", "replay"),
             ("envelope", "replay_guard_full"),
+            ("envelope", "holder_nonces_full"),
             ("ballots", "timestamp_stale"),
             ("ballots", "timestamp_future"),
             ("ballots", "rate_limited"),

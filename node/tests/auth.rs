@@ -211,7 +211,7 @@ async fn rights_forgery_and_revocation_are_enforced_and_revocation_survives_a_re
             Envelope {
                 token: &access,
                 nonce: rand::random(),
-                timestamp_unix_ms: unix_ms_now() - 31_000,
+                timestamp_unix_ms: unix_ms_now() - 3_601_000,
                 payload: &[0; 8],
             },
         )

@@ -119,15 +119,10 @@ fn token_forgers_replayers_and_members_beyond_their_rights_are_never_admitted() 
         assert!(sent(&report, what) > 0, "{what}: {f:?}");
     }
     // Forged tokens, tokens presented by another peer, rights not granted, nonces a
-    // restarted node admitted before its crash, and originals past their window: each
-    // was tried and refused.
-    for reason in [
-        "token_signature",
-        "wrong_holder",
-        "not_permitted",
-        "replay",
-        "timestamp_stale",
-    ] {
+    // restarted node admitted before its crash, and originals re-injected within their
+    // lifetime (auth.message_lifetime_ms, an hour: the run is shorter, so a re-injected
+    // original is a replay, never stale): each was tried and refused.
+    for reason in ["token_signature", "wrong_holder", "not_permitted", "replay"] {
         assert!(refused(&report, reason) > 0, "{reason}: {f:?}");
     }
     assert_eq!(f.byzantine_privileged_admitted, 0);

@@ -28,15 +28,15 @@ use x0_core::certify::collector::SlotKey;
 use x0_core::certify::effects::{carry_out, Carried};
 pub use x0_core::certify::effects::{check_signed_slot, JournalError};
 pub use x0_core::certify::node::{
-    Action, CertifyConfig, CertifySetup, CertifySummary, Evidence, ProposeError,
+    Action, CertifyConfig, CertifySetup, CertifySummary, Evidence, ProposalState, ProposeError,
 };
 use x0_core::certify::node::{CertifyNode, HeldShare, InboundVerdict};
 use x0_core::certify::proposal::ProposalId;
 use x0_core::certify::wire::CertificateMessage;
 
 pub use crate::messages::{
-    ApplyDecision, CertifiedChange, GetApproved, GetCertificate, GetCertifyStatus, Propose,
-    SubscribeCertified,
+    ApplyDecision, CertifiedChange, GetApproved, GetCertificate, GetCertifyStatus,
+    GetProposalState, Propose, SubscribeCertified,
 };
 
 /// Durable storage the actor writes before it lets anything leave the node.
@@ -305,6 +305,18 @@ impl Handler<GetCertificate> for CertifyActor {
         _: &mut Self::Context,
     ) -> Self::Result {
         self.node.certificate(&id).cloned()
+    }
+}
+
+impl Handler<GetProposalState> for CertifyActor {
+    type Result = MessageResult<GetProposalState>;
+
+    fn handle(
+        &mut self,
+        GetProposalState(id): GetProposalState,
+        _: &mut Self::Context,
+    ) -> Self::Result {
+        MessageResult(self.node.proposal_state(&id))
     }
 }
 

@@ -6,7 +6,7 @@
 //!   ──classify(topic, payload)──> Request
 //!   token: signature chain, member == the envelope's holder, rights, expiry (TokenVerifier)
 //!   revoked?                                                          (RevocationSet)
-//!   timestamp within ±skew, nonce unseen                              (ReplayGuard)
+//!   timestamp within [-lifetime, +skew], nonce unseen, holder's share (ReplayGuard)
 //!   ──> Admitted { payload, decoded, nonce, timestamp }: the shell persists the nonce, then hands
 //!       the payload to the protocol core that owns the topic
 //! ```
@@ -24,7 +24,7 @@
 //! gossip relay and a peer serving it by sync hand over the same bytes, checked alike.
 
 use super::envelope::{EnvelopeError, Sealed};
-use super::replay::{Nonce, ReplayGuard, ReplayRefusal};
+use super::replay::{holder_tag, Nonce, ReplayBounds, ReplayGuard, ReplayRefusal};
 use super::revocations::{ListRefusal, PlannedList, RevocationSet};
 use super::token::{Operation, Request, RevocationList, Revoked, TokenRefusal, TokenVerifier};
 use crate::ids::{PeerKey, SignatureCheck, Verdict};
@@ -33,10 +33,17 @@ use crate::topics;
 /// Bounds and windows (the `[auth]` config section).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GateConfig {
-    /// A message stamped further than this from our clock, either way, is refused.
+    /// A message stamped further ahead of our clock than this is refused.
     pub skew_ms: u64,
+    /// How long a message lives: one stamped further behind our clock is refused. Long
+    /// enough for a node cut off or down for a while to take what it missed from a peer
+    /// (sync, docs/PROTOCOL.md); its nonce is held as long, so a replay stays a replay.
+    pub lifetime_ms: u64,
     /// Seen nonces held at once; when full, new messages are refused (fail closed).
     pub nonces_max: usize,
+    /// Seen nonces one holder's messages may hold at once, so that one member cannot fill
+    /// the table every member needs.
+    pub nonces_per_holder_max: usize,
     /// Revoked ids held at once.
     pub revoked_max: usize,
 }
@@ -45,7 +52,9 @@ impl Default for GateConfig {
     fn default() -> Self {
         GateConfig {
             skew_ms: 30_000,
+            lifetime_ms: 3_600_000,
             nonces_max: 262_144,
+            nonces_per_holder_max: 16_384,
             revoked_max: 65_536,
         }
     }
@@ -177,7 +186,15 @@ impl<V: TokenVerifier, C: Classifier, S: SignatureCheck> Gate<V, C, S> {
             verifier,
             classifier,
             signatures,
-            replay: ReplayGuard::new(config.skew_ms, config.nonces_max, now_ms),
+            replay: ReplayGuard::with_bounds(
+                ReplayBounds {
+                    skew_ms: config.skew_ms,
+                    lifetime_ms: config.lifetime_ms,
+                    nonces_max: config.nonces_max,
+                    nonces_per_holder_max: config.nonces_per_holder_max,
+                },
+                now_ms,
+            ),
             revoked: RevocationSet::new(config.revoked_max),
         }
     }
@@ -237,8 +254,12 @@ impl<V: TokenVerifier, C: Classifier, S: SignatureCheck> Gate<V, C, S> {
         if self.revoked.is_revoked(&granted.revocation_ids) {
             return Err(Refusal::Revoked);
         }
-        self.replay
-            .admit(&envelope.nonce, envelope.timestamp_unix_ms, now_ms)?;
+        self.replay.admit_from(
+            &envelope.nonce,
+            holder_tag(&holder.0),
+            envelope.timestamp_unix_ms,
+            now_ms,
+        )?;
         Ok(Admitted {
             holder,
             operation,
@@ -379,7 +400,7 @@ mod tests {
         assert_eq!(
             reason(gate.admit(
                 topic,
-                &sealed_by(&signer, topic, &token, 3, NOW_MS - 30_001, &payload),
+                &sealed_by(&signer, topic, &token, 3, NOW_MS - 3_600_001, &payload),
                 NOW_MS
             )),
             "timestamp_stale"
@@ -511,7 +532,7 @@ mod tests {
                     topics::SHARES,
                     &token,
                     2,
-                    NOW_MS - 30_001,
+                    NOW_MS - 3_600_001,
                     &payload,
                 ),
                 NOW_MS,

@@ -56,7 +56,8 @@ pub struct CollectorConfig {
     /// Proposals being collected at once (not yet certified); each member may open at most
     /// `pending_max / committee size` of them (at least one).
     pub pending_max: usize,
-    /// A proposal not certified within this long is forgotten.
+    /// A proposal's lifetime: not certified this long after its own timestamp, it expires
+    /// (everywhere alike) and is forgotten.
     pub pending_ttl_ms: u64,
     /// Slots of the epoch whose certificate is remembered (for conflict detection), and
     /// slots this member may sign; each proposer may hold at most
@@ -72,7 +73,7 @@ impl Default for CollectorConfig {
     fn default() -> Self {
         CollectorConfig {
             pending_max: 1024,
-            pending_ttl_ms: 120_000,
+            pending_ttl_ms: 3_600_000,
             certified_max: 65_536,
             share_hold_ms: 200,
         }
@@ -155,8 +156,25 @@ pub enum Output<S, C> {
         ids: [ProposalId; 2],
         double_signers: Vec<MemberIndex>,
     },
+    /// A proposal expired uncertified, holding `shares` of the `needed`.
+    Expired {
+        id: ProposalId,
+        shares: usize,
+        needed: usize,
+    },
     /// Something was refused for a bound or a rule; `what` is the metric label.
     Dropped { what: &'static str },
+}
+
+/// A proposal being collected, as `/status` and `GET /proposals/{id}` show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingState {
+    /// Shares held (valid or not yet checked) and shares a certificate needs.
+    pub shares: usize,
+    pub needed: usize,
+    /// When it expires if not certified, Unix ms.
+    pub expires_ms: u64,
+    pub certified: bool,
 }
 
 struct Held<S> {
@@ -181,6 +199,10 @@ struct Pending<S> {
     /// ignored, so one Byzantine member cannot make us pay a pairing per message.
     caught: BTreeSet<MemberIndex>,
     first_seen_ms: u64,
+    /// When the entry is forgotten if not certified: the proposal's own timestamp plus the
+    /// lifetime, the same on every node; until the proposal arrives, first sight plus the
+    /// lifetime.
+    expires_ms: u64,
     certified: bool,
 }
 
@@ -306,6 +328,16 @@ where
         }
     }
 
+    /// The collection state of `id`, if it is pending here.
+    pub fn pending_state(&self, id: &ProposalId) -> Option<PendingState> {
+        self.pending.get(id).map(|entry| PendingState {
+            shares: entry.shares.len(),
+            needed: self.scheme.share_count_min(),
+            expires_ms: entry.expires_ms,
+            certified: entry.certified,
+        })
+    }
+
     pub fn pending_count(&self) -> usize {
         self.pending.len()
     }
@@ -409,6 +441,10 @@ where
         }
         let entry = self.pending.get_mut(&id).expect("entry just ensured");
         entry.opener = proposer;
+        entry.expires_ms = proposal
+            .timestamp_unix_ms
+            .saturating_add(self.config.pending_ttl_ms);
+        self.next_due_ms = self.next_due_ms.min(entry.expires_ms);
         entry.proposal = Some(proposal);
         entry.proposer = proposer;
         if self.halted.contains(&slot) {
@@ -593,11 +629,10 @@ where
             decide(entry, id, &overdue, &bad, out);
             self.try_certify(id, now_ms, out);
         }
-        let ttl = self.config.pending_ttl_ms;
         let expired: Vec<ProposalId> = self
             .pending
             .iter()
-            .filter(|(_, p)| now_ms.saturating_sub(p.first_seen_ms) >= ttl)
+            .filter(|(_, p)| now_ms >= p.expires_ms)
             .map(|(id, _)| *id)
             .collect();
         for id in expired {
@@ -605,6 +640,11 @@ where
             release(&mut entry, id, "expired", out);
             if !entry.certified {
                 self.release_opener(entry.opener);
+                out.push(Output::Expired {
+                    id,
+                    shares: entry.shares.len(),
+                    needed: self.scheme.share_count_min(),
+                });
                 out.push(Output::Dropped {
                     what: "pending_expired",
                 });
@@ -619,7 +659,7 @@ where
                     .values()
                     .filter(|h| !h.decided)
                     .map(|h| h.arrived_ms.saturating_add(hold));
-                held.chain([p.first_seen_ms.saturating_add(ttl)])
+                held.chain([p.expires_ms])
             })
             .min()
             .unwrap_or(u64::MAX);
@@ -656,6 +696,7 @@ where
                 shares: BTreeMap::new(),
                 caught: BTreeSet::new(),
                 first_seen_ms: now_ms,
+                expires_ms: now_ms.saturating_add(self.config.pending_ttl_ms),
                 certified: false,
             },
         );
@@ -1006,6 +1047,7 @@ mod tests {
             serial += 1;
             let mut burn = proposal(b"burn");
             burn.slot = format!("gossip/burn-{serial}");
+            burn.timestamp_unix_ms = now_ms;
             let mut out = Vec::new();
             if let Err(reason) = node.on_proposal(burn, burner, now_ms, &mut out) {
                 *refused.entry(reason).or_default() += 1;
@@ -1014,6 +1056,7 @@ mod tests {
                 // An honest member proposes every ten minutes, and three others sign.
                 let mut honest = proposal(b"honest");
                 honest.slot = format!("gossip/honest-{now_ms}");
+                honest.timestamp_unix_ms = now_ms;
                 node.on_proposal(honest.clone(), PROPOSER, now_ms, &mut out)
                     .expect("the honest proposer has room");
                 for member in &others {
@@ -1362,6 +1405,58 @@ mod tests {
         );
     }
 
+    /// A proposal that cannot gather enough shares lives its lifetime from its own
+    /// timestamp, wherever and whenever a node first saw it, then expires with what it
+    /// had; one seen by a node only later expires at the same moment.
+    #[test]
+    fn a_proposal_expires_at_its_own_timestamp_plus_the_lifetime_with_its_shares_counted() {
+        let w = world(11);
+        let config = CollectorConfig {
+            pending_ttl_ms: 60_000,
+            ..CollectorConfig::default()
+        };
+        let mut collectors: Vec<Bls> = (0..2)
+            .map(|_| {
+                Collector::new(
+                    BlsCommittee::new(w.secret.public_keys(), N),
+                    None,
+                    config,
+                    BTreeMap::new(),
+                )
+            })
+            .collect();
+        let mut p = proposal(b"lonely");
+        p.timestamp_unix_ms = 1_000;
+        let id = p.id();
+        let share = w.secret.secret_key_share(1usize).sign(signing_message(&id));
+        let mut out = Vec::new();
+        // Node 0 sees it at once, node 1 forty seconds later (it was cut off).
+        for (collector, seen_ms) in collectors.iter_mut().zip([1_000, 41_000]) {
+            collector
+                .on_proposal(p.clone(), PROPOSER, seen_ms, &mut out)
+                .unwrap();
+            collector.on_share(1, id, share.clone(), seen_ms, &mut out);
+            let state = collector.pending_state(&id).unwrap();
+            assert_eq!((state.shares, state.expires_ms), (1, 61_000));
+            assert_eq!(state.needed, w.secret.threshold() + 1);
+        }
+        for collector in &mut collectors {
+            let mut out = Vec::new();
+            collector.tick(60_999, &mut out);
+            assert!(
+                collector.pending_state(&id).is_some(),
+                "alive until its time"
+            );
+            collector.tick(61_000, &mut out);
+            assert!(collector.pending_state(&id).is_none());
+            assert!(out.iter().any(|o| matches!(
+                o,
+                Output::Expired { id: expired, shares: 1, needed }
+                    if *expired == id && *needed == w.secret.threshold() + 1
+            )));
+        }
+    }
+
     #[test]
     fn pending_is_bounded_and_expires() {
         let w = world(7);
@@ -1379,7 +1474,10 @@ mod tests {
         );
         let mut out = Vec::new();
         for payload in [b"1", b"2", b"3"] {
-            let _ = collector.on_proposal(proposal(payload), PROPOSER, 0, &mut out);
+            // Stamped at 0: each lives until 0 + the lifetime.
+            let mut stamped = proposal(payload);
+            stamped.timestamp_unix_ms = 0;
+            let _ = collector.on_proposal(stamped, PROPOSER, 0, &mut out);
         }
         assert_eq!(
             out.iter()
@@ -1451,12 +1549,19 @@ mod tests {
         // Expiry releases nothing twice: both shares were decided already.
         out.clear();
         collector.tick(1_000 + CollectorConfig::default().pending_ttl_ms, &mut out);
-        assert!(matches!(
-            out.as_slice(),
-            [Output::Dropped {
-                what: "pending_expired"
-            }]
-        ));
+        assert!(
+            matches!(
+                out.as_slice(),
+                [
+                    // The invalid share was dropped: one valid share held.
+                    Output::Expired { shares: 1, .. },
+                    Output::Dropped {
+                        what: "pending_expired"
+                    }
+                ]
+            ),
+            "{out:?}"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! shells: they bring bytes, authors and `now`, and carry out the [`Action`]s (persist,
 //! then publish; metrics; logs).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use super::collector::{
@@ -64,6 +64,8 @@ pub struct CertifySummary {
     pub pending: usize,
     pub held_verdicts: usize,
     pub halted: Vec<SlotKey>,
+    /// The latest proposals that expired uncertified here, newest first (at most 16).
+    pub recently_expired: Vec<ExpiredProposal>,
 }
 
 /// What a node brings from its keys and its store.
@@ -95,6 +97,38 @@ pub struct CertifyNode<S: Suite = Bls> {
     /// When this node last forwarded a copy of each certificate it holds (bounded with
     /// `certificates`).
     forwarded_ms: BTreeMap<ProposalId, u64>,
+    /// Proposals that expired uncertified, the latest [`EXPIRED_KEPT_MAX`], oldest first:
+    /// what `/status` and `x0 propose` report.
+    expired: VecDeque<ExpiredProposal>,
+}
+
+/// Expired proposals remembered for `/status` and `GET /proposals/{id}`.
+pub const EXPIRED_KEPT_MAX: usize = 1_024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiredProposal {
+    pub id: ProposalId,
+    pub shares: usize,
+    pub needed: usize,
+}
+
+/// Where a proposal stands on this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProposalState {
+    /// Collecting: `shares` of `needed`, until `expires_ms` (Unix ms).
+    Pending {
+        shares: usize,
+        needed: usize,
+        expires_ms: u64,
+    },
+    Certified,
+    /// Its lifetime passed with `shares` of `needed`; its proposer may propose again.
+    Expired {
+        shares: usize,
+        needed: usize,
+    },
+    /// Never seen here, or forgotten.
+    Unknown,
 }
 
 impl<S: Suite> CertifyNode<S> {
@@ -146,6 +180,7 @@ impl<S: Suite> CertifyNode<S> {
             certificates: BTreeMap::new(),
             republish: BTreeMap::new(),
             forwarded_ms: BTreeMap::new(),
+            expired: VecDeque::new(),
         };
         for message in setup.certificates {
             node.restore(message, out);
@@ -186,6 +221,7 @@ impl<S: Suite> CertifyNode<S> {
                 .chain(self.supermajority.halted())
                 .cloned()
                 .collect(),
+            recently_expired: self.expired.iter().rev().take(16).copied().collect(),
         }
     }
 
@@ -816,9 +852,49 @@ impl<S: Suite> CertifyNode<S> {
                         double_signers,
                     });
                 }
+                Output::Expired { id, shares, needed } => {
+                    if self.expired.len() >= EXPIRED_KEPT_MAX {
+                        self.expired.pop_front();
+                    }
+                    self.expired
+                        .push_back(ExpiredProposal { id, shares, needed });
+                }
                 Output::Dropped { what } => out.push(Action::Dropped { what }),
             }
         }
+    }
+
+    /// Where proposal `id` stands here.
+    pub fn proposal_state(&self, id: &ProposalId) -> ProposalState {
+        if self.certificates.contains_key(id) {
+            return ProposalState::Certified;
+        }
+        for core in [&self.standard, &self.supermajority] {
+            if let Some(state) = core.pending_state(id) {
+                return if state.certified {
+                    ProposalState::Certified
+                } else {
+                    ProposalState::Pending {
+                        shares: state.shares,
+                        needed: state.needed,
+                        expires_ms: state.expires_ms,
+                    }
+                };
+            }
+        }
+        match self.expired.iter().rev().find(|e| e.id == *id) {
+            Some(e) => ProposalState::Expired {
+                shares: e.shares,
+                needed: e.needed,
+            },
+            None => ProposalState::Unknown,
+        }
+    }
+
+    /// The proposals that expired here uncertified, oldest first (at most
+    /// [`EXPIRED_KEPT_MAX`]).
+    pub fn expired(&self) -> impl Iterator<Item = &ExpiredProposal> {
+        self.expired.iter()
     }
 }
 

@@ -12,7 +12,7 @@ use x0_core::certify::wire::CertificateMessage;
 use crate::cli::committee::read_committee;
 use crate::cli::common::{node_client, operator, runtime, send_to_node};
 use crate::http::certificates::CertificateDocument;
-use crate::http::proposals::{ProposeRequest, ProposeResponse};
+use crate::http::proposals::{ProposalDocument, ProposeRequest, ProposeResponse};
 use crate::NodeError;
 
 #[derive(Args)]
@@ -232,9 +232,12 @@ pub async fn propose_and_wait(
     if wait.is_zero() {
         return Ok((id, None));
     }
-    let url = api
-        .join(&format!("/certificates/{id}"))
-        .map_err(|e| operator(format!("--api {api}: {e}")))?;
+    let join = |path: String| {
+        api.join(&path)
+            .map_err(|e| operator(format!("--api {api}: {e}")))
+    };
+    let url = join(format!("/certificates/{id}"))?;
+    let state_url = join(format!("/proposals/{id}"))?;
     let deadline = Instant::now() + wait;
     loop {
         if let Ok(response) = client.get(url.clone()).send().await {
@@ -246,9 +249,36 @@ pub async fn propose_and_wait(
                 return Ok((id, Some(document)));
             }
         }
-        if Instant::now() >= deadline {
+        let state = match client.get(state_url.clone()).send().await {
+            Ok(response) if response.status().is_success() => {
+                response.json::<ProposalDocument>().await.ok()
+            }
+            _ => None,
+        };
+        let shares = |state: &ProposalDocument| {
+            format!(
+                "{} of {} shares",
+                state.shares.unwrap_or(0),
+                state.needed.unwrap_or(0)
+            )
+        };
+        if let Some(state) = state.as_ref().filter(|s| s.state == "expired") {
             return Err(NodeError::Runtime(format!(
-                "proposal {id}: no certificate within {wait:?}; `x0 status` shows the committee and pending proposals"
+                "proposal {id}: expired: {}; it may be proposed again (members that signed it will not sign the slot again this epoch)",
+                shares(state)
+            )));
+        }
+        if Instant::now() >= deadline {
+            let standing = match state.as_ref().filter(|s| s.state == "pending") {
+                Some(state) => format!(
+                    "pending with {}, expires at {} (Unix ms); members that cannot hear it now take it from their peers when they can",
+                    shares(state),
+                    state.expires_at_unix_ms.unwrap_or(0)
+                ),
+                None => "`x0 status` shows the committee and pending proposals".into(),
+            };
+            return Err(NodeError::Runtime(format!(
+                "proposal {id}: no certificate within {wait:?}; {standing}"
             )));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

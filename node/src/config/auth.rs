@@ -21,12 +21,21 @@ pub struct AuthSection {
     /// Lifetime of the access tokens derived from the credential, s.
     #[serde(default = "AuthSection::default_access_ttl_s")]
     pub access_ttl_s: u64,
-    /// Privileged messages stamped further from this node's clock are refused, ms.
+    /// Privileged messages stamped further ahead of this node's clock are refused, ms.
     #[serde(default = "AuthSection::default_skew_ms")]
     pub skew_ms: u64,
+    /// How long a privileged message lives: one stamped further behind this node's clock
+    /// is refused, and its nonce is held this long, ms. A node that was cut off or down
+    /// for less than this takes what it missed from its peers.
+    #[serde(default = "AuthSection::default_message_lifetime_ms")]
+    pub message_lifetime_ms: u64,
     /// Seen nonces held at once (persisted); beyond it new messages are refused.
     #[serde(default = "AuthSection::default_nonces_max")]
     pub nonces_max: usize,
+    /// Seen nonces one sender's messages may hold at once; beyond it that sender's new
+    /// messages are refused (one member cannot fill the table for everyone).
+    #[serde(default = "AuthSection::default_nonces_per_holder_max")]
+    pub nonces_per_holder_max: usize,
     /// Revoked token ids held at once.
     #[serde(default = "AuthSection::default_revoked_max")]
     pub revoked_max: usize,
@@ -45,6 +54,12 @@ impl AuthSection {
     fn default_nonces_max() -> usize {
         GateConfig::default().nonces_max
     }
+    fn default_message_lifetime_ms() -> u64 {
+        GateConfig::default().lifetime_ms
+    }
+    fn default_nonces_per_holder_max() -> usize {
+        GateConfig::default().nonces_per_holder_max
+    }
     fn default_revoked_max() -> usize {
         GateConfig::default().revoked_max
     }
@@ -59,7 +74,9 @@ impl AuthSection {
             credential_file,
             access_ttl_s: Self::default_access_ttl_s(),
             skew_ms: Self::default_skew_ms(),
+            message_lifetime_ms: Self::default_message_lifetime_ms(),
             nonces_max: Self::default_nonces_max(),
+            nonces_per_holder_max: Self::default_nonces_per_holder_max(),
             revoked_max: Self::default_revoked_max(),
             token_cache_entries_max: Self::default_token_cache_entries_max(),
         }
@@ -78,7 +95,9 @@ impl AuthSection {
     pub fn gate_config(&self) -> GateConfig {
         GateConfig {
             skew_ms: self.skew_ms,
+            lifetime_ms: self.message_lifetime_ms,
             nonces_max: self.nonces_max,
+            nonces_per_holder_max: self.nonces_per_holder_max,
             revoked_max: self.revoked_max,
         }
     }
@@ -100,6 +119,12 @@ impl AuthSection {
             ("auth.access_ttl_s", self.access_ttl_s, 60, 7 * 24 * 3600),
             ("auth.skew_ms", self.skew_ms, 1000, 600_000),
             ("auth.nonces_max", self.nonces_max as u64, 1024, 1 << 24),
+            (
+                "auth.nonces_per_holder_max",
+                self.nonces_per_holder_max as u64,
+                1,
+                1 << 24,
+            ),
             ("auth.revoked_max", self.revoked_max as u64, 1, 1 << 20),
             (
                 "auth.token_cache_entries_max",
@@ -109,6 +134,28 @@ impl AuthSection {
             ),
         ] {
             in_range(field, value, min, max)?;
+        }
+        // A message must outlive the skew (a message from a clock a little ahead is still
+        // live), and its access token must outlive the message: a token is re-derived at
+        // half its life, so the newest token on a message has at least half left.
+        let lifetime_max_ms = self.access_ttl_s * 1000 / 2;
+        if self.message_lifetime_ms < self.skew_ms || self.message_lifetime_ms > lifetime_max_ms {
+            return Err(FieldError::new(
+                "auth.message_lifetime_ms",
+                format!(
+                    "{} is outside {}..={lifetime_max_ms} (at least auth.skew_ms, at most half of auth.access_ttl_s); set it in that range",
+                    self.message_lifetime_ms, self.skew_ms
+                ),
+            ));
+        }
+        if self.nonces_per_holder_max > self.nonces_max {
+            return Err(FieldError::new(
+                "auth.nonces_per_holder_max",
+                format!(
+                    "{} exceeds auth.nonces_max ({}); set it at most that",
+                    self.nonces_per_holder_max, self.nonces_max
+                ),
+            ));
         }
         Ok(())
     }

@@ -108,7 +108,7 @@ pub struct Served {
 /// What GET serves to anyone who reaches the endpoint (named in the warning for a
 /// non-loopback `http.bind`).
 pub const READ_ENDPOINTS: &str =
-    "/metrics, /health, /status (peers and addresses, data dir, certify and ballot state), /certificates/{id}, /ballots, /ballots/{id}";
+    "/metrics, /health, /status (peers and addresses, data dir, certify and ballot state), /proposals/{id}, /certificates/{id}, /ballots, /ballots/{id}";
 
 /// What a connection over `http.connections_max` gets before it is closed.
 const BUSY_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: 62\r\nconnection: close\r\n\r\n{\"error\":\"too many connections (http.connections_max); retry\"}";
@@ -152,6 +152,7 @@ pub async fn serve(
         .route("/health", get(status::health))
         .route("/status", get(status::status))
         .route("/proposals", post(proposals::propose))
+        .route("/proposals/{id}", get(proposals::proposal))
         .route("/certificates/{id}", get(certificates::certificate))
         .route("/revocations", post(revocations::publish_revocations))
         .route("/ballots", get(ballots::status).post(ballots::open))

@@ -82,6 +82,16 @@ pub struct CertifySummary {
     pub pending: usize,
     /// Slots halted by conflicting certificates, as `epoch/slot`.
     pub halted_slots: Vec<String>,
+    /// The latest proposals that expired uncertified here, newest first (at most 16).
+    #[serde(default)]
+    pub recently_expired: Vec<ExpiredSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpiredSummary {
+    pub id: String,
+    pub shares: usize,
+    pub needed: usize,
 }
 
 impl From<CertifyStatus> for CertifySummary {
@@ -98,6 +108,15 @@ impl From<CertifyStatus> for CertifySummary {
                 .halted
                 .iter()
                 .map(|(epoch, slot)| format!("{epoch}/{slot}"))
+                .collect(),
+            recently_expired: s
+                .recently_expired
+                .iter()
+                .map(|e| ExpiredSummary {
+                    id: hex::encode(e.id.0),
+                    shares: e.shares,
+                    needed: e.needed,
+                })
                 .collect(),
         }
     }
@@ -250,6 +269,15 @@ impl Status {
                         c.certificates, c.pending
                     ),
                 );
+                for expired in &c.recently_expired {
+                    line(
+                        &mut out,
+                        format!(
+                            "    expired {}: {} of {} shares",
+                            expired.id, expired.shares, expired.needed
+                        ),
+                    );
+                }
                 for slot in &c.halted_slots {
                     line(
                         &mut out,

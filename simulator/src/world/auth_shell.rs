@@ -46,12 +46,12 @@ impl Store {
         nonce: Nonce,
         timestamp_unix_ms: u64,
         clock_ms: u64,
-        skew_ms: u64,
+        lifetime_ms: u64,
     ) {
         if self.nonces.len() >= self.nonces_prune_at.max(NONCES_PRUNE_MIN) {
             // The journal's `forget_nonces`: a nonce leaves with its message's window.
             self.nonces
-                .retain(|(_, ts)| ts.saturating_add(skew_ms) >= clock_ms);
+                .retain(|(_, ts)| ts.saturating_add(lifetime_ms) >= clock_ms);
             self.nonces_prune_at = 2 * self.nonces.len();
         }
         self.nonces.push((nonce, timestamp_unix_ms));
@@ -170,7 +170,7 @@ impl<S: SimSuite> Sim<S> {
         message: &'m GossipMessage,
         clock_ms: u64,
     ) -> Option<(PeerKey, &'m [u8], Payload)> {
-        let skew_ms = self.gate_config.skew_ms;
+        let lifetime_ms = self.gate_config.lifetime_ms;
         let sim = &mut self.nodes[node as usize];
         let honest = sim.byzantine.is_empty();
         let gate = sim.gate.as_mut().expect("an up node has its gate");
@@ -194,7 +194,7 @@ impl<S: SimSuite> Sim<S> {
             admitted.nonce,
             admitted.timestamp_unix_ms,
             clock_ms,
-            skew_ms,
+            lifetime_ms,
         );
         if honest {
             self.stats.auth_admitted += 1;

@@ -348,7 +348,7 @@ impl<S: SimSuite> Sim<S> {
             tick_ms: 50,
             held_verdicts_max: 4_096,
             proposal_future_skew_ms_max: 30_000,
-            proposal_age_ms_max: 120_000,
+            proposal_age_ms_max: 3_600_000,
             retry_queue_max: 256,
             republish_interval_ms: 60_000,
             republish_window_ms: 3_600_000,
