@@ -21,4 +21,5 @@ pub mod charter;
 pub mod exposition;
 pub mod messages;
 pub mod probe;
+pub mod sync;
 pub mod wall_clock;

@@ -102,11 +102,82 @@ pub enum PeerEvent {
     Disconnected(PeerKey),
 }
 
-/// Send every [`PeerEvent`] to `watcher` from now on.
+/// Send every [`PeerEvent`] to `watcher` from now on, starting with a `Connected` for each
+/// peer connected already (a watcher that starts after the first connections opened must
+/// still learn of them).
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
 pub struct WatchPeers {
     pub watcher: Recipient<PeerEvent>,
+}
+
+// ---- Sync (crate::sync) and the network ----
+//
+// The sync actor speaks `/x0/sync/1` through the network actor, which owns the libp2p
+// request-response behaviour; these messages carry the bytes both ways. Items fetched by
+// sync come back to the network actor as [`SyncDeliver`] and meet the same topic owner,
+// the same validation bound and the same verdict counters as a gossip message.
+
+/// A `/x0/sync/1` request from `peer`, for the sync actor to answer. `None`: nothing is
+/// answered and the stream is dropped (the request did not decode).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Option<Vec<u8>>")]
+pub struct SyncRequestArrived {
+    pub peer: PeerKey,
+    pub bytes: Vec<u8>,
+}
+
+/// The outcome of a request the sync actor sent with [`SyncToNetwork::Request`]: the
+/// response's bytes, or why there is none (timeout, closed stream, not connected).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct SyncResponseArrived {
+    pub id: u64,
+    pub response: Result<Vec<u8>, String>,
+}
+
+/// The network accepted a message a sync peer may ask for: it arrived (by gossip or sync)
+/// and its topic's owner accepted it, or this node published it.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct ItemHeld {
+    pub topic: String,
+    pub bytes: Vec<u8>,
+}
+
+/// What the sync actor asks of the network.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub enum SyncToNetwork {
+    /// Send a request to a connected peer; the outcome comes back as
+    /// [`SyncResponseArrived`] with this `id`.
+    Request {
+        peer: PeerKey,
+        id: u64,
+        bytes: Vec<u8>,
+    },
+    /// The peer's score for what it served through sync, in gossipsub's application
+    /// score (P5): `-penalty²`, weighted like an invalid gossip message.
+    Score { peer: PeerKey, score: f64 },
+}
+
+/// An item fetched by sync, to be judged exactly like a gossip message on `topic` from
+/// `from` (the peer that served it, penalised on Reject).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Verdict")]
+pub struct SyncDeliver {
+    pub topic: String,
+    pub from: PeerKey,
+    pub data: Vec<u8>,
+}
+
+/// Where the network actor sends what concerns sync.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct AttachSync {
+    pub requests: Recipient<SyncRequestArrived>,
+    pub responses: Recipient<SyncResponseArrived>,
+    pub held: Recipient<ItemHeld>,
 }
 
 /// Stop the receiving actor: sent by the node's assembly on shutdown, so no actor keeps

@@ -18,8 +18,9 @@ use x0_actors::ballot::{BallotActor, BallotMetrics, BallotSetup};
 use x0_actors::certify::{
     AnomalyWatch, CertifyActor, CertifyMetrics, CertifySetup, SubscribeCertified,
 };
-use x0_actors::messages::{PeerKey, Stop, Subscribe};
+use x0_actors::messages::{AttachSync, PeerKey, Stop, Subscribe, WatchPeers};
 use x0_actors::probe::{ProbeActor, ProbeMetrics};
+use x0_actors::sync::{SyncActor, SyncMetrics, SyncSetup};
 use x0_core::anomaly::AnomalyLimits;
 use x0_core::auth::token::inspect;
 use x0_core::certify::wire::CertificateMessage;
@@ -52,6 +53,8 @@ pub struct Node {
     pub ballot: Option<Addr<BallotActor>>,
     /// The Charter's enforcement actor; `None` without a `[charter]`.
     pub charter: Option<Addr<CharterActor>>,
+    /// Anti-entropy sync; `None` without an `[auth]` or with `sync.enabled = false`.
+    pub sync: Option<Addr<SyncActor>>,
     /// The Snapshot poller; `None` without a `[snapshot]`.
     snapshot: Option<tokio::task::JoinHandle<()>>,
     pub http_addr: SocketAddr,
@@ -190,10 +193,15 @@ impl Node {
             );
             context.run(actor)
         });
+        // Sync: fetches what gossip did not bring (a partition, a restart, a late join)
+        // and hands it back through the network actor to its topic's owner, so it meets
+        // the same checks. It learns of peers already connected when it starts watching.
+        let sync = sync_actor(&config, &network, &mut registry);
         let mut protocol_actors = vec![probe.clone().recipient::<Stop>()];
         protocol_actors.extend(certify.iter().map(|c| c.clone().recipient::<Stop>()));
         protocol_actors.extend(ballot.iter().map(|b| b.clone().recipient::<Stop>()));
         protocol_actors.extend(auth.iter().map(|a| a.clone().recipient::<Stop>()));
+        protocol_actors.extend(sync.iter().map(|s| s.clone().recipient::<Stop>()));
 
         // Snapshot: polls the DAO's hub, reports its health to the ballot actor and hands
         // passed decisions to certify.
@@ -292,6 +300,7 @@ impl Node {
             auth,
             ballot,
             charter,
+            sync,
             snapshot,
             http_addr: http.local_addr,
             http,
@@ -349,6 +358,7 @@ impl Node {
         protocol_actors.extend(self.certify.iter().map(|c| c.clone().recipient::<Stop>()));
         protocol_actors.extend(self.ballot.iter().map(|b| b.clone().recipient::<Stop>()));
         protocol_actors.extend(self.auth.iter().map(|a| a.clone().recipient::<Stop>()));
+        protocol_actors.extend(self.sync.iter().map(|s| s.clone().recipient::<Stop>()));
         protocol_actors.extend(self.charter.iter().map(|c| c.clone().recipient::<Stop>()));
         stop_actors(&self.network, &protocol_actors).await;
         self.http.stop().await;
@@ -356,6 +366,52 @@ impl Node {
         tracing::info!(peer_id = %self.peer_id, "stopped cleanly");
         Ok(())
     }
+}
+
+/// How often the sync actor expires archived items and ticks its core: the core's
+/// timers (rounds every few seconds, request timeouts) need no finer grain.
+const SYNC_TICK_MS: u64 = 250;
+
+/// The sync actor, attached to the network (requests, responses, what it holds) and
+/// watching its peers; `None` without `[auth]` (nothing a peer could fetch is checked
+/// without it) or with `sync.enabled = false`.
+fn sync_actor(
+    config: &Config,
+    network: &Addr<NetworkActor>,
+    registry: &mut Registry,
+) -> Option<Addr<SyncActor>> {
+    let auth = config.auth.as_ref()?;
+    if !config.sync.enabled {
+        return None;
+    }
+    let mut core = config.sync.core_config();
+    // A sync penalty decays like gossip's count of invalid messages it mirrors.
+    core.penalty_decay_per_s = config.gossip.score.invalid_message_decay;
+    let setup = SyncSetup {
+        core,
+        archive: config.sync.archive_config(auth.message_lifetime_ms),
+        epoch: config.committee.as_ref().map_or(0, |c| c.epoch),
+        tick_ms: SYNC_TICK_MS,
+    };
+    let metrics = SyncMetrics::register(registry.sub_registry_with_prefix("x0"));
+    let sync = SyncActor::new(
+        setup,
+        network.clone().recipient(),
+        network.clone().recipient(),
+        metrics,
+    )
+    .start();
+    // Mailbox order: attached before it is told of peers, so its first round's requests
+    // find the network ready.
+    network.do_send(AttachSync {
+        requests: sync.clone().recipient(),
+        responses: sync.clone().recipient(),
+        held: sync.clone().recipient(),
+    });
+    network.do_send(WatchPeers {
+        watcher: sync.clone().recipient(),
+    });
+    Some(sync)
 }
 
 /// Stops what a node started: protocol actors first, so nothing publishes into a closing

@@ -83,6 +83,13 @@ impl Kind {
         }
     }
 
+    /// The kind of item a message on `topic` is, if sync carries that topic.
+    pub fn of_topic(topic: &str) -> Option<Kind> {
+        Kind::ALL
+            .into_iter()
+            .find(|kind| kind.topic() == Some(topic))
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Kind::Proposal => "proposal",
@@ -160,6 +167,17 @@ mod tests {
         assert_eq!(a, ItemKey::of(Kind::Share, b"abc"));
         assert_ne!(a, ItemKey::of(Kind::Share, b"abd"));
         assert_ne!(a.hash, ItemKey::of(Kind::Proposal, b"abc").hash);
+    }
+
+    #[test]
+    fn a_topic_names_its_kind_and_only_synced_topics_do() {
+        for kind in Kind::ALL {
+            if let Some(topic) = kind.topic() {
+                assert_eq!(Kind::of_topic(topic), Some(kind));
+            }
+        }
+        assert_eq!(Kind::of_topic(topics::PROBE), None);
+        assert_eq!(Kind::of_topic("/x0/1/unknown"), None);
     }
 
     #[test]

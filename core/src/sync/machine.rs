@@ -247,6 +247,21 @@ impl SyncCore {
         self.held.remove(key);
     }
 
+    /// Each tracked peer's decayed penalty, where it has one: the shell keeps the peer's
+    /// score current from it (gossipsub does not decay an application score itself).
+    pub fn penalties(&self, now_ms: u64) -> Vec<(PeerKey, f64)> {
+        self.peers
+            .iter()
+            .filter(|(_, peer)| peer.penalty > 0.0)
+            .map(|(key, peer)| (key.clone(), self.decayed(peer, now_ms)))
+            .collect()
+    }
+
+    /// Keys of `kind` offered to peers.
+    pub fn held_len(&self, kind: Kind) -> usize {
+        self.held.len(kind)
+    }
+
     pub fn holds(&self, key: &ItemKey) -> bool {
         self.held.contains(key)
     }

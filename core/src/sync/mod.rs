@@ -7,10 +7,10 @@
 //! A fetched item is named by the hash of its bytes, so it is the item asked for; it then
 //! passes exactly the checks the same bytes would pass arriving by gossip.
 //!
-//! [`machine::SyncCore`] runs both sides of the protocol for one node. This module is being
-//! built (issue 19): the items, digests, wire format and state machine are here; the
-//! node's and the simulator's shells, and the protocol text, come next.
+//! [`machine::SyncCore`] runs both sides of the protocol for one node; [`archive::Archive`]
+//! keeps the bytes it serves. The node's shell is `x0_actors::sync`.
 
+pub mod archive;
 pub mod digest;
 pub mod item;
 pub mod machine;

@@ -16,6 +16,7 @@ mod http;
 mod network;
 mod probe;
 mod snapshot;
+mod sync;
 mod telemetry;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +33,7 @@ pub use self::http::HttpSection;
 pub use self::network::{LimitsSection, NetworkSection};
 pub use self::probe::ProbeSection;
 pub use self::snapshot::SnapshotSection;
+pub use self::sync::SyncSection;
 pub use self::telemetry::TelemetrySection;
 use crate::committee::CommitteeSection;
 
@@ -57,6 +59,9 @@ pub struct Config {
     pub anomaly: AnomalySection,
     #[serde(default)]
     pub ballot: BallotSection,
+    /// Anti-entropy sync: how a node catches up on what gossip did not bring it.
+    #[serde(default)]
+    pub sync: SyncSection,
     /// The Charter's metric and telemetry policy; absent: the export is not filtered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub charter: Option<CharterSection>,
@@ -239,6 +244,7 @@ impl Config {
             snapshot.check()?;
         }
         self.anomaly.check()?;
+        self.sync.check()?;
         self.http.check()?;
         if let Some(auth) = &self.auth {
             auth.check()?;

@@ -4,17 +4,20 @@
 //! gossipsub's acceptance (so nothing is forwarded before an actor accepted it), counts
 //! every outcome, and forwards publishes and subscriptions to the swarm task.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use actix::prelude::*;
 use libp2p::gossipsub::{MessageAcceptance, MessageId};
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 use x0_actors::messages::{
-    Inbound, PeerEvent, PeerKey, Publish, PublishError, Subscribe, SubscribeError, Verdict,
+    AttachSync, Inbound, ItemHeld, PeerEvent, PeerKey, Publish, PublishError, Subscribe,
+    SubscribeError, SyncDeliver, SyncRequestArrived, SyncResponseArrived, SyncToNetwork, Verdict,
     WatchPeers,
 };
+use x0_actors::wall_clock::unix_ms_now;
 use x0_core::known_topics;
+use x0_core::sync::item::Kind;
 use x0_core::verdicts::ShellRefusal;
 
 use super::metrics::{NetworkMetrics, TopicReasonLabel, VerdictLabel};
@@ -25,6 +28,10 @@ pub struct NetworkActor {
     commands: mpsc::Sender<Command>,
     owners: BTreeMap<String, Recipient<Inbound>>,
     watchers: Vec<Recipient<PeerEvent>>,
+    /// Peers connected now, for a watcher that starts late. Bounded by the connection
+    /// limits (`network.limits.established_total_max`).
+    connected: BTreeSet<PeerKey>,
+    sync: Option<SyncPeer>,
     validations_inflight: usize,
     validations_inflight_max: usize,
     metrics: NetworkMetrics,
@@ -44,6 +51,8 @@ impl NetworkActor {
             commands,
             owners: BTreeMap::new(),
             watchers: Vec::new(),
+            connected: BTreeSet::new(),
+            sync: None,
             validations_inflight: 0,
             validations_inflight_max,
             metrics,
@@ -103,29 +112,6 @@ impl Handler<GossipArrived> for NetworkActor {
     type Result = ();
 
     fn handle(&mut self, arrived: GossipArrived, ctx: &mut Self::Context) {
-        let Some(owner) = self.owners.get(&arrived.topic).cloned() else {
-            self.metrics.drop_validation(ShellRefusal::NoOwner.reason());
-            self.report(
-                arrived.message_id,
-                arrived.propagation_source,
-                MessageAcceptance::Ignore,
-            );
-            return;
-        };
-        if self.validations_inflight >= self.validations_inflight_max {
-            self.metrics
-                .drop_validation(ShellRefusal::InflightFull.reason());
-            self.report(
-                arrived.message_id,
-                arrived.propagation_source,
-                MessageAcceptance::Ignore,
-            );
-            return;
-        }
-        self.validations_inflight += 1;
-        self.metrics
-            .validation_inflight
-            .set(self.validations_inflight as i64);
         let GossipArrived {
             message_id,
             propagation_source,
@@ -135,12 +121,59 @@ impl Handler<GossipArrived> for NetworkActor {
             received_at_unix_ms,
         } = arrived;
         let inbound = Inbound {
-            topic: topic.clone(),
+            topic,
             propagation_source: PeerKey(propagation_source.to_bytes()),
             author: author.map(|p| PeerKey(p.to_bytes())),
             data,
             received_at_unix_ms,
         };
+        self.validate(inbound, ctx, move |actor, verdict, held| {
+            let acceptance = match verdict {
+                Verdict::Accept => MessageAcceptance::Accept,
+                Verdict::Reject { .. } => MessageAcceptance::Reject,
+                Verdict::Ignore { .. } => MessageAcceptance::Ignore,
+            };
+            // What gossip brought and the owner accepted, sync peers may ask for.
+            if let (Some(held), Some(sync)) = (held, &actor.sync) {
+                sync.held.do_send(held);
+            }
+            actor.report(message_id, propagation_source, acceptance);
+        });
+    }
+}
+
+impl NetworkActor {
+    /// Hands `inbound` to its topic's owner within the validation bound, counts the
+    /// verdict, and calls `done` with it (and, on Accept of a topic sync serves, the
+    /// message as an [`ItemHeld`]). Gossip and sync deliveries both come through here, so
+    /// they meet the same owner, the same bound and the same counters.
+    fn validate(
+        &mut self,
+        inbound: Inbound,
+        ctx: &mut Context<Self>,
+        done: impl FnOnce(&mut Self, Verdict, Option<ItemHeld>) + 'static,
+    ) {
+        let Some(owner) = self.owners.get(&inbound.topic).cloned() else {
+            self.metrics.drop_validation(ShellRefusal::NoOwner.reason());
+            done(self, ShellRefusal::NoOwner.verdict(), None);
+            return;
+        };
+        if self.validations_inflight >= self.validations_inflight_max {
+            self.metrics
+                .drop_validation(ShellRefusal::InflightFull.reason());
+            done(self, ShellRefusal::InflightFull.verdict(), None);
+            return;
+        }
+        self.validations_inflight += 1;
+        self.metrics
+            .validation_inflight
+            .set(self.validations_inflight as i64);
+        let topic = inbound.topic.clone();
+        let propagation_source = inbound.propagation_source.clone();
+        let held = (self.sync.is_some() && Kind::of_topic(&topic).is_some()).then(|| ItemHeld {
+            topic: topic.clone(),
+            bytes: inbound.data.clone(),
+        });
         owner
             .send(inbound)
             .into_actor(self)
@@ -154,10 +187,10 @@ impl Handler<GossipArrived> for NetworkActor {
                         ShellRefusal::OwnerGone.verdict()
                     }
                 };
-                let (acceptance, label) = match verdict {
-                    Verdict::Accept => (MessageAcceptance::Accept, "accept"),
+                let label = match verdict {
+                    Verdict::Accept => "accept",
                     Verdict::Reject { reason } => {
-                        tracing::debug!(%propagation_source, %topic, reason, "rejected gossip message");
+                        tracing::debug!(source = ?propagation_source, %topic, reason, "rejected message");
                         actor
                             .metrics
                             .rejected
@@ -166,7 +199,7 @@ impl Handler<GossipArrived> for NetworkActor {
                                 reason: reason.to_string(),
                             })
                             .inc();
-                        (MessageAcceptance::Reject, "reject")
+                        "reject"
                     }
                     Verdict::Ignore { reason } => {
                         actor
@@ -177,7 +210,7 @@ impl Handler<GossipArrived> for NetworkActor {
                                 reason: reason.to_string(),
                             })
                             .inc();
-                        (MessageAcceptance::Ignore, "ignore")
+                        "ignore"
                     }
                 };
                 actor
@@ -188,9 +221,131 @@ impl Handler<GossipArrived> for NetworkActor {
                         verdict: label.to_string(),
                     })
                     .inc();
-                actor.report(message_id, propagation_source, acceptance);
+                let held = if verdict == Verdict::Accept { held } else { None };
+                done(actor, verdict, held);
             })
             .spawn(ctx);
+    }
+}
+
+/// What concerns sync, once the sync actor is attached.
+struct SyncPeer {
+    requests: Recipient<SyncRequestArrived>,
+    responses: Recipient<SyncResponseArrived>,
+    held: Recipient<ItemHeld>,
+}
+
+impl Handler<AttachSync> for NetworkActor {
+    type Result = ();
+
+    fn handle(&mut self, attach: AttachSync, _: &mut Self::Context) {
+        self.sync = Some(SyncPeer {
+            requests: attach.requests,
+            responses: attach.responses,
+            held: attach.held,
+        });
+    }
+}
+
+/// A peer's `/x0/sync/1` request, from the swarm task; the answer goes back under
+/// `channel`.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(super) struct SyncRequestFromPeer {
+    pub peer: PeerId,
+    pub channel: u64,
+    pub bytes: Vec<u8>,
+}
+
+impl Handler<SyncRequestFromPeer> for NetworkActor {
+    type Result = ();
+
+    fn handle(&mut self, request: SyncRequestFromPeer, ctx: &mut Self::Context) {
+        let channel = request.channel;
+        let Some(sync) = &self.sync else {
+            self.send_command(
+                Command::SyncRespond {
+                    channel,
+                    bytes: None,
+                },
+                "sync_respond",
+            );
+            return;
+        };
+        let arrived = SyncRequestArrived {
+            peer: PeerKey(request.peer.to_bytes()),
+            bytes: request.bytes,
+        };
+        sync.requests
+            .send(arrived)
+            .into_actor(self)
+            .map(move |answer, actor, _| {
+                let bytes = answer.unwrap_or(None);
+                actor.send_command(Command::SyncRespond { channel, bytes }, "sync_respond");
+            })
+            .spawn(ctx);
+    }
+}
+
+impl Handler<SyncResponseArrived> for NetworkActor {
+    type Result = ();
+
+    fn handle(&mut self, arrived: SyncResponseArrived, _: &mut Self::Context) {
+        if let Some(sync) = &self.sync {
+            sync.responses.do_send(arrived);
+        }
+    }
+}
+
+impl Handler<SyncToNetwork> for NetworkActor {
+    type Result = ();
+
+    fn handle(&mut self, command: SyncToNetwork, _: &mut Self::Context) {
+        match command {
+            SyncToNetwork::Request { peer, id, bytes } => match PeerId::from_bytes(&peer.0) {
+                Ok(peer) => {
+                    if !self.send_command(Command::SyncRequest { peer, id, bytes }, "sync_request")
+                    {
+                        // The core times the request out.
+                    }
+                }
+                Err(_) => {
+                    if let Some(sync) = &self.sync {
+                        sync.responses.do_send(SyncResponseArrived {
+                            id,
+                            response: Err("not a peer id".into()),
+                        });
+                    }
+                }
+            },
+            SyncToNetwork::Score { peer, score } => {
+                if let Ok(peer) = PeerId::from_bytes(&peer.0) {
+                    self.send_command(Command::SetApplicationScore { peer, score }, "score");
+                }
+            }
+        }
+    }
+}
+
+impl Handler<SyncDeliver> for NetworkActor {
+    type Result = ResponseFuture<Verdict>;
+
+    fn handle(&mut self, deliver: SyncDeliver, ctx: &mut Self::Context) -> Self::Result {
+        let inbound = Inbound {
+            topic: deliver.topic,
+            propagation_source: deliver.from,
+            // Privileged items prove their holder by their seal (the gate reads it);
+            // certificates and revocation lists need no author.
+            author: None,
+            data: deliver.data,
+            received_at_unix_ms: unix_ms_now(),
+        };
+        let (reply, verdict) = oneshot::channel();
+        // The sync actor archives what it fetched itself: no ItemHeld from here.
+        self.validate(inbound, ctx, move |_, verdict, _| {
+            let _ = reply.send(verdict);
+        });
+        Box::pin(async move { verdict.await.unwrap_or(ShellRefusal::OwnerGone.verdict()) })
     }
 }
 
@@ -208,8 +363,10 @@ impl Handler<PeerChanged> for NetworkActor {
     fn handle(&mut self, change: PeerChanged, _: &mut Self::Context) {
         let key = PeerKey(change.peer.to_bytes());
         let event = if change.connected {
+            self.connected.insert(key.clone());
             PeerEvent::Connected(key)
         } else {
+            self.connected.remove(&key);
             PeerEvent::Disconnected(key)
         };
         self.watchers.retain(|w| w.connected());
@@ -228,6 +385,9 @@ impl Handler<WatchPeers> for NetworkActor {
             self.watchers.len() < WATCHERS_MAX,
             "more peer watchers than actors"
         );
+        for peer in &self.connected {
+            watch.watcher.do_send(PeerEvent::Connected(peer.clone()));
+        }
         self.watchers.push(watch.watcher);
     }
 }
@@ -269,6 +429,16 @@ impl Handler<Publish> for NetworkActor {
                 limit: spec.message_bytes_max,
             };
             return Box::pin(async move { Err(error) });
+        }
+        // What this node makes, sync peers may ask for, even if gossip has no peer for it
+        // yet (the publisher retries; a sync round may carry it sooner).
+        if let Some(sync) = &self.sync {
+            if Kind::of_topic(&publish.topic).is_some() {
+                sync.held.do_send(ItemHeld {
+                    topic: publish.topic.clone(),
+                    bytes: publish.data.clone(),
+                });
+            }
         }
         let (reply, response) = oneshot::channel();
         let queued = self.send_command(

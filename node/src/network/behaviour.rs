@@ -8,11 +8,15 @@ use std::time::Duration;
 use libp2p::identity::Keypair;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{connection_limits, gossipsub, identify, kad, mdns, ping, PeerId, StreamProtocol};
+use libp2p::{
+    connection_limits, gossipsub, identify, kad, mdns, ping, request_response, PeerId,
+    StreamProtocol,
+};
 use prometheus_client::registry::Registry;
 use x0_core::known_topics;
 
 use super::duplicates::DuplicateCounter;
+use super::sync_codec::{SyncCodec, SYNC_PROTOCOL};
 use crate::config::{Config, GossipSection};
 
 /// Kademlia protocol of the x0 mesh: its own DHT, never mixed with the public IPFS one.
@@ -27,6 +31,8 @@ pub struct Behaviour {
     /// First, so refused connections never reach the protocols.
     pub limits: connection_limits::Behaviour,
     pub gossipsub: Gossipsub,
+    /// `/x0/sync/1`; off with `sync.enabled = false`.
+    pub sync: Toggle<request_response::Behaviour<SyncCodec>>,
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
     pub kad: kad::Behaviour<kad::store::MemoryStore>,
@@ -44,6 +50,11 @@ pub enum BehaviourError {
     )]
     Mdns(std::io::Error),
 }
+
+/// Sync streams open at once per connection, each way: a peer keeps at most
+/// `requests_inflight_per_peer_max` (4) requests in flight, so this leaves room for
+/// a misbehaving peer's extra streams to be refused rather than queued.
+const SYNC_STREAMS_MAX: usize = 16;
 
 /// Kademlia record store bounds. Record filtering is on (see below), so peers cannot fill
 /// it; the bounds cover what this node itself stores.
@@ -109,9 +120,19 @@ impl Behaviour {
         } else {
             None
         };
+        let sync = config.sync.enabled.then(|| {
+            request_response::Behaviour::with_codec(
+                SyncCodec,
+                [(SYNC_PROTOCOL, request_response::ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(Duration::from_millis(config.sync.request_timeout_ms))
+                    .with_max_concurrent_streams(SYNC_STREAMS_MAX),
+            )
+        });
         Ok(Behaviour {
             limits: connection_limits::Behaviour::new(connection_limits),
             gossipsub,
+            sync: Toggle::from(sync),
             identify,
             ping: ping::Behaviour::new(ping::Config::new()),
             kad,
@@ -197,6 +218,10 @@ pub fn score_parameters(
         topics: topics_params,
         ip_colocation_factor_threshold: score.ip_colocation_factor_threshold,
         ip_colocation_factor_weight: score.ip_colocation_factor_weight,
+        // The application score (P5) carries what sync peers served that was invalid, as
+        // -count² (x0_actors::sync): weighed like P4, an invalid sync item costs what an
+        // invalid gossip message does.
+        app_specific_weight: -score.invalid_message_weight,
         ..Default::default()
     };
     let thresholds = gossipsub::PeerScoreThresholds {

@@ -55,6 +55,9 @@ pub struct NetworkMetrics {
     /// `x0_peer_events_dropped_total`: connect/disconnect notices not delivered to the
     /// network actor because its mailbox was full (watchers miss them; the gauge does not).
     pub peer_events_dropped: Counter,
+    /// `x0_sync_transport_dropped_total{what}`: sync requests or answers the network
+    /// shell dropped (its tables full, the actor's mailbox full).
+    pub sync_dropped: Family<ReasonLabel, Counter>,
 }
 
 impl NetworkMetrics {
@@ -68,6 +71,7 @@ impl NetworkMetrics {
             peers_connected: Gauge::default(),
             commands_dropped: Family::default(),
             peer_events_dropped: Counter::default(),
+            sync_dropped: Family::default(),
         };
         registry.register(
             "gossip_messages_validated",
@@ -109,11 +113,24 @@ impl NetworkMetrics {
             "Peer connect/disconnect notices dropped because the network actor was overloaded",
             metrics.peer_events_dropped.clone(),
         );
+        registry.register(
+            "sync_transport_dropped",
+            "Sync requests or answers the network shell dropped (tables or mailbox full), by reason",
+            metrics.sync_dropped.clone(),
+        );
         metrics
     }
 
     pub fn drop_validation(&self, reason: &str) {
         self.validation_dropped
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn drop_sync(&self, reason: &str) {
+        self.sync_dropped
             .get_or_create(&ReasonLabel {
                 reason: reason.to_string(),
             })

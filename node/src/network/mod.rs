@@ -11,6 +11,7 @@ pub mod behaviour;
 mod duplicates;
 pub mod metrics;
 mod swarm_task;
+pub mod sync_codec;
 
 pub use actor::{Dial, GetNetworkStatus, NetworkActor, Shutdown};
 pub use swarm_task::{spawn, NetworkStatus, PeerStatus, TopicStatus, COMMAND_QUEUE_LEN};

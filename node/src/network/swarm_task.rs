@@ -2,7 +2,7 @@
 //! [`NetworkActor`]. It holds no protocol logic; gossip messages go to the actor for a
 //! verdict and come back as `Command::Validated`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use actix::Addr;
@@ -12,16 +12,17 @@ use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId, TopicHas
 use libp2p::identity::Keypair;
 use libp2p::metrics::{Metrics as Libp2pMetrics, Recorder};
 use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{identify, kad, mdns, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
-use x0_actors::messages::PublishError;
+use x0_actors::messages::{PublishError, SyncResponseArrived};
 use x0_actors::wall_clock::unix_ms_now;
 use x0_core::duplicates::DuplicateTrackerConfig;
 
-use super::actor::{GossipArrived, NetworkActor, PeerChanged};
+use super::actor::{GossipArrived, NetworkActor, PeerChanged, SyncRequestFromPeer};
 use super::behaviour::{self, Behaviour, BehaviourEvent};
 use super::duplicates::DuplicateCounter;
 use super::metrics::NetworkMetrics;
@@ -47,6 +48,23 @@ pub enum Command {
         address: Multiaddr,
         reply: oneshot::Sender<Result<(), String>>,
     },
+    /// Send a `/x0/sync/1` request; the outcome goes to the actor as
+    /// [`SyncResponseArrived`] with `id`.
+    SyncRequest {
+        peer: PeerId,
+        id: u64,
+        bytes: Vec<u8>,
+    },
+    /// Answer the inbound request held under `channel`; `None` closes its stream.
+    SyncRespond {
+        channel: u64,
+        bytes: Option<Vec<u8>>,
+    },
+    /// Set a peer's gossipsub application score (what it served through sync).
+    SetApplicationScore {
+        peer: PeerId,
+        score: f64,
+    },
     Status {
         reply: oneshot::Sender<NetworkStatus>,
     },
@@ -58,6 +76,12 @@ pub enum Command {
 /// Commands waiting for the swarm task. Sized for a burst of verdicts from a full
 /// validation window plus control traffic.
 pub const COMMAND_QUEUE_LEN: usize = 4096;
+
+/// Sync requests this node has in flight, and peers' requests waiting for an answer. The
+/// sync core bounds both below these (4 in flight per peer, answers at once); these
+/// catch a shell bug or a flood rather than queue without end.
+const SYNC_OUTBOUND_MAX: usize = 1024;
+const SYNC_INBOUND_MAX: usize = 256;
 
 /// How often duplicate counts are settled when no traffic arrives to do it.
 const SETTLE_INTERVAL: Duration = Duration::from_secs(1);
@@ -129,6 +153,9 @@ pub fn spawn(
         libp2p_metrics,
         listen_addrs: BTreeSet::new(),
         listener_ids: Vec::new(),
+        sync_outbound: BTreeMap::new(),
+        sync_inbound: BTreeMap::new(),
+        sync_inbound_next: 0,
         metrics,
     };
     task.start_listening(config)?;
@@ -145,6 +172,11 @@ struct SwarmTask {
     libp2p_metrics: Libp2pMetrics,
     listen_addrs: BTreeSet<Multiaddr>,
     listener_ids: Vec<ListenerId>,
+    /// Our sync requests in flight: libp2p's id to the sync core's.
+    sync_outbound: BTreeMap<OutboundRequestId, u64>,
+    /// Peers' sync requests the sync actor is answering, by our key for them.
+    sync_inbound: BTreeMap<u64, ResponseChannel<Vec<u8>>>,
+    sync_inbound_next: u64,
     /// Counted here, not by messages to the actor: a message per drop would itself be an
     /// unbounded queue (actix's do_send ignores mailbox capacity).
     metrics: NetworkMetrics,
@@ -261,7 +293,109 @@ impl SwarmTask {
             Command::Status { reply } => {
                 let _ = reply.send(self.status());
             }
+            Command::SyncRequest { peer, id, bytes } => self.sync_request(peer, id, bytes),
+            Command::SyncRespond { channel, bytes } => {
+                let Some(channel) = self.sync_inbound.remove(&channel) else {
+                    return;
+                };
+                if let (Some(bytes), Some(sync)) = (bytes, self.swarm.behaviour_mut().sync.as_mut())
+                {
+                    // Err: the peer gave up waiting (its stream closed); nothing to do.
+                    let _ = sync.send_response(channel, bytes);
+                }
+            }
+            Command::SetApplicationScore { peer, score } => {
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .set_application_score(&peer, score);
+            }
             Command::Shutdown { .. } => unreachable!("handled in run"),
+        }
+    }
+
+    /// Sends a sync request to a connected peer (never dials: sync rounds follow the
+    /// connections gossip made); anything else fails at once, at no cost to the peer.
+    fn sync_request(&mut self, peer: PeerId, id: u64, bytes: Vec<u8>) {
+        let connected = self.swarm.is_connected(&peer);
+        let full = self.sync_outbound.len() >= SYNC_OUTBOUND_MAX;
+        let sent = match self.swarm.behaviour_mut().sync.as_mut() {
+            Some(sync) if connected && !full => Ok(sync.send_request(&peer, bytes)),
+            Some(_) if full => Err("sync requests in flight full"),
+            Some(_) => Err("not connected"),
+            None => Err("sync disabled"),
+        };
+        match sent {
+            Ok(request_id) => {
+                self.sync_outbound.insert(request_id, id);
+            }
+            Err(error) => self.sync_outcome(id, Err(error.to_string())),
+        }
+    }
+
+    fn sync_outcome(&self, id: u64, response: Result<Vec<u8>, String>) {
+        if self
+            .actor
+            .try_send(SyncResponseArrived { id, response })
+            .is_err()
+        {
+            // The core times the request out instead.
+            self.metrics.drop_sync("mailbox_full");
+        }
+    }
+
+    fn on_sync(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
+        match event {
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                if self.sync_inbound.len() >= SYNC_INBOUND_MAX {
+                    // Dropping the channel closes the stream: the peer's core sees a
+                    // failure and waits before asking again.
+                    self.metrics.drop_sync("inbound_full");
+                    return;
+                }
+                let key = self.sync_inbound_next;
+                self.sync_inbound_next += 1;
+                let arrived = SyncRequestFromPeer {
+                    peer,
+                    channel: key,
+                    bytes: request,
+                };
+                if self.actor.try_send(arrived).is_ok() {
+                    self.sync_inbound.insert(key, channel);
+                } else {
+                    self.metrics.drop_sync("mailbox_full");
+                }
+            }
+            request_response::Event::Message {
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if let Some(id) = self.sync_outbound.remove(&request_id) {
+                    self.sync_outcome(id, Ok(response));
+                }
+            }
+            request_response::Event::OutboundFailure {
+                request_id, error, ..
+            } => {
+                if let Some(id) = self.sync_outbound.remove(&request_id) {
+                    self.sync_outcome(id, Err(error.to_string()));
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "sync request from a peer failed");
+            }
+            request_response::Event::ResponseSent { .. } => {}
         }
     }
 
@@ -358,6 +492,7 @@ impl SwarmTask {
                     }
                 }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
             SwarmEvent::Behaviour(BehaviourEvent::Ping(event)) => {
                 self.libp2p_metrics.record(&event);
             }

@@ -1,0 +1,249 @@
+//! The bytes of the items a node serves to sync peers, each kept for as long as a receiver
+//! could still use it, within a byte budget per kind.
+//!
+//! Only items a topic's owner accepted (or the node made) enter: the archive never serves
+//! what this node would itself refuse. How long an item is kept:
+//! - proposals, shares and ballot messages are envelopes, refused as stale once their
+//!   timestamp is `auth.message_lifetime_ms` behind the clock; kept that long from when
+//!   they were accepted here, which is never shorter than the envelope lives;
+//! - certificates, ballot certificates and revocation lists do not go stale: kept
+//!   `long_hold_ms` (a day by default), so a node that was away that long still catches
+//!   up.
+//!
+//! Each kind has an equal share of `bytes_max`, so one kind's flood (large ballot
+//! messages, say) cannot push out the proposals and shares that certificates need. A full
+//! share refuses new items (counted by the caller); the item is still processed by the
+//! cores, only not served.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::item::{Item, ItemKey, Kind, KIND_COUNT};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveConfig {
+    /// How long an envelope (proposal, share, ballot message) is served.
+    pub envelope_hold_ms: u64,
+    /// How long a certificate, ballot certificate or revocation list is served.
+    pub long_hold_ms: u64,
+    /// Bytes of item data held, in all; each kind may use an equal share.
+    pub bytes_max: usize,
+}
+
+impl Default for ArchiveConfig {
+    fn default() -> ArchiveConfig {
+        ArchiveConfig {
+            envelope_hold_ms: 3_600_000,
+            long_hold_ms: 86_400_000,
+            bytes_max: 128 * 1024 * 1024,
+        }
+    }
+}
+
+impl ArchiveConfig {
+    pub fn hold_ms(&self, kind: Kind) -> u64 {
+        match kind {
+            Kind::Proposal | Kind::Share | Kind::BallotMessage => self.envelope_hold_ms,
+            Kind::Certificate | Kind::BallotCertificate | Kind::RevocationList => self.long_hold_ms,
+        }
+    }
+
+    /// Each kind's share of the byte budget.
+    pub fn kind_bytes_max(&self) -> usize {
+        self.bytes_max / KIND_COUNT
+    }
+}
+
+/// Why an item was not archived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotArchived {
+    /// Its kind's byte share is used up (`x0_sync_dropped_total{what="archive_full"}`).
+    Full,
+    /// Larger than any item of its kind may be: never served, never kept.
+    TooLarge,
+}
+
+impl NotArchived {
+    pub fn what(self) -> &'static str {
+        match self {
+            NotArchived::Full => "archive_full",
+            NotArchived::TooLarge => "archive_too_large",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Kept {
+    bytes: Vec<u8>,
+    expires_ms: u64,
+}
+
+/// Item bytes by key, with their expiry.
+#[derive(Debug, Clone)]
+pub struct Archive {
+    config: ArchiveConfig,
+    items: BTreeMap<ItemKey, Kept>,
+    /// (expiry, key), oldest first: what [`Archive::expire`] walks.
+    expiries: BTreeSet<(u64, ItemKey)>,
+    bytes: [usize; KIND_COUNT],
+}
+
+impl Archive {
+    pub fn new(config: ArchiveConfig) -> Archive {
+        Archive {
+            config,
+            items: BTreeMap::new(),
+            expiries: BTreeSet::new(),
+            bytes: [0; KIND_COUNT],
+        }
+    }
+
+    /// Keeps `item` until its kind's hold ends, counted from `now_ms`. `Ok(false)`: it was
+    /// kept already (its expiry stays).
+    pub fn insert(&mut self, item: Item, now_ms: u64) -> Result<(ItemKey, bool), NotArchived> {
+        if item.bytes.len() > item.kind.bytes_max() {
+            return Err(NotArchived::TooLarge);
+        }
+        let key = item.key();
+        if self.items.contains_key(&key) {
+            return Ok((key, false));
+        }
+        let used = &mut self.bytes[item.kind.index()];
+        if *used + item.bytes.len() > self.config.kind_bytes_max() {
+            return Err(NotArchived::Full);
+        }
+        *used += item.bytes.len();
+        let expires_ms = now_ms.saturating_add(self.config.hold_ms(item.kind));
+        self.expiries.insert((expires_ms, key));
+        self.items.insert(
+            key,
+            Kept {
+                bytes: item.bytes,
+                expires_ms,
+            },
+        );
+        Ok((key, true))
+    }
+
+    pub fn get(&self, key: &ItemKey) -> Option<&[u8]> {
+        self.items.get(key).map(|kept| kept.bytes.as_slice())
+    }
+
+    pub fn contains(&self, key: &ItemKey) -> bool {
+        self.items.contains_key(key)
+    }
+
+    /// Drops every item whose hold ended by `now_ms`; returns their keys, oldest first.
+    pub fn expire(&mut self, now_ms: u64) -> Vec<ItemKey> {
+        let mut expired = Vec::new();
+        while let Some(&(expires_ms, key)) = self.expiries.first() {
+            if expires_ms > now_ms {
+                break;
+            }
+            self.expiries.pop_first();
+            if let Some(kept) = self.items.remove(&key) {
+                self.bytes[key.kind.index()] -= kept.bytes.len();
+            }
+            expired.push(key);
+        }
+        expired
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Bytes held of `kind`.
+    pub fn bytes(&self, kind: Kind) -> usize {
+        self.bytes[kind.index()]
+    }
+
+    /// When the next item expires.
+    pub fn next_expiry_ms(&self) -> Option<u64> {
+        self.expiries.first().map(|(expires_ms, _)| *expires_ms)
+    }
+
+    /// Everything held, with its expiry: what a restarted node reloads.
+    pub fn entries(&self) -> impl Iterator<Item = (&ItemKey, &[u8], u64)> {
+        self.items
+            .iter()
+            .map(|(key, kept)| (key, kept.bytes.as_slice(), kept.expires_ms))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(kind: Kind, fill: u8, len: usize) -> Item {
+        Item {
+            kind,
+            bytes: vec![fill; len],
+        }
+    }
+
+    fn config() -> ArchiveConfig {
+        ArchiveConfig {
+            envelope_hold_ms: 1_000,
+            long_hold_ms: 10_000,
+            bytes_max: KIND_COUNT * 100,
+        }
+    }
+
+    #[test]
+    fn envelopes_expire_after_their_lifetime_certificates_after_the_long_hold() {
+        let mut archive = Archive::new(config());
+        let (share, new) = archive.insert(item(Kind::Share, 1, 10), 0).unwrap();
+        assert!(new);
+        let (certificate, _) = archive.insert(item(Kind::Certificate, 2, 10), 0).unwrap();
+        assert_eq!(archive.get(&share), Some(&[1u8; 10][..]));
+        assert_eq!(archive.expire(999), vec![]);
+        assert_eq!(archive.expire(1_000), vec![share]);
+        assert!(!archive.contains(&share) && archive.contains(&certificate));
+        assert_eq!(archive.bytes(Kind::Share), 0);
+        assert_eq!(archive.next_expiry_ms(), Some(10_000));
+        assert_eq!(archive.expire(10_000), vec![certificate]);
+        assert!(archive.is_empty());
+    }
+
+    #[test]
+    fn a_second_copy_keeps_the_first_expiry() {
+        let mut archive = Archive::new(config());
+        archive.insert(item(Kind::Proposal, 1, 10), 0).unwrap();
+        let (key, new) = archive.insert(item(Kind::Proposal, 1, 10), 500).unwrap();
+        assert!(!new);
+        assert_eq!(archive.expire(1_000), vec![key]);
+    }
+
+    #[test]
+    fn one_kind_filling_its_share_leaves_the_others_room() {
+        let mut archive = Archive::new(config());
+        for fill in 0..10 {
+            archive
+                .insert(item(Kind::BallotMessage, fill, 10), 0)
+                .unwrap();
+        }
+        assert_eq!(
+            archive.insert(item(Kind::BallotMessage, 99, 1), 0),
+            Err(NotArchived::Full)
+        );
+        assert!(archive.insert(item(Kind::Share, 1, 100), 0).is_ok());
+        assert_eq!(archive.bytes(Kind::BallotMessage), 100);
+    }
+
+    #[test]
+    fn an_item_over_its_kinds_limit_is_never_kept() {
+        let mut archive = Archive::new(ArchiveConfig {
+            bytes_max: usize::MAX,
+            ..config()
+        });
+        let len = Kind::Share.bytes_max() + 1;
+        assert_eq!(
+            archive.insert(item(Kind::Share, 1, len), 0),
+            Err(NotArchived::TooLarge)
+        );
+    }
+}

@@ -1,0 +1,134 @@
+//! Anti-entropy sync on real nodes (`/x0/sync/1` over libp2p request-response): what gossip
+//! never delivered reaches every node once the network can carry it, and only through
+//! the same checks as gossip.
+//!
+//! Each scenario is also run with `sync.enabled = false` on every node: there it must fail,
+//! so the catch-up is sync's doing, not a retry or a gossip cache.
+
+use std::time::Duration;
+
+mod common;
+
+use common::{eventually, http_get, test_config};
+use x0_actors::certify::GetCertificate;
+use x0_core::certify::proposal::ProposalId;
+use x0_core::topics;
+use x0_node::cli::certify::propose_and_wait;
+use x0_node::config::Config;
+use x0_node::devnet;
+use x0_node::http::proposals::{ProposalDocument, ProposeRequest};
+use x0_node::network::Dial;
+use x0_node::Node;
+
+async fn dial(from: &Node, to: &Node) {
+    let address = devnet::tcp_address(to).await.unwrap();
+    from.network.send(Dial(address)).await.unwrap().unwrap();
+}
+
+async fn has_certificate(node: &Node, id: ProposalId) -> bool {
+    let certify = node.certify.as_ref().unwrap();
+    certify.send(GetCertificate(id)).await.unwrap().is_some()
+}
+
+async fn proposal_state(node: &Node, id: &str) -> ProposalDocument {
+    let (status, _, body) =
+        http_get(&format!("http://{}/proposals/{id}", node.http_addr), None).await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// A committee of 7 (t = 2: a certificate needs 3 shares). Members 0 and 1 form an island
+/// and member 0 proposes there: 2 shares, one short. Members 2 to 6 are meshed among
+/// themselves and never hear it. Then member 1 dials member 2. Returns whether every node
+/// holds the certificate within `heal_wait` of that.
+async fn island_then_heal(sync_enabled: bool, heal_wait: Duration) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let mut configs: Vec<Config> = (0..7)
+        .map(|i| {
+            let mut config = test_config(&dir.path().join(format!("n{i}")));
+            config.sync.enabled = sync_enabled;
+            config.sync.round_interval_ms = 1_000;
+            config
+        })
+        .collect();
+    devnet::with_committee(&mut configs, dir.path(), vec![]).unwrap();
+    let mut nodes = Vec::new();
+    for config in configs {
+        nodes.push(Node::start(config).await.unwrap());
+    }
+    dial(&nodes[1], &nodes[0]).await;
+    for i in 3..7 {
+        for j in 2..i {
+            dial(&nodes[i], &nodes[j]).await;
+        }
+    }
+    assert!(
+        devnet::wait_for_mesh(&nodes[..2], topics::SHARES, 1, Duration::from_secs(15)).await,
+        "the island did not mesh"
+    );
+    assert!(
+        devnet::wait_for_mesh(&nodes[2..], topics::SHARES, 4, Duration::from_secs(15)).await,
+        "the rest did not mesh"
+    );
+
+    let api: reqwest::Url = format!("http://{}", nodes[0].http_addr).parse().unwrap();
+    let request = ProposeRequest {
+        slot: "gossip/mesh_n".into(),
+        payload: "7".into(),
+        affected_fraction: 1.0,
+    };
+    let (id_hex, certificate) = propose_and_wait(&api, &request, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(certificate.is_none());
+    let id = ProposalId(hex::decode(&id_hex).unwrap().try_into().unwrap());
+    // Both island members signed; the certificate is one share short.
+    let island_signed = eventually(Duration::from_secs(10), || async {
+        proposal_state(&nodes[0], &id_hex).await.shares == Some(2)
+    })
+    .await;
+    assert!(
+        island_signed,
+        "{:?}",
+        proposal_state(&nodes[0], &id_hex).await
+    );
+    // Past gossip's own repair: its message cache (history_length heartbeats) has let the
+    // proposal and shares go, so IHAVE/IWANT cannot carry them over the new link.
+    let gossip = &Config::embedded().gossip;
+    let cache_ms = gossip.history_length as u64 * gossip.heartbeat_interval_ms;
+    tokio::time::sleep(Duration::from_millis(cache_ms + 2_000)).await;
+    for node in &nodes[2..] {
+        assert_eq!(proposal_state(node, &id_hex).await.state, "unknown");
+    }
+
+    dial(&nodes[1], &nodes[2]).await;
+    let everywhere = eventually(heal_wait, || async {
+        for node in &nodes {
+            if !has_certificate(node, id).await {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    for node in nodes {
+        node.shutdown().await.unwrap();
+    }
+    everywhere
+}
+
+#[actix_rt::test]
+async fn a_proposal_made_in_an_island_short_of_t_plus_1_is_certified_everywhere_after_the_heal() {
+    assert!(
+        island_then_heal(true, Duration::from_secs(30)).await,
+        "no certificate on every node within 30 s of the heal"
+    );
+}
+
+#[actix_rt::test]
+async fn without_sync_the_same_proposal_is_never_certified_outside_the_island() {
+    assert!(
+        !island_then_heal(false, Duration::from_secs(15)).await,
+        "certified without sync: the scenario does not test sync"
+    );
+}
