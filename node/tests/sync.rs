@@ -9,8 +9,12 @@ use std::time::Duration;
 
 mod common;
 
-use common::{eventually, http_get, test_config};
+use common::{eventually, http_get, sample_value, sealed_share, test_config, StockPeer};
+use x0_actors::auth::{GetAuthStatus, PublishRevocations};
 use x0_actors::certify::GetCertificate;
+use x0_actors::messages::PeerKey;
+use x0_actors::wall_clock::unix_ms_now;
+use x0_core::auth::token::{self, Operation, RevocationList, Revoked, Right};
 use x0_core::certify::proposal::ProposalId;
 use x0_core::topics;
 use x0_node::cli::certify::propose_and_wait;
@@ -130,5 +134,118 @@ async fn without_sync_the_same_proposal_is_never_certified_outside_the_island() 
     assert!(
         !island_then_heal(false, Duration::from_secs(15)).await,
         "certified without sync: the scenario does not test sync"
+    );
+}
+
+async fn revoked_ids(node: &Node) -> usize {
+    let auth = node.auth.as_ref().unwrap();
+    auth.send(GetAuthStatus).await.unwrap().revoked_ids
+}
+
+/// A revocation list goes out while node B is down (it has never run). B then starts and
+/// dials one peer. Returns whether B holds the revocation within `join_wait`, and if it
+/// does, asserts that B refuses the revoked member's next share as `revoked`.
+async fn revocation_missed_then_join(sync_enabled: bool, join_wait: Duration) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let mut configs: Vec<Config> = (0..3)
+        .map(|i| {
+            let mut config = test_config(&dir.path().join(format!("n{i}")));
+            config.sync.enabled = sync_enabled;
+            config
+        })
+        .collect();
+    devnet::with_committee(&mut configs, dir.path(), vec![]).unwrap();
+    let authority = devnet::devnet_authority(dir.path()).unwrap();
+    let member = StockPeer::spawn(common::Authenticity::Signed);
+    let credential = token::mint(
+        &authority,
+        &token::Grant {
+            member: PeerKey(member.peer_id.to_bytes()),
+            rights: vec![Right::on_own_topic(Operation::Sign)],
+            expires_unix_s: unix_ms_now() / 1000 + 3600,
+        },
+    )
+    .unwrap();
+    let summary = token::inspect(&credential, &authority.public()).unwrap();
+    let list = token::mint_revocations(
+        &authority,
+        &RevocationList {
+            sequence: 1,
+            entries: vec![Revoked {
+                id: hex::decode(&summary.revocation_ids[0]).unwrap(),
+                until_unix_s: summary.expires_unix_s.unwrap(),
+            }],
+        },
+    )
+    .unwrap();
+
+    let late = configs.remove(1);
+    let mut nodes = Vec::new();
+    for config in configs {
+        nodes.push(Node::start(config).await.unwrap());
+    }
+    dial(&nodes[1], &nodes[0]).await;
+    assert!(
+        devnet::wait_for_mesh(&nodes, topics::REVOCATIONS, 1, Duration::from_secs(15)).await,
+        "the two running nodes did not mesh"
+    );
+    let auth = nodes[0].auth.as_ref().unwrap();
+    auth.send(PublishRevocations(list)).await.unwrap().unwrap();
+    for node in &nodes {
+        let applied = eventually(Duration::from_secs(10), || async {
+            revoked_ids(node).await == 1
+        })
+        .await;
+        assert!(applied, "a running node did not apply the list");
+    }
+    // Past gossip's message cache: only sync can bring the list now.
+    let gossip = &Config::embedded().gossip;
+    tokio::time::sleep(Duration::from_millis(
+        gossip.history_length as u64 * gossip.heartbeat_interval_ms + 2_000,
+    ))
+    .await;
+
+    let late = Node::start(late).await.unwrap();
+    dial(&late, &nodes[0]).await;
+    let caught_up = eventually(join_wait, || async { revoked_ids(&late).await == 1 }).await;
+    if caught_up {
+        member.subscribe(topics::SHARES);
+        member.dial(devnet::tcp_address(&late).await.unwrap());
+        member
+            .publish_when_ready(
+                topics::SHARES,
+                sealed_share(&member, &authority, &credential, 1),
+            )
+            .await;
+        let refused = eventually(Duration::from_secs(10), || async {
+            let (_, _, body) = http_get(&format!("http://{}/metrics", late.http_addr), None).await;
+            sample_value(&body, "x0_auth_ignored_total{reason=\"revoked\"}") == Some(1.0)
+        })
+        .await;
+        assert!(
+            refused,
+            "the late node learned the list but admits the revoked member"
+        );
+    }
+    late.shutdown().await.unwrap();
+    for node in nodes {
+        node.shutdown().await.unwrap();
+    }
+    caught_up
+}
+
+#[actix_rt::test]
+async fn a_node_that_was_down_when_a_revocation_went_out_refuses_the_member_after_joining() {
+    assert!(
+        revocation_missed_then_join(true, Duration::from_secs(30)).await,
+        "the late node did not learn the revocation list within 30 s"
+    );
+}
+
+#[actix_rt::test]
+async fn without_sync_a_node_that_missed_the_revocation_never_learns_it() {
+    assert!(
+        !revocation_missed_then_join(false, Duration::from_secs(10)).await,
+        "learned without sync: the scenario does not test sync"
     );
 }
