@@ -10,17 +10,23 @@ use std::time::Duration;
 mod common;
 
 use common::{eventually, http_get, sample_value, sealed_share, test_config, StockPeer};
+use futures::StreamExt;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{gossipsub, request_response, Multiaddr, PeerId};
 use x0_actors::auth::{GetAuthStatus, PublishRevocations};
 use x0_actors::certify::GetCertificate;
 use x0_actors::messages::PeerKey;
 use x0_actors::wall_clock::unix_ms_now;
 use x0_core::auth::token::{self, Operation, RevocationList, Revoked, Right};
 use x0_core::certify::proposal::ProposalId;
+use x0_core::sync::item::{Item, Kind};
+use x0_core::sync::machine::{SyncConfig, SyncCore};
 use x0_core::topics;
 use x0_node::cli::certify::propose_and_wait;
 use x0_node::config::Config;
 use x0_node::devnet;
 use x0_node::http::proposals::{ProposalDocument, ProposeRequest};
+use x0_node::network::sync_codec::{SyncCodec, SYNC_PROTOCOL};
 use x0_node::network::Dial;
 use x0_node::Node;
 
@@ -248,4 +254,164 @@ async fn without_sync_a_node_that_missed_the_revocation_never_learns_it() {
         !revocation_missed_then_join(false, Duration::from_secs(10)).await,
         "learned without sync: the scenario does not test sync"
     );
+}
+
+/// A hostile sync server: a real libp2p peer speaking gossipsub and `/x0/sync/1`, whose
+/// answers come from a real [`SyncCore`] holding one forged item. It lists the item's key
+/// honestly (the key is the hash of the forged bytes), so the forgery passes the key check
+/// and must be caught by the topic's own checks.
+#[derive(libp2p::swarm::NetworkBehaviour)]
+struct HostileBehaviour {
+    gossipsub: gossipsub::Behaviour,
+    sync: request_response::Behaviour<SyncCodec>,
+}
+
+fn spawn_hostile_server(forged: Item) -> (PeerId, tokio::sync::mpsc::UnboundedSender<Multiaddr>) {
+    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|key| HostileBehaviour {
+            gossipsub: gossipsub::Behaviour::new(
+                gossipsub::MessageAuthenticity::Signed(key.clone()),
+                gossipsub::Config::default(),
+            )
+            .unwrap(),
+            sync: request_response::Behaviour::with_codec(
+                SyncCodec,
+                [(SYNC_PROTOCOL, request_response::ProtocolSupport::Full)],
+                request_response::Config::default(),
+            ),
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    let peer_id = *swarm.local_peer_id();
+    let (dials, mut queue) = tokio::sync::mpsc::unbounded_channel::<Multiaddr>();
+    tokio::spawn(async move {
+        let mut core = SyncCore::new(SyncConfig::default(), 1);
+        let mut ignored = Vec::new();
+        let key = forged.key();
+        core.on_held(key, &mut ignored);
+        loop {
+            tokio::select! {
+                address = queue.recv() => match address {
+                    Some(address) => swarm.dial(address).unwrap(),
+                    None => return,
+                },
+                event = swarm.select_next_some() => match event {
+                    SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                        core.on_connected(PeerKey(peer_id.to_bytes()), unix_ms_now(), &mut ignored);
+                    }
+                    SwarmEvent::Behaviour(HostileBehaviourEvent::Sync(
+                        request_response::Event::Message {
+                            peer,
+                            message: request_response::Message::Request { request, channel, .. },
+                            ..
+                        },
+                    )) => {
+                        let answer = core.on_request(
+                            &PeerKey(peer.to_bytes()),
+                            &request,
+                            unix_ms_now(),
+                            |asked| (asked == &key).then(|| forged.bytes.clone()),
+                            &mut ignored,
+                        );
+                        if let Some(answer) = answer {
+                            let _ = swarm.behaviour_mut().sync.send_response(channel, answer);
+                        }
+                    }
+                    _ => {}
+                },
+            }
+        }
+    });
+    (peer_id, dials)
+}
+
+/// What a peer that serves a forged item through sync gets: the item meets the gossip
+/// checks of its topic (a share whose seal does not cover its bytes is `envelope_signature`,
+/// REJECT, counted with the gossip verdicts), is never admitted, and the server's gossipsub
+/// score falls as an invalid gossip message would make it fall.
+#[actix_rt::test]
+async fn a_peer_serving_a_forged_item_through_sync_is_refused_and_scored_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut configs: Vec<Config> = (0..4)
+        .map(|i| {
+            let mut config = test_config(&dir.path().join(format!("n{i}")));
+            config.sync.round_interval_ms = 1_000;
+            config
+        })
+        .collect();
+    devnet::with_committee(&mut configs, dir.path(), vec![]).unwrap();
+    let authority = devnet::devnet_authority(dir.path()).unwrap();
+    let member = StockPeer::spawn(common::Authenticity::Signed);
+    let credential = token::mint(
+        &authority,
+        &token::Grant {
+            member: PeerKey(member.peer_id.to_bytes()),
+            rights: vec![Right::on_own_topic(Operation::Sign)],
+            expires_unix_s: unix_ms_now() / 1000 + 3600,
+        },
+    )
+    .unwrap();
+    // The member's genuine share with its last byte (in the sealed payload) changed.
+    let mut bytes = sealed_share(&member, &authority, &credential, 9);
+    *bytes.last_mut().unwrap() ^= 1;
+    let forged = Item {
+        kind: Kind::Share,
+        bytes,
+    };
+
+    let node = Node::start(configs.remove(0)).await.unwrap();
+    let (hostile, dials) = spawn_hostile_server(forged);
+    dials
+        .send(devnet::tcp_address(&node).await.unwrap())
+        .unwrap();
+
+    let metrics = || async {
+        let (_, _, body) = http_get(&format!("http://{}/metrics", node.http_addr), None).await;
+        body
+    };
+    let penalised = eventually(Duration::from_secs(15), || async {
+        sample_value(
+            &metrics().await,
+            "x0_sync_penalties_total{reason=\"envelope_signature\"}",
+        )
+        .is_some_and(|count| count >= 1.0)
+    })
+    .await;
+    let body = metrics().await;
+    assert!(
+        penalised,
+        "the forged share was not refused as invalid:\n{body}"
+    );
+    assert!(
+        sample_value(
+            &body,
+            "x0_gossip_messages_rejected_total{topic=\"/x0/1/shares\",reason=\"envelope_signature\"}"
+        )
+        .is_some_and(|count| count >= 1.0),
+        "the sync delivery was not judged and counted like gossip:\n{body}"
+    );
+    assert_eq!(
+        sample_value(&body, "x0_auth_admitted_total{operation=\"sign\"}").unwrap_or(0.0),
+        0.0
+    );
+    let scored_down = eventually(Duration::from_secs(10), || async {
+        common::score_of(&node, &hostile)
+            .await
+            .is_some_and(|score| score < 0.0)
+    })
+    .await;
+    assert!(
+        scored_down,
+        "the server's gossipsub score did not fall: {:?}",
+        common::score_of(&node, &hostile).await
+    );
+    node.shutdown().await.unwrap();
 }
