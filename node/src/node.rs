@@ -277,6 +277,7 @@ impl Node {
                     auth: auth.clone(),
                     ballot: ballot.clone(),
                     charter: charter.clone(),
+                    sync: sync.clone(),
                 },
                 facts,
             )

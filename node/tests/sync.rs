@@ -121,6 +121,17 @@ async fn island_then_heal(sync_enabled: bool, heal_wait: Duration) -> bool {
         true
     })
     .await;
+    // `/status` shows sync where it runs: the healed member offers what it caught up on
+    // (the proposal, at least three shares, the certificate).
+    let (_, _, status) = http_get(&format!("http://{}/status", nodes[2].http_addr), None).await;
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    if sync_enabled {
+        let held = status["sync"]["held"].as_u64().unwrap();
+        assert!(everywhere && held >= 5 || !everywhere, "{status}");
+        assert!(status["sync"]["peers"].as_u64().unwrap() >= 1, "{status}");
+    } else {
+        assert!(status.get("sync").is_none(), "{status}");
+    }
     for node in nodes {
         node.shutdown().await.unwrap();
     }

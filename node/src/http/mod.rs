@@ -41,6 +41,7 @@ use crate::network::NetworkActor;
 use guards::{reason, HttpMetrics};
 use status::NodeFacts;
 use x0_actors::charter::CharterActor;
+use x0_actors::sync::SyncActor;
 
 #[derive(Clone)]
 struct AppState {
@@ -52,6 +53,7 @@ struct AppState {
     auth: Option<Addr<AuthActor>>,
     ballot: Option<Addr<BallotActor>>,
     charter: Option<Addr<CharterActor>>,
+    sync: Option<Addr<SyncActor>>,
 }
 
 impl FromRef<AppState> for Option<Addr<BallotActor>> {
@@ -103,6 +105,7 @@ pub struct Served {
     pub auth: Option<Addr<AuthActor>>,
     pub ballot: Option<Addr<BallotActor>>,
     pub charter: Option<Addr<CharterActor>>,
+    pub sync: Option<Addr<SyncActor>>,
 }
 
 /// What GET serves to anyone who reaches the endpoint (named in the warning for a
@@ -128,6 +131,7 @@ pub async fn serve(
         auth,
         ballot,
         charter,
+        sync,
     } = served;
     let listener = TcpListener::bind(bind).await.map_err(|e| {
         crate::NodeError::Config(format!(
@@ -146,6 +150,7 @@ pub async fn serve(
         auth,
         ballot,
         charter,
+        sync,
     };
     let app = Router::new()
         .route("/metrics", get(metrics::metrics))

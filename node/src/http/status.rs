@@ -14,6 +14,7 @@ use x0_actors::certify::{CertifyStatus, GetCertifyStatus};
 use super::AppState;
 use crate::http::ballots::BallotsDocument;
 use x0_actors::charter::GetCharterStatus;
+use x0_actors::sync::{GetSyncStatus, SyncStatus};
 
 use crate::network::{GetNetworkStatus, NetworkStatus};
 
@@ -41,6 +42,9 @@ pub struct Status {
     /// The Charter's enforcement; absent on a node without a `[charter]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub charter: Option<x0_actors::charter::CharterStatus>,
+    /// Anti-entropy sync; absent without `[auth]` or with `sync.enabled = false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<SyncStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -131,6 +135,7 @@ impl Status {
         auth: Option<AuthStatus>,
         ballot: Option<BallotReport>,
         charter: Option<x0_actors::charter::CharterStatus>,
+        sync: Option<SyncStatus>,
     ) -> Status {
         Status {
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -146,6 +151,7 @@ impl Status {
             auth: auth.map(AuthSummary::from),
             ballot: ballot.map(BallotsDocument::from),
             charter,
+            sync,
         }
     }
 
@@ -211,6 +217,15 @@ impl Status {
                         .unwrap_or_default()
                 ),
             ),
+        }
+        if let Some(s) = &self.sync {
+            line(
+                &mut out,
+                format!(
+                    "  sync: {} peers; {} items offered ({} archived); {} wanted, {} refused, {} requests in flight",
+                    s.peers, s.held, s.archived, s.wanted, s.refused, s.requests_inflight
+                ),
+            );
         }
         if let Some(b) = &self.ballot {
             line(
@@ -348,6 +363,10 @@ pub(super) async fn status(State(state): State<AppState>) -> Response {
         Some(charter) => charter.send(GetCharterStatus).await.ok(),
         None => None,
     };
+    let sync = match &state.sync {
+        Some(sync) => sync.send(GetSyncStatus).await.ok(),
+        None => None,
+    };
     match state.network.send(GetNetworkStatus).await {
         Ok(Some(network)) => Json(Status::from_parts(
             network,
@@ -357,6 +376,7 @@ pub(super) async fn status(State(state): State<AppState>) -> Response {
             auth,
             ballot,
             charter,
+            sync,
         ))
         .into_response(),
         _ => (
