@@ -26,6 +26,17 @@ use x0_core::sync::archive::{Archive, ArchiveConfig};
 use x0_core::sync::item::{Item, Kind};
 use x0_core::sync::machine::{Action, DeliveryId, SyncConfig, SyncCore};
 
+/// Durable storage of the archive, so a restarted node serves what it served before and
+/// does not fetch again what its replay guard would refuse. Each method returns once the
+/// write is committed.
+pub trait SyncJournal: Send + 'static {
+    fn record_item(&self, item: &Item, expires_ms: u64) -> Result<(), String>;
+    /// Drops items whose hold ended before `now_ms`. Returns how many.
+    fn forget_items(&self, now_ms: u64) -> Result<usize, String>;
+    /// Every item kept, with its expiry.
+    fn items(&self) -> Result<Vec<(Item, u64)>, String>;
+}
+
 /// What the node's assembly gives the sync actor.
 #[derive(Debug, Clone)]
 pub struct SyncSetup {
@@ -159,6 +170,7 @@ pub struct SyncActor {
     core: SyncCore,
     archive: Archive,
     tick: Duration,
+    journal: Box<dyn SyncJournal>,
     network: Recipient<SyncToNetwork>,
     deliver: Recipient<SyncDeliver>,
     /// Peers whose score carries a sync penalty, refreshed each tick as it decays; at
@@ -173,6 +185,7 @@ pub struct SyncActor {
 impl SyncActor {
     pub fn new(
         setup: SyncSetup,
+        journal: Box<dyn SyncJournal>,
         network: Recipient<SyncToNetwork>,
         deliver: Recipient<SyncDeliver>,
         metrics: SyncMetrics,
@@ -182,6 +195,7 @@ impl SyncActor {
             core: SyncCore::new(setup.core, setup.epoch),
             archive: Archive::new(setup.archive),
             tick: Duration::from_millis(setup.tick_ms),
+            journal,
             network,
             deliver,
             delivering: BTreeMap::new(),
@@ -303,14 +317,54 @@ impl SyncActor {
     fn hold(&mut self, item: Item, now_ms: u64, actions: &mut Vec<Action>) {
         let kind = item.kind;
         let key = item.key();
+        // The copy the journal writes, taken only for an item not held yet.
+        let copy = (!self.archive.contains(&key)).then(|| item.clone());
         match self.archive.insert(item, now_ms) {
-            Ok(_) => self.core.on_held(key, actions),
+            Ok(_) => {
+                if let Some(item) = copy {
+                    let expires_ms = self.archive.expiry_of(&key).expect("just archived");
+                    if let Err(error) = self.journal.record_item(&item, expires_ms) {
+                        // Served now, only not after a restart: counted, not fatal.
+                        tracing::warn!(%error, "sync archive: cannot persist an item");
+                        self.metrics.drop("journal_failed");
+                    }
+                }
+                self.core.on_held(key, actions);
+            }
             Err(refused) => {
                 self.metrics.drop(refused.what());
                 self.core.on_forgotten(&key);
             }
         }
         self.update_gauges(kind);
+    }
+
+    /// Reloads what the journal kept before a restart; expired items are skipped (and
+    /// pruned on the first tick).
+    fn restore(&mut self) {
+        let now_ms = unix_ms_now();
+        let items = match self.journal.items() {
+            Ok(items) => items,
+            Err(error) => {
+                tracing::warn!(%error, "sync archive: cannot read the kept items");
+                self.metrics.drop("journal_failed");
+                return;
+            }
+        };
+        let mut actions = Vec::new();
+        for (item, expires_ms) in items.into_iter().filter(|(_, e)| *e > now_ms) {
+            let key = item.key();
+            match self.archive.insert_until(item, expires_ms) {
+                Ok(_) => self.core.on_held(key, &mut actions),
+                Err(refused) => self.metrics.drop(refused.what()),
+            }
+        }
+        // Nothing is connected yet: on_held only reports a full table.
+        for action in actions {
+            if let Action::Dropped { what } = action {
+                self.metrics.drop(what);
+            }
+        }
     }
 
     fn update_gauges(&self, kind: Kind) {
@@ -330,7 +384,14 @@ impl SyncActor {
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
         let now_ms = unix_ms_now();
-        for key in self.archive.expire(now_ms) {
+        let expired = self.archive.expire(now_ms);
+        if !expired.is_empty() {
+            if let Err(error) = self.journal.forget_items(now_ms) {
+                tracing::warn!(%error, "sync archive: cannot prune expired items");
+                self.metrics.drop("journal_failed");
+            }
+        }
+        for key in expired {
             self.core.on_forgotten(&key);
         }
         for kind in Kind::ALL {
@@ -359,6 +420,7 @@ impl Actor for SyncActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        self.restore();
         ctx.run_interval(self.tick, |actor, ctx| actor.tick(ctx));
     }
 }

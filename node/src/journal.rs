@@ -8,12 +8,14 @@ use x0_actors::auth::AuthJournal;
 use x0_actors::ballot::BallotJournal;
 use x0_actors::certify::{Evidence, Journal, JournalError};
 use x0_actors::messages::PeerKey;
+use x0_actors::sync::SyncJournal;
 use x0_actors::wall_clock::unix_ms_now;
 use x0_core::auth::replay::Nonce;
 use x0_core::auth::token::Revoked;
 use x0_core::ballot::wire::BallotId;
 use x0_core::certify::collector::SlotKey;
 use x0_core::certify::proposal::ProposalId;
+use x0_core::sync::item::{Item, Kind};
 
 use crate::store::{Store, StoreError};
 
@@ -81,6 +83,34 @@ impl BallotJournal for StoreJournal {
         self.0
             .record_ballot_decided(&id.0, certificate)
             .map_err(|e| e.to_string())
+    }
+}
+
+impl SyncJournal for StoreJournal {
+    fn record_item(&self, item: &Item, expires_ms: u64) -> Result<(), String> {
+        let key = item.key();
+        let key_bytes = [&[key.kind.code()][..], &key.hash].concat();
+        self.0
+            .record_sync_item(expires_ms, &key_bytes, &item.bytes)
+            .map_err(|e| e.to_string())
+    }
+
+    fn forget_items(&self, now_ms: u64) -> Result<usize, String> {
+        self.0.forget_sync_items(now_ms).map_err(|e| e.to_string())
+    }
+
+    /// Rows whose key does not name their bytes (a damaged file) are skipped: serving
+    /// them would get this node penalised.
+    fn items(&self) -> Result<Vec<(Item, u64)>, String> {
+        let rows = self.0.sync_items().map_err(|e| e.to_string())?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(expires_ms, key, bytes)| {
+                let kind = Kind::from_code(*key.first()?)?;
+                let item = Item { kind, bytes };
+                (item.key().hash.as_slice() == &key[1..]).then_some((item, expires_ms))
+            })
+            .collect())
     }
 }
 

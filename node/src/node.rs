@@ -196,7 +196,7 @@ impl Node {
         // Sync: fetches what gossip did not bring (a partition, a restart, a late join)
         // and hands it back through the network actor to its topic's owner, so it meets
         // the same checks. It learns of peers already connected when it starts watching.
-        let sync = sync_actor(&config, &network, &mut registry);
+        let sync = sync_actor(&config, &network, &store, &mut registry);
         let mut protocol_actors = vec![probe.clone().recipient::<Stop>()];
         protocol_actors.extend(certify.iter().map(|c| c.clone().recipient::<Stop>()));
         protocol_actors.extend(ballot.iter().map(|b| b.clone().recipient::<Stop>()));
@@ -379,6 +379,7 @@ const SYNC_TICK_MS: u64 = 250;
 fn sync_actor(
     config: &Config,
     network: &Addr<NetworkActor>,
+    store: &Arc<Store>,
     registry: &mut Registry,
 ) -> Option<Addr<SyncActor>> {
     let auth = config.auth.as_ref()?;
@@ -397,6 +398,7 @@ fn sync_actor(
     let metrics = SyncMetrics::register(registry.sub_registry_with_prefix("x0"));
     let sync = SyncActor::new(
         setup,
+        Box::new(StoreJournal(store.clone())),
         network.clone().recipient(),
         network.clone().recipient(),
         metrics,

@@ -51,6 +51,12 @@ const BALLOT_EVIDENCE: TableDefinition<(&[u8], &[u8]), &[u8]> =
 /// sequence -> certificate of a decided ballot, oldest first; the oldest go past
 /// `BALLOTS_DECIDED_MAX` (a replayed open of one is refused by its timestamp anyway).
 const BALLOTS_DECIDED: TableDefinition<u64, &[u8]> = TableDefinition::new("ballots_decided");
+/// (expiry Unix ms, sync key: kind code | hash [32]) -> the item's bytes: what this node
+/// serves to sync peers (x0_core::sync::archive), so a restarted node still serves it and
+/// does not fetch again what its replay guard would refuse. Keyed by expiry first so
+/// pruning is one range; bounded by the archive's byte budget, which writes only what it
+/// keeps.
+const SYNC_ITEMS: TableDefinition<(u64, &[u8]), &[u8]> = TableDefinition::new("sync_items");
 /// Open ballots and their vote rows, at most (the core holds at most 16 open ballots of at
 /// most 256 voters; these bounds only stop a bug from filling the disk).
 pub const BALLOTS_OPEN_MAX: u64 = 1_024;
@@ -430,6 +436,49 @@ impl Store {
     /// Every persisted nonce with its message's timestamp, for the gate at start.
     pub fn nonces(&self) -> Result<Vec<([u8; 16], u64)>, StoreError> {
         self.read_all(SEEN_NONCES, |(_, nonce), timestamp| Ok((nonce, timestamp)))
+    }
+
+    /// Durably records an item sync serves, until `expires_ms`.
+    pub fn record_sync_item(
+        &self,
+        expires_ms: u64,
+        key: &[u8],
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        let txn = self.begin_write()?;
+        {
+            let mut table = txn.open_table(SYNC_ITEMS).map_err(|e| self.other(e))?;
+            table
+                .insert((expires_ms, key), bytes)
+                .map_err(|e| self.other(e))?;
+        }
+        txn.commit().map_err(|e| self.other(e))
+    }
+
+    /// Drops sync items whose hold ended before `now_ms`. Returns how many.
+    pub fn forget_sync_items(&self, now_ms: u64) -> Result<usize, StoreError> {
+        let txn = self.begin_write()?;
+        let removed = {
+            let mut table = txn.open_table(SYNC_ITEMS).map_err(|e| self.other(e))?;
+            let removed = table
+                .extract_from_if(..(now_ms, [].as_slice()), |_, _| true)
+                .map_err(|e| self.other(e))?
+                .count();
+            removed
+        };
+        if removed == 0 {
+            txn.abort().map_err(|e| self.other(e))?;
+            return Ok(0);
+        }
+        txn.commit().map_err(|e| self.other(e))?;
+        Ok(removed)
+    }
+
+    /// Every persisted sync item: (expiry, key, bytes).
+    pub fn sync_items(&self) -> Result<Vec<(u64, Vec<u8>, Vec<u8>)>, StoreError> {
+        self.read_all(SYNC_ITEMS, |(expires_ms, key), bytes| {
+            Ok((expires_ms, key.to_vec(), bytes.to_vec()))
+        })
     }
 
     /// Durably records revoked ids.

@@ -162,7 +162,14 @@ async fn revoked_ids(node: &Node) -> usize {
 /// A revocation list goes out while node B is down (it has never run). B then starts and
 /// dials one peer. Returns whether B holds the revocation within `join_wait`, and if it
 /// does, asserts that B refuses the revoked member's next share as `revoked`.
-async fn revocation_missed_then_join(sync_enabled: bool, join_wait: Duration) -> bool {
+/// With `restart_first`, both running nodes stop after the list went out and only the
+/// first starts again before B joins: B can learn the list only from what that node kept
+/// on disk.
+async fn revocation_missed_then_join(
+    sync_enabled: bool,
+    restart_first: bool,
+    join_wait: Duration,
+) -> bool {
     let dir = tempfile::tempdir().unwrap();
     let mut configs: Vec<Config> = (0..3)
         .map(|i| {
@@ -197,6 +204,7 @@ async fn revocation_missed_then_join(sync_enabled: bool, join_wait: Duration) ->
     .unwrap();
 
     let late = configs.remove(1);
+    let first = configs[0].clone();
     let mut nodes = Vec::new();
     for config in configs {
         nodes.push(Node::start(config).await.unwrap());
@@ -221,6 +229,17 @@ async fn revocation_missed_then_join(sync_enabled: bool, join_wait: Duration) ->
         gossip.history_length as u64 * gossip.heartbeat_interval_ms + 2_000,
     ))
     .await;
+    if restart_first {
+        for node in nodes.drain(..) {
+            node.shutdown().await.unwrap();
+        }
+        nodes.push(Node::start(first).await.unwrap());
+        assert_eq!(
+            revoked_ids(&nodes[0]).await,
+            1,
+            "the revocation did not survive"
+        );
+    }
 
     let late = Node::start(late).await.unwrap();
     dial(&late, &nodes[0]).await;
@@ -254,15 +273,23 @@ async fn revocation_missed_then_join(sync_enabled: bool, join_wait: Duration) ->
 #[actix_rt::test]
 async fn a_node_that_was_down_when_a_revocation_went_out_refuses_the_member_after_joining() {
     assert!(
-        revocation_missed_then_join(true, Duration::from_secs(30)).await,
+        revocation_missed_then_join(true, false, Duration::from_secs(30)).await,
         "the late node did not learn the revocation list within 30 s"
+    );
+}
+
+#[actix_rt::test]
+async fn a_restarted_node_still_serves_what_it_held_before_the_restart() {
+    assert!(
+        revocation_missed_then_join(true, true, Duration::from_secs(30)).await,
+        "the restarted node did not serve the revocation list it held"
     );
 }
 
 #[actix_rt::test]
 async fn without_sync_a_node_that_missed_the_revocation_never_learns_it() {
     assert!(
-        !revocation_missed_then_join(false, Duration::from_secs(10)).await,
+        !revocation_missed_then_join(false, false, Duration::from_secs(10)).await,
         "learned without sync: the scenario does not test sync"
     );
 }

@@ -100,6 +100,17 @@ impl Archive {
     /// Keeps `item` until its kind's hold ends, counted from `now_ms`. `Ok(false)`: it was
     /// kept already (its expiry stays).
     pub fn insert(&mut self, item: Item, now_ms: u64) -> Result<(ItemKey, bool), NotArchived> {
+        let expires_ms = now_ms.saturating_add(self.config.hold_ms(item.kind));
+        self.insert_until(item, expires_ms)
+    }
+
+    /// Keeps `item` until `expires_ms`: what a restarted node reloads keeps the expiry it
+    /// had (an item already expired is the caller's to skip).
+    pub fn insert_until(
+        &mut self,
+        item: Item,
+        expires_ms: u64,
+    ) -> Result<(ItemKey, bool), NotArchived> {
         if item.bytes.len() > item.kind.bytes_max() {
             return Err(NotArchived::TooLarge);
         }
@@ -112,7 +123,6 @@ impl Archive {
             return Err(NotArchived::Full);
         }
         *used += item.bytes.len();
-        let expires_ms = now_ms.saturating_add(self.config.hold_ms(item.kind));
         self.expiries.insert((expires_ms, key));
         self.items.insert(
             key,
@@ -122,6 +132,11 @@ impl Archive {
             },
         );
         Ok((key, true))
+    }
+
+    /// When `key`'s item stops being served.
+    pub fn expiry_of(&self, key: &ItemKey) -> Option<u64> {
+        self.items.get(key).map(|kept| kept.expires_ms)
     }
 
     pub fn get(&self, key: &ItemKey) -> Option<&[u8]> {
@@ -164,13 +179,6 @@ impl Archive {
     /// When the next item expires.
     pub fn next_expiry_ms(&self) -> Option<u64> {
         self.expiries.first().map(|(expires_ms, _)| *expires_ms)
-    }
-
-    /// Everything held, with its expiry: what a restarted node reloads.
-    pub fn entries(&self) -> impl Iterator<Item = (&ItemKey, &[u8], u64)> {
-        self.items
-            .iter()
-            .map(|(key, kept)| (key, kept.bytes.as_slice(), kept.expires_ms))
     }
 }
 
@@ -215,7 +223,19 @@ mod tests {
         archive.insert(item(Kind::Proposal, 1, 10), 0).unwrap();
         let (key, new) = archive.insert(item(Kind::Proposal, 1, 10), 500).unwrap();
         assert!(!new);
+        assert_eq!(archive.expiry_of(&key), Some(1_000));
         assert_eq!(archive.expire(1_000), vec![key]);
+    }
+
+    #[test]
+    fn a_reloaded_item_keeps_the_expiry_it_had() {
+        let mut archive = Archive::new(config());
+        let (key, _) = archive
+            .insert_until(item(Kind::Certificate, 3, 10), 2_500)
+            .unwrap();
+        assert_eq!(archive.expiry_of(&key), Some(2_500));
+        assert_eq!(archive.expire(2_499), vec![]);
+        assert_eq!(archive.expire(2_500), vec![key]);
     }
 
     #[test]
