@@ -77,6 +77,30 @@ impl ShellRefusal {
     pub fn verdict(self) -> Verdict {
         Verdict::refused(self.reason(), self.invalid_in_itself())
     }
+
+    /// A moment's load or a restart, gone by the next try.
+    pub fn passes(self) -> bool {
+        match self {
+            ShellRefusal::MailboxFull
+            | ShellRefusal::InflightFull
+            | ShellRefusal::OwnerGone
+            | ShellRefusal::OwnerStopped
+            | ShellRefusal::VerdictLost
+            | ShellRefusal::JournalFailed => true,
+            ShellRefusal::NoOwner | ShellRefusal::NotMyTopic => false,
+        }
+    }
+}
+
+/// Ignore reasons that say "not yet" rather than "not here": the message waits on another
+/// (a vote that reached this node before its ballot's open) or on a moment's load. Sync
+/// asks again for such an item at its next round instead of setting it aside for
+/// `sync.refused_ttl_ms`: items fetched together reach the cores in no particular order.
+pub fn not_yet(reason: &str) -> bool {
+    reason == BallotRefusal::UnknownBallot.reason()
+        || ShellRefusal::ALL
+            .iter()
+            .any(|refusal| refusal.passes() && refusal.reason() == reason)
 }
 
 /// Where a refusal is decided: the first column of the table in docs/PROTOCOL.md.
@@ -146,6 +170,27 @@ pub fn rows() -> Vec<(Layer, Verdict)> {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn only_waiting_and_load_refusals_are_not_yet() {
+        for reason in [
+            "unknown_ballot",
+            "inflight_full",
+            "mailbox_full",
+            "journal_failed",
+        ] {
+            assert!(not_yet(reason), "{reason}");
+        }
+        for reason in [
+            "replay",
+            "duplicate",
+            "closed",
+            "no_owner",
+            "timestamp_stale",
+        ] {
+            assert!(!not_yet(reason), "{reason}");
+        }
+    }
 
     const PROTOCOL: &str = include_str!("../../docs/PROTOCOL.md");
     const SECTION: &str = "## Gossip verdicts: REJECT and IGNORE";

@@ -105,10 +105,13 @@ impl SyncJournal for StoreJournal {
         let rows = self.0.sync_items().map_err(|e| e.to_string())?;
         Ok(rows
             .into_iter()
-            .filter_map(|(expires_ms, key, bytes)| {
-                let kind = Kind::from_code(*key.first()?)?;
-                let item = Item { kind, bytes };
-                (item.key().hash.as_slice() == &key[1..]).then_some((item, expires_ms))
+            .filter_map(|row| {
+                let kind = Kind::from_code(*row.key.first()?)?;
+                let item = Item {
+                    kind,
+                    bytes: row.bytes,
+                };
+                (item.key().hash.as_slice() == &row.key[1..]).then_some((item, row.expires_ms))
             })
             .collect())
     }

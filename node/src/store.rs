@@ -57,6 +57,14 @@ const BALLOTS_DECIDED: TableDefinition<u64, &[u8]> = TableDefinition::new("ballo
 /// pruning is one range; bounded by the archive's byte budget, which writes only what it
 /// keeps.
 const SYNC_ITEMS: TableDefinition<(u64, &[u8]), &[u8]> = TableDefinition::new("sync_items");
+/// A row of [`SYNC_ITEMS`]: the key is the sync key's kind code and hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSyncItem {
+    pub expires_ms: u64,
+    pub key: Vec<u8>,
+    pub bytes: Vec<u8>,
+}
+
 /// Open ballots and their vote rows, at most (the core holds at most 16 open ballots of at
 /// most 256 voters; these bounds only stop a bug from filling the disk).
 pub const BALLOTS_OPEN_MAX: u64 = 1_024;
@@ -474,10 +482,14 @@ impl Store {
         Ok(removed)
     }
 
-    /// Every persisted sync item: (expiry, key, bytes).
-    pub fn sync_items(&self) -> Result<Vec<(u64, Vec<u8>, Vec<u8>)>, StoreError> {
+    /// Every persisted sync item.
+    pub fn sync_items(&self) -> Result<Vec<StoredSyncItem>, StoreError> {
         self.read_all(SYNC_ITEMS, |(expires_ms, key), bytes| {
-            Ok((expires_ms, key.to_vec(), bytes.to_vec()))
+            Ok(StoredSyncItem {
+                expires_ms,
+                key: key.to_vec(),
+                bytes: bytes.to_vec(),
+            })
         })
     }
 

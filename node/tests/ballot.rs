@@ -365,3 +365,79 @@ async fn a_passed_snapshot_proposal_lifts_the_anomaly_halt() {
         node.shutdown().await.unwrap();
     }
 }
+
+/// A ballot opens and collects votes while member 3 is down (it has never run). Member 3
+/// then starts and dials member 0. Returns whether it counts the open ballot with both
+/// votes within `join_wait` (sync carries the open and the votes; gossip's cache has long
+/// let them go).
+async fn ballot_missed_then_join(sync_enabled: bool, join_wait: Duration) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let hubs: Vec<String> = (0..4).map(|_| devnet::HUB_DOWN_URL.to_string()).collect();
+    let mut configs = committee(dir.path(), &hubs);
+    for config in &mut configs {
+        config.sync.enabled = sync_enabled;
+    }
+    let late = configs.pop().unwrap();
+    let nodes = devnet::start_mesh(configs).await.unwrap();
+    assert!(all_in(&nodes, BallotMode::Fallback, Duration::from_secs(30)).await);
+    let id = open(&nodes[0], "missed", 180).await.unwrap();
+    for voter in &nodes[..2] {
+        let counted = eventually(Duration::from_secs(10), || async {
+            tally(voter, id).await.is_some()
+        })
+        .await;
+        assert!(counted, "a running member never saw the open");
+        assert_eq!(vote(voter, id, Choice::Yes).await, Ok(1));
+    }
+    let both = eventually(Duration::from_secs(10), || async {
+        tally(&nodes[2], id).await.map(|t| t.0) == Some(2)
+    })
+    .await;
+    assert!(both, "member 2 never counted both votes");
+    let gossip = &Config::embedded().gossip;
+    tokio::time::sleep(Duration::from_millis(
+        gossip.history_length as u64 * gossip.heartbeat_interval_ms + 2_000,
+    ))
+    .await;
+
+    let late = Node::start(late).await.unwrap();
+    let address = devnet::tcp_address(&nodes[0]).await.unwrap();
+    late.network.send(Dial(address)).await.unwrap().unwrap();
+    let caught_up = eventually(join_wait, || async {
+        tally(&late, id).await.map(|t| t.0) == Some(2)
+    })
+    .await;
+    if !caught_up {
+        let (_, _, body) =
+            common::http_get(&format!("http://{}/metrics", late.http_addr), None).await;
+        eprintln!(
+            "the late member's sync and refusal counters:\n{}",
+            body.lines()
+                .filter(|l| !l.starts_with('#')
+                    && (l.contains("sync") || l.contains("ignored") || l.contains("rejected")))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    late.shutdown().await.unwrap();
+    for node in nodes {
+        node.shutdown().await.unwrap();
+    }
+    caught_up
+}
+
+#[actix_rt::test]
+async fn a_member_that_was_down_when_a_ballot_opened_counts_it_and_its_votes_after_joining() {
+    assert!(
+        ballot_missed_then_join(true, Duration::from_secs(30)).await,
+        "the late member did not learn the open ballot and its votes within 30 s"
+    );
+}
+
+#[actix_rt::test]
+async fn without_sync_a_member_that_missed_the_ballot_never_counts_it() {
+    assert!(
+        !ballot_missed_then_join(false, Duration::from_secs(10)).await,
+        "learned without sync: the scenario does not test sync"
+    );
+}

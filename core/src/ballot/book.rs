@@ -595,10 +595,14 @@ impl<K: NodeSigner> BallotBook<K> {
         if self.open.contains_key(&id) || self.decided.contains_key(&id) {
             return refuse(InboundRefusal::Duplicate);
         }
-        if let Some(refusal) =
-            InboundRefusal::skew(open.opened_at_unix_ms, now_ms, self.config.skew_ms)
-        {
-            return refuse(refusal);
+        // An open is judged by its own stamps: not from the future, not past its deadline.
+        // How old its envelope may be is the gate's rule (the message lifetime), so a node
+        // that was cut off or down when it went out still joins a ballot that is open.
+        if open.opened_at_unix_ms > now_ms.saturating_add(self.config.skew_ms) {
+            return refuse(InboundRefusal::TimestampFuture);
+        }
+        if now_ms >= open.deadline_unix_ms {
+            return refuse(InboundRefusal::Closed);
         }
         if let Err(refusal) = check_open(
             &self.keys,

@@ -713,11 +713,18 @@ fn an_open_refused_for_the_receivers_clock_or_config_is_ignored_not_rejected() {
     assert_eq!(judge(defaults, &encoded, opened), Verdict::Accept);
 
     let skew = defaults.skew_ms;
+    // Older than the skew but still open: a node that missed it joins the ballot late.
     assert_eq!(
         judge(defaults, &encoded, opened + skew + 1),
-        Verdict::Ignore {
-            reason: "timestamp_stale"
-        }
+        Verdict::Accept
+    );
+    assert_eq!(
+        judge(defaults, &encoded, opened + DURATION_MS - 1),
+        Verdict::Accept
+    );
+    assert_eq!(
+        judge(defaults, &encoded, opened + DURATION_MS),
+        Verdict::Ignore { reason: "closed" }
     );
     assert_eq!(
         judge(defaults, &encoded, opened - skew - 1),

@@ -657,7 +657,12 @@ impl SyncCore {
         self.wanted.remove(&key);
         match verdict {
             Verdict::Accept => self.on_held(key, out),
-            Verdict::Ignore { .. } => {
+            Verdict::Ignore { reason } => {
+                let ttl_ms = if crate::verdicts::not_yet(reason) {
+                    self.config.round_interval_ms
+                } else {
+                    self.config.refused_ttl_ms
+                };
                 if self.refused.len() >= self.config.refused_max {
                     self.forget_refused(now_ms);
                 }
@@ -666,8 +671,7 @@ impl SyncCore {
                         what: "refused_full",
                     });
                 } else {
-                    self.refused
-                        .insert(key, now_ms + self.config.refused_ttl_ms);
+                    self.refused.insert(key, now_ms + ttl_ms);
                 }
             }
             Verdict::Reject { reason } => self.penalize(&from, reason, now_ms, out),

@@ -25,6 +25,9 @@ enum Judged {
     Valid,
     Invalid,
     Stale,
+    /// Refused as waiting on another message (a vote before its open) the first time,
+    /// valid from then on.
+    NotYetThenValid,
 }
 
 /// What a node does with a request instead of answering it honestly.
@@ -129,8 +132,13 @@ impl Net {
                     item,
                 } => {
                     let key = item.key();
+                    let seen_before = self.nodes[&me].delivered.contains(&key);
                     let verdict = match self.judge.get(&key) {
                         Some(Judged::Valid) => Verdict::Accept,
+                        Some(Judged::NotYetThenValid) if seen_before => Verdict::Accept,
+                        Some(Judged::NotYetThenValid) => Verdict::Ignore {
+                            reason: "unknown_ballot",
+                        },
                         Some(Judged::Stale) => Verdict::Ignore { reason: "stale" },
                         Some(Judged::Invalid) | None => Verdict::Reject {
                             reason: "invalid_share",
@@ -293,6 +301,20 @@ fn an_invalid_item_costs_its_server_and_a_stale_one_costs_nothing() {
     net.run_for(config().refused_ttl_ms);
     let delivered = net.node(2).delivered.clone();
     assert!(delivered.iter().filter(|k| **k == stale.key()).count() >= 2);
+}
+
+#[test]
+fn an_item_refused_as_not_yet_is_asked_for_again_at_the_next_round() {
+    let mut net = Net::new(&config(), 2);
+    let vote = item(Kind::BallotMessage, 1);
+    net.hold(1, &vote, Judged::NotYetThenValid);
+    net.connect(1, 2);
+    net.settle();
+    assert!(net.holds(2).is_empty());
+    // Not set aside for refused_ttl_ms: one round later it is fetched and taken.
+    net.run_for(2 * config().round_interval_ms);
+    assert_eq!(net.holds(2), BTreeSet::from([vote.key()]));
+    assert!(config().refused_ttl_ms > 10 * config().round_interval_ms);
 }
 
 #[test]

@@ -126,16 +126,22 @@ impl From<CertifyStatus> for CertifySummary {
     }
 }
 
+/// What each protocol actor reported for `/status` (absent where it does not run).
+#[derive(Debug, Clone, Default)]
+pub struct ActorReports {
+    pub certify: Option<CertifyStatus>,
+    pub auth: Option<AuthStatus>,
+    pub ballot: Option<BallotReport>,
+    pub charter: Option<x0_actors::charter::CharterStatus>,
+    pub sync: Option<SyncStatus>,
+}
+
 impl Status {
     pub fn from_parts(
         network: NetworkStatus,
         node: &NodeFacts,
         uptime_s: u64,
-        certify: Option<CertifyStatus>,
-        auth: Option<AuthStatus>,
-        ballot: Option<BallotReport>,
-        charter: Option<x0_actors::charter::CharterStatus>,
-        sync: Option<SyncStatus>,
+        reports: ActorReports,
     ) -> Status {
         Status {
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -147,11 +153,11 @@ impl Status {
             data_dir: node.data_dir.clone(),
             starts: node.starts,
             previous_stop_clean: node.previous_stop_clean,
-            certify: certify.map(CertifySummary::from),
-            auth: auth.map(AuthSummary::from),
-            ballot: ballot.map(BallotsDocument::from),
-            charter,
-            sync,
+            certify: reports.certify.map(CertifySummary::from),
+            auth: reports.auth.map(AuthSummary::from),
+            ballot: reports.ballot.map(BallotsDocument::from),
+            charter: reports.charter,
+            sync: reports.sync,
         }
     }
 
@@ -372,11 +378,13 @@ pub(super) async fn status(State(state): State<AppState>) -> Response {
             network,
             &state.facts,
             state.started.elapsed().as_secs(),
-            certify,
-            auth,
-            ballot,
-            charter,
-            sync,
+            ActorReports {
+                certify,
+                auth,
+                ballot,
+                charter,
+                sync,
+            },
         ))
         .into_response(),
         _ => (
