@@ -340,6 +340,12 @@ impl Handler<SyncDeliver> for NetworkActor {
             data: deliver.data,
             received_at_unix_ms: unix_ms_now(),
         };
+        // Sync may use half the validation slots: items a peer makes this node fetch must
+        // not crowd out live gossip. Refused as "not yet", so it is fetched next round.
+        if self.validations_inflight >= (self.validations_inflight_max / 2).max(1) {
+            self.metrics.drop_sync("validations_half_full");
+            return Box::pin(async { ShellRefusal::InflightFull.verdict() });
+        }
         let (reply, verdict) = oneshot::channel();
         // The sync actor archives what it fetched itself: no ItemHeld from here.
         self.validate(inbound, ctx, move |_, verdict, _| {

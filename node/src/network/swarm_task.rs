@@ -77,10 +77,12 @@ pub enum Command {
 /// validation window plus control traffic.
 pub const COMMAND_QUEUE_LEN: usize = 4096;
 
-/// Sync requests this node has in flight, and peers' requests waiting for an answer. The
-/// sync core bounds both below these (4 in flight per peer, answers at once); these
-/// catch a shell bug or a flood rather than queue without end.
-const SYNC_OUTBOUND_MAX: usize = 1024;
+/// Sync requests this node has in flight, and peers' requests waiting for an answer. A
+/// response may be 1 MiB, so the outbound bound caps what peers can make this node hold
+/// at once (64 MiB), whatever the number of peers; past it a request fails at once and
+/// the core asks that peer again later. Rounds go to one peer at a time, so honest sync
+/// rarely has more than a few requests out.
+const SYNC_OUTBOUND_MAX: usize = 64;
 const SYNC_INBOUND_MAX: usize = 256;
 
 /// How often duplicate counts are settled when no traffic arrives to do it.
