@@ -111,8 +111,8 @@ fn main() {
     cached.verify(&token, &request, NOW_MS).expect("granted");
     let message = [0x5a_u8; 64];
     let signature = authority.sign(&message).expect("sign");
-    let mut gate_cached = GateLoop::cached(&authority);
-    let mut gate_uncached = GateLoop::uncached(&authority);
+    let mut gate_cached = GateLoop::<Modelled>::cached(&authority);
+    let mut gate_uncached = GateLoop::<Modelled>::uncached(&authority);
 
     let mut paths = vec![
         Path::new("token/verify_full_two_blocks", |calls| {
