@@ -431,7 +431,14 @@ impl Handler<PeerEvent> for SyncActor {
     fn handle(&mut self, event: PeerEvent, ctx: &mut Self::Context) {
         let mut actions = Vec::new();
         match event {
-            PeerEvent::Connected(peer) => self.core.on_connected(peer, unix_ms_now(), &mut actions),
+            PeerEvent::Connected(peer) => {
+                let now_ms = unix_ms_now();
+                self.core.on_connected(peer.clone(), now_ms, &mut actions);
+                // A penalty it left with comes back with it, and so does its score.
+                if self.core.penalties(now_ms).iter().any(|(p, _)| *p == peer) {
+                    self.scored.insert(peer);
+                }
+            }
             PeerEvent::Disconnected(peer) => self.core.on_disconnected(&peer),
         }
         self.carry_out(actions, ctx);

@@ -200,6 +200,9 @@ pub struct SyncCore {
     delivery_next: u64,
     refused: BTreeMap<ItemKey, u64>,
     round_next_ms: Option<u64>,
+    /// Penalties of peers that disconnected, (count, when), at most `peers_max`: a peer
+    /// that reconnects gets its count back, so leaving does not wash an offence away.
+    departed: BTreeMap<PeerKey, (f64, u64)>,
 }
 
 impl SyncCore {
@@ -216,6 +219,7 @@ impl SyncCore {
             delivery_next: 0,
             refused: BTreeMap::new(),
             round_next_ms: None,
+            departed: BTreeMap::new(),
         }
     }
 
@@ -281,6 +285,7 @@ impl SyncCore {
                 out.push(Action::Dropped { what: "peers_full" });
                 return;
             }
+            let (penalty, penalty_at_ms) = self.departed.remove(&peer).unwrap_or((0.0, now_ms));
             self.peers.insert(
                 peer.clone(),
                 Peer {
@@ -289,20 +294,43 @@ impl SyncCore {
                     queued: VecDeque::new(),
                     inflight: 0,
                     quiet_until_ms: 0,
-                    penalty: 0.0,
-                    penalty_at_ms: now_ms,
+                    penalty,
+                    penalty_at_ms,
                 },
             );
         }
         self.round_next_ms
             .get_or_insert(now_ms + self.config.round_interval_ms);
-        self.start_round(&peer, now_ms, out);
+        // A peer shunned before it left is not asked on its return either.
+        if self
+            .peers
+            .get(&peer)
+            .is_some_and(|p| !self.shunned(p, now_ms))
+        {
+            self.start_round(&peer, now_ms, out);
+        }
     }
 
     /// The last connection to `peer` closed: its requests fail, what it was to serve is
     /// wanted from others.
     pub fn on_disconnected(&mut self, peer: &PeerKey) {
-        self.peers.remove(peer);
+        if let Some(state) = self.peers.remove(peer) {
+            if state.penalty > 0.0 {
+                if self.departed.len() >= self.config.peers_max {
+                    // The oldest offence goes first: it has decayed the most.
+                    let oldest = self
+                        .departed
+                        .iter()
+                        .min_by_key(|(_, (_, at_ms))| *at_ms)
+                        .map(|(key, _)| key.clone());
+                    if let Some(oldest) = oldest {
+                        self.departed.remove(&oldest);
+                    }
+                }
+                self.departed
+                    .insert(peer.clone(), (state.penalty, state.penalty_at_ms));
+            }
+        }
         self.outstanding.retain(|_, o| &o.peer != peer);
         self.wanted
             .retain(|_, w| !(&w.from == peer && w.state == WantedState::Fetching));

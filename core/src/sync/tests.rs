@@ -339,6 +339,37 @@ fn a_server_that_keeps_serving_invalid_items_is_shunned_until_its_penalty_decays
 }
 
 #[test]
+fn a_penalised_server_that_reconnects_keeps_its_penalty() {
+    let mut net = Net::new(&config(), 2);
+    for n in 0..10 {
+        net.hold(1, &item(Kind::Share, n), Judged::Invalid);
+    }
+    net.connect(1, 2);
+    net.settle();
+    net.run_for(60_000);
+    assert!(net.node(2).penalties.len() >= 3);
+    let now = net.now_ms;
+    let before = net.node(2).core.penalties(now);
+    net.node(2).core.on_disconnected(&peer(1));
+    assert!(net.node(2).core.penalties(now).is_empty());
+    let asked = |net: &Net| net.requests_by.get(&(2, 1)).copied().unwrap_or(0);
+    let before_asked = asked(&net);
+    net.connect(1, 2);
+    let after = net.node(2).core.penalties(now);
+    assert_eq!(
+        after, before,
+        "leaving and coming back washed the offence away"
+    );
+    assert!(after[0].1 >= config().penalty_shun_min);
+    net.settle();
+    assert_eq!(
+        asked(&net),
+        before_asked,
+        "a shunned peer is not asked on its return"
+    );
+}
+
+#[test]
 fn a_server_answering_with_unrequested_items_or_garbage_is_penalised_and_nothing_is_delivered() {
     for (serving, reason) in [
         (Serving::Unrequested, "sync_unrequested"),
