@@ -51,6 +51,8 @@ pub trait AuthJournal: Send + 'static {
     ) -> Result<(), String>;
     /// Drops nonces that left the window before `now_ms`. Returns how many.
     fn forget_nonces(&self, now_ms: u64) -> Result<usize, String>;
+    /// Drops one nonce recorded with `expiry_ms`: its message had no effect.
+    fn forget_nonce(&self, nonce: &Nonce, expiry_ms: u64) -> Result<(), String>;
     /// Revoked ids from an accepted list.
     fn record_revoked(&self, entries: &[Revoked]) -> Result<(), String>;
 }
@@ -434,19 +436,20 @@ impl Actor for AuthActor {
 }
 
 impl Handler<Inbound> for AuthActor {
-    type Result = ResponseFuture<Verdict>;
+    type Result = ResponseActFuture<Self, Verdict>;
 
     fn handle(&mut self, inbound: Inbound, _: &mut Self::Context) -> Self::Result {
+        let now = |verdict: Verdict| -> Self::Result { Box::pin(actix::fut::ready(verdict)) };
         let now_ms = inbound.received_at_unix_ms;
         if inbound.topic == topics::REVOCATIONS {
             let verdict = match self.on_revocations(&inbound.data, now_ms) {
                 Ok(_) => Verdict::Accept,
                 Err(not_taken) => not_taken.verdict(),
             };
-            return Box::pin(async move { verdict });
+            return now(verdict);
         }
         if !is_privileged(&inbound.topic) {
-            return Box::pin(async { ShellRefusal::NotMyTopic.verdict() });
+            return now(ShellRefusal::NotMyTopic.verdict());
         }
         // The envelope proves its sender; whoever carried it (a gossip relay, a sync
         // server) is not asked.
@@ -458,7 +461,7 @@ impl Handler<Inbound> for AuthActor {
                     tracing::debug!(topic = %inbound.topic, %refusal, "privileged message refused");
                 }
                 self.update_gauges();
-                return Box::pin(async move { verdict });
+                return now(verdict);
             }
         };
         let expiry_ms = self
@@ -470,10 +473,12 @@ impl Handler<Inbound> for AuthActor {
                 .record_nonce(&admitted.nonce, admitted.timestamp_unix_ms, expiry_ms)
         {
             // Not the sender's fault: drop without a penalty, and never pass on a message
-            // whose nonce a restart could forget.
+            // whose nonce a restart could forget. It had no effect, so the gate lets the
+            // nonce go too: the same message is taken once the store works again.
+            self.gate.forget_nonce(&admitted.nonce);
             self.metrics.journal_failures.inc();
             tracing::error!(%error, "nonce not persisted; message dropped");
-            return Box::pin(async { ShellRefusal::JournalFailed.verdict() });
+            return now(ShellRefusal::JournalFailed.verdict());
         }
         self.metrics
             .admitted
@@ -490,20 +495,39 @@ impl Handler<Inbound> for AuthActor {
             ..inbound
         };
         let owner_stopped = ShellRefusal::OwnerStopped.verdict();
-        if inner.topic == topics::BALLOTS {
+        let nonce = admitted.nonce;
+        let verdict: ResponseFuture<Verdict> = if inner.topic == topics::BALLOTS {
             let Some(owner) = self.downstream.ballots.clone() else {
-                return Box::pin(async { ShellRefusal::NoOwner.verdict() });
+                return now(ShellRefusal::NoOwner.verdict());
             };
-            return Box::pin(async move { owner.send(inner).await.unwrap_or(owner_stopped) });
-        }
-        let Some(owner) = self.downstream.certify.clone() else {
-            return Box::pin(async { ShellRefusal::NoOwner.verdict() });
+            Box::pin(async move { owner.send(inner).await.unwrap_or(owner_stopped) })
+        } else {
+            let Some(owner) = self.downstream.certify.clone() else {
+                return now(ShellRefusal::NoOwner.verdict());
+            };
+            let admitted = AdmittedInbound {
+                inbound: inner,
+                decoded: admitted.decoded,
+            };
+            Box::pin(async move { owner.send(admitted).await.unwrap_or(owner_stopped) })
         };
-        let admitted = AdmittedInbound {
-            inbound: inner,
-            decoded: admitted.decoded,
-        };
-        Box::pin(async move { owner.send(admitted).await.unwrap_or(owner_stopped) })
+        Box::pin(verdict.into_actor(self).map(move |verdict, actor, _| {
+            // Refused as "not yet" (a vote before its open, the owner's store failing):
+            // the message had no effect, so its nonce is let go and the same message is
+            // taken when sync or gossip brings it again. Kept, it would be a replay for
+            // its whole lifetime and the item lost here.
+            if let Verdict::Ignore { reason } = verdict {
+                if x0_core::verdicts::not_yet(reason) && actor.gate.forget_nonce(&nonce) {
+                    if let Err(error) = actor.journal.forget_nonce(&nonce, expiry_ms) {
+                        // Kept on disk, it is refused as a replay after a restart only.
+                        tracing::warn!(%error, "cannot forget a nonce");
+                        actor.metrics.journal_failures.inc();
+                    }
+                    actor.update_gauges();
+                }
+            }
+            verdict
+        }))
     }
 }
 

@@ -133,6 +133,12 @@ impl AuthJournal for StoreJournal {
         self.0.forget_nonces(now_ms).map_err(|e| e.to_string())
     }
 
+    fn forget_nonce(&self, nonce: &Nonce, expiry_ms: u64) -> Result<(), String> {
+        self.0
+            .forget_nonce(nonce, expiry_ms)
+            .map_err(|e| e.to_string())
+    }
+
     fn record_revoked(&self, entries: &[Revoked]) -> Result<(), String> {
         self.0.record_revoked(entries).map_err(|e| e.to_string())
     }

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use x0_actors::ballot::PersistedBallots;
 use x0_actors::wall_clock::unix_ms_now;
+use x0_core::auth::replay::Nonce;
 use x0_core::auth::token::Revoked;
 use x0_core::certify::collector::SlotKey;
 use x0_core::certify::effects::check_signed_slot;
@@ -439,6 +440,18 @@ impl Store {
         }
         txn.commit().map_err(|e| self.other(e))?;
         Ok(removed)
+    }
+
+    /// Forgets one nonce (its message had no effect: refused as "not yet").
+    pub fn forget_nonce(&self, nonce: &Nonce, expiry_ms: u64) -> Result<(), StoreError> {
+        let txn = self.begin_write()?;
+        {
+            let mut table = txn.open_table(SEEN_NONCES).map_err(|e| self.other(e))?;
+            table
+                .remove((expiry_ms, *nonce))
+                .map_err(|e| self.other(e))?;
+        }
+        txn.commit().map_err(|e| self.other(e))
     }
 
     /// Every persisted nonce with its message's timestamp, for the gate at start.

@@ -355,3 +355,41 @@ async fn anomaly_warning_and_halt_come_exactly_at_the_configured_lines() {
     assert_eq!(metric(&node, "x0_anomaly_changed_nodes").await, Some(15.0));
     node.shutdown().await.unwrap();
 }
+
+/// A message the node dropped without acting on it (its store refused the nonce) is not
+/// a replay when it comes again: the gate let its nonce go, so the same bytes are taken
+/// once the store works. The same path lets a vote that came before its ballot's open be
+/// taken when sync brings it again.
+#[actix_rt::test]
+async fn a_message_dropped_unacted_is_taken_when_it_comes_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, authority) = member_config(dir.path());
+    let member = StockPeer::spawn(common::Authenticity::Signed);
+    let member_credential = credential(
+        &authority,
+        &member.peer_id,
+        vec![Right::on_own_topic(Operation::Sign)],
+    );
+    let node = Node::start(config).await.unwrap();
+    join(&node, &[&member]).await;
+    let share = sealed_share(&member, &authority, &member_credential, 1);
+
+    node.store().fail_writes(true);
+    member
+        .publish_when_ready(topics::SHARES, share.clone())
+        .await;
+    assert!(
+        wait_metric(&node, "x0_auth_journal_failures_total", 1.0).await,
+        "the failed write was not counted"
+    );
+    assert_eq!(metric(&node, ADMITTED_SIGN).await.unwrap_or(0.0), 0.0);
+    node.store().fail_writes(false);
+
+    member.publish_when_ready(topics::SHARES, share).await;
+    assert!(
+        wait_metric(&node, ADMITTED_SIGN, 1.0).await,
+        "the same bytes were refused as a replay although nothing was done with them"
+    );
+    assert_eq!(metric(&node, &ignored("replay")).await.unwrap_or(0.0), 0.0);
+    node.shutdown().await.unwrap();
+}

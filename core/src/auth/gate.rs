@@ -212,6 +212,13 @@ impl<V: TokenVerifier, C: Classifier, S: SignatureCheck> Gate<V, C, S> {
         &self.replay
     }
 
+    /// Forgets the nonce of an admitted message its owner refused as "not yet"
+    /// ([`crate::verdicts::not_yet`]): it had no effect, so it may be taken when it comes
+    /// again. See [`ReplayGuard::forget`].
+    pub fn forget_nonce(&mut self, nonce: &Nonce) -> bool {
+        self.replay.forget(nonce)
+    }
+
     pub fn revocations(&self) -> &RevocationSet {
         &self.revoked
     }

@@ -267,6 +267,20 @@ impl ReplayGuard {
         skipped
     }
 
+    /// Forgets an admitted nonce whose message had no effect (its owner refused it as
+    /// "not yet": a vote before its ballot's open), so the same message is taken when it
+    /// comes again, from sync or gossip. Only for a message with no effect: one with an
+    /// effect must stay a replay. Returns whether it was held.
+    pub fn forget(&mut self, nonce: &Nonce) -> bool {
+        match self.seen.remove(nonce) {
+            Some((_, holder)) => {
+                self.release(holder);
+                true
+            }
+            None => false,
+        }
+    }
+
     fn insert(&mut self, nonce: Nonce, holder: HolderTag, expiry_ms: u64) {
         let len = self.buckets.len() as u64;
         if let Some((_, before)) = self.seen.insert(nonce, (expiry_ms, holder)) {
@@ -320,6 +334,26 @@ impl ReplayGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forgotten_nonce_is_taken_again_and_releases_its_holders_share() {
+        let holder = holder_tag(b"member");
+        let mut guard = ReplayGuard::new(30_000, 8, 1_800_000_000_000);
+        let now = 1_800_000_000_000;
+        guard.admit_from(&[1; 16], holder, now, now).unwrap();
+        assert_eq!(
+            guard.admit_from(&[1; 16], holder, now, now),
+            Err(ReplayRefusal::Replay)
+        );
+        assert!(guard.forget(&[1; 16]));
+        assert_eq!(guard.held_by(holder), 0);
+        assert!(!guard.forget(&[1; 16]));
+        guard.admit_from(&[1; 16], holder, now, now + 1).unwrap();
+        assert_eq!(guard.held_by(holder), 1);
+        // The stale ring entry left by the first admission does not disturb the sweep.
+        assert_eq!(guard.sweep(now + 31_000), 1);
+        assert!(guard.is_empty());
+    }
 
     const SKEW_MS: u64 = 30_000;
     const T0: u64 = 1_800_000_000_000;
