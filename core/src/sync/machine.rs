@@ -525,8 +525,11 @@ impl SyncCore {
             }
             (Request::Summary, Response::Summary(theirs)) => {
                 for kind in self.held.kinds_differing(&theirs) {
-                    // Only a difference where the peer holds something can be fetched.
-                    if theirs.kinds[kind.index()].count > 0 {
+                    // Only a difference where the peer holds something can be fetched, and
+                    // only of a kind some core takes in: ballot certificates have no topic
+                    // and no core adopts one yet (issue 21), so fetching them would only
+                    // let any peer make this node download blobs it must ignore.
+                    if theirs.kinds[kind.index()].count > 0 && kind.topic().is_some() {
                         self.enqueue(peer, Request::Buckets(kind), out);
                     }
                 }

@@ -84,6 +84,9 @@ pub const COMMAND_QUEUE_LEN: usize = 4096;
 /// rarely has more than a few requests out.
 const SYNC_OUTBOUND_MAX: usize = 64;
 const SYNC_INBOUND_MAX: usize = 256;
+/// Peers' requests waiting for an answer, per peer: a few peers cannot take every slot.
+/// The core asks at most 4 at once, so an honest peer never meets this.
+const SYNC_INBOUND_PER_PEER_MAX: usize = 8;
 
 /// How often duplicate counts are settled when no traffic arrives to do it.
 const SETTLE_INTERVAL: Duration = Duration::from_secs(1);
@@ -177,7 +180,7 @@ struct SwarmTask {
     /// Our sync requests in flight: libp2p's id to the sync core's.
     sync_outbound: BTreeMap<OutboundRequestId, u64>,
     /// Peers' sync requests the sync actor is answering, by our key for them.
-    sync_inbound: BTreeMap<u64, ResponseChannel<Vec<u8>>>,
+    sync_inbound: BTreeMap<u64, (PeerId, ResponseChannel<Vec<u8>>)>,
     sync_inbound_next: u64,
     /// Counted here, not by messages to the actor: a message per drop would itself be an
     /// unbounded queue (actix's do_send ignores mailbox capacity).
@@ -297,7 +300,7 @@ impl SwarmTask {
             }
             Command::SyncRequest { peer, id, bytes } => self.sync_request(peer, id, bytes),
             Command::SyncRespond { channel, bytes } => {
-                let Some(channel) = self.sync_inbound.remove(&channel) else {
+                let Some((_, channel)) = self.sync_inbound.remove(&channel) else {
                     return;
                 };
                 if let (Some(bytes), Some(sync)) = (bytes, self.swarm.behaviour_mut().sync.as_mut())
@@ -356,7 +359,14 @@ impl SwarmTask {
                     },
                 ..
             } => {
-                if self.sync_inbound.len() >= SYNC_INBOUND_MAX {
+                let from_peer = self
+                    .sync_inbound
+                    .values()
+                    .filter(|(from, _)| *from == peer)
+                    .count();
+                if self.sync_inbound.len() >= SYNC_INBOUND_MAX
+                    || from_peer >= SYNC_INBOUND_PER_PEER_MAX
+                {
                     // Dropping the channel closes the stream: the peer's core sees a
                     // failure and waits before asking again.
                     self.metrics.drop_sync("inbound_full");
@@ -370,7 +380,7 @@ impl SwarmTask {
                     bytes: request,
                 };
                 if self.actor.try_send(arrived).is_ok() {
-                    self.sync_inbound.insert(key, channel);
+                    self.sync_inbound.insert(key, (peer, channel));
                 } else {
                     self.metrics.drop_sync("mailbox_full");
                 }
