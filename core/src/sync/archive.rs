@@ -4,8 +4,7 @@
 //! Only items a topic's owner accepted (or the node made) enter: the archive never serves
 //! what this node would itself refuse. How long an item is kept:
 //! - proposals, shares and ballot messages are envelopes, refused as stale once their
-//!   timestamp is `auth.message_lifetime_ms` behind the clock; kept that long from when
-//!   they were accepted here, which is never shorter than the envelope lives;
+//!   timestamp is `auth.message_lifetime_ms` behind the clock; kept until then;
 //! - certificates, ballot certificates and revocation lists do not go stale: kept
 //!   `long_hold_ms` (a day by default), so a node that was away that long still catches
 //!   up.
@@ -18,6 +17,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::item::{Item, ItemKey, Kind, KIND_COUNT};
+use crate::auth::envelope::Sealed;
+use crate::auth::gate::is_privileged;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArchiveConfig {
@@ -100,7 +101,18 @@ impl Archive {
     /// Keeps `item` until its kind's hold ends, counted from `now_ms`. `Ok(false)`: it was
     /// kept already (its expiry stays).
     pub fn insert(&mut self, item: Item, now_ms: u64) -> Result<(ItemKey, bool), NotArchived> {
-        let expires_ms = now_ms.saturating_add(self.config.hold_ms(item.kind));
+        let mut expires_ms = now_ms.saturating_add(self.config.hold_ms(item.kind));
+        // An envelope dies at its own timestamp plus the lifetime, whenever it reached
+        // this node: serving it longer would only hand peers something they must refuse.
+        if item.kind.topic().is_some_and(is_privileged) {
+            if let Ok(sealed) = Sealed::decode(&item.bytes) {
+                let dies_ms = sealed
+                    .envelope
+                    .timestamp_unix_ms
+                    .saturating_add(self.config.envelope_hold_ms);
+                expires_ms = expires_ms.min(dies_ms);
+            }
+        }
         self.insert_until(item, expires_ms)
     }
 
@@ -215,6 +227,36 @@ mod tests {
         assert_eq!(archive.next_expiry_ms(), Some(10_000));
         assert_eq!(archive.expire(10_000), vec![certificate]);
         assert!(archive.is_empty());
+    }
+
+    #[test]
+    fn an_envelope_is_kept_until_its_own_timestamp_plus_the_lifetime() {
+        let mut archive = Archive::new(ArchiveConfig {
+            bytes_max: usize::MAX,
+            ..config()
+        });
+        let signer = crate::test_bytes::TestSigner::new(1);
+        let bytes = crate::auth::envelope::Envelope {
+            token: b"token",
+            nonce: [1; 16],
+            timestamp_unix_ms: 400,
+            payload: b"share",
+        }
+        .seal(crate::topics::SHARES, &signer);
+        let (key, _) = archive
+            .insert(
+                Item {
+                    kind: Kind::Share,
+                    bytes,
+                },
+                900,
+            )
+            .unwrap();
+        // Stamped at 400 with a lifetime of 1,000: gone at 1,400, not at 900 + 1,000.
+        assert_eq!(archive.expiry_of(&key), Some(1_400));
+        // Bytes that are no envelope keep the hold from their arrival.
+        let (other, _) = archive.insert(item(Kind::Share, 9, 10), 900).unwrap();
+        assert_eq!(archive.expiry_of(&other), Some(1_900));
     }
 
     #[test]
