@@ -22,7 +22,7 @@ use crate::messages::{
     SyncToNetwork, Verdict,
 };
 use crate::wall_clock::unix_ms_now;
-use x0_core::sync::archive::{Archive, ArchiveConfig};
+use x0_core::sync::archive::{Archive, ArchiveConfig, NotArchived};
 use x0_core::sync::item::{Item, Kind};
 use x0_core::sync::machine::{Action, DeliveryId, SyncConfig, SyncCore};
 
@@ -332,7 +332,9 @@ impl SyncActor {
                 self.core.on_held(key, actions);
             }
             Err(refused) => {
-                self.metrics.drop(refused.what());
+                if refused != NotArchived::ShortLived {
+                    self.metrics.drop(refused.what());
+                }
                 self.core.on_forgotten(&key);
             }
         }

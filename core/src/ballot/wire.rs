@@ -78,6 +78,13 @@ pub fn classify(payload: &[u8]) -> Operation {
     }
 }
 
+/// Whether a payload on `/x0/1/ballots` is an outage attestation: short-lived (it counts
+/// for `ballot.attestation_ttl_s`, renewed every `attest_interval_s`), so sync does not
+/// serve it (x0_core::sync::archive).
+pub fn is_attestation(payload: &[u8]) -> bool {
+    payload.get(..2) == Some(&[VERSION, KIND_ATTESTATION][..])
+}
+
 /// SHA-256 over a domain tag and the open's signed fields: the same at every node.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BallotId(pub [u8; 32]);

@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::item::{Item, ItemKey, Kind, KIND_COUNT};
 use crate::auth::envelope::Sealed;
 use crate::auth::gate::is_privileged;
+use crate::ballot::wire::is_attestation;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArchiveConfig {
@@ -61,6 +62,10 @@ pub enum NotArchived {
     Full,
     /// Larger than any item of its kind may be: never served, never kept.
     TooLarge,
+    /// An outage attestation: it lives two minutes and is renewed every thirty seconds,
+    /// so a node that missed one gets the next by gossip; serving it would only hand
+    /// peers what they refuse as stale. Not a drop: nothing is counted.
+    ShortLived,
 }
 
 impl NotArchived {
@@ -68,6 +73,7 @@ impl NotArchived {
         match self {
             NotArchived::Full => "archive_full",
             NotArchived::TooLarge => "archive_too_large",
+            NotArchived::ShortLived => "archive_short_lived",
         }
     }
 }
@@ -106,6 +112,9 @@ impl Archive {
         // this node: serving it longer would only hand peers something they must refuse.
         if item.kind.topic().is_some_and(is_privileged) {
             if let Ok(sealed) = Sealed::decode(&item.bytes) {
+                if item.kind == Kind::BallotMessage && is_attestation(sealed.envelope.payload) {
+                    return Err(NotArchived::ShortLived);
+                }
                 let dies_ms = sealed
                     .envelope
                     .timestamp_unix_ms
@@ -257,6 +266,32 @@ mod tests {
         // Bytes that are no envelope keep the hold from their arrival.
         let (other, _) = archive.insert(item(Kind::Share, 9, 10), 900).unwrap();
         assert_eq!(archive.expiry_of(&other), Some(1_900));
+    }
+
+    #[test]
+    fn outage_attestations_are_not_kept_opens_and_votes_are() {
+        let mut archive = Archive::new(ArchiveConfig {
+            bytes_max: usize::MAX,
+            ..config()
+        });
+        let signer = crate::test_bytes::TestSigner::new(1);
+        let sealed = |payload: &[u8]| Item {
+            kind: Kind::BallotMessage,
+            bytes: crate::auth::envelope::Envelope {
+                token: b"token",
+                nonce: [1; 16],
+                timestamp_unix_ms: 400,
+                payload,
+            }
+            .seal(crate::topics::BALLOTS, &signer),
+        };
+        let version = crate::ballot::wire::VERSION;
+        assert_eq!(
+            archive.insert(sealed(&[version, 3, 0, 0]), 500),
+            Err(NotArchived::ShortLived)
+        );
+        assert!(archive.insert(sealed(&[version, 2, 0, 0]), 500).is_ok());
+        assert!(archive.insert(sealed(&[version, 1, 0, 0]), 500).is_ok());
     }
 
     #[test]
