@@ -366,8 +366,8 @@ async fn a_passed_snapshot_proposal_lifts_the_anomaly_halt() {
     }
 }
 
-/// A ballot opens and collects votes while member 3 is down (it has never run). Member 3
-/// then starts and dials member 0. Returns whether it counts the open ballot with both
+/// Member 3 runs with the others, stops, and a ballot opens and collects votes while it is
+/// down. Member 3 then restarts on its data dir and dials member 0. Returns whether it counts the open ballot with both
 /// votes within `join_wait` (sync carries the open and the votes; gossip's cache has long
 /// let them go).
 async fn ballot_missed_then_join(sync_enabled: bool, join_wait: Duration) -> bool {
@@ -376,10 +376,14 @@ async fn ballot_missed_then_join(sync_enabled: bool, join_wait: Duration) -> boo
     let mut configs = committee(dir.path(), &hubs);
     for config in &mut configs {
         config.sync.enabled = sync_enabled;
+        // A short gossip cache (two heartbeats), waited past below with a wide margin.
+        config.gossip.history_length = 2;
+        config.gossip.history_gossip = 1;
     }
-    let late = configs.pop().unwrap();
-    let nodes = devnet::start_mesh(configs).await.unwrap();
+    let late = configs[3].clone();
+    let mut nodes = devnet::start_mesh(configs).await.unwrap();
     assert!(all_in(&nodes, BallotMode::Fallback, Duration::from_secs(30)).await);
+    nodes.pop().unwrap().shutdown().await.unwrap();
     let id = open(&nodes[0], "missed", 180).await.unwrap();
     for voter in &nodes[..2] {
         let counted = eventually(Duration::from_secs(10), || async {
@@ -394,11 +398,8 @@ async fn ballot_missed_then_join(sync_enabled: bool, join_wait: Duration) -> boo
     })
     .await;
     assert!(both, "member 2 never counted both votes");
-    let gossip = &Config::embedded().gossip;
-    tokio::time::sleep(Duration::from_millis(
-        gossip.history_length as u64 * gossip.heartbeat_interval_ms + 2_000,
-    ))
-    .await;
+    let heartbeat_ms = Config::embedded().gossip.heartbeat_interval_ms;
+    tokio::time::sleep(Duration::from_millis(2 * heartbeat_ms + 8_000)).await;
 
     let late = Node::start(late).await.unwrap();
     let address = devnet::tcp_address(&nodes[0]).await.unwrap();
@@ -427,7 +428,7 @@ async fn ballot_missed_then_join(sync_enabled: bool, join_wait: Duration) -> boo
 }
 
 #[actix_rt::test]
-async fn a_member_that_was_down_when_a_ballot_opened_counts_it_and_its_votes_after_joining() {
+async fn a_member_down_when_a_ballot_opened_counts_it_and_its_votes_after_restarting() {
     assert!(
         ballot_missed_then_join(true, Duration::from_secs(30)).await,
         "the late member did not learn the open ballot and its votes within 30 s"
