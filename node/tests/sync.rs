@@ -331,7 +331,23 @@ struct HostileBehaviour {
     sync: request_response::Behaviour<SyncCodec>,
 }
 
-fn spawn_hostile_server(forged: Item) -> (PeerId, tokio::sync::mpsc::UnboundedSender<Multiaddr>) {
+/// What the test asks of the hostile peer.
+enum HostileCommand {
+    Dial(Multiaddr),
+    /// Send these raw bytes as a `/x0/sync/1` request.
+    Request(PeerId, Vec<u8>),
+}
+
+/// Each request's outcome as the hostile peer saw it: the response bytes, or the failure.
+type Outcomes = std::sync::Arc<std::sync::Mutex<Vec<Result<Vec<u8>, String>>>>;
+
+fn spawn_hostile_server(
+    forged: Item,
+) -> (
+    PeerId,
+    tokio::sync::mpsc::UnboundedSender<HostileCommand>,
+    Outcomes,
+) {
     let mut swarm = libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_tcp(
@@ -349,14 +365,16 @@ fn spawn_hostile_server(forged: Item) -> (PeerId, tokio::sync::mpsc::UnboundedSe
             sync: request_response::Behaviour::with_codec(
                 SyncCodec,
                 [(SYNC_PROTOCOL, request_response::ProtocolSupport::Full)],
-                request_response::Config::default(),
+                request_response::Config::default().with_max_concurrent_streams(1_000),
             ),
         })
         .unwrap()
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build();
     let peer_id = *swarm.local_peer_id();
-    let (dials, mut queue) = tokio::sync::mpsc::unbounded_channel::<Multiaddr>();
+    let (commands, mut queue) = tokio::sync::mpsc::unbounded_channel::<HostileCommand>();
+    let outcomes: Outcomes = Default::default();
+    let log = outcomes.clone();
     tokio::spawn(async move {
         let mut core = SyncCore::new(SyncConfig::default(), 1);
         let mut ignored = Vec::new();
@@ -364,8 +382,11 @@ fn spawn_hostile_server(forged: Item) -> (PeerId, tokio::sync::mpsc::UnboundedSe
         core.on_held(key, &mut ignored);
         loop {
             tokio::select! {
-                address = queue.recv() => match address {
-                    Some(address) => swarm.dial(address).unwrap(),
+                command = queue.recv() => match command {
+                    Some(HostileCommand::Dial(address)) => swarm.dial(address).unwrap(),
+                    Some(HostileCommand::Request(peer, bytes)) => {
+                        swarm.behaviour_mut().sync.send_request(&peer, bytes);
+                    }
                     None => return,
                 },
                 event = swarm.select_next_some() => match event {
@@ -390,12 +411,21 @@ fn spawn_hostile_server(forged: Item) -> (PeerId, tokio::sync::mpsc::UnboundedSe
                             let _ = swarm.behaviour_mut().sync.send_response(channel, answer);
                         }
                     }
+                    SwarmEvent::Behaviour(HostileBehaviourEvent::Sync(
+                        request_response::Event::Message {
+                            message: request_response::Message::Response { response, .. },
+                            ..
+                        },
+                    )) => log.lock().unwrap().push(Ok(response)),
+                    SwarmEvent::Behaviour(HostileBehaviourEvent::Sync(
+                        request_response::Event::OutboundFailure { error, .. },
+                    )) => log.lock().unwrap().push(Err(error.to_string())),
                     _ => {}
                 },
             }
         }
     });
-    (peer_id, dials)
+    (peer_id, commands, outcomes)
 }
 
 /// What a peer that serves a forged item through sync gets: the item meets the gossip
@@ -433,9 +463,11 @@ async fn a_peer_serving_a_forged_item_through_sync_is_refused_and_scored_down() 
     };
 
     let node = Node::start(configs.remove(0)).await.unwrap();
-    let (hostile, dials) = spawn_hostile_server(forged);
-    dials
-        .send(devnet::tcp_address(&node).await.unwrap())
+    let (hostile, commands, _) = spawn_hostile_server(forged);
+    commands
+        .send(HostileCommand::Dial(
+            devnet::tcp_address(&node).await.unwrap(),
+        ))
         .unwrap();
 
     let metrics = || async {
@@ -478,5 +510,149 @@ async fn a_peer_serving_a_forged_item_through_sync_is_refused_and_scored_down() 
         "the server's gossipsub score did not fall: {:?}",
         common::score_of(&node, &hostile).await
     );
+    node.shutdown().await.unwrap();
+}
+
+/// A peer that sends garbage and floods requests: the garbage is penalised (the stream is
+/// closed unanswered), the flood is answered `busy` beyond the peer's budget (counted, no
+/// penalty), the node does not fall over, and it still answers an honest request after.
+#[actix_rt::test]
+async fn a_peer_sending_garbage_and_floods_gets_penalised_and_busy_and_nothing_breaks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut configs = vec![test_config(&dir.path().join("n0"))];
+    devnet::with_committee(&mut configs, dir.path(), vec![]).unwrap();
+    let node = Node::start(configs.remove(0)).await.unwrap();
+    let node_id: PeerId = node.peer_id;
+    let (hostile, commands, outcomes) = spawn_hostile_server(Item {
+        kind: Kind::Certificate,
+        bytes: vec![1],
+    });
+    commands
+        .send(HostileCommand::Dial(
+            devnet::tcp_address(&node).await.unwrap(),
+        ))
+        .unwrap();
+    let connected = eventually(Duration::from_secs(10), || async {
+        common::score_of(&node, &hostile).await.is_some()
+    })
+    .await;
+    assert!(connected, "the hostile peer never connected");
+    let metric = |sample: &'static str| {
+        let addr = node.http_addr;
+        async move {
+            let (_, _, body) = http_get(&format!("http://{addr}/metrics"), None).await;
+            sample_value(&body, sample).unwrap_or(0.0)
+        }
+    };
+
+    // Garbage: not a request at all.
+    for garbage in [vec![], vec![0xff; 40], vec![1, 99]] {
+        commands
+            .send(HostileCommand::Request(node_id, garbage))
+            .unwrap();
+    }
+    let penalised = eventually(Duration::from_secs(10), || async {
+        metric("x0_sync_penalties_total{reason=\"sync_malformed\"}").await >= 3.0
+    })
+    .await;
+    assert!(penalised, "malformed requests were not penalised");
+
+    // A flood of valid summary requests beyond the budget (a burst of 64), sent 8 at a
+    // time: the most the node holds waiting from one peer (more at once are dropped at the
+    // transport: the next part).
+    let summary = x0_core::sync::wire::Request::Summary.encode();
+    let garbage_outcomes = outcomes.lock().unwrap().len();
+    for batch in 1..=25 {
+        for _ in 0..8 {
+            commands
+                .send(HostileCommand::Request(node_id, summary.clone()))
+                .unwrap();
+        }
+        let answered = eventually(Duration::from_secs(10), || async {
+            outcomes.lock().unwrap().len() >= garbage_outcomes + 8 * batch
+        })
+        .await;
+        assert!(answered, "batch {batch} was not answered");
+    }
+    let seen = outcomes.lock().unwrap()[garbage_outcomes..].to_vec();
+    let failed = seen.iter().filter(|o| o.is_err()).count();
+    assert_eq!(
+        failed,
+        0,
+        "{:?}",
+        seen.iter().filter(|o| o.is_err()).collect::<Vec<_>>()
+    );
+    let busy = seen
+        .iter()
+        .filter_map(|o| o.as_ref().ok())
+        .filter(|bytes| {
+            matches!(
+                x0_core::sync::wire::Response::decode(bytes),
+                Ok(x0_core::sync::wire::Response::Busy { .. })
+            )
+        })
+        .count();
+    let summaries = seen
+        .iter()
+        .filter_map(|o| o.as_ref().ok())
+        .filter(|bytes| {
+            matches!(
+                x0_core::sync::wire::Response::decode(bytes),
+                Ok(x0_core::sync::wire::Response::Summary(_))
+            )
+        })
+        .count();
+    assert!(busy > 0, "no busy answer to a flood of 200");
+    assert!(
+        (64..=100).contains(&summaries),
+        "{summaries} summaries answered: the budget is a burst of 64 plus 20 per second"
+    );
+    assert!(metric("x0_sync_dropped_total{what=\"requests_over_budget\"}").await >= busy as f64);
+    // Busy costs the asker nothing beyond the malformed penalties.
+    assert_eq!(
+        metric("x0_sync_penalties_total{reason=\"sync_malformed\"}").await,
+        3.0
+    );
+
+    // 40 at once, the budget refilled: beyond what the node holds open for one peer (16
+    // streams per connection, 8 requests waiting in the swarm task) it drops the stream
+    // (the asker sees a failure), counted; the rest are answered.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let before = outcomes.lock().unwrap().len();
+    for _ in 0..40 {
+        commands
+            .send(HostileCommand::Request(node_id, summary.clone()))
+            .unwrap();
+    }
+    let all = eventually(Duration::from_secs(20), || async {
+        outcomes.lock().unwrap().len() >= before + 40
+    })
+    .await;
+    assert!(all, "not every request of the burst got an outcome");
+    let burst = outcomes.lock().unwrap()[before..].to_vec();
+    assert!(burst.iter().any(|o| o.is_err()), "no stream was dropped");
+    assert!(burst.iter().any(|o| o.is_ok()), "none was answered");
+    let dropped = metric("x0_sync_transport_dropped_total{reason=\"inbound_full\"}").await
+        + metric("x0_sync_transport_dropped_total{reason=\"inbound_failed\"}").await;
+    assert!(dropped >= 1.0, "the dropped streams were not counted");
+
+    // After the budget refills, the node answers again.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = outcomes.lock().unwrap().len();
+    commands
+        .send(HostileCommand::Request(node_id, summary))
+        .unwrap();
+    let again = eventually(Duration::from_secs(10), || async {
+        outcomes.lock().unwrap()[before..].iter().any(|o| {
+            o.as_ref().is_ok_and(|bytes| {
+                matches!(
+                    x0_core::sync::wire::Response::decode(bytes),
+                    Ok(x0_core::sync::wire::Response::Summary(_))
+                )
+            })
+        })
+    })
+    .await;
+    assert!(again, "the node stopped answering after the flood");
     node.shutdown().await.unwrap();
 }

@@ -406,6 +406,7 @@ impl SwarmTask {
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
                 tracing::debug!(%peer, %error, "sync request from a peer failed");
+                self.metrics.drop_sync("inbound_failed");
             }
             request_response::Event::ResponseSent { .. } => {}
         }
