@@ -23,14 +23,14 @@ use crate::messages::{
 };
 use crate::wall_clock::unix_ms_now;
 use x0_core::sync::archive::{Archive, ArchiveConfig, NotArchived};
-use x0_core::sync::item::{Item, Kind};
+use x0_core::sync::item::{Item, ItemKey, Kind};
 use x0_core::sync::machine::{Action, DeliveryId, SyncConfig, SyncCore};
 
 /// Durable storage of the archive, so a restarted node serves what it served before and
 /// does not fetch again what its replay guard would refuse. Each method returns once the
 /// write is committed.
 pub trait SyncJournal: Send + 'static {
-    fn record_item(&self, item: &Item, expires_ms: u64) -> Result<(), String>;
+    fn record_item(&self, key: &ItemKey, bytes: &[u8], expires_ms: u64) -> Result<(), String>;
     /// Drops items whose hold ended before `now_ms`. Returns how many.
     fn forget_items(&self, now_ms: u64) -> Result<usize, String>;
     /// Every item kept, with its expiry.
@@ -252,8 +252,9 @@ impl SyncActor {
         ctx: &mut Context<Self>,
     ) {
         let Some(topic) = item.kind.topic() else {
-            // Ballot certificates travel by no topic, so nothing here can judge them yet
-            // (no owner takes one in): refused for time and state, at no cost to anyone.
+            // The core asks only for kinds with a topic (ballot certificates have none
+            // and no owner takes one in yet); should one come, nothing here can judge it:
+            // refused at no cost to anyone.
             self.verdict(
                 delivery,
                 item.kind,
@@ -317,13 +318,12 @@ impl SyncActor {
     fn hold(&mut self, item: Item, now_ms: u64, actions: &mut Vec<Action>) {
         let kind = item.kind;
         let key = item.key();
-        // The copy the journal writes, taken only for an item not held yet.
-        let copy = (!self.archive.contains(&key)).then(|| item.clone());
         match self.archive.insert(item, now_ms) {
-            Ok(_) => {
-                if let Some(item) = copy {
+            Ok((_, new)) => {
+                if new {
+                    let bytes = self.archive.get(&key).expect("just archived");
                     let expires_ms = self.archive.expiry_of(&key).expect("just archived");
-                    if let Err(error) = self.journal.record_item(&item, expires_ms) {
+                    if let Err(error) = self.journal.record_item(&key, bytes, expires_ms) {
                         // Served now, only not after a restart: counted, not fatal.
                         tracing::warn!(%error, "sync archive: cannot persist an item");
                         self.metrics.drop("journal_failed");
@@ -399,8 +399,18 @@ impl SyncActor {
         for kind in Kind::ALL {
             self.update_gauges(kind);
         }
-        // Penalties decay like gossip's invalid-message counts; a peer's score follows,
-        // and is cleared once the penalty is negligible.
+        self.refresh_scores(now_ms);
+        let mut actions = Vec::new();
+        self.core.tick(now_ms, rand::random(), &mut actions);
+        self.carry_out(actions, ctx);
+    }
+
+    /// Penalties decay like gossip's invalid-message counts; a peer's score follows, and
+    /// is cleared once the penalty is negligible.
+    fn refresh_scores(&mut self, now_ms: u64) {
+        if self.scored.is_empty() {
+            return;
+        }
         let penalties: BTreeMap<PeerKey, f64> = self.core.penalties(now_ms).into_iter().collect();
         for peer in std::mem::take(&mut self.scored) {
             let penalty = penalties.get(&peer).copied().unwrap_or(0.0);
@@ -412,9 +422,6 @@ impl SyncActor {
             };
             self.network.do_send(SyncToNetwork::Score { peer, score });
         }
-        let mut actions = Vec::new();
-        self.core.tick(now_ms, rand::random(), &mut actions);
-        self.carry_out(actions, ctx);
     }
 }
 

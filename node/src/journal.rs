@@ -15,7 +15,7 @@ use x0_core::auth::token::Revoked;
 use x0_core::ballot::wire::BallotId;
 use x0_core::certify::collector::SlotKey;
 use x0_core::certify::proposal::ProposalId;
-use x0_core::sync::item::{Item, Kind};
+use x0_core::sync::item::{Item, ItemKey, Kind};
 
 use crate::store::{Store, StoreError};
 
@@ -87,11 +87,10 @@ impl BallotJournal for StoreJournal {
 }
 
 impl SyncJournal for StoreJournal {
-    fn record_item(&self, item: &Item, expires_ms: u64) -> Result<(), String> {
-        let key = item.key();
+    fn record_item(&self, key: &ItemKey, bytes: &[u8], expires_ms: u64) -> Result<(), String> {
         let key_bytes = [&[key.kind.code()][..], &key.hash].concat();
         self.0
-            .record_sync_item(expires_ms, &key_bytes, &item.bytes)
+            .record_sync_item(expires_ms, &key_bytes, bytes)
             .map_err(|e| e.to_string())
     }
 

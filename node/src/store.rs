@@ -425,21 +425,7 @@ impl Store {
 
     /// Deletes nonces that left the window before `now_ms`. Returns how many.
     pub fn forget_nonces(&self, now_ms: u64) -> Result<usize, StoreError> {
-        let txn = self.begin_write()?;
-        let removed = {
-            let mut table = txn.open_table(SEEN_NONCES).map_err(|e| self.other(e))?;
-            let removed = table
-                .extract_from_if(..(now_ms, [0u8; 16]), |_, _| true)
-                .map_err(|e| self.other(e))?
-                .count();
-            removed
-        };
-        if removed == 0 {
-            txn.abort().map_err(|e| self.other(e))?;
-            return Ok(0);
-        }
-        txn.commit().map_err(|e| self.other(e))?;
-        Ok(removed)
+        self.remove_before(SEEN_NONCES, (now_ms, [0u8; 16]))
     }
 
     /// Forgets one nonce (its message had no effect: refused as "not yet").
@@ -478,21 +464,7 @@ impl Store {
 
     /// Drops sync items whose hold ended before `now_ms`. Returns how many.
     pub fn forget_sync_items(&self, now_ms: u64) -> Result<usize, StoreError> {
-        let txn = self.begin_write()?;
-        let removed = {
-            let mut table = txn.open_table(SYNC_ITEMS).map_err(|e| self.other(e))?;
-            let removed = table
-                .extract_from_if(..(now_ms, [].as_slice()), |_, _| true)
-                .map_err(|e| self.other(e))?
-                .count();
-            removed
-        };
-        if removed == 0 {
-            txn.abort().map_err(|e| self.other(e))?;
-            return Ok(0);
-        }
-        txn.commit().map_err(|e| self.other(e))?;
-        Ok(removed)
+        self.remove_before(SYNC_ITEMS, (now_ms, [].as_slice()))
     }
 
     /// Every persisted sync item.
@@ -632,6 +604,35 @@ impl Store {
             });
         }
         Ok(())
+    }
+
+    /// Deletes every row of `table` keyed before `end` (tables keyed by expiry first, so
+    /// pruning is one range); commits only if a row went. Returns how many.
+    fn remove_before<'k, K, V, KR>(
+        &self,
+        table: TableDefinition<K, V>,
+        end: KR,
+    ) -> Result<usize, StoreError>
+    where
+        K: redb::Key + 'static,
+        V: redb::Value + 'static,
+        KR: std::borrow::Borrow<K::SelfType<'k>> + 'k,
+    {
+        let txn = self.begin_write()?;
+        let removed = {
+            let mut table = txn.open_table(table).map_err(|e| self.other(e))?;
+            let removed = table
+                .extract_from_if(..end, |_, _| true)
+                .map_err(|e| self.other(e))?
+                .count();
+            removed
+        };
+        if removed == 0 {
+            txn.abort().map_err(|e| self.other(e))?;
+            return Ok(0);
+        }
+        txn.commit().map_err(|e| self.other(e))?;
+        Ok(removed)
     }
 
     fn read_all<K: redb::Key + 'static, V: redb::Value + 'static, T>(

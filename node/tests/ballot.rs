@@ -376,9 +376,7 @@ async fn ballot_missed_then_join(sync_enabled: bool, join_wait: Duration) -> boo
     let mut configs = committee(dir.path(), &hubs);
     for config in &mut configs {
         config.sync.enabled = sync_enabled;
-        // A short gossip cache (two heartbeats), waited past below with a wide margin.
-        config.gossip.history_length = 2;
-        config.gossip.history_gossip = 1;
+        common::short_gossip_cache(config);
     }
     let late = configs[3].clone();
     let mut nodes = devnet::start_mesh(configs).await.unwrap();
@@ -398,8 +396,7 @@ async fn ballot_missed_then_join(sync_enabled: bool, join_wait: Duration) -> boo
     })
     .await;
     assert!(both, "member 2 never counted both votes");
-    let heartbeat_ms = Config::embedded().gossip.heartbeat_interval_ms;
-    tokio::time::sleep(Duration::from_millis(2 * heartbeat_ms + 8_000)).await;
+    common::past_gossip_cache().await;
 
     let late = Node::start(late).await.unwrap();
     let address = devnet::tcp_address(&nodes[0]).await.unwrap();

@@ -13,9 +13,7 @@ use common::{
 };
 use libp2p::PeerId;
 use x0_actors::auth::GetAuthStatus;
-use x0_actors::messages::PeerKey;
-use x0_actors::wall_clock::unix_ms_now;
-use x0_core::auth::token::{self, Operation, RevocationList, Revoked, Right};
+use x0_core::auth::token::{self, RevocationList, Revoked};
 use x0_core::topics;
 use x0_node::devnet;
 use x0_node::Node;
@@ -86,15 +84,7 @@ async fn a_revocation_list_is_applied_only_once_persisted_and_a_known_one_is_ign
     let member = StockPeer::spawn(common::Authenticity::Signed);
     let publisher = StockPeer::spawn(common::Authenticity::Signed);
     let watcher = StockPeer::spawn(common::Authenticity::Signed);
-    let credential = token::mint(
-        &authority,
-        &token::Grant {
-            member: PeerKey(member.peer_id.to_bytes()),
-            rights: vec![Right::on_own_topic(Operation::Sign)],
-            expires_unix_s: unix_ms_now() / 1000 + 3600,
-        },
-    )
-    .unwrap();
+    let credential = common::sign_credential(&authority, &member);
     let summary = token::inspect(&credential, &authority.public()).unwrap();
     let revoked = Revoked {
         id: hex::decode(&summary.revocation_ids[0]).unwrap(),

@@ -17,7 +17,7 @@ use x0_actors::auth::{GetAuthStatus, PublishRevocations};
 use x0_actors::certify::GetCertificate;
 use x0_actors::messages::PeerKey;
 use x0_actors::wall_clock::unix_ms_now;
-use x0_core::auth::token::{self, Operation, RevocationList, Revoked, Right};
+use x0_core::auth::token::{self, RevocationList, Revoked};
 use x0_core::certify::proposal::ProposalId;
 use x0_core::sync::item::{Item, Kind};
 use x0_core::sync::machine::{SyncConfig, SyncCore};
@@ -29,20 +29,6 @@ use x0_node::http::proposals::{ProposalDocument, ProposeRequest};
 use x0_node::network::sync_codec::{SyncCodec, SYNC_PROTOCOL};
 use x0_node::network::Dial;
 use x0_node::Node;
-
-/// A short gossip message cache (two heartbeats), so the scenarios can wait past it: what
-/// reaches a node after that came by sync, not by gossip's IHAVE/IWANT repair. Heartbeats
-/// lag on a loaded machine, so the wait adds a wide margin.
-fn short_gossip_cache(config: &mut Config) {
-    config.gossip.history_length = 2;
-    config.gossip.history_gossip = 1;
-}
-
-/// Past the short cache of [`short_gossip_cache`], with a margin for lagging heartbeats.
-async fn past_gossip_cache() {
-    let heartbeat_ms = Config::embedded().gossip.heartbeat_interval_ms;
-    tokio::time::sleep(Duration::from_millis(2 * heartbeat_ms + 8_000)).await;
-}
 
 async fn dial(from: &Node, to: &Node) {
     let address = devnet::tcp_address(to).await.unwrap();
@@ -72,7 +58,7 @@ async fn island_then_heal(sync_enabled: bool, heal_wait: Duration) -> bool {
             let mut config = test_config(&dir.path().join(format!("n{i}")));
             config.sync.enabled = sync_enabled;
             config.sync.round_interval_ms = 1_000;
-            short_gossip_cache(&mut config);
+            common::short_gossip_cache(&mut config);
             config
         })
         .collect();
@@ -121,7 +107,7 @@ async fn island_then_heal(sync_enabled: bool, heal_wait: Duration) -> bool {
     );
     // Past gossip's own repair: its message cache has let the proposal and shares go, so
     // IHAVE/IWANT cannot carry them over the new link.
-    past_gossip_cache().await;
+    common::past_gossip_cache().await;
     for node in &nodes[3..] {
         assert_eq!(proposal_state(node, &id_hex).await.state, "unknown");
     }
@@ -191,22 +177,14 @@ async fn revocation_missed_then_join(
         .map(|i| {
             let mut config = test_config(&dir.path().join(format!("n{i}")));
             config.sync.enabled = sync_enabled;
-            short_gossip_cache(&mut config);
+            common::short_gossip_cache(&mut config);
             config
         })
         .collect();
     devnet::with_committee(&mut configs, dir.path(), vec![]).unwrap();
     let authority = devnet::devnet_authority(dir.path()).unwrap();
     let member = StockPeer::spawn(common::Authenticity::Signed);
-    let credential = token::mint(
-        &authority,
-        &token::Grant {
-            member: PeerKey(member.peer_id.to_bytes()),
-            rights: vec![Right::on_own_topic(Operation::Sign)],
-            expires_unix_s: unix_ms_now() / 1000 + 3600,
-        },
-    )
-    .unwrap();
+    let credential = common::sign_credential(&authority, &member);
     let summary = token::inspect(&credential, &authority.public()).unwrap();
     let list = token::mint_revocations(
         &authority,
@@ -255,7 +233,7 @@ async fn revocation_missed_then_join(
         assert!(applied, "a running node did not apply the list");
     }
     // Past gossip's message cache: only sync can bring the list now.
-    past_gossip_cache().await;
+    common::past_gossip_cache().await;
     if restart_first {
         for node in nodes.drain(..) {
             node.shutdown().await.unwrap();
@@ -445,15 +423,7 @@ async fn a_peer_serving_a_forged_item_through_sync_is_refused_and_scored_down() 
     devnet::with_committee(&mut configs, dir.path(), vec![]).unwrap();
     let authority = devnet::devnet_authority(dir.path()).unwrap();
     let member = StockPeer::spawn(common::Authenticity::Signed);
-    let credential = token::mint(
-        &authority,
-        &token::Grant {
-            member: PeerKey(member.peer_id.to_bytes()),
-            rights: vec![Right::on_own_topic(Operation::Sign)],
-            expires_unix_s: unix_ms_now() / 1000 + 3600,
-        },
-    )
-    .unwrap();
+    let credential = common::sign_credential(&authority, &member);
     // The member's genuine share with its last byte (in the sealed payload) changed.
     let mut bytes = sealed_share(&member, &authority, &credential, 9);
     *bytes.last_mut().unwrap() ^= 1;

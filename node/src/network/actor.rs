@@ -127,14 +127,19 @@ impl Handler<GossipArrived> for NetworkActor {
             data,
             received_at_unix_ms,
         };
-        self.validate(inbound, ctx, move |actor, verdict, held| {
+        // What gossip brings and the owner accepts, sync peers may ask for.
+        let held =
+            (self.sync.is_some() && Kind::of_topic(&inbound.topic).is_some()).then(|| ItemHeld {
+                topic: inbound.topic.clone(),
+                bytes: inbound.data.clone(),
+            });
+        self.validate(inbound, ctx, move |actor, verdict| {
             let acceptance = match verdict {
                 Verdict::Accept => MessageAcceptance::Accept,
                 Verdict::Reject { .. } => MessageAcceptance::Reject,
                 Verdict::Ignore { .. } => MessageAcceptance::Ignore,
             };
-            // What gossip brought and the owner accepted, sync peers may ask for.
-            if let (Some(held), Some(sync)) = (held, &actor.sync) {
+            if let (Verdict::Accept, Some(held), Some(sync)) = (verdict, held, &actor.sync) {
                 sync.held.do_send(held);
             }
             actor.report(message_id, propagation_source, acceptance);
@@ -144,24 +149,23 @@ impl Handler<GossipArrived> for NetworkActor {
 
 impl NetworkActor {
     /// Hands `inbound` to its topic's owner within the validation bound, counts the
-    /// verdict, and calls `done` with it (and, on Accept of a topic sync serves, the
-    /// message as an [`ItemHeld`]). Gossip and sync deliveries both come through here, so
-    /// they meet the same owner, the same bound and the same counters.
+    /// verdict, and calls `done` with it. Gossip and sync deliveries both come through
+    /// here, so they meet the same owner, the same bound and the same counters.
     fn validate(
         &mut self,
         inbound: Inbound,
         ctx: &mut Context<Self>,
-        done: impl FnOnce(&mut Self, Verdict, Option<ItemHeld>) + 'static,
+        done: impl FnOnce(&mut Self, Verdict) + 'static,
     ) {
         let Some(owner) = self.owners.get(&inbound.topic).cloned() else {
             self.metrics.drop_validation(ShellRefusal::NoOwner.reason());
-            done(self, ShellRefusal::NoOwner.verdict(), None);
+            done(self, ShellRefusal::NoOwner.verdict());
             return;
         };
         if self.validations_inflight >= self.validations_inflight_max {
             self.metrics
                 .drop_validation(ShellRefusal::InflightFull.reason());
-            done(self, ShellRefusal::InflightFull.verdict(), None);
+            done(self, ShellRefusal::InflightFull.verdict());
             return;
         }
         self.validations_inflight += 1;
@@ -170,10 +174,6 @@ impl NetworkActor {
             .set(self.validations_inflight as i64);
         let topic = inbound.topic.clone();
         let propagation_source = inbound.propagation_source.clone();
-        let held = (self.sync.is_some() && Kind::of_topic(&topic).is_some()).then(|| ItemHeld {
-            topic: topic.clone(),
-            bytes: inbound.data.clone(),
-        });
         owner
             .send(inbound)
             .into_actor(self)
@@ -221,8 +221,7 @@ impl NetworkActor {
                         verdict: label.to_string(),
                     })
                     .inc();
-                let held = if verdict == Verdict::Accept { held } else { None };
-                done(actor, verdict, held);
+                done(actor, verdict);
             })
             .spawn(ctx);
     }
@@ -304,10 +303,8 @@ impl Handler<SyncToNetwork> for NetworkActor {
         match command {
             SyncToNetwork::Request { peer, id, bytes } => match PeerId::from_bytes(&peer.0) {
                 Ok(peer) => {
-                    if !self.send_command(Command::SyncRequest { peer, id, bytes }, "sync_request")
-                    {
-                        // The core times the request out.
-                    }
+                    // A full queue drops it (counted); the core times the request out.
+                    self.send_command(Command::SyncRequest { peer, id, bytes }, "sync_request");
                 }
                 Err(_) => {
                     if let Some(sync) = &self.sync {
@@ -348,7 +345,7 @@ impl Handler<SyncDeliver> for NetworkActor {
         }
         let (reply, verdict) = oneshot::channel();
         // The sync actor archives what it fetched itself: no ItemHeld from here.
-        self.validate(inbound, ctx, move |_, verdict, _| {
+        self.validate(inbound, ctx, move |_, verdict| {
             let _ = reply.send(verdict);
         });
         Box::pin(async move { verdict.await.unwrap_or(ShellRefusal::OwnerGone.verdict()) })

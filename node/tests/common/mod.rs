@@ -340,6 +340,35 @@ pub fn seal_envelope(
     envelope.seal(topic, &x0_node::node_keys::NodeKeys::new(key.clone()))
 }
 
+/// A short gossip message cache (two heartbeats), so the scenarios can wait past it: what
+/// reaches a node after that came by sync, not by gossip's IHAVE/IWANT repair. Heartbeats
+/// lag on a loaded machine, so the wait adds a wide margin.
+pub fn short_gossip_cache(config: &mut Config) {
+    config.gossip.history_length = 2;
+    config.gossip.history_gossip = 1;
+}
+
+/// Past the short cache of [`short_gossip_cache`], with a margin for lagging heartbeats.
+pub async fn past_gossip_cache() {
+    let heartbeat_ms = Config::embedded().gossip.heartbeat_interval_ms;
+    tokio::time::sleep(Duration::from_millis(2 * heartbeat_ms + 8_000)).await;
+}
+
+/// A credential from `authority` for `member` with the right to sign on its own topic,
+/// valid for an hour: what the tests' stock members hold.
+pub fn sign_credential(authority: &biscuit_auth::KeyPair, member: &StockPeer) -> Vec<u8> {
+    use x0_core::auth::token::{self, Operation, Right};
+    token::mint(
+        authority,
+        &token::Grant {
+            member: x0_core::ids::PeerKey(member.peer_id.to_bytes()),
+            rights: vec![Right::on_own_topic(Operation::Sign)],
+            expires_unix_s: x0_actors::wall_clock::unix_ms_now() / 1000 + 3600,
+        },
+    )
+    .unwrap()
+}
+
 /// A share envelope for proposal `[id; 32]`, sealed by `by` with an access token derived
 /// from `credential` (issued by `authority`), as a node seals one.
 pub fn sealed_share(
