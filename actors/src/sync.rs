@@ -7,7 +7,6 @@
 //! topic. It holds no protocol logic: the core decides what to ask, what to serve and whom
 //! to penalise.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -22,9 +21,10 @@ use crate::messages::{
     SyncToNetwork, Verdict,
 };
 use crate::wall_clock::unix_ms_now;
-use x0_core::sync::archive::{Archive, ArchiveConfig, NotArchived};
+use x0_core::sync::archive::ArchiveConfig;
+use x0_core::sync::host::{SyncEffects, SyncHost};
 use x0_core::sync::item::{Item, ItemKey, Kind};
-use x0_core::sync::machine::{Action, DeliveryId, SyncConfig, SyncCore};
+use x0_core::sync::machine::{DeliveryId, SyncConfig};
 
 /// Durable storage of the archive, so a restarted node serves what it served before and
 /// does not fetch again what its replay guard would refuse. Each method returns once the
@@ -163,23 +163,73 @@ pub struct SyncStatus {
 #[rtype(result = "SyncStatus")]
 pub struct GetSyncStatus;
 
-/// A decayed penalty below this is forgotten (its score would be under 10⁻⁴).
-const PENALTY_NEGLIGIBLE: f64 = 0.01;
-
 pub struct SyncActor {
-    core: SyncCore,
-    archive: Archive,
+    host: SyncHost,
     tick: Duration,
     journal: Box<dyn SyncJournal>,
     network: Recipient<SyncToNetwork>,
     deliver: Recipient<SyncDeliver>,
-    /// Peers whose score carries a sync penalty, refreshed each tick as it decays; at
-    /// most the core's `peers_max`.
-    scored: BTreeSet<PeerKey>,
-    /// Items handed to the network for a verdict, by delivery: on Accept they are
-    /// archived. Bounded by the core's `wanted_max` (a delivery is a wanted key).
-    delivering: BTreeMap<DeliveryId, Item>,
     metrics: SyncMetrics,
+}
+
+/// The actor's side of the interpreter: libp2p through the network actor, redb through
+/// the journal. Deliveries are collected and sent once the host call returns, since each
+/// awaits its verdict in the actor's context.
+struct ActorEffects<'a> {
+    network: &'a Recipient<SyncToNetwork>,
+    journal: &'a dyn SyncJournal,
+    metrics: &'a SyncMetrics,
+    deliveries: Vec<(DeliveryId, SyncDeliver)>,
+}
+
+impl SyncEffects for ActorEffects<'_> {
+    fn request(&mut self, peer: PeerKey, id: u64, bytes: Vec<u8>) {
+        self.metrics.requests_sent.inc();
+        self.network
+            .do_send(SyncToNetwork::Request { peer, id, bytes });
+    }
+
+    fn deliver(&mut self, delivery: DeliveryId, from: PeerKey, topic: &'static str, data: Vec<u8>) {
+        self.deliveries.push((
+            delivery,
+            SyncDeliver {
+                topic: topic.to_string(),
+                from,
+                data,
+            },
+        ));
+    }
+
+    fn set_score(&mut self, peer: PeerKey, score: f64) {
+        self.network.do_send(SyncToNetwork::Score { peer, score });
+    }
+
+    fn penalized(&mut self, _peer: &PeerKey, reason: &'static str) {
+        tracing::debug!(reason, "sync peer served something invalid");
+        self.metrics
+            .penalties
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    fn dropped(&mut self, what: &'static str) {
+        self.metrics.drop(what);
+    }
+
+    fn persist(&mut self, key: &ItemKey, bytes: &[u8], expires_ms: u64) -> Result<(), String> {
+        self.journal
+            .record_item(key, bytes, expires_ms)
+            .inspect_err(|error| tracing::warn!(%error, "sync archive: cannot persist an item"))
+    }
+
+    fn forget(&mut self, now_ms: u64) -> Result<(), String> {
+        self.journal
+            .forget_items(now_ms)
+            .map(|_| ())
+            .inspect_err(|error| tracing::warn!(%error, "sync archive: cannot prune expired items"))
+    }
 }
 
 impl SyncActor {
@@ -192,84 +242,38 @@ impl SyncActor {
     ) -> SyncActor {
         assert!(setup.tick_ms > 0, "config check: sync tick");
         SyncActor {
-            core: SyncCore::new(setup.core, setup.epoch),
-            archive: Archive::new(setup.archive),
+            host: SyncHost::new(setup.core, setup.archive, setup.epoch),
             tick: Duration::from_millis(setup.tick_ms),
             journal,
             network,
             deliver,
-            delivering: BTreeMap::new(),
-            scored: BTreeSet::new(),
             metrics,
         }
     }
 
-    fn carry_out(&mut self, actions: Vec<Action>, ctx: &mut Context<Self>) {
-        for action in actions {
-            match action {
-                Action::Request { peer, id, bytes } => {
-                    self.metrics.requests_sent.inc();
-                    // Bounded by the core: requests in flight per peer, peers tracked.
-                    self.network
-                        .do_send(SyncToNetwork::Request { peer, id, bytes });
-                }
-                Action::Deliver {
-                    delivery,
-                    from,
-                    item,
-                } => self.deliver(delivery, from, item, ctx),
-                Action::Penalize {
-                    peer,
-                    reason,
-                    penalty,
-                } => {
-                    tracing::debug!(reason, penalty, "sync peer served something invalid");
-                    self.metrics
-                        .penalties
-                        .get_or_create(&ReasonLabel {
-                            reason: reason.to_string(),
-                        })
-                        .inc();
-                    // Gossip's P4 is -count² times the invalid-message weight; the network
-                    // weighs the application score (P5) the same, so a bad sync server
-                    // loses what a bad gossip sender would.
-                    self.scored.insert(peer.clone());
-                    self.network.do_send(SyncToNetwork::Score {
-                        peer,
-                        score: -(penalty * penalty),
-                    });
-                }
-                Action::Dropped { what } => self.metrics.drop(what),
-            }
+    /// Runs `call` on the host with the actor's effects, then sends the deliveries it
+    /// asked for and updates the gauges.
+    fn with_host<R>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        call: impl FnOnce(&mut SyncHost, &mut ActorEffects<'_>) -> R,
+    ) -> R {
+        let mut effects = ActorEffects {
+            network: &self.network,
+            journal: self.journal.as_ref(),
+            metrics: &self.metrics,
+            deliveries: Vec::new(),
+        };
+        let result = call(&mut self.host, &mut effects);
+        let deliveries = effects.deliveries;
+        for (delivery, request) in deliveries {
+            self.deliver(delivery, request, ctx);
         }
+        self.update_gauges();
+        result
     }
 
-    fn deliver(
-        &mut self,
-        delivery: DeliveryId,
-        from: PeerKey,
-        item: Item,
-        ctx: &mut Context<Self>,
-    ) {
-        let Some(topic) = item.kind.topic() else {
-            // The core asks only for kinds with a topic (ballot certificates have none
-            // and no owner takes one in yet); should one come, nothing here can judge it:
-            // refused at no cost to anyone.
-            self.verdict(
-                delivery,
-                item.kind,
-                Verdict::Ignore { reason: "no_owner" },
-                ctx,
-            );
-            return;
-        };
-        let kind = item.kind;
-        let request = SyncDeliver {
-            topic: topic.to_string(),
-            from,
-            data: item.bytes.clone(),
-        };
-        self.delivering.insert(delivery, item);
+    fn deliver(&mut self, delivery: DeliveryId, request: SyncDeliver, ctx: &mut Context<Self>) {
         self.deliver
             .send(request)
             .into_actor(self)
@@ -277,18 +281,19 @@ impl SyncActor {
                 let verdict = result.unwrap_or(Verdict::Ignore {
                     reason: "network_gone",
                 });
-                actor.verdict(delivery, kind, verdict, ctx);
+                actor.verdict(delivery, verdict, ctx);
             })
             .spawn(ctx);
     }
 
-    fn verdict(
-        &mut self,
-        delivery: DeliveryId,
-        kind: Kind,
-        verdict: Verdict,
-        ctx: &mut Context<Self>,
-    ) {
+    fn verdict(&mut self, delivery: DeliveryId, verdict: Verdict, ctx: &mut Context<Self>) {
+        let now_ms = unix_ms_now();
+        let kind = self.with_host(ctx, |host, effects| {
+            host.on_verdict(delivery, verdict, now_ms, effects)
+        });
+        let Some(kind) = kind else {
+            return;
+        };
         let label = match verdict {
             Verdict::Accept => "accept",
             Verdict::Ignore { .. } => "ignore",
@@ -301,50 +306,10 @@ impl SyncActor {
                 verdict: label.to_string(),
             })
             .inc();
-        let item = self.delivering.remove(&delivery);
-        let now_ms = unix_ms_now();
-        let mut actions = Vec::new();
-        self.core
-            .on_verdict(delivery, verdict, now_ms, &mut actions);
-        if let (Verdict::Accept, Some(item)) = (verdict, item) {
-            self.hold(item, now_ms, &mut actions);
-        }
-        self.carry_out(actions, ctx);
     }
 
-    /// Archives an accepted item and offers it to peers. An item the archive cannot keep
-    /// is not offered, even if the core counted it held on its verdict: it could not be
-    /// served.
-    fn hold(&mut self, item: Item, now_ms: u64, actions: &mut Vec<Action>) {
-        let kind = item.kind;
-        let key = item.key();
-        match self.archive.insert(item, now_ms) {
-            Ok((_, new)) => {
-                if new {
-                    let bytes = self.archive.get(&key).expect("just archived");
-                    let expires_ms = self.archive.expiry_of(&key).expect("just archived");
-                    if let Err(error) = self.journal.record_item(&key, bytes, expires_ms) {
-                        // Served now, only not after a restart: counted, not fatal.
-                        tracing::warn!(%error, "sync archive: cannot persist an item");
-                        self.metrics.drop("journal_failed");
-                    }
-                }
-                self.core.on_held(key, actions);
-            }
-            Err(refused) => {
-                if refused != NotArchived::ShortLived {
-                    self.metrics.drop(refused.what());
-                }
-                self.core.on_forgotten(&key);
-            }
-        }
-        self.update_gauges(kind);
-    }
-
-    /// Reloads what the journal kept before a restart; expired items are skipped (and
-    /// pruned on the first tick).
-    fn restore(&mut self) {
-        let now_ms = unix_ms_now();
+    /// Reloads what the journal kept before a restart.
+    fn restore(&mut self, ctx: &mut Context<Self>) {
         let items = match self.journal.items() {
             Ok(items) => items,
             Err(error) => {
@@ -353,75 +318,30 @@ impl SyncActor {
                 return;
             }
         };
-        let mut actions = Vec::new();
-        for (item, expires_ms) in items.into_iter().filter(|(_, e)| *e > now_ms) {
-            let key = item.key();
-            match self.archive.insert_until(item, expires_ms) {
-                Ok(_) => self.core.on_held(key, &mut actions),
-                Err(refused) => self.metrics.drop(refused.what()),
-            }
-        }
-        // Nothing is connected yet: on_held only reports a full table.
-        for action in actions {
-            if let Action::Dropped { what } = action {
-                self.metrics.drop(what);
-            }
-        }
+        let now_ms = unix_ms_now();
+        self.with_host(ctx, |host, effects| host.restore(items, now_ms, effects));
     }
 
-    fn update_gauges(&self, kind: Kind) {
-        let label = KindLabel {
-            kind: kind.name().to_string(),
-        };
-        let held = self.core.held_len(kind);
-        self.metrics
-            .archive_items
-            .get_or_create(&label)
-            .set(held as i64);
-        self.metrics
-            .archive_bytes
-            .get_or_create(&label)
-            .set(self.archive.bytes(kind) as i64);
+    fn update_gauges(&self) {
+        for kind in Kind::ALL {
+            let label = KindLabel {
+                kind: kind.name().to_string(),
+            };
+            self.metrics
+                .archive_items
+                .get_or_create(&label)
+                .set(self.host.core().held_len(kind) as i64);
+            self.metrics
+                .archive_bytes
+                .get_or_create(&label)
+                .set(self.host.archive().bytes(kind) as i64);
+        }
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
         let now_ms = unix_ms_now();
-        let expired = self.archive.expire(now_ms);
-        if !expired.is_empty() {
-            if let Err(error) = self.journal.forget_items(now_ms) {
-                tracing::warn!(%error, "sync archive: cannot prune expired items");
-                self.metrics.drop("journal_failed");
-            }
-        }
-        for key in expired {
-            self.core.on_forgotten(&key);
-        }
-        for kind in Kind::ALL {
-            self.update_gauges(kind);
-        }
-        self.refresh_scores(now_ms);
-        let mut actions = Vec::new();
-        self.core.tick(now_ms, rand::random(), &mut actions);
-        self.carry_out(actions, ctx);
-    }
-
-    /// Penalties decay like gossip's invalid-message counts; a peer's score follows, and
-    /// is cleared once the penalty is negligible.
-    fn refresh_scores(&mut self, now_ms: u64) {
-        if self.scored.is_empty() {
-            return;
-        }
-        let penalties: BTreeMap<PeerKey, f64> = self.core.penalties(now_ms).into_iter().collect();
-        for peer in std::mem::take(&mut self.scored) {
-            let penalty = penalties.get(&peer).copied().unwrap_or(0.0);
-            let score = if penalty < PENALTY_NEGLIGIBLE {
-                0.0
-            } else {
-                self.scored.insert(peer.clone());
-                -(penalty * penalty)
-            };
-            self.network.do_send(SyncToNetwork::Score { peer, score });
-        }
+        let pick = rand::random();
+        self.with_host(ctx, |host, effects| host.tick(now_ms, pick, effects));
     }
 }
 
@@ -429,7 +349,7 @@ impl Actor for SyncActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.restore();
+        self.restore(ctx);
         ctx.run_interval(self.tick, |actor, ctx| actor.tick(ctx));
     }
 }
@@ -438,19 +358,15 @@ impl Handler<PeerEvent> for SyncActor {
     type Result = ();
 
     fn handle(&mut self, event: PeerEvent, ctx: &mut Self::Context) {
-        let mut actions = Vec::new();
         match event {
             PeerEvent::Connected(peer) => {
                 let now_ms = unix_ms_now();
-                self.core.on_connected(peer.clone(), now_ms, &mut actions);
-                // A penalty it left with comes back with it, and so does its score.
-                if self.core.penalties(now_ms).iter().any(|(p, _)| *p == peer) {
-                    self.scored.insert(peer);
-                }
+                self.with_host(ctx, |host, effects| {
+                    host.on_connected(peer, now_ms, effects)
+                });
             }
-            PeerEvent::Disconnected(peer) => self.core.on_disconnected(&peer),
+            PeerEvent::Disconnected(peer) => self.host.on_disconnected(&peer),
         }
-        self.carry_out(actions, ctx);
     }
 }
 
@@ -458,19 +374,10 @@ impl Handler<ItemHeld> for SyncActor {
     type Result = ();
 
     fn handle(&mut self, held: ItemHeld, ctx: &mut Self::Context) {
-        let Some(kind) = Kind::of_topic(&held.topic) else {
-            return;
-        };
-        let mut actions = Vec::new();
-        self.hold(
-            Item {
-                kind,
-                bytes: held.bytes,
-            },
-            unix_ms_now(),
-            &mut actions,
-        );
-        self.carry_out(actions, ctx);
+        let now_ms = unix_ms_now();
+        self.with_host(ctx, |host, effects| {
+            host.on_accepted(&held.topic, held.bytes, now_ms, effects)
+        });
     }
 }
 
@@ -479,17 +386,10 @@ impl Handler<SyncRequestArrived> for SyncActor {
 
     fn handle(&mut self, arrived: SyncRequestArrived, ctx: &mut Self::Context) -> Self::Result {
         self.metrics.requests_served.inc();
-        let mut actions = Vec::new();
-        let archive = &self.archive;
-        let response = self.core.on_request(
-            &arrived.peer,
-            &arrived.bytes,
-            unix_ms_now(),
-            |key| archive.get(key).map(<[u8]>::to_vec),
-            &mut actions,
-        );
-        self.carry_out(actions, ctx);
-        response
+        let now_ms = unix_ms_now();
+        self.with_host(ctx, |host, effects| {
+            host.on_request(&arrived.peer, &arrived.bytes, now_ms, effects)
+        })
     }
 }
 
@@ -498,17 +398,17 @@ impl Handler<SyncResponseArrived> for SyncActor {
 
     fn handle(&mut self, arrived: SyncResponseArrived, ctx: &mut Self::Context) {
         let now_ms = unix_ms_now();
-        let mut actions = Vec::new();
         match arrived.response {
-            Ok(bytes) => self
-                .core
-                .on_response(arrived.id, &bytes, now_ms, &mut actions),
+            Ok(bytes) => self.with_host(ctx, |host, effects| {
+                host.on_response(arrived.id, &bytes, now_ms, effects)
+            }),
             Err(error) => {
                 tracing::debug!(id = arrived.id, %error, "sync request failed");
-                self.core.on_failed(arrived.id, now_ms, &mut actions);
+                self.with_host(ctx, |host, effects| {
+                    host.on_failed(arrived.id, now_ms, effects)
+                });
             }
         }
-        self.carry_out(actions, ctx);
     }
 }
 
@@ -516,11 +416,11 @@ impl Handler<GetSyncStatus> for SyncActor {
     type Result = SyncStatus;
 
     fn handle(&mut self, _: GetSyncStatus, _: &mut Self::Context) -> SyncStatus {
-        let summary = self.core.summary();
+        let summary = self.host.core().summary();
         SyncStatus {
             peers: summary.peers,
             held: summary.held,
-            archived: self.archive.len(),
+            archived: self.host.archive().len(),
             wanted: summary.wanted,
             refused: summary.refused,
             requests_inflight: summary.inflight,

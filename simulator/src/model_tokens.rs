@@ -288,7 +288,7 @@ impl SimTokens for ModelTokens {
         ModelAuthority::new(rng.gen())
     }
 
-    fn mint(authority: &ModelAuthority, grant: &Grant) -> Vec<u8> {
+    fn mint(authority: &ModelAuthority, grant: &Grant, _entropy: [u8; 32]) -> Vec<u8> {
         assert!(
             !grant.rights.is_empty() && grant.rights.len() <= RIGHTS_MAX,
             "a credential needs 1..={RIGHTS_MAX} rights"
@@ -315,6 +315,7 @@ impl SimTokens for ModelTokens {
         credential: &[u8],
         now_unix_s: u64,
         ttl_s: u64,
+        _entropy: [u8; 32],
     ) -> Vec<u8> {
         let (view, body, tag) =
             View::parse(credential).expect("a credential the world minted parses");
@@ -415,9 +416,10 @@ mod tests {
                 rights: case.rights.clone(),
                 expires_unix_s: NOW_S + case.credential_ttl_s,
             },
+            [7; 32],
         );
         match case.access_ttl_s {
-            Some(ttl_s) => T::derive_access(issuer, &credential, NOW_S, ttl_s),
+            Some(ttl_s) => T::derive_access(issuer, &credential, NOW_S, ttl_s, [7; 32]),
             None => credential,
         }
     }
@@ -586,8 +588,9 @@ mod tests {
                 rights: rights(&[Operation::Vote]),
                 expires_unix_s: NOW_S + 3600,
             },
+            [7; 32],
         );
-        let token = ModelTokens::derive_access(&authority, &credential, NOW_S, 600);
+        let token = ModelTokens::derive_access(&authority, &credential, NOW_S, 600, [7; 32]);
         let mut verifier =
             ModelTokens::verifier(&authority, VerifierConfig::default(), Weakness::None);
         let holder = peer(3);

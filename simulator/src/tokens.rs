@@ -8,6 +8,7 @@
 //! would dominate a 10,000-node run.
 
 use biscuit_auth::{Algorithm, KeyPair};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use x0_core::auth::token::{self, BiscuitVerifier, Grant, TokenVerifier, VerifierConfig};
 
@@ -22,8 +23,9 @@ pub trait SimTokens {
 
     /// A key pair drawn from the run's RNG: the same seed, the same authority.
     fn authority(rng: &mut ChaCha8Rng) -> Self::Authority;
-    /// A member credential minted with `authority`.
-    fn mint(authority: &Self::Authority, grant: &Grant) -> Vec<u8>;
+    /// A member credential minted with `authority`; `entropy` seeds what the scheme
+    /// would draw at random, so a seed replays the same bytes.
+    fn mint(authority: &Self::Authority, grant: &Grant, entropy: [u8; 32]) -> Vec<u8>;
     /// The access token a node derives from its credential (minted by `authority`): the
     /// credential, valid `ttl_s` more seconds from `now_unix_s`.
     fn derive_access(
@@ -31,6 +33,7 @@ pub trait SimTokens {
         credential: &[u8],
         now_unix_s: u64,
         ttl_s: u64,
+        entropy: [u8; 32],
     ) -> Vec<u8>;
     /// A verifier that trusts `authority` and nothing else.
     fn verifier(
@@ -42,11 +45,10 @@ pub trait SimTokens {
 
 /// Real biscuit tokens, minted, derived and verified by the node's code.
 ///
-/// The authority's key pair comes from the run's RNG, but biscuit draws the ephemeral key
-/// of each block from the operating system, so the token bytes differ from run to run.
-/// Nothing in a run depends on them beyond their verdicts (no bandwidth is modelled, the
-/// verifier's cache is keyed by a hash and evicts by use, never by hash order), so the
-/// trace and the report still replay exactly.
+/// The authority's key pair comes from the run's RNG, and the key of each block from the
+/// world's `entropy` (biscuit would draw it from the operating system): the token bytes
+/// are the same in every run of a seed. They must be, since sync names items by the hash
+/// of their bytes, and the order it fetches them in follows those names.
 pub struct BiscuitTokens;
 
 impl SimTokens for BiscuitTokens {
@@ -57,8 +59,9 @@ impl SimTokens for BiscuitTokens {
         KeyPair::new_with_rng(Algorithm::Ed25519, rng)
     }
 
-    fn mint(authority: &KeyPair, grant: &Grant) -> Vec<u8> {
-        token::mint(authority, grant).expect("the world mints well-formed grants")
+    fn mint(authority: &KeyPair, grant: &Grant, entropy: [u8; 32]) -> Vec<u8> {
+        token::mint_with_rng(authority, grant, &mut ChaCha8Rng::from_seed(entropy))
+            .expect("the world mints well-formed grants")
     }
 
     fn derive_access(
@@ -66,9 +69,16 @@ impl SimTokens for BiscuitTokens {
         credential: &[u8],
         now_unix_s: u64,
         ttl_s: u64,
+        entropy: [u8; 32],
     ) -> Vec<u8> {
-        token::derive_access(credential, &authority.public(), now_unix_s, ttl_s)
-            .expect("a credential the world minted with this key derives")
+        token::derive_access_with_rng(
+            credential,
+            &authority.public(),
+            now_unix_s,
+            ttl_s,
+            &mut ChaCha8Rng::from_seed(entropy),
+        )
+        .expect("a credential the world minted with this key derives")
     }
 
     fn verifier(

@@ -378,6 +378,12 @@ fn every_shipped_scenario_is_run_by_a_test() {
         "partition-heal",
         "quickstart",
         "scale-1000",
+        // simulator/tests/sync.rs
+        "sync-ballot-missed",
+        "sync-members-down",
+        "sync-proposer-cut-off",
+        "sync-rolling-partitions",
+        "sync-supermajority-short",
     ];
     let directory = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
     let mut shipped: Vec<String> = std::fs::read_dir(directory)

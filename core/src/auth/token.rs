@@ -543,6 +543,17 @@ pub struct Grant {
 
 /// Mints a member credential with the authority's key pair.
 pub fn mint(authority: &KeyPair, grant: &Grant) -> Result<Vec<u8>, TokenError> {
+    mint_with_rng(authority, grant, &mut rand::rngs::OsRng)
+}
+
+/// As [`mint`], drawing the key that signs the token's next block from `rng` (biscuit
+/// draws it from the operating system): the simulator's tokens are then the same bytes in
+/// every run of a seed.
+pub fn mint_with_rng(
+    authority: &KeyPair,
+    grant: &Grant,
+    rng: &mut (impl rand::RngCore + rand::CryptoRng),
+) -> Result<Vec<u8>, TokenError> {
     if grant.rights.is_empty() {
         return Err(TokenError::Invalid(
             "a credential needs at least one right".into(),
@@ -562,7 +573,9 @@ pub fn mint(authority: &KeyPair, grant: &Grant) -> Result<Vec<u8>, TokenError> {
             &[string(right.operation.as_str()), string(&right.topic)],
         ))?;
     }
-    let token = builder.build(authority)?.to_vec()?;
+    let token = builder
+        .build_with_rng(authority, biscuit_auth::datalog::SymbolTable::new(), rng)?
+        .to_vec()?;
     assert!(
         token.len() <= TOKEN_BYTES_MAX,
         "a minted credential fits the wire limit"
@@ -589,6 +602,16 @@ pub fn attenuate(
     token: &[u8],
     root: &PublicKey,
     attenuation: &Attenuation,
+) -> Result<Vec<u8>, TokenError> {
+    attenuate_with_rng(token, root, attenuation, &mut rand::rngs::OsRng)
+}
+
+/// As [`attenuate`], drawing the new block's key from `rng` (see [`mint_with_rng`]).
+pub fn attenuate_with_rng(
+    token: &[u8],
+    root: &PublicKey,
+    attenuation: &Attenuation,
+    rng: &mut (impl rand::RngCore + rand::CryptoRng),
 ) -> Result<Vec<u8>, TokenError> {
     let biscuit = parse(token, root)?;
     let mut block = BlockBuilder::new();
@@ -624,7 +647,8 @@ pub fn attenuate(
             HashMap::new(),
         )?;
     }
-    let out = biscuit.append(block)?.to_vec()?;
+    let next = KeyPair::new_with_rng(biscuit_auth::Algorithm::Ed25519, rng);
+    let out = biscuit.append_with_keypair(&next, block)?.to_vec()?;
     if out.len() > TOKEN_BYTES_MAX {
         return Err(TokenRefusal::TooLarge(out.len()).into());
     }
@@ -638,13 +662,25 @@ pub fn derive_access(
     now_unix_s: u64,
     ttl_s: u64,
 ) -> Result<Vec<u8>, TokenError> {
-    attenuate(
+    derive_access_with_rng(credential, root, now_unix_s, ttl_s, &mut rand::rngs::OsRng)
+}
+
+/// As [`derive_access`], drawing the new block's key from `rng` (see [`mint_with_rng`]).
+pub fn derive_access_with_rng(
+    credential: &[u8],
+    root: &PublicKey,
+    now_unix_s: u64,
+    ttl_s: u64,
+    rng: &mut (impl rand::RngCore + rand::CryptoRng),
+) -> Result<Vec<u8>, TokenError> {
+    attenuate_with_rng(
         credential,
         root,
         &Attenuation {
             access_until_unix_s: Some(now_unix_s + ttl_s),
             ..Attenuation::default()
         },
+        rng,
     )
 }
 
@@ -915,6 +951,39 @@ pub(crate) mod tests {
             verifier.verify(&token, &request(&peer(2), Operation::Sign), NOW_MS),
             Err(TokenRefusal::WrongHolder)
         );
+    }
+
+    #[test]
+    fn tokens_drawn_from_a_seeded_rng_are_the_same_bytes_and_verify_alike() {
+        // The simulator seeds what biscuit would draw from the OS, so a run replays.
+        let authority = authority_key(1);
+        let member = peer(1);
+        let grant = Grant {
+            member: member.clone(),
+            rights: all_rights(),
+            expires_unix_s: NOW_S + CREDENTIAL_TTL_S_DEFAULT,
+        };
+        let seeded = |seed: u8| rand_chacha::ChaCha8Rng::from_seed([seed; 32]);
+        let derived = |seed: u8| {
+            let credential = mint_with_rng(&authority, &grant, &mut seeded(seed)).unwrap();
+            derive_access_with_rng(
+                &credential,
+                &authority.public(),
+                NOW_S,
+                ACCESS_TTL_S_DEFAULT,
+                &mut seeded(seed),
+            )
+            .unwrap()
+        };
+        let (first, again, other) = (derived(3), derived(3), derived(4));
+        assert_eq!(first, again);
+        assert_ne!(first, other);
+        let mut verifier = verifier(&authority);
+        for token in [&first, &other] {
+            verifier
+                .verify(token, &request(&member, Operation::Sign), NOW_MS)
+                .unwrap();
+        }
     }
 
     #[test]

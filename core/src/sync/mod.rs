@@ -8,10 +8,13 @@
 //! passes exactly the checks the same bytes would pass arriving by gossip.
 //!
 //! [`machine::SyncCore`] runs both sides of the protocol for one node; [`archive::Archive`]
-//! keeps the bytes it serves. The node's shell is `x0_actors::sync`.
+//! keeps the bytes it serves; [`host::SyncHost`] joins the two and is the one interpreter
+//! of the core's actions that the node's shell (`x0_actors::sync`) and the simulator's
+//! both run.
 
 pub mod archive;
 pub mod digest;
+pub mod host;
 pub mod item;
 pub mod machine;
 pub mod wire;

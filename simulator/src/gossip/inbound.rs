@@ -7,7 +7,7 @@
 
 use std::rc::Rc;
 
-use super::{Acceptance, GossipNode, MessageId, NodeId, Rpc, ToValidate};
+use super::{Acceptance, GossipMessage, GossipNode, MessageId, NodeId, Rpc, ToValidate};
 
 /// IHAVEs handled per peer per heartbeat (upstream `max_ihave_messages_heartbeat`).
 const IHAVE_PER_PEER_PER_HEARTBEAT_MAX: u32 = 10;
@@ -177,23 +177,24 @@ impl GossipNode {
         out.push((from, Rpc::IWant { ids: wanted }));
     }
 
-    /// The application's verdict on a message from [`ToValidate`].
+    /// The application's verdict on a message from [`ToValidate`]. Returns the message
+    /// when this verdict accepted it (the first Accept of a message still cached).
     pub fn report_validation(
         &mut self,
         id: MessageId,
         acceptance: Acceptance,
         now_ms: u64,
         out: &mut Vec<(NodeId, Rpc)>,
-    ) {
+    ) -> Option<Rc<GossipMessage>> {
         let _ = now_ms;
         match acceptance {
             Acceptance::Accept => {
                 let Some(cached) = self.cached.get_mut(&id) else {
                     self.counters.accepted_after_eviction += 1;
-                    return;
+                    return None;
                 };
                 if cached.validated {
-                    return;
+                    return None;
                 }
                 cached.validated = true;
                 self.validating_count -= 1;
@@ -210,19 +211,19 @@ impl GossipNode {
                 for peer in targets {
                     self.send_message(peer, &message, out);
                 }
+                Some(message)
             }
             Acceptance::Reject | Acceptance::Ignore => {
                 // Upstream drops the message from its cache either way; a rejection costs
                 // the sender and every peer that sent a copy while it was validated.
-                let Some(cached) = self.uncache(&id) else {
-                    return;
-                };
+                let cached = self.uncache(&id)?;
                 if acceptance == Acceptance::Reject {
                     self.counters.rejected += 1;
                     for peer in cached.from.into_iter().chain(cached.originating) {
                         *self.invalid.entry(peer).or_insert(0.0) += 1.0;
                     }
                 }
+                None
             }
         }
     }

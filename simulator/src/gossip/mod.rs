@@ -165,6 +165,10 @@ pub struct GossipNode {
     iwant_ids_sent: BTreeMap<NodeId, usize>,
     /// P4: invalid messages per peer, decaying.
     invalid: BTreeMap<NodeId, f64>,
+    /// P5: the application's score per peer (the sync shell's penalties), at most one
+    /// entry per connected or recently connected peer; kept across a disconnect as
+    /// upstream keeps a peer's score for its retention time.
+    application: BTreeMap<NodeId, f64>,
     sequence_next: u64,
     pub counters: GossipCounters,
 }
@@ -205,6 +209,7 @@ impl GossipNode {
             ihave_received: BTreeMap::new(),
             iwant_ids_sent: BTreeMap::new(),
             invalid: BTreeMap::new(),
+            application: BTreeMap::new(),
             sequence_next: 0,
             counters: GossipCounters::default(),
         }
@@ -222,10 +227,23 @@ impl GossipNode {
         &self.peers
     }
 
-    /// The peer's score: only P4 is modelled.
+    /// The peer's score: P4 (invalid messages) and P5 (the application's score, weighed
+    /// as the node weighs it: `app_specific_weight = -invalid_message_weight`, so a sync
+    /// penalty of `-count²` costs what `count` invalid gossip messages do).
     pub fn score(&self, peer: NodeId) -> f64 {
         let count = self.invalid.get(&peer).copied().unwrap_or(0.0);
+        let application = self.application.get(&peer).copied().unwrap_or(0.0);
         self.config.invalid_message_weight * count * count
+            - self.config.invalid_message_weight * application
+    }
+
+    /// Sets the peer's application score (P5); 0 forgets it.
+    pub fn set_application_score(&mut self, peer: NodeId, score: f64) {
+        if score == 0.0 {
+            self.application.remove(&peer);
+        } else {
+            self.application.insert(peer, score);
+        }
     }
 
     /// A connection to `peer` is up, and the peer is taken to have joined every topic this

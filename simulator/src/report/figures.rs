@@ -143,6 +143,24 @@ pub struct Figures {
     pub ballot_refused: BTreeMap<&'static str, u64>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub ballot_attacks: BTreeMap<&'static str, u64>,
+    /// Anti-entropy sync, in runs that have it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync: Option<SyncFigures>,
+}
+
+/// What sync did at honest nodes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SyncFigures {
+    /// Requests and responses sent, and their bytes on the wire (frames plus an estimate
+    /// of each stream's setup).
+    pub frames_sent: u64,
+    pub bytes_sent: u64,
+    /// Items fetched, by `kind/verdict` of their topic's checks.
+    pub delivered: BTreeMap<String, u64>,
+    /// Invalid things peers served, by reason (each lowers the server's score).
+    pub penalties: BTreeMap<&'static str, u64>,
+    /// What a sync bound dropped, by bound.
+    pub dropped: BTreeMap<&'static str, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -178,7 +196,7 @@ pub struct BallotFigures {
 }
 
 /// The report's figures from the run's counters and every node's end state.
-pub(super) fn figures(stats: &Stats, nodes: &[NodeEnd]) -> Figures {
+pub(super) fn figures(stats: &Stats, nodes: &[NodeEnd], sync: bool) -> Figures {
     let duplicates_received = nodes.iter().map(|n| n.gossip.duplicates_received).sum();
     Figures {
         probes_published: stats.probes_published,
@@ -216,6 +234,17 @@ pub(super) fn figures(stats: &Stats, nodes: &[NodeEnd]) -> Figures {
         nonces_not_restored: stats.nonces_not_restored,
         ballot_refused: stats.ballot_refused.clone(),
         ballot_attacks: stats.ballot_attacks.clone(),
+        sync: sync.then(|| SyncFigures {
+            frames_sent: stats.sync_frames_sent,
+            bytes_sent: stats.sync_bytes_sent,
+            delivered: stats
+                .sync_delivered
+                .iter()
+                .map(|((kind, verdict), count)| (format!("{kind}/{verdict}"), *count))
+                .collect(),
+            penalties: stats.sync_penalties.clone(),
+            dropped: stats.sync_dropped.clone(),
+        }),
     }
 }
 

@@ -92,6 +92,16 @@ pub struct Stats {
     pub admissions_untracked: u64,
     /// Persisted nonces a restarted gate could not hold (beyond its bound).
     pub nonces_not_restored: u64,
+    /// Sync frames (requests and responses) honest nodes sent, and their bytes on the
+    /// wire (frames plus an estimate of each stream's setup).
+    pub sync_frames_sent: u64,
+    pub sync_bytes_sent: u64,
+    /// Items honest nodes fetched by sync, by (kind, verdict of their topic's checks).
+    pub sync_delivered: BTreeMap<(&'static str, &'static str), u64>,
+    /// Invalid things sync peers served honest nodes, by reason.
+    pub sync_penalties: BTreeMap<&'static str, u64>,
+    /// What honest nodes' sync bounds dropped, by bound.
+    pub sync_dropped: BTreeMap<&'static str, u64>,
     /// Ballot messages honest books refused or ignored, by reason.
     pub ballot_refused: BTreeMap<&'static str, u64>,
     /// What the Byzantine voters sent, by kind.
@@ -237,7 +247,7 @@ pub fn build(
     trace_sha256: [u8; 32],
 ) -> Report {
     let honest_up: Vec<&NodeEnd> = nodes.iter().filter(|n| n.up && n.honest).collect();
-    let figures = figures::figures(&stats, &nodes);
+    let figures = figures::figures(&stats, &nodes, scenario.sync.enabled);
     // Every certificate any honest node holds.
     let mut all: BTreeMap<ProposalId, CertificateMessage> = BTreeMap::new();
     for node in nodes.iter().filter(|n| n.honest) {

@@ -75,20 +75,11 @@ impl Report {
             );
         }
         if f.auth_admitted > 0 || !f.auth_rejected.is_empty() {
-            let refused: Vec<String> = f
-                .auth_rejected
-                .iter()
-                .map(|(reason, count)| format!("{count} {reason}"))
-                .collect();
             let _ = writeln!(
                 out,
                 "  auth          {} privileged messages admitted, refused: {}",
                 f.auth_admitted,
-                if refused.is_empty() {
-                    "none".to_string()
-                } else {
-                    refused.join(", ")
-                }
+                counts(&f.auth_rejected)
             );
         }
         if !f.auth_attacks_published.is_empty() {
@@ -206,19 +197,22 @@ impl Report {
             }
         }
         if !self.figures.ballot_refused.is_empty() || !self.figures.ballot_attacks.is_empty() {
-            let list = |map: &BTreeMap<&'static str, u64>| -> String {
-                let parts: Vec<String> = map.iter().map(|(k, v)| format!("{v} {k}")).collect();
-                if parts.is_empty() {
-                    "none".into()
-                } else {
-                    parts.join(", ")
-                }
-            };
             let _ = writeln!(
                 out,
                 "  ballot msgs   honest books refused or ignored: {}; Byzantine voters sent: {}",
-                list(&self.figures.ballot_refused),
-                list(&self.figures.ballot_attacks)
+                counts(&self.figures.ballot_refused),
+                counts(&self.figures.ballot_attacks)
+            );
+        }
+        if let Some(sync) = &self.figures.sync {
+            let _ = writeln!(
+                out,
+                "  sync          {} frames, {} bytes sent; fetched: {}; penalties: {}; dropped: {}",
+                sync.frames_sent,
+                sync.bytes_sent,
+                counts(&sync.delivered),
+                counts(&sync.penalties),
+                counts(&sync.dropped)
             );
         }
         for criterion in &self.criteria {
@@ -239,5 +233,15 @@ impl Report {
         }
         let _ = writeln!(out, "  trace sha256 {}", self.trace_sha256);
         out
+    }
+}
+
+/// `count name` pairs joined by commas, or `none`.
+fn counts<K: std::fmt::Display>(map: &BTreeMap<K, u64>) -> String {
+    let parts: Vec<String> = map.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(", ")
     }
 }

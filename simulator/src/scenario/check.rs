@@ -230,6 +230,10 @@ impl Scenario {
             }
         }
         self.validate_ballots(source_name)?;
+        if let Err(message) = self.sync.core_config().check() {
+            // The core names the node's field (`sync.<field> ...`): the scenario's is the same.
+            return err("sync", message);
+        }
         let in_committee = byzantine.iter().filter(|node| **node < m).count() as u32;
         if in_committee > t {
             return err(

@@ -58,7 +58,35 @@ pub struct Scenario {
     /// Local (fallback) ballots a member opens, in time order of `at_ms`.
     #[serde(default)]
     pub ballots: Vec<BallotSpec>,
+    /// Anti-entropy sync between the nodes.
+    #[serde(default)]
+    pub sync: SyncSettings,
     pub criteria: Criteria,
+}
+
+/// Anti-entropy sync (`/x0/sync/1`, the node's `[sync]` section): each node runs the
+/// node's `SyncCore` and archive over the same links as gossip.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncSettings {
+    /// Whether the nodes run sync. The node runs it by default; a scenario states it, so
+    /// files written before sync existed replay their traces unchanged.
+    #[serde(default)]
+    pub enabled: bool,
+    /// The node's `sync.round_interval_ms` (default 5,000).
+    #[serde(default)]
+    pub round_interval_ms: Option<u64>,
+}
+
+impl SyncSettings {
+    /// The sync core's configuration the nodes run with.
+    pub fn core_config(&self) -> x0_core::sync::machine::SyncConfig {
+        let defaults = x0_core::sync::machine::SyncConfig::default();
+        x0_core::sync::machine::SyncConfig {
+            round_interval_ms: self.round_interval_ms.unwrap_or(defaults.round_interval_ms),
+            ..defaults
+        }
+    }
 }
 
 impl Scenario {

@@ -22,6 +22,7 @@ use std::collections::BTreeSet;
 
 use crate::seals::ModelSeals;
 use rand::Rng;
+use sha2::{Digest, Sha256};
 use x0_core::auth::envelope::Envelope;
 use x0_core::auth::gate::Gate;
 use x0_core::auth::replay::Nonce;
@@ -55,6 +56,13 @@ impl Store {
             self.nonces_prune_at = 2 * self.nonces.len();
         }
         self.nonces.push((nonce, timestamp_unix_ms));
+    }
+
+    /// The journal's `forget_nonce`: the message had no effect.
+    pub(super) fn forget_nonce(&mut self, nonce: &Nonce) {
+        if let Some(index) = self.nonces.iter().rposition(|(n, _)| n == nonce) {
+            self.nonces.swap_remove(index);
+        }
     }
 }
 
@@ -112,7 +120,18 @@ impl<S: SimSuite> Sim<S> {
             expires_unix_s: CREDENTIALS_EXPIRE_UNIX_S,
         };
         let issuer = self.forgers.get(&node).unwrap_or(&self.authority);
-        <S::Tokens as SimTokens>::mint(issuer, &grant)
+        <S::Tokens as SimTokens>::mint(issuer, &grant, self.token_entropy(node, 0))
+    }
+
+    /// What a token scheme would draw at random for `node`'s token made at `now_s`, from
+    /// the run's seed (not its RNG: tokens are made outside the order of its draws).
+    fn token_entropy(&self, node: NodeId, now_s: u64) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        hasher.update(b"x0/sim/token-entropy");
+        hasher.update(self.seed.to_be_bytes());
+        hasher.update(node.to_be_bytes());
+        hasher.update(now_s.to_be_bytes());
+        hasher.finalize().into()
     }
 
     /// `payload` in an envelope, as the auth actor seals what `node` publishes on a
@@ -133,6 +152,7 @@ impl<S: SimSuite> Sim<S> {
                 &sim.credential,
                 now_s,
                 ACCESS_TTL_S_DEFAULT,
+                self.token_entropy(node, now_s),
             );
             let until_s = (now_s + ACCESS_TTL_S_DEFAULT).min(CREDENTIALS_EXPIRE_UNIX_S);
             self.nodes[node as usize].access = Some((token, until_s));
@@ -168,8 +188,9 @@ impl<S: SimSuite> Sim<S> {
         &mut self,
         node: NodeId,
         message: &'m GossipMessage,
+        origin: super::Origin,
         clock_ms: u64,
-    ) -> Option<(PeerKey, &'m [u8], Payload)> {
+    ) -> Option<(PeerKey, &'m [u8], Payload, Nonce)> {
         let lifetime_ms = self.gate_config.lifetime_ms;
         let sim = &mut self.nodes[node as usize];
         let honest = sim.byzantine.is_empty();
@@ -186,7 +207,7 @@ impl<S: SimSuite> Sim<S> {
                 }
                 // Reject only what is invalid in itself (the node's auth actor does the
                 // same): a replay or a stale timestamp costs the relay nothing.
-                self.report(node, message.id, super::acceptance_of(refusal.verdict()));
+                self.report(node, origin, refusal.verdict());
                 return None;
             }
         };
@@ -233,6 +254,31 @@ impl<S: SimSuite> Sim<S> {
                 self.stats.admissions_untracked += 1;
             }
         }
-        Some((admitted.holder, admitted.payload, admitted.decoded))
+        Some((
+            admitted.holder,
+            admitted.payload,
+            admitted.decoded,
+            admitted.nonce,
+        ))
+    }
+
+    /// An admitted message had no effect because it came too early (a vote before its
+    /// ballot's open): the gate, the journal and the replay invariant let its nonce go,
+    /// as the node's auth actor does, so the same bytes are taken when sync or gossip
+    /// bring them again.
+    pub(super) fn forget_admission(&mut self, node: NodeId, holder: &PeerKey, nonce: &Nonce) {
+        let sim = &mut self.nodes[node as usize];
+        if let Some(gate) = sim.gate.as_mut() {
+            gate.forget_nonce(nonce);
+        }
+        sim.store.forget_nonce(nonce);
+        if sim.byzantine.is_empty() {
+            let holder = super::node_index(holder).expect("every seal is a node's");
+            let envelope = MessageId {
+                author: holder,
+                sequence: u64::from_be_bytes(nonce[..8].try_into().expect("16 bytes")),
+            };
+            self.admissions.remove(node as usize, &envelope);
+        }
     }
 }

@@ -24,10 +24,10 @@ use x0_core::ballot::wire::{
 use x0_core::ids::{PeerKey, Verdict};
 use x0_core::topics;
 
-use super::{acceptance_of, peer_key, withholds, Event, Sim, EPOCH_UNIX_MS};
+use super::{peer_key, withholds, Event, Origin, Sim, EPOCH_UNIX_MS};
 use crate::ballots::{weak_outcome, Decision};
 use crate::crypto::SimSuite;
-use crate::gossip::{Acceptance, GossipMessage, MessageId, NodeId, Rpc};
+use crate::gossip::{GossipMessage, MessageId, NodeId, Rpc};
 use crate::model_crypto::Weakness;
 use crate::report::BallotOpenRecord;
 use crate::scenario::{Behaviour, Fault};
@@ -395,16 +395,23 @@ impl<S: SimSuite> Sim<S> {
         &mut self,
         node: NodeId,
         message: &Rc<GossipMessage>,
+        origin: Origin,
         clock_ms: u64,
-        from: NodeId,
+        from: Option<NodeId>,
     ) {
-        let Some((holder, payload, _)) = self.admit(node, message, clock_ms) else {
+        let Some((holder, payload, _, nonce)) = self.admit(node, message, origin, clock_ms) else {
             return;
         };
         let sim = &mut self.nodes[node as usize];
         let honest = sim.byzantine.is_empty();
         let Some(book) = sim.ballot.as_mut() else {
-            self.report(node, message.id, Acceptance::Ignore);
+            self.report(
+                node,
+                origin,
+                Verdict::Ignore {
+                    reason: "no_ballots",
+                },
+            );
             return;
         };
         let mut actions = Vec::new();
@@ -419,13 +426,21 @@ impl<S: SimSuite> Sim<S> {
                 *self.stats.ballot_refused.entry(reason).or_insert(0) += 1;
             }
         }
-        let bridge =
-            sim.byzantine.contains(&Behaviour::EquivocateVotes) && self.partitions.is_some();
+        if let Verdict::Ignore { reason } = verdict {
+            if x0_core::verdicts::not_yet(reason) {
+                self.forget_admission(node, &holder, &nonce);
+            }
+        }
+        let sim = &mut self.nodes[node as usize];
+        // Only gossip is relayed: the bridge plays on what gossip carries.
+        let bridge = sim.byzantine.contains(&Behaviour::EquivocateVotes)
+            && self.partitions.is_some()
+            && from.is_some();
         self.carry_out_ballot(node, actions);
         // Its accomplices' votes are not relayed: they reach each side as sent.
         let honest_author = self.nodes[message.id.author as usize].byzantine.is_empty();
         if bridge {
-            self.report(node, message.id, Acceptance::Ignore);
+            self.report(node, origin, super::WITHHELD);
             if !honest_author {
                 self.plan_ballot_tick(node);
                 return;
@@ -436,13 +451,13 @@ impl<S: SimSuite> Sim<S> {
                 .peers()
                 .iter()
                 .copied()
-                .filter(|p| *p != from && *p != message.id.author && self.side_of(*p) == side)
+                .filter(|p| Some(*p) != from && *p != message.id.author && self.side_of(*p) == side)
                 .collect();
             for peer in peers {
                 self.send(node, peer, Rpc::Message(message.clone()));
             }
         } else {
-            self.report(node, message.id, acceptance_of(verdict));
+            self.report(node, origin, verdict);
         }
         self.plan_ballot_tick(node);
     }

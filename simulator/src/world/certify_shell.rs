@@ -22,9 +22,9 @@ use x0_core::ids::{PeerKey, Verdict};
 use x0_core::known_topics::Payload;
 use x0_core::topics;
 
-use super::{acceptance_of, peer_key, withholds, Event, Finished, Sim, EPOCH_UNIX_MS};
+use super::{peer_key, withholds, Event, Finished, Origin, Sim, EPOCH_UNIX_MS};
 use crate::crypto::SimSuite;
-use crate::gossip::{Acceptance, GossipMessage, MessageId, NodeId};
+use crate::gossip::{GossipMessage, NodeId};
 use crate::scenario::Behaviour;
 use x0_core::certify::effects::Carried;
 
@@ -145,6 +145,7 @@ impl<S: SimSuite> Sim<S> {
         &mut self,
         node: NodeId,
         message: &GossipMessage,
+        origin: Origin,
         author: &PeerKey,
         privileged: bool,
         clock: u64,
@@ -152,7 +153,10 @@ impl<S: SimSuite> Sim<S> {
         // A privileged message's author is the holder its envelope proves, whoever
         // carried it; a certificate needs none.
         let (author, payload, decoded): (PeerKey, &[u8], Payload) = if privileged {
-            let Some(admitted) = self.admit(node, message, clock) else {
+            // Certify verdicts in the simulator are never "not yet" (no shell refusal
+            // passes here), so no admission is forgotten on this path.
+            let Some((holder, payload, decoded, _)) = self.admit(node, message, origin, clock)
+            else {
                 return;
             };
             // A member beyond its rights answers each proposal it admits with its own
@@ -164,7 +168,7 @@ impl<S: SimSuite> Sim<S> {
             {
                 self.publish_beyond_rights(node);
             }
-            admitted
+            (holder, payload, decoded)
         } else {
             (author.clone(), &message.data, Payload::Undecoded)
         };
@@ -190,9 +194,9 @@ impl<S: SimSuite> Sim<S> {
         let peak = &mut sim.certify_state_peak;
         *peak = (peak.0.max(pending), peak.1.max(slots));
         let acceptance = match verdict {
-            InboundVerdict::Now(verdict) => Some((message.id, acceptance_of(verdict))),
+            InboundVerdict::Now(verdict) => Some((origin, verdict)),
             InboundVerdict::Held(held) => {
-                sim.held.insert(held, message.id);
+                sim.held.insert(held, origin);
                 None
             }
         };
@@ -206,7 +210,7 @@ impl<S: SimSuite> Sim<S> {
         &mut self,
         node: NodeId,
         actions: Vec<Action>,
-        verdict: Option<(MessageId, Acceptance)>,
+        verdict: Option<(Origin, Verdict)>,
     ) {
         self.plan_tick(node);
         let spent_us = self.operations.take_us(&self.cost);
@@ -214,8 +218,8 @@ impl<S: SimSuite> Sim<S> {
         let sim = &mut self.nodes[node as usize];
         if spent_us == 0 && sim.cpu_free_us <= now_us {
             let carried = self.carry_out(node, actions);
-            if let Some((id, acceptance)) = verdict {
-                self.report(node, id, super::after_carrying_out(&carried, acceptance));
+            if let Some((origin, verdict)) = verdict {
+                self.report(node, origin, super::after_carrying_out(&carried, verdict));
             }
             return;
         }
@@ -322,8 +326,8 @@ impl<S: SimSuite> CertifyEffects for CertifyShell<'_, S> {
     }
 
     fn verdict(&mut self, held: HeldShare, verdict: Verdict) {
-        if let Some(message) = self.sim.nodes[self.node as usize].held.remove(&held) {
-            self.sim.report(self.node, message, acceptance_of(verdict));
+        if let Some(origin) = self.sim.nodes[self.node as usize].held.remove(&held) {
+            self.sim.report(self.node, origin, verdict);
         }
     }
 

@@ -64,6 +64,8 @@ impl<S: SimSuite> Sim<S> {
                         self.plan_tick(node);
                         self.nodes[node as usize].ballot_tick_at_ms = None;
                         self.plan_ballot_tick(node);
+                        self.nodes[node as usize].sync_tick_at_ms = None;
+                        self.plan_sync_tick(node);
                     }
                 }
             }
@@ -87,9 +89,12 @@ impl<S: SimSuite> Sim<S> {
         sim.ballot = None;
         sim.ballot_tick_at_ms = None;
         sim.heard_attestations.clear();
+        sim.sync = None;
+        sim.sync_tick_at_ms = None;
         // Peers see the connections close.
         for peer in self.links[node as usize].clone() {
             self.nodes[peer as usize].gossip.disconnect(node);
+            self.sync_disconnected(peer, node);
         }
     }
 

@@ -26,6 +26,17 @@ pub(super) struct LossRule {
     pub(super) direction: Direction,
 }
 
+/// What the link does to one frame.
+pub(super) enum Fate {
+    /// A partition cuts it (the connection stays open, as a partition closes none).
+    Blocked,
+    /// The link's or a fault's loss drops it.
+    Lost,
+    Delivered {
+        delay_ms: u64,
+    },
+}
+
 /// Who connects to whom: every one of the `n` nodes dials `per_node` distinct random
 /// others. Returns each node's links (a link is two-way) and the peers each dialled
 /// (its outbound connections, which gossipsub favours in its mesh).
@@ -65,6 +76,8 @@ impl<S: SimSuite> Sim<S> {
         for (replayer, peer) in [(dialler, listener), (listener, dialler)] {
             self.hand_over_captured(replayer, peer);
         }
+        self.sync_connected(dialler, listener);
+        self.sync_connected(listener, dialler);
     }
 
     pub(super) fn publish(&mut self, node: NodeId, topic: &'static str, data: Vec<u8>) {
@@ -84,6 +97,8 @@ impl<S: SimSuite> Sim<S> {
             message.id.author, message.id.sequence
         ));
         self.send_all(node, out);
+        // The node serves its own publications, even one gossip has no peers for yet.
+        self.sync_hold(node, topic, &message.data);
     }
 
     pub(super) fn send_all(&mut self, from: NodeId, out: Vec<(NodeId, Rpc)>) {
@@ -97,8 +112,18 @@ impl<S: SimSuite> Sim<S> {
         if let Rpc::Message(_) = rpc {
             self.stats.messages_sent += 1;
         }
+        match self.link_fate(from, to) {
+            Fate::Delivered { delay_ms } => self.schedule(delay_ms, Event::Rpc { to, from, rpc }),
+            Fate::Lost => self.stats.messages_lost += 1,
+            Fate::Blocked => {}
+        }
+    }
+
+    /// What happens to one frame put on the link from `from` to `to` now (gossip RPCs and
+    /// sync frames alike), drawn in one fixed order: partition, loss, latency.
+    pub(super) fn link_fate(&mut self, from: NodeId, to: NodeId) -> Fate {
         if self.blocked(from, to) {
-            return;
+            return Fate::Blocked;
         }
         let now = self.engine.now_ms();
         let mut loss = self.scenario.network.loss;
@@ -113,11 +138,11 @@ impl<S: SimSuite> Sim<S> {
             }
         }
         if loss > 0.0 && self.engine.rng().gen_bool(loss.min(1.0)) {
-            self.stats.messages_lost += 1;
-            return;
+            return Fate::Lost;
         }
-        let delay = self.latency_ms();
-        self.schedule(delay, Event::Rpc { to, from, rpc });
+        Fate::Delivered {
+            delay_ms: self.latency_ms(),
+        }
     }
 
     fn blocked(&self, from: NodeId, to: NodeId) -> bool {

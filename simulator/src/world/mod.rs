@@ -58,6 +58,9 @@ use crate::report::{Report, Stats};
 use crate::scenario::{Behaviour, Direction, NodeRange, Scenario};
 use crate::seen::SeenTable;
 use crate::tokens::SimTokens;
+use x0_core::sync::archive::ArchiveConfig;
+use x0_core::sync::host::SyncHost;
+use x0_core::sync::machine::{DeliveryId, SyncConfig};
 
 mod auth_shell;
 mod ballot_shell;
@@ -66,6 +69,7 @@ mod certify_shell;
 mod faults;
 mod links;
 mod probe_shell;
+mod sync_shell;
 
 use byzantine::withholds;
 use links::LossRule;
@@ -134,6 +138,16 @@ enum Event {
         node: NodeId,
         ballot: BallotId,
     },
+    /// A node's sync host has a round, a timeout or an expiry due.
+    SyncTick {
+        node: NodeId,
+    },
+    /// A sync request or response reaches `to`.
+    Sync {
+        to: NodeId,
+        from: NodeId,
+        frame: sync_shell::SyncFrame,
+    },
     /// What a node's core produced, out once its CPU is done with the crypto it cost.
     Finish {
         node: NodeId,
@@ -145,8 +159,17 @@ enum Event {
 #[derive(Debug)]
 struct Finished {
     actions: Vec<Action>,
-    /// The gossip verdict on the message the call validated, if it decided one.
-    verdict: Option<(MessageId, Acceptance)>,
+    /// The verdict on the message the call validated, if it decided one.
+    verdict: Option<(Origin, Verdict)>,
+}
+
+/// How a message being validated reached the node: its verdict goes back the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// A gossip message: the verdict goes to the gossip model (forward or penalise).
+    Gossip(MessageId),
+    /// An item fetched by sync: the verdict goes to the sync core (archive or penalise).
+    Sync(DeliveryId),
 }
 
 /// What a node persisted: what survives a crash.
@@ -162,6 +185,8 @@ struct Store {
     nonces_prune_at: usize,
     /// What the ballot shell was told to store.
     ballots: BallotStore,
+    /// The sync archive as the node's journal keeps it (sync runs only).
+    sync: sync_shell::SyncJournal,
 }
 
 type Authority<S> = <<S as SimSuite>::Tokens as SimTokens>::Authority;
@@ -195,7 +220,7 @@ struct SimNode<S: SimSuite> {
     /// The node this one's eclipse group attacks.
     eclipse_target: Option<NodeId>,
     /// Gossip messages whose verdict the certify node holds.
-    held: BTreeMap<HeldShare, MessageId>,
+    held: BTreeMap<HeldShare, Origin>,
     /// The most the certify node held at once, as (pending entries, slots charged):
     /// what `certify_state_bounded` checks against the collector's bounds.
     certify_state_peak: (usize, usize),
@@ -215,6 +240,10 @@ struct SimNode<S: SimSuite> {
     ballot_tick_at_ms: Option<u64>,
     /// `spam_opens`: the newest outage attestation of each member it has seen.
     heard_attestations: BTreeMap<PeerKey, Attestation>,
+    /// Anti-entropy sync (sync runs only); `None` while crashed.
+    sync: Option<SyncHost>,
+    /// The sync tick planned, if any (virtual ms).
+    sync_tick_at_ms: Option<u64>,
 }
 
 /// A run: real BLS for small runs, the cost-modelled suite for large ones (the
@@ -286,6 +315,8 @@ pub struct Sim<S: SimSuite> {
     ballot_ids: BTreeMap<BallotId, usize>,
     /// Offline checks of decided certificates, by SHA-256 of their encoding.
     ballot_verified: BTreeMap<[u8; 32], Result<x0_core::ballot::rules::Outcome, String>>,
+    /// The sync core's and archive's configuration, when the scenario runs sync.
+    sync_config: Option<(SyncConfig, ArchiveConfig)>,
     losses: Vec<LossRule>,
     gossip_config: GossipConfig,
     /// Every node's seen cache, one column each.
@@ -429,6 +460,13 @@ impl<S: SimSuite> Sim<S> {
             },
             ballot_ids: BTreeMap::new(),
             ballot_verified: BTreeMap::new(),
+            sync_config: scenario.sync.enabled.then(|| {
+                let archive = ArchiveConfig {
+                    envelope_hold_ms: GateConfig::default().lifetime_ms,
+                    ..ArchiveConfig::default()
+                };
+                (scenario.sync.core_config(), archive)
+            }),
             losses: Vec::new(),
             gossip_config,
             seen: SeenTable::shared(n as usize),
@@ -485,6 +523,8 @@ impl<S: SimSuite> Sim<S> {
                 ballot: None,
                 ballot_tick_at_ms: None,
                 heard_attestations: BTreeMap::new(),
+                sync: None,
+                sync_tick_at_ms: None,
             };
             world.nodes.push(sim);
             world.boot(node);
@@ -516,6 +556,7 @@ impl<S: SimSuite> Sim<S> {
             | Event::HubPoll { node }
             | Event::BallotTick { node }
             | Event::Vote { node, .. }
+            | Event::SyncTick { node }
             | Event::Finish { node, .. } => self.nodes[*node as usize].life,
             _ => 0,
         };
@@ -544,6 +585,7 @@ impl<S: SimSuite> Sim<S> {
         self.boot_ballots(node);
         self.start_misbehaving(node);
         self.start_probes(node);
+        self.boot_sync(node);
     }
 
     fn node_clock_ms(&self, node: NodeId) -> u64 {
@@ -697,14 +739,20 @@ impl<S: SimSuite> Sim<S> {
                 }
             }
             Event::Rejoin { node } => self.rejoin(node, now_ms),
+            Event::SyncTick { node } => {
+                if self.timer_alive(node, life) {
+                    self.sync_tick(node, now_ms);
+                }
+            }
+            Event::Sync { to, from, frame } => self.deliver_sync(to, from, frame),
             Event::Finish { node, work } => {
                 // A node that crashed meanwhile never finished the work.
                 if !self.timer_alive(node, life) {
                     return;
                 }
                 let carried = self.carry_out(node, work.actions);
-                if let Some((id, acceptance)) = work.verdict {
-                    self.report(node, id, after_carrying_out(&carried, acceptance));
+                if let Some((origin, verdict)) = work.verdict {
+                    self.report(node, origin, after_carrying_out(&carried, verdict));
                 }
             }
         }
@@ -738,42 +786,62 @@ impl<S: SimSuite> Sim<S> {
         {
             self.stats.flood_validated += 1;
         }
+        let origin = Origin::Gossip(message.id);
         if withholds(&self.nodes[node as usize].byzantine) {
-            self.report(node, message.id, Acceptance::Ignore);
+            self.report(node, origin, WITHHELD);
             return;
         }
         if message.topic == topics::PROBE {
-            let acceptance = self.validate_probe(node, &message, clock, now_ms);
-            self.report(node, message.id, acceptance);
+            let verdict = match self.validate_probe(node, &message, clock, now_ms) {
+                Acceptance::Accept => Verdict::Accept,
+                Acceptance::Ignore => Verdict::Ignore { reason: "probe" },
+                Acceptance::Reject => Verdict::Reject { reason: "probe" },
+            };
+            self.report(node, origin, verdict);
             return;
         }
         if message.topic == topics::BALLOTS {
-            self.validate_ballot(node, &message, clock, item_from);
+            self.validate_ballot(node, &message, origin, clock, Some(item_from));
             return;
         }
         let author = peer_key(message.id.author);
-        self.validate_certify(node, &message, &author, privileged, clock);
+        self.validate_certify(node, &message, origin, &author, privileged, clock);
     }
 
-    /// Hands `node`'s verdict on a message to its gossip model, which forwards what was
-    /// accepted and penalises the peer that sent what was rejected.
-    fn report(&mut self, node: NodeId, id: MessageId, acceptance: Acceptance) {
+    /// Hands `node`'s verdict on a message back the way it came: to its gossip model,
+    /// which forwards what was accepted and penalises the peer that sent what was
+    /// rejected, or to its sync core. What the node accepted it also serves to sync
+    /// peers, as the node's network actor hands every accepted message to its sync actor.
+    fn report(&mut self, node: NodeId, origin: Origin, verdict: Verdict) {
+        let id = match origin {
+            Origin::Gossip(id) => id,
+            Origin::Sync(delivery) => {
+                self.sync_verdict(node, delivery, verdict);
+                return;
+            }
+        };
+        let acceptance = acceptance_of(verdict);
         let now_ms = self.engine.now_ms();
         let mut out = Vec::new();
-        self.nodes[node as usize]
+        let accepted = self.nodes[node as usize]
             .gossip
             .report_validation(id, acceptance, now_ms, &mut out);
         self.send_all(node, out);
+        if let Some(message) = accepted {
+            self.sync_hold(node, message.topic, &message.data);
+        }
     }
 }
 
-/// The gossip verdict a core's verdict amounts to.
-/// A received certificate the store could not keep is not forwarded
-/// ([`Carried::verdict`]), whatever the core's verdict was.
-fn after_carrying_out(carried: &Carried, acceptance: Acceptance) -> Acceptance {
-    match (acceptance, carried.verdict(Verdict::Accept)) {
-        (Acceptance::Accept, Verdict::Ignore { .. }) => Acceptance::Ignore,
-        _ => acceptance,
+/// What a Byzantine node that withholds says of everything it receives.
+const WITHHELD: Verdict = Verdict::Ignore { reason: "withheld" };
+
+/// The verdict once the core's actions were carried out: a received certificate the
+/// store could not keep is not accepted ([`Carried::verdict`]), whatever the core said.
+fn after_carrying_out(carried: &Carried, verdict: Verdict) -> Verdict {
+    match verdict {
+        Verdict::Accept => carried.verdict(Verdict::Accept),
+        refused => refused,
     }
 }
 
