@@ -9,6 +9,10 @@
 //!   `long_hold_ms` (a day by default), so a node that was away that long still catches
 //!   up.
 //!
+//! A proposal's envelope and its shares leave the archive once its certificate is kept
+//! ([`Archive::supersede`]): a node that lacks them needs the certificate, not them, and
+//! nodes that keep different leftovers would never have equal digests.
+//!
 //! Each kind has an equal share of `bytes_max`, so one kind's flood (large ballot
 //! messages, say) cannot push out the proposals and shares that certificates need. A full
 //! share refuses new items (counted by the caller); the item is still processed by the
@@ -20,6 +24,8 @@ use super::item::{Item, ItemKey, Kind, KIND_COUNT};
 use crate::auth::envelope::Sealed;
 use crate::auth::gate::is_privileged;
 use crate::ballot::wire::is_attestation;
+use crate::certify::proposal::{Proposal, ProposalId};
+use crate::certify::wire::ShareMessage;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArchiveConfig {
@@ -91,6 +97,9 @@ pub struct Archive {
     items: BTreeMap<ItemKey, Kept>,
     /// (expiry, key), oldest first: what [`Archive::expire`] walks.
     expiries: BTreeSet<(u64, ItemKey)>,
+    /// Proposal envelopes and shares by the proposal they belong to; an entry per item
+    /// kept, so bounded like the items.
+    by_proposal: BTreeMap<ProposalId, BTreeSet<ItemKey>>,
     bytes: [usize; KIND_COUNT],
 }
 
@@ -100,6 +109,7 @@ impl Archive {
             config,
             items: BTreeMap::new(),
             expiries: BTreeSet::new(),
+            by_proposal: BTreeMap::new(),
             bytes: [0; KIND_COUNT],
         }
     }
@@ -144,6 +154,9 @@ impl Archive {
             return Err(NotArchived::Full);
         }
         *used += item.bytes.len();
+        if let Some(id) = proposal_of(&item) {
+            self.by_proposal.entry(id).or_default().insert(key);
+        }
         self.expiries.insert((expires_ms, key));
         self.items.insert(
             key,
@@ -176,12 +189,45 @@ impl Archive {
                 break;
             }
             self.expiries.pop_first();
-            if let Some(kept) = self.items.remove(&key) {
-                self.bytes[key.kind.index()] -= kept.bytes.len();
-            }
+            self.remove(&key);
             expired.push(key);
         }
         expired
+    }
+
+    fn remove(&mut self, key: &ItemKey) {
+        let Some(kept) = self.items.remove(key) else {
+            return;
+        };
+        self.bytes[key.kind.index()] -= kept.bytes.len();
+        self.expiries.remove(&(kept.expires_ms, *key));
+        let item = Item {
+            kind: key.kind,
+            bytes: kept.bytes,
+        };
+        if let Some(id) = proposal_of(&item) {
+            if let Some(keys) = self.by_proposal.get_mut(&id) {
+                keys.remove(key);
+                if keys.is_empty() {
+                    self.by_proposal.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// `proposal` is certified: its envelope and shares are dropped. Returns their keys.
+    /// (The shell's journal keeps them until they expire; a restart supersedes them
+    /// again, [`super::host::SyncHost::restore`].)
+    pub fn supersede(&mut self, proposal: &ProposalId) -> Vec<ItemKey> {
+        let keys: Vec<ItemKey> = self
+            .by_proposal
+            .get(proposal)
+            .map(|keys| keys.iter().copied().collect())
+            .unwrap_or_default();
+        for key in &keys {
+            self.remove(key);
+        }
+        keys
     }
 
     pub fn len(&self) -> usize {
@@ -200,6 +246,18 @@ impl Archive {
     /// When the next item expires.
     pub fn next_expiry_ms(&self) -> Option<u64> {
         self.expiries.first().map(|(expires_ms, _)| *expires_ms)
+    }
+}
+
+/// The proposal a proposal envelope or a share belongs to.
+fn proposal_of(item: &Item) -> Option<ProposalId> {
+    let payload = match item.kind {
+        Kind::Proposal | Kind::Share => Sealed::decode(&item.bytes).ok()?.envelope.payload,
+        _ => return None,
+    };
+    match item.kind {
+        Kind::Proposal => Proposal::decode(payload).ok().map(|p| p.id()),
+        _ => ShareMessage::decode(payload).ok().map(|s| s.id),
     }
 }
 
@@ -292,6 +350,83 @@ mod tests {
         );
         assert!(archive.insert(sealed(&[version, 2, 0, 0]), 500).is_ok());
         assert!(archive.insert(sealed(&[version, 1, 0, 0]), 500).is_ok());
+    }
+
+    #[test]
+    fn a_certified_proposal_and_its_shares_leave_and_nothing_else_does() {
+        use crate::certify::proposal::Proposal;
+        use crate::certify::threshold::ChangeClass;
+        let mut archive = Archive::new(ArchiveConfig {
+            bytes_max: usize::MAX,
+            envelope_hold_ms: 1_000_000,
+            ..config()
+        });
+        let signer = crate::test_bytes::TestSigner::new(1);
+        let sealed = |kind: Kind, topic: &str, nonce: u8, payload: &[u8]| Item {
+            kind,
+            bytes: crate::auth::envelope::Envelope {
+                token: b"token",
+                nonce: [nonce; 16],
+                timestamp_unix_ms: 400,
+                payload,
+            }
+            .seal(topic, &signer),
+        };
+        let proposal = |slot: &str| Proposal {
+            epoch: 1,
+            slot: slot.to_string(),
+            payload: b"9".to_vec(),
+            affected_ppm: 100_000,
+            proposer: vec![1; 38],
+            nonce: [2; 16],
+            timestamp_unix_ms: 400,
+        };
+        let share = |id: ProposalId, member: u16| ShareMessage {
+            class: ChangeClass::Standard,
+            id,
+            member,
+            share: [member as u8; crate::certify::scheme::SIGNATURE_BYTES],
+        };
+        let (a, b) = (proposal("gossip/mesh_n"), proposal("gossip/mesh_n_low"));
+        let mut keys = |p: &Proposal, nonce: u8| -> Vec<ItemKey> {
+            let items = [
+                sealed(Kind::Proposal, crate::topics::PROPOSALS, nonce, &p.encode()),
+                sealed(
+                    Kind::Share,
+                    crate::topics::SHARES,
+                    nonce + 1,
+                    &share(p.id(), 0).encode(),
+                ),
+                sealed(
+                    Kind::Share,
+                    crate::topics::SHARES,
+                    nonce + 2,
+                    &share(p.id(), 1).encode(),
+                ),
+            ];
+            items
+                .into_iter()
+                .map(|item| archive.insert(item, 500).unwrap().0)
+                .collect()
+        };
+        let of_a = keys(&a, 10);
+        let of_b = keys(&b, 20);
+        let mut superseded = archive.supersede(&a.id());
+        superseded.sort();
+        let mut expected = of_a.clone();
+        expected.sort();
+        assert_eq!(superseded, expected);
+        assert!(of_a.iter().all(|key| !archive.contains(key)));
+        assert!(of_b.iter().all(|key| archive.contains(key)));
+        assert_eq!(archive.len(), 3);
+        // Gone from the expiry walk too, and a second call finds nothing.
+        assert!(archive.supersede(&a.id()).is_empty());
+        let mut expired = archive.expire(u64::MAX);
+        expired.sort();
+        let mut rest = of_b.clone();
+        rest.sort();
+        assert_eq!(expired, rest);
+        assert_eq!(archive.bytes(Kind::Share), 0);
     }
 
     #[test]

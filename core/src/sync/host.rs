@@ -10,8 +10,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::archive::{Archive, ArchiveConfig, NotArchived};
-use super::item::{Item, ItemKey, Kind};
+use super::item::{certified_proposal, Item, ItemKey, Kind};
 use super::machine::{Action, DeliveryId, SyncConfig, SyncCore};
+use crate::certify::proposal::ProposalId;
 use crate::ids::{PeerKey, Verdict};
 
 /// A decayed penalty below this is forgotten (its score would be under 10⁻⁴).
@@ -77,12 +78,18 @@ impl SyncHost {
         effects: &mut impl SyncEffects,
     ) {
         let mut actions = Vec::new();
+        let mut certified = Vec::new();
         for (item, expires_ms) in items.into_iter().filter(|(_, e)| *e > now_ms) {
             let key = item.key();
+            certified.extend(certified_proposal(item.kind, &item.bytes));
             match self.archive.insert_until(item, expires_ms) {
                 Ok(_) => self.core.on_held(key, &mut actions),
                 Err(refused) => effects.dropped(refused.what()),
             }
+        }
+        // The journal keeps superseded envelopes and shares until they expire.
+        for proposal in certified {
+            self.supersede(&proposal);
         }
         self.carry_out(actions, now_ms, effects);
     }
@@ -114,6 +121,7 @@ impl SyncHost {
         actions: &mut Vec<Action>,
     ) {
         let key = item.key();
+        let certified = certified_proposal(item.kind, &item.bytes);
         match self.archive.insert(item, now_ms) {
             Ok((_, new)) => {
                 if new {
@@ -124,6 +132,9 @@ impl SyncHost {
                     }
                 }
                 self.core.on_held(key, actions);
+                if let Some(proposal) = certified {
+                    self.supersede(&proposal);
+                }
             }
             Err(refused) => {
                 if refused != NotArchived::ShortLived {
@@ -131,6 +142,14 @@ impl SyncHost {
                 }
                 self.core.on_forgotten(&key);
             }
+        }
+    }
+
+    /// A certified proposal's envelope and shares are no longer offered: peers that lack
+    /// them need the certificate.
+    fn supersede(&mut self, proposal: &ProposalId) {
+        for key in self.archive.supersede(proposal) {
+            self.core.on_forgotten(&key);
         }
     }
 

@@ -5,9 +5,17 @@
 //! a fetched item proves it is the one asked for before any core looks at it, a server
 //! cannot answer with something else under a known name, and two copies of one message are
 //! one item. The cores still judge every item as if it arrived by gossip.
+//!
+//! One exception: a certificate is named by the proposal it certifies. Members combine
+//! different sets of shares, so certificates of one proposal differ in their signer lists;
+//! named by bytes, nodes would hold different ones and their digests never agree. A
+//! certificate verifies on its own, so whichever one a server sends for the name is judged
+//! by the certify core like any other (and a forged one costs the server).
 
 use sha2::{Digest, Sha256};
 
+use crate::certify::proposal::ProposalId;
+use crate::certify::wire::CertificateMessage;
 use crate::{ballot, known_topics, topics};
 
 /// The kinds of item, in wire order. The first three belong to one committee epoch.
@@ -113,14 +121,25 @@ pub struct ItemKey {
 pub const KEY_BYTES: usize = 1 + 32;
 
 const DOMAIN: &[u8] = b"x0/sync/1/item";
+/// Names a certificate by its proposal (a different domain: no bytes hash to it).
+const DOMAIN_CERTIFIED: &[u8] = b"x0/sync/1/certified";
 
 impl ItemKey {
-    /// The key of `bytes` as an item of `kind`.
+    /// The key of `bytes` as an item of `kind`: the hash of the bytes, or for a
+    /// certificate that decodes, of the proposal it certifies.
     pub fn of(kind: Kind, bytes: &[u8]) -> ItemKey {
         let mut hasher = Sha256::new();
-        hasher.update(DOMAIN);
-        hasher.update([kind.code()]);
-        hasher.update(bytes);
+        match certified_proposal(kind, bytes) {
+            Some(id) => {
+                hasher.update(DOMAIN_CERTIFIED);
+                hasher.update(id.0);
+            }
+            None => {
+                hasher.update(DOMAIN);
+                hasher.update([kind.code()]);
+                hasher.update(bytes);
+            }
+        }
         ItemKey {
             kind,
             hash: hasher.finalize().into(),
@@ -131,6 +150,16 @@ impl ItemKey {
     pub fn bucket(&self) -> u8 {
         self.hash[0]
     }
+}
+
+/// The proposal a certificate item certifies, if it is one that decodes.
+pub fn certified_proposal(kind: Kind, bytes: &[u8]) -> Option<ProposalId> {
+    if kind != Kind::Certificate {
+        return None;
+    }
+    CertificateMessage::decode(bytes)
+        .ok()
+        .map(|certificate| certificate.proposal.id())
 }
 
 /// An item: its kind and its bytes, exactly as they travel on gossip.
@@ -167,6 +196,52 @@ mod tests {
         assert_eq!(a, ItemKey::of(Kind::Share, b"abc"));
         assert_ne!(a, ItemKey::of(Kind::Share, b"abd"));
         assert_ne!(a.hash, ItemKey::of(Kind::Proposal, b"abc").hash);
+    }
+
+    #[test]
+    fn a_certificate_is_named_by_its_proposal_whoever_combined_it() {
+        use crate::certify::proposal::Proposal;
+        let proposal = |slot: &str| Proposal {
+            epoch: 1,
+            slot: slot.to_string(),
+            payload: b"9".to_vec(),
+            affected_ppm: 100_000,
+            proposer: vec![1; 38],
+            nonce: [2; 16],
+            timestamp_unix_ms: 1_800_000_000_000,
+        };
+        let certificate = |slot: &str, signers: Vec<u16>| {
+            CertificateMessage {
+                proposal: proposal(slot),
+                signers,
+                signature: [3; crate::certify::scheme::SIGNATURE_BYTES],
+            }
+            .encode()
+        };
+        let a = certificate("gossip/mesh_n", vec![0, 1, 2, 3]);
+        let b = certificate("gossip/mesh_n", vec![1, 2, 5, 7]);
+        assert_ne!(a, b);
+        assert_eq!(
+            ItemKey::of(Kind::Certificate, &a),
+            ItemKey::of(Kind::Certificate, &b)
+        );
+        let other = certificate("gossip/mesh_n_low", vec![0, 1, 2, 3]);
+        assert_ne!(
+            ItemKey::of(Kind::Certificate, &a),
+            ItemKey::of(Kind::Certificate, &other)
+        );
+        assert_eq!(
+            certified_proposal(Kind::Certificate, &a),
+            Some(proposal("gossip/mesh_n").id())
+        );
+        // Bytes that are no certificate are named by their bytes, like every other item;
+        // the same bytes as another kind are another item.
+        assert_eq!(certified_proposal(Kind::Certificate, b"abc"), None);
+        assert_ne!(
+            ItemKey::of(Kind::Certificate, b"abc"),
+            ItemKey::of(Kind::Share, b"abc")
+        );
+        assert_eq!(certified_proposal(Kind::Share, &a), None);
     }
 
     #[test]

@@ -12,11 +12,13 @@
 //! answered from it at most `gossip_retransmission` times per peer and never asked twice
 //! while a promise is open, the seen-cache (`duplicate_cache_time`), flood publishing of
 //! own messages, validation before forwarding (not back to peers that sent a copy while it
-//! was validated), and the P4 penalty for rejected messages (peers below zero are pruned
-//! and not grafted; below the graylist threshold their RPCs are ignored).
+//! was validated), the P4 penalty for rejected messages and the P5 application score (the
+//! sync shell's penalties; peers below zero are pruned and not grafted; below the graylist
+//! threshold their RPCs are ignored).
 //!
-//! What it leaves out, deliberately: message and RPC sizes (no bandwidth model, and so no
-//! IDONTWANT, which upstream sends only for messages over 1000 bytes), P1-P3 and P5-P7
+//! What it leaves out, deliberately: bandwidth (RPC sizes are estimated for the cost
+//! figures, [`size`], but links carry any number of bytes at once, and so no IDONTWANT,
+//! which upstream sends only for messages over 1000 bytes), P1-P3, P6 and P7
 //! scoring (so no opportunistic grafting, which needs them), peer exchange, fanout for
 //! topics a node does not join (every simulated node joins every topic), and the random
 //! top-up to `mesh_n` of a non-flood publish (the node flood-publishes).
@@ -43,6 +45,7 @@ mod cache;
 pub mod config;
 mod inbound;
 mod mesh;
+pub mod size;
 #[cfg(test)]
 mod tests;
 

@@ -143,6 +143,10 @@ pub struct Figures {
     pub ballot_refused: BTreeMap<&'static str, u64>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub ballot_attacks: BTreeMap<&'static str, u64>,
+    /// Estimated bytes a node put on its links per minute, averaged over all nodes and
+    /// the whole run, by class (`probe`, `certify`, `ballot`, `gossip_control`, `sync`):
+    /// what sync costs against the probe traffic, in a quiet run.
+    pub bytes_per_node_per_minute: BTreeMap<&'static str, u64>,
     /// Anti-entropy sync, in runs that have it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sync: Option<SyncFigures>,
@@ -196,7 +200,8 @@ pub struct BallotFigures {
 }
 
 /// The report's figures from the run's counters and every node's end state.
-pub(super) fn figures(stats: &Stats, nodes: &[NodeEnd], sync: bool) -> Figures {
+pub(super) fn figures(stats: &Stats, nodes: &[NodeEnd], sync: bool, duration_ms: u64) -> Figures {
+    let node_minutes = nodes.len() as f64 * duration_ms as f64 / 60_000.0;
     let duplicates_received = nodes.iter().map(|n| n.gossip.duplicates_received).sum();
     Figures {
         probes_published: stats.probes_published,
@@ -234,6 +239,11 @@ pub(super) fn figures(stats: &Stats, nodes: &[NodeEnd], sync: bool) -> Figures {
         nonces_not_restored: stats.nonces_not_restored,
         ballot_refused: stats.ballot_refused.clone(),
         ballot_attacks: stats.ballot_attacks.clone(),
+        bytes_per_node_per_minute: stats
+            .bytes_sent
+            .iter()
+            .map(|(class, bytes)| (*class, (*bytes as f64 / node_minutes).round() as u64))
+            .collect(),
         sync: sync.then(|| SyncFigures {
             frames_sent: stats.sync_frames_sent,
             bytes_sent: stats.sync_bytes_sent,

@@ -92,6 +92,10 @@ pub struct Stats {
     pub admissions_untracked: u64,
     /// Persisted nonces a restarted gate could not hold (beyond its bound).
     pub nonces_not_restored: u64,
+    /// Estimated bytes every node put on its links, by class: `probe`, `certify`
+    /// (proposals, shares, certificates), `ballot`, `gossip_control` (IHAVE, IWANT,
+    /// GRAFT, PRUNE, subscriptions) and `sync` (`gossip::size`).
+    pub bytes_sent: BTreeMap<&'static str, u64>,
     /// Sync frames (requests and responses) honest nodes sent, and their bytes on the
     /// wire (frames plus an estimate of each stream's setup).
     pub sync_frames_sent: u64,
@@ -247,7 +251,7 @@ pub fn build(
     trace_sha256: [u8; 32],
 ) -> Report {
     let honest_up: Vec<&NodeEnd> = nodes.iter().filter(|n| n.up && n.honest).collect();
-    let figures = figures::figures(&stats, &nodes, scenario.sync.enabled);
+    let figures = figures::figures(&stats, &nodes, scenario.sync.enabled, scenario.duration_ms);
     // Every certificate any honest node holds.
     let mut all: BTreeMap<ProposalId, CertificateMessage> = BTreeMap::new();
     for node in nodes.iter().filter(|n| n.honest) {

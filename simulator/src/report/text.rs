@@ -204,6 +204,11 @@ impl Report {
                 counts(&self.figures.ballot_attacks)
             );
         }
+        let _ = writeln!(
+            out,
+            "  bytes         per node per minute (estimated): {}",
+            counts(&self.figures.bytes_per_node_per_minute)
+        );
         if let Some(sync) = &self.figures.sync {
             let _ = writeln!(
                 out,

@@ -211,6 +211,10 @@ pub struct CommitteeSpec {
     /// The collectors' bound on an epoch's slots (`certify.certified_max`; default 65,536).
     #[serde(default)]
     pub certified_max: Option<usize>,
+    /// How long t+1 members republish each certificate (`certify.republish_window_ms`;
+    /// default 3,600,000; 0: never).
+    #[serde(default)]
+    pub republish_window_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

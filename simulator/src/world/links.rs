@@ -14,6 +14,7 @@ use x0_core::topics;
 
 use super::{Event, Sim};
 use crate::crypto::SimSuite;
+use crate::gossip::size::rpc_wire_bytes;
 use crate::gossip::{NodeId, Rpc};
 use crate::scenario::{Direction, Latency, NodeRange};
 
@@ -109,9 +110,18 @@ impl<S: SimSuite> Sim<S> {
 
     /// Puts an RPC on the link: lost, cut by a partition, or delayed by the link latency.
     pub(super) fn send(&mut self, from: NodeId, to: NodeId, rpc: Rpc) {
-        if let Rpc::Message(_) = rpc {
-            self.stats.messages_sent += 1;
-        }
+        let class = match &rpc {
+            Rpc::Message(message) => {
+                self.stats.messages_sent += 1;
+                match message.topic {
+                    topics::PROBE => "probe",
+                    topics::BALLOTS => "ballot",
+                    _ => "certify",
+                }
+            }
+            _ => "gossip_control",
+        };
+        *self.stats.bytes_sent.entry(class).or_insert(0) += rpc_wire_bytes(&rpc);
         match self.link_fate(from, to) {
             Fate::Delivered { delay_ms } => self.schedule(delay_ms, Event::Rpc { to, from, rpc }),
             Fate::Lost => self.stats.messages_lost += 1,

@@ -237,6 +237,7 @@ impl<S: SimSuite> Sim<S> {
             self.stats.sync_frames_sent += 1;
             self.stats.sync_bytes_sent += bytes;
         }
+        *self.stats.bytes_sent.entry("sync").or_insert(0) += bytes;
         match self.link_fate(from, to) {
             Fate::Delivered { delay_ms } => {
                 self.schedule(delay_ms, Event::Sync { to, from, frame })
