@@ -34,6 +34,8 @@ pub enum Weakness {
     TokensUnverified,
     /// A restarted node's gate starts without the nonces it persisted.
     NoncesForgotten,
+    /// A restarted node's gate starts without the revoked ids it persisted.
+    RevocationsForgotten,
     /// Nodes act on a weaker ballot rule: participation above half the electorate and a
     /// majority of the votes cast (no 2/3 participation, no floor(n/3)+1 yes).
     BallotMajorityOnly,

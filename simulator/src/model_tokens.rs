@@ -27,7 +27,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 use x0_core::auth::token::{
-    Grant, Granted, Operation, Request, TokenRefusal, TokenVerifier, VerifierConfig,
+    Grant, Granted, Operation, Request, RevocationError, RevocationList, Revoked, TokenRefusal,
+    TokenVerifier, VerifierConfig, REVOCATION_IDS_PER_LIST_MAX, REVOCATION_LIST_BYTES_MAX,
     TOKEN_BYTES_MAX,
 };
 
@@ -35,6 +36,8 @@ use crate::model_crypto::Weakness;
 use crate::tokens::SimTokens;
 
 const MAGIC: &[u8; 4] = b"x0mt";
+/// A model revocation list's magic.
+const LIST_MAGIC: &[u8; 4] = b"x0mr";
 const VERSION: u8 = 1;
 const TAG_BYTES: usize = 32;
 /// Longest member (PeerId bytes) and topic a model token carries, and most rights.
@@ -58,6 +61,19 @@ impl ModelAuthority {
         hasher.update(b"x0/sim/model-token");
         hasher.update(self.secret);
         hasher.update(body);
+        hasher.finalize().into()
+    }
+
+    /// The tag of the credential a token with `body` was derived from: the same claims
+    /// without an access date (the body's last 8 bytes), so it is the credential's own
+    /// tag, and its revocation id.
+    fn credential_tag(&self, body: &[u8]) -> [u8; TAG_BYTES] {
+        let (claims, _access) = body.split_at(body.len() - 8);
+        let mut hasher = Sha256::new();
+        hasher.update(b"x0/sim/model-token");
+        hasher.update(self.secret);
+        hasher.update(claims);
+        hasher.update([0u8; 8]);
         hasher.finalize().into()
     }
 
@@ -270,8 +286,13 @@ impl TokenVerifier for ModelVerifier {
         if !claims.grants(request.operation, request.topic) {
             return Err(TokenRefusal::NotPermitted);
         }
+        // As a biscuit names its authority block's id first: revoking the credential
+        // revokes every access token derived from it.
         Ok(Granted {
-            revocation_ids: Arc::from(vec![tag.to_vec()]),
+            revocation_ids: Arc::from(vec![
+                self.authority.credential_tag(body).to_vec(),
+                tag.to_vec(),
+            ]),
             valid_until_ms,
         })
     }
@@ -341,6 +362,101 @@ impl SimTokens for ModelTokens {
             config,
             weakness,
         }
+    }
+
+    fn revocation_id(authority: &ModelAuthority, credential: &[u8]) -> Vec<u8> {
+        let (_, body, tag) = View::parse(credential).expect("a credential the world minted parses");
+        assert!(authority.tag(body) == tag, "minted by this authority");
+        authority.credential_tag(body).to_vec()
+    }
+
+    /// `x0mr, version, sequence u64 BE, count u16 BE, (id_len u8, id, until u64 BE)*`,
+    /// then the tag: the real list's content, under the model's tag.
+    fn mint_revocations(
+        authority: &ModelAuthority,
+        list: &RevocationList,
+        _entropy: [u8; 32],
+    ) -> Vec<u8> {
+        assert!(
+            !list.entries.is_empty() && list.entries.len() <= REVOCATION_IDS_PER_LIST_MAX,
+            "a list carries 1..={REVOCATION_IDS_PER_LIST_MAX} ids"
+        );
+        let mut out = Vec::with_capacity(16 + list.entries.len() * 48);
+        out.extend_from_slice(LIST_MAGIC);
+        out.push(VERSION);
+        out.extend_from_slice(&list.sequence.to_be_bytes());
+        out.extend_from_slice(&(list.entries.len() as u16).to_be_bytes());
+        for entry in &list.entries {
+            out.push(u8::try_from(entry.id.len()).expect("ids fit a u8 length"));
+            out.extend_from_slice(&entry.id);
+            out.extend_from_slice(&entry.until_unix_s.to_be_bytes());
+        }
+        let tag = authority.tag(&out);
+        out.extend_from_slice(&tag);
+        out
+    }
+
+    /// The real reader's refusals, in its order: size, then what decoding finds (biscuit
+    /// decodes before it checks signatures), the signature, the id count.
+    fn read_revocations(
+        authority: &ModelAuthority,
+        bytes: &[u8],
+    ) -> Result<RevocationList, RevocationError> {
+        if bytes.len() > REVOCATION_LIST_BYTES_MAX {
+            return Err(RevocationError::TooLarge(bytes.len()));
+        }
+        if bytes.len() < TAG_BYTES {
+            return Err(RevocationError::Malformed);
+        }
+        let (body, tag) = bytes.split_at(bytes.len() - TAG_BYTES);
+        let signed = authority.tag(body) == tag;
+        // A model token is a biscuit too: one of the authority's with an access date reads
+        // as an attenuated biscuit, any other as no list.
+        if body.starts_with(MAGIC) {
+            return Err(match View::parse(bytes) {
+                _ if !signed => RevocationError::BadSignature,
+                Ok((view, _, _)) if view.access_until_unix_s.is_some() => {
+                    RevocationError::Attenuated
+                }
+                _ => RevocationError::Malformed,
+            });
+        }
+        let malformed = |_| RevocationError::Malformed;
+        let mut reader = Reader { bytes: body };
+        if reader.take(LIST_MAGIC.len()).map_err(malformed)? != LIST_MAGIC
+            || reader.u8().map_err(malformed)? != VERSION
+        {
+            return Err(RevocationError::Malformed);
+        }
+        let sequence = reader.u64().map_err(malformed)?;
+        let count = u16::from_be_bytes(
+            reader
+                .take(2)
+                .map_err(malformed)?
+                .try_into()
+                .expect("took 2"),
+        );
+        let mut entries = Vec::with_capacity(usize::from(count).min(REVOCATION_IDS_PER_LIST_MAX));
+        for _ in 0..count {
+            let id_len = usize::from(reader.u8().map_err(malformed)?);
+            let id = reader.take(id_len).map_err(malformed)?.to_vec();
+            let until_unix_s = reader.u64().map_err(malformed)?;
+            entries.push(Revoked { id, until_unix_s });
+        }
+        if !reader.bytes.is_empty() {
+            return Err(RevocationError::Malformed);
+        }
+        if !signed {
+            return Err(RevocationError::BadSignature);
+        }
+        if entries.len() > REVOCATION_IDS_PER_LIST_MAX {
+            return Err(RevocationError::TooManyIds);
+        }
+        if entries.is_empty() {
+            return Err(RevocationError::Malformed);
+        }
+        entries.sort();
+        Ok(RevocationList { sequence, entries })
     }
 }
 
@@ -577,6 +693,95 @@ mod tests {
         }
     }
 
+    /// Lists and revocation ids: what the world does with them reads alike in both schemes.
+    fn revocation_verdicts<T: SimTokens>(
+        authority: &T::Authority,
+        forger: &T::Authority,
+    ) -> Vec<Result<(usize, bool), &'static str>> {
+        let grant = Grant {
+            member: peer(1),
+            rights: rights(&Operation::ALL),
+            expires_unix_s: NOW_S + CREDENTIAL_TTL_S_DEFAULT,
+        };
+        let credential = T::mint(authority, &grant, [7; 32]);
+        let access = T::derive_access(authority, &credential, NOW_S, 600, [7; 32]);
+        let id = T::revocation_id(authority, &credential);
+        let mut verifier = T::verifier(authority, VerifierConfig::default(), Weakness::None);
+        let holder = peer(1);
+        let request = Request {
+            holder: &holder,
+            operation: Operation::Sign,
+            topic: topics::SHARES,
+        };
+        let granted = verifier.verify(&access, &request, NOW_MS).unwrap();
+        assert_eq!(
+            granted.revocation_ids.first(),
+            Some(&id),
+            "the credential's id comes first"
+        );
+        let entry = |id: Vec<u8>| Revoked {
+            id,
+            until_unix_s: NOW_S + 60,
+        };
+        let list = RevocationList {
+            sequence: 3,
+            entries: vec![entry(id.clone()), entry(vec![9; 64])],
+        };
+        let minted = T::mint_revocations(authority, &list, [5; 32]);
+        let mut sorted = list.clone();
+        sorted.entries.sort();
+        assert_eq!(T::read_revocations(authority, &minted), Ok(sorted));
+        let mut cut = minted.clone();
+        cut.truncate(minted.len() - 1);
+        let reads = [
+            minted.clone(),
+            T::mint_revocations(forger, &list, [5; 32]),
+            credential.clone(),
+            access.clone(),
+            b"garbage".to_vec(),
+            Vec::new(),
+            cut,
+            vec![0; REVOCATION_LIST_BYTES_MAX + 1],
+        ];
+        reads
+            .iter()
+            .map(|bytes| {
+                T::read_revocations(authority, bytes)
+                    .map(|list| (list.entries.len(), list.entries.iter().any(|e| e.id == id)))
+                    .map_err(|error| error.reason())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn model_revocation_lists_read_as_the_real_ones_do() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let (real, real_forger) = (
+            BiscuitTokens::authority(&mut rng),
+            BiscuitTokens::authority(&mut rng),
+        );
+        let (model, model_forger) = (
+            ModelTokens::authority(&mut rng),
+            ModelTokens::authority(&mut rng),
+        );
+        let real = revocation_verdicts::<BiscuitTokens>(&real, &real_forger);
+        let model = revocation_verdicts::<ModelTokens>(&model, &model_forger);
+        assert_eq!(real, model);
+        assert_eq!(
+            model,
+            vec![
+                Ok((2, true)),
+                Err("revocations_signature"),
+                Err("revocations_malformed"),
+                Err("revocations_attenuated"),
+                Err("revocations_malformed"),
+                Err("revocations_malformed"),
+                Err("revocations_malformed"),
+                Err("revocations_too_large"),
+            ]
+        );
+    }
+
     #[test]
     fn a_tampered_model_token_is_refused_and_random_bytes_never_panic() {
         let mut rng = ChaCha8Rng::seed_from_u64(4);
@@ -622,6 +827,11 @@ mod tests {
                 bytes[4] = VERSION;
             }
             let _ = verifier.verify(&bytes, &vote, NOW_MS);
+            // The same bytes as a revocation list, with a list's magic half the time.
+            if bytes.len() > 5 && rng.gen_bool(0.5) {
+                bytes[..4].copy_from_slice(LIST_MAGIC);
+            }
+            assert!(ModelTokens::read_revocations(&authority, &bytes).is_err());
         }
         // A weakened verifier takes anything.
         let mut weak = ModelTokens::verifier(

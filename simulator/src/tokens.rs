@@ -10,7 +10,9 @@
 use biscuit_auth::{Algorithm, KeyPair};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use x0_core::auth::token::{self, BiscuitVerifier, Grant, TokenVerifier, VerifierConfig};
+use x0_core::auth::token::{
+    self, BiscuitVerifier, Grant, RevocationError, RevocationList, TokenVerifier, VerifierConfig,
+};
 
 use crate::model_crypto::Weakness;
 
@@ -41,6 +43,20 @@ pub trait SimTokens {
         config: VerifierConfig,
         weakness: Weakness,
     ) -> Self::Verifier;
+    /// The id that revokes `credential` (minted by `authority`) and every access token
+    /// derived from it: what the verifier names first in `Granted::revocation_ids`.
+    fn revocation_id(authority: &Self::Authority, credential: &[u8]) -> Vec<u8>;
+    /// A revocation list signed by `authority`, as `x0 revoke` makes one.
+    fn mint_revocations(
+        authority: &Self::Authority,
+        list: &RevocationList,
+        entropy: [u8; 32],
+    ) -> Vec<u8>;
+    /// Reads untrusted bytes as a list signed by `authority`, as the auth actor does.
+    fn read_revocations(
+        authority: &Self::Authority,
+        bytes: &[u8],
+    ) -> Result<RevocationList, RevocationError>;
 }
 
 /// Real biscuit tokens, minted, derived and verified by the node's code.
@@ -92,5 +108,22 @@ impl SimTokens for BiscuitTokens {
             "runs with real tokens are never weakened"
         );
         BiscuitVerifier::new(authority.public(), config)
+    }
+
+    fn revocation_id(authority: &KeyPair, credential: &[u8]) -> Vec<u8> {
+        token::credential_revocation_id(credential, &authority.public())
+            .expect("a credential the world minted with this key parses")
+    }
+
+    fn mint_revocations(authority: &KeyPair, list: &RevocationList, entropy: [u8; 32]) -> Vec<u8> {
+        token::mint_revocations_with_rng(authority, list, &mut ChaCha8Rng::from_seed(entropy))
+            .expect("the world mints lists of 1..=REVOCATION_IDS_PER_LIST_MAX ids")
+    }
+
+    fn read_revocations(
+        authority: &KeyPair,
+        bytes: &[u8],
+    ) -> Result<RevocationList, RevocationError> {
+        token::read_revocations(bytes, &authority.public())
     }
 }

@@ -3,18 +3,11 @@
 //! results (and a weaker rule would), a faulty third can neither open nor pass, and a
 //! restarted node never reuses a vote sequence (and the check sees it when it does).
 
-use std::path::PathBuf;
-
+mod common;
+use common::scenario;
 use x0_simulator::model_crypto::Weakness;
 use x0_simulator::report::CriterionResult;
-use x0_simulator::{Report, Scenario, World};
-
-fn scenario(name: &str) -> Scenario {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../scenarios")
-        .join(format!("{name}.toml"));
-    Scenario::from_file(&path).unwrap_or_else(|e| panic!("{e}"))
-}
+use x0_simulator::{Report, World};
 
 fn criterion<'r>(report: &'r Report, name: &str) -> &'r CriterionResult {
     report
@@ -152,49 +145,40 @@ fn a_restarted_node_without_its_votes_reuses_a_sequence_and_fails_the_invariant(
 
 #[test]
 fn broken_ballot_fields_are_refused_by_name() {
-    let base = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/ballot-fallback.toml"),
-    )
-    .unwrap();
-    for (from, to, field) in [
-        ("opener = 0", "opener = 20", "ballots[0].opener"),
-        (
-            "honest_choice = \"yes\"",
-            "honest_choice = \"maybe\"",
-            "ballots[0].honest_choice",
-        ),
-        (
-            "effect = \"lift-halt\"",
-            "effect = \"lift\"",
-            "ballots[0].effect",
-        ),
-        (
-            "expect = \"passed\"",
-            "expect = \"won\"",
-            "ballots[0].expect",
-        ),
-        (
-            "vote_delay_ms_min = 1000",
-            "vote_delay_ms_min = 20000",
-            "ballot.vote_delay_ms_min",
-        ),
-        (
-            "hub_poll_interval_ms = 30000",
-            "hub_poll_interval_ms = 0",
-            "ballot.hub_poll_interval_ms",
-        ),
-        (
-            "members = { first = 7, last = 9 }",
-            "members = { first = 17, last = 19 }",
-            "needs a seat in the electorate",
-        ),
-    ] {
-        let text = base.replacen(from, to, 1);
-        assert_ne!(text, base, "{from}");
-        let error = Scenario::from_toml(&text, "test.toml").unwrap_err();
-        assert!(
-            error.field.contains(field) || error.message.contains(field),
-            "{field}: {error}"
-        );
-    }
+    common::assert_edits_refused(
+        "ballot-fallback",
+        &[
+            ("opener = 0", "opener = 20", "ballots[0].opener"),
+            (
+                "honest_choice = \"yes\"",
+                "honest_choice = \"maybe\"",
+                "ballots[0].honest_choice",
+            ),
+            (
+                "effect = \"lift-halt\"",
+                "effect = \"lift\"",
+                "ballots[0].effect",
+            ),
+            (
+                "expect = \"passed\"",
+                "expect = \"won\"",
+                "ballots[0].expect",
+            ),
+            (
+                "vote_delay_ms_min = 1000",
+                "vote_delay_ms_min = 20000",
+                "ballot.vote_delay_ms_min",
+            ),
+            (
+                "hub_poll_interval_ms = 30000",
+                "hub_poll_interval_ms = 0",
+                "ballot.hub_poll_interval_ms",
+            ),
+            (
+                "members = { first = 7, last = 9 }",
+                "members = { first = 17, last = 19 }",
+                "needs a seat in the electorate",
+            ),
+        ],
+    );
 }

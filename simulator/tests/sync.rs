@@ -3,16 +3,11 @@
 //! what gossip's caches let go). The 20-seed sweeps are in docs/BENCHMARKS.md
 //! (`x0 sim FILE --runs 20`), not here.
 
-use std::path::PathBuf;
-
-use x0_simulator::{Report, Scenario, World};
-
-fn scenario(name: &str) -> Scenario {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../scenarios")
-        .join(format!("{name}.toml"));
-    Scenario::from_file(&path).unwrap_or_else(|e| panic!("{e}"))
-}
+mod common;
+use common::scenario;
+use x0_simulator::model_crypto::Weakness;
+use x0_simulator::scenario::{Fault, NodeRange};
+use x0_simulator::{Report, World};
 
 fn failed(report: &Report) -> Vec<String> {
     report
@@ -86,6 +81,87 @@ fn rolling_partitions_of_several_shapes_lose_no_proposal() {
 fn a_ballot_missed_by_a_partitioned_group_is_decided_there_after_the_heal() {
     let report = recovers_only_by_sync("sync-ballot-missed", "ballot_expected");
     assert!(fetched(&report, "ballot_message/accept") > 0);
+}
+
+#[test]
+fn a_revocation_missed_by_a_crashed_node_and_a_late_joiner_is_in_force_after_they_come_up() {
+    let report = recovers_only_by_sync("sync-revocation-missed", "revocations_applied_within_ms");
+    // Nodes 5 and 20 each fetched the list (nobody else lacked it).
+    assert!(fetched(&report, "revocation_list/accept") >= 2);
+    let list = &report.revocations[0];
+    assert_eq!((list.applied_by, list.honest_up), (60, 60));
+    // The revoked member kept signing; gates refused it, and no gate let it in after the
+    // list was in force there.
+    assert!(report
+        .figures
+        .auth_rejected
+        .get("revoked")
+        .is_some_and(|n| *n > 0));
+    assert!(report
+        .criteria
+        .iter()
+        .any(|c| c.name == "revoked_refused" && c.passed));
+}
+
+/// Every node but the revoked member 9 restarts after the list is in force: a gate that
+/// forgot its revoked ids admits member 9's shares again, and the invariant says so.
+#[test]
+fn a_restarted_gate_that_forgets_its_revocations_fails_the_invariant() {
+    let mut scenario = scenario("sync-revocation-missed");
+    for nodes in [
+        NodeRange { first: 0, last: 8 },
+        NodeRange {
+            first: 10,
+            last: 59,
+        },
+    ] {
+        scenario.faults.push(Fault::Crash {
+            at_ms: 20_000,
+            nodes,
+        });
+        scenario.faults.push(Fault::Restart {
+            at_ms: 25_000,
+            nodes,
+        });
+    }
+    let sound = World::weakened(scenario.clone(), scenario.seed, Weakness::None).run();
+    assert!(sound.passed, "{:?}", failed(&sound));
+    let weakened = World::weakened(
+        scenario.clone(),
+        scenario.seed,
+        Weakness::RevocationsForgotten,
+    )
+    .run();
+    let failures = failed(&weakened);
+    assert!(
+        failures.iter().any(|f| f.starts_with("revoked_refused")),
+        "a gate without its revocations must fail revoked_refused, failed: {failures:?}"
+    );
+}
+
+#[test]
+fn broken_revocation_fields_are_refused_by_name() {
+    common::assert_edits_refused(
+        "sync-revocation-missed",
+        &[
+            (
+                "publisher = 30",
+                "publisher = 60",
+                "revocations[0].publisher",
+            ),
+            (
+                "revoked = { first = 9, last = 9 }",
+                "revoked = { first = 9, last = 70 }",
+                "revocations[0].revoked",
+            ),
+            (
+                "revoked = { first = 9, last = 9 }",
+                "revoked = { first = 9, last = 8 }",
+                "revocations[0].revoked",
+            ),
+            ("publisher = 30", "publisher = 30\nrevoke = 2", "revoke"),
+        ],
+    );
 }
 
 #[test]

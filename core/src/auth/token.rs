@@ -745,6 +745,15 @@ pub struct RevocationList {
 }
 
 pub fn mint_revocations(authority: &KeyPair, list: &RevocationList) -> Result<Vec<u8>, TokenError> {
+    mint_revocations_with_rng(authority, list, &mut rand::rngs::OsRng)
+}
+
+/// As [`mint_revocations`], drawing the next block's key from `rng` (see [`mint_with_rng`]).
+pub fn mint_revocations_with_rng(
+    authority: &KeyPair,
+    list: &RevocationList,
+    rng: &mut (impl rand::RngCore + rand::CryptoRng),
+) -> Result<Vec<u8>, TokenError> {
     if list.entries.is_empty() || list.entries.len() > REVOCATION_IDS_PER_LIST_MAX {
         return Err(TokenError::Invalid(format!(
             "a revocation list carries 1..={REVOCATION_IDS_PER_LIST_MAX} ids, not {}",
@@ -764,7 +773,23 @@ pub fn mint_revocations(authority: &KeyPair, list: &RevocationList) -> Result<Ve
             ],
         ))?;
     }
-    Ok(builder.build(authority)?.to_vec()?)
+    Ok(builder
+        .build_with_rng(authority, biscuit_auth::datalog::SymbolTable::new(), rng)?
+        .to_vec()?)
+}
+
+/// The id that revokes `credential` and every token derived from it: the revocation id of
+/// its authority block, which every attenuated copy carries first.
+pub fn credential_revocation_id(
+    credential: &[u8],
+    root: &PublicKey,
+) -> Result<Vec<u8>, TokenError> {
+    let biscuit = parse(credential, root)?;
+    Ok(biscuit
+        .revocation_identifiers()
+        .into_iter()
+        .next()
+        .expect("a biscuit has an authority block"))
 }
 
 /// Why bytes are not a revocation list from the authority.
@@ -984,6 +1009,39 @@ pub(crate) mod tests {
                 .verify(token, &request(&member, Operation::Sign), NOW_MS)
                 .unwrap();
         }
+    }
+
+    #[test]
+    fn a_credential_revocation_id_revokes_its_access_tokens_and_seeded_lists_replay() {
+        let authority = authority_key(1);
+        let member = peer(1);
+        let credential = credential(&authority, &member, all_rights());
+        let id = credential_revocation_id(&credential, &authority.public()).unwrap();
+        let token = derive_access(
+            &credential,
+            &authority.public(),
+            NOW_S,
+            ACCESS_TTL_S_DEFAULT,
+        )
+        .unwrap();
+        let granted = verifier(&authority)
+            .verify(&token, &request(&member, Operation::Sign), NOW_MS)
+            .unwrap();
+        assert_eq!(granted.revocation_ids.first(), Some(&id));
+        assert!(credential_revocation_id(&credential, &authority_key(2).public()).is_err());
+        let list = RevocationList {
+            sequence: 1,
+            entries: vec![Revoked {
+                id,
+                until_unix_s: NOW_S + 10,
+            }],
+        };
+        let seeded = |seed: u8| rand_chacha::ChaCha8Rng::from_seed([seed; 32]);
+        let minted =
+            |seed: u8| mint_revocations_with_rng(&authority, &list, &mut seeded(seed)).unwrap();
+        assert_eq!(minted(3), minted(3));
+        assert_ne!(minted(3), minted(4));
+        assert_eq!(read_revocations(&minted(3), &authority.public()), Ok(list));
     }
 
     #[test]

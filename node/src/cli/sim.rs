@@ -326,6 +326,10 @@ pub struct RunSummary {
     pub failed_criteria: Vec<String>,
     pub delivery_p99_ms: Option<u64>,
     pub slowest_certification_ms: Option<u64>,
+    /// How long the slowest honest up node waited for the slowest revocation list (runs
+    /// with revocations only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slowest_revocation_ms: Option<u64>,
     pub trace_sha256: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replay: Option<String>,
@@ -351,6 +355,8 @@ pub struct Summary {
     pub criteria: Vec<CriterionCount>,
     pub delivery_p99_ms: MinMedianMax,
     pub slowest_certification_ms: MinMedianMax,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slowest_revocation_ms: Option<MinMedianMax>,
     pub results: Vec<RunSummary>,
 }
 
@@ -375,6 +381,12 @@ impl Summary {
             "  slowest certification: {}\n",
             self.slowest_certification_ms.render()
         ));
+        if let Some(revocation) = &self.slowest_revocation_ms {
+            text.push_str(&format!(
+                "  slowest revocation in force: {}\n",
+                revocation.render()
+            ));
+        }
         for replay in self.results.iter().filter_map(|r| r.replay.as_deref()) {
             text.push_str(&format!("  replay with: {replay}\n"));
         }
@@ -432,6 +444,7 @@ fn sweep(args: &SimArgs, scenario: Scenario, first_seed: u64, runs: u32) -> Resu
                 .collect(),
             delivery_p99_ms: report.figures.delivery_p99_ms,
             slowest_certification_ms: report.slowest_certification_ms(),
+            slowest_revocation_ms: report.slowest_revocation_ms(),
             trace_sha256: report.trace_sha256.clone(),
             replay: (!report.passed).then(|| replay_command(args, seed)),
         };
@@ -470,6 +483,8 @@ fn sweep(args: &SimArgs, scenario: Scenario, first_seed: u64, runs: u32) -> Resu
         slowest_certification_ms: MinMedianMax::of(
             results.iter().map(|r| r.slowest_certification_ms),
         ),
+        slowest_revocation_ms: (!scenario.revocations.is_empty())
+            .then(|| MinMedianMax::of(results.iter().map(|r| r.slowest_revocation_ms))),
         results,
     };
     print!("{}", summary.render());

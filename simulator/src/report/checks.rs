@@ -18,7 +18,7 @@ use x0_core::certify::wire::CertificateMessage;
 
 use super::{
     deciding, nodes_text, short_ballot_id, CertificateFigures, CommitteeCheck, CriterionResult,
-    Figures, NodeEnd, Stats,
+    Figures, NodeEnd, RevocationFigures, Stats,
 };
 use crate::gossip::NodeId;
 use crate::scenario::{BallotExpect, Scenario};
@@ -305,6 +305,65 @@ pub fn privileged_replays_admitted(stats: &Stats) -> CriterionResult {
             format!(
                 "{replays} admitted again: {}",
                 per_node_first_five(&stats.privileged_replays_admitted)
+            )
+        },
+    }
+}
+
+/// `revocations_applied_within_ms`: every revocation list the scenario published is in
+/// force on every honest up node within `within` ms of going out, or of the last heal or
+/// restart before the node took it.
+pub fn revocations_applied_within_ms(
+    revocations: &[RevocationFigures],
+    within: u64,
+) -> CriterionResult {
+    let published: Vec<&RevocationFigures> = revocations.iter().filter(|r| r.published).collect();
+    let late: Vec<String> = published
+        .iter()
+        .filter_map(|r| match r.slowest_ms {
+            Some(ms) if ms <= within => None,
+            Some(ms) => Some(format!("list {}: {ms} ms", r.sequence)),
+            None => Some(format!(
+                "list {}: in force on {} of {} honest up nodes",
+                r.sequence, r.applied_by, r.honest_up
+            )),
+        })
+        .collect();
+    CriterionResult {
+        name: "revocations_applied_within_ms".into(),
+        // Vacuous truth would hide a scenario whose lists never went out.
+        passed: late.is_empty() && !published.is_empty(),
+        detail: if published.is_empty() {
+            "no revocation list went out (its publisher was down, or the scenario has none)".into()
+        } else if late.is_empty() {
+            format!(
+                "{} revocation lists in force on every honest up node within {within} ms",
+                published.len()
+            )
+        } else {
+            first_five(&late)
+        },
+    }
+}
+
+/// `revoked_refused` (an invariant of runs with revocations): once a list is in force on
+/// an honest node, that node admits no privileged message of a node it revokes, across
+/// restarts included (the revoked ids are restored from the store).
+pub fn revoked_refused(stats: &Stats) -> CriterionResult {
+    let admitted: u64 = stats.revoked_admitted.values().sum();
+    let refused: u64 = stats.revoked_refused.values().sum();
+    CriterionResult {
+        name: "revoked_refused".into(),
+        passed: admitted == 0,
+        detail: if admitted == 0 {
+            format!(
+                "no honest node admitted a revoked node's privileged message once the list was in force there ({refused} refused as revoked, on {} nodes)",
+                stats.revoked_refused.len()
+            )
+        } else {
+            format!(
+                "{admitted} admitted after the list: {}",
+                per_node_first_five(&stats.revoked_admitted)
             )
         },
     }

@@ -120,6 +120,10 @@ pub struct Figures {
     /// is penalised) only when the message is invalid in itself, else an Ignore.
     pub auth_admitted: u64,
     pub auth_rejected: BTreeMap<&'static str, u64>,
+    /// Revocation lists honest nodes did not apply, by reason (`revocations_known` for a
+    /// list they held already, as the node's `x0_auth_revocation_lists_total{outcome}`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub revocations_refused: BTreeMap<&'static str, u64>,
     /// What honest nodes' certify cores refused for a bound or a rule (fair shares:
     /// `pending_full`, `proposer_slots_full`), by reason.
     pub certify_dropped: BTreeMap<&'static str, u64>,
@@ -178,6 +182,59 @@ pub struct CertificateFigures {
     pub slowest_ms: Option<u64>,
 }
 
+/// One scenario revocation list and how far it got among the honest nodes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RevocationFigures {
+    pub sequence: u64,
+    pub at_ms: u64,
+    pub publisher: NodeId,
+    pub revoked: Vec<NodeId>,
+    /// Whether the publisher was up to take it (else it never went out).
+    pub published: bool,
+    /// Honest nodes up at the end that hold it in force, of all honest nodes up at the end.
+    pub applied_by: usize,
+    pub honest_up: usize,
+    /// Slowest honest up node, from the list going out (or the last heal or restart
+    /// before the node took it); `None` unless every honest up node took it.
+    pub slowest_ms: Option<u64>,
+}
+
+/// Per scenario revocation list: which honest up nodes put it in force, and how long the
+/// slowest waited, counted as certificates are ([`certificate_figures`]).
+pub(super) fn revocation_figures(stats: &Stats, honest_up: &[&NodeEnd]) -> Vec<RevocationFigures> {
+    stats
+        .revocations
+        .iter()
+        .map(|record| {
+            let applied = stats.revocations_applied.get(&record.sequence);
+            let waited = |node: NodeId| -> Option<u64> {
+                let at = *applied?.get(&node)?;
+                let base = stats
+                    .heals_ms
+                    .iter()
+                    .copied()
+                    .filter(|h| *h <= at)
+                    .fold(record.at_ms, u64::max);
+                Some(at.saturating_sub(base))
+            };
+            let waits: Vec<Option<u64>> = honest_up.iter().map(|n| waited(n.node)).collect();
+            RevocationFigures {
+                sequence: record.sequence,
+                at_ms: record.at_ms,
+                publisher: record.publisher,
+                revoked: record.revoked.clone(),
+                published: record.published,
+                applied_by: waits.iter().filter(|w| w.is_some()).count(),
+                honest_up: honest_up.len(),
+                slowest_ms: waits
+                    .into_iter()
+                    .collect::<Option<Vec<u64>>>()
+                    .and_then(|waits| waits.into_iter().max()),
+            }
+        })
+        .collect()
+}
+
 /// One local ballot as the honest nodes decided it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BallotFigures {
@@ -231,6 +288,7 @@ pub(super) fn figures(stats: &Stats, nodes: &[NodeEnd], sync: bool, duration_ms:
         quiet_delivery_p99_ms: stats.quiet_delivery.quantile_ms(0.99),
         auth_admitted: stats.auth_admitted,
         auth_rejected: stats.auth_rejected.clone(),
+        revocations_refused: stats.revocations_refused.clone(),
         certify_dropped: stats.certify_dropped.clone(),
         auth_attacks_published: stats.auth_attacks.clone(),
         byzantine_privileged_admitted: stats.byzantine_privileged_admitted.values().sum(),

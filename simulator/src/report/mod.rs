@@ -33,7 +33,8 @@ pub mod plots;
 mod text;
 
 pub use figures::{
-    BallotFigures, CertificateFigures, Figures, LatencyHistogram, LATENCY_BUCKETS_MS,
+    BallotFigures, CertificateFigures, Figures, LatencyHistogram, RevocationFigures,
+    LATENCY_BUCKETS_MS,
 };
 pub use plots::{fault_timeline, CertificateSpread, FaultKind, FaultSpan, SPREAD_POINTS_MAX};
 
@@ -93,8 +94,8 @@ pub struct Stats {
     /// Persisted nonces a restarted gate could not hold (beyond its bound).
     pub nonces_not_restored: u64,
     /// Estimated bytes every node put on its links, by class: `probe`, `certify`
-    /// (proposals, shares, certificates), `ballot`, `gossip_control` (IHAVE, IWANT,
-    /// GRAFT, PRUNE, subscriptions) and `sync` (`gossip::size`).
+    /// (proposals, shares, certificates), `ballot`, `revocation`, `gossip_control` (IHAVE,
+    /// IWANT, GRAFT, PRUNE, subscriptions) and `sync` (`gossip::size`).
     pub bytes_sent: BTreeMap<&'static str, u64>,
     /// Sync frames (requests and responses) honest nodes sent, and their bytes on the
     /// wire (frames plus an estimate of each stream's setup).
@@ -124,6 +125,28 @@ pub struct Stats {
     pub ballot_rate_broken: BTreeMap<NodeId, u64>,
     /// Opens honest nodes accepted (stored), in all.
     pub ballot_opens_accepted: u64,
+    /// The scenario's revocation lists as the authority made them.
+    pub revocations: Vec<RevocationRecord>,
+    /// List sequence -> honest node -> virtual time the list was first in force there.
+    pub revocations_applied: BTreeMap<u64, BTreeMap<NodeId, u64>>,
+    /// Revocation lists honest nodes did not apply, by reason (known ones included).
+    pub revocations_refused: BTreeMap<&'static str, u64>,
+    /// Per honest node, privileged messages its gate refused because their token was
+    /// revoked.
+    pub revoked_refused: BTreeMap<NodeId, u64>,
+    /// Invariant: per honest node, privileged messages of a revoked node it admitted after
+    /// the list revoking that node was in force there.
+    pub revoked_admitted: BTreeMap<NodeId, u64>,
+}
+
+/// A scenario revocation list: what it revoked, and whether its publisher was up to take it.
+#[derive(Debug, Clone)]
+pub struct RevocationRecord {
+    pub sequence: u64,
+    pub at_ms: u64,
+    pub publisher: NodeId,
+    pub revoked: Vec<NodeId>,
+    pub published: bool,
 }
 
 /// A scenario ballot's open: its id, or why the opener's book refused it.
@@ -221,6 +244,9 @@ pub struct Report {
     /// Local ballots: the scenario's, then any other an honest node decided.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ballots: Vec<BallotFigures>,
+    /// The scenario's revocation lists and how far each got.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub revocations: Vec<RevocationFigures>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -266,6 +292,7 @@ pub fn build(
         .map(|(id, at, _)| (*id, *at))
         .collect();
     let certificates = figures::certificate_figures(&stats, &all, &honest_up, &proposed);
+    let revocations = figures::revocation_figures(&stats, &honest_up);
 
     let mut criteria = Vec::new();
     let c = &scenario.criteria;
@@ -287,10 +314,16 @@ pub fn build(
     if let Some(within) = c.certified_within_ms {
         criteria.push(checks::certified_within_ms(&stats, &certificates, within));
     }
+    if let Some(within) = c.revocations_applied_within_ms {
+        criteria.push(checks::revocations_applied_within_ms(&revocations, within));
+    }
     // Whatever `[criteria]` says: a token attack that got through is never acceptable.
     criteria.push(checks::byzantine_privileged_admitted(&stats));
     criteria.push(checks::privileged_replays_admitted(&stats));
     criteria.push(checks::certify_state_bounded(scenario, &nodes));
+    if !scenario.revocations.is_empty() {
+        criteria.push(checks::revoked_refused(&stats));
+    }
     let ballots = if scenario.has_ballots() {
         criteria.extend([
             checks::ballot_safety(&stats),
@@ -325,6 +358,7 @@ pub fn build(
         certificate_spread,
         fault_timeline: fault_timeline(scenario),
         ballots,
+        revocations,
     }
 }
 
@@ -333,6 +367,22 @@ impl Report {
     /// the last certificate. `None` when no certificate reached every honest up node.
     pub fn slowest_certification_ms(&self) -> Option<u64> {
         self.certificates.iter().filter_map(|c| c.slowest_ms).max()
+    }
+
+    /// The slowest published revocation list's `slowest_ms`. `None` when no list went
+    /// out or one is not in force on every honest up node.
+    pub fn slowest_revocation_ms(&self) -> Option<u64> {
+        let published: Vec<&RevocationFigures> =
+            self.revocations.iter().filter(|r| r.published).collect();
+        if published.is_empty() {
+            return None;
+        }
+        published
+            .iter()
+            .map(|r| r.slowest_ms)
+            .collect::<Option<Vec<u64>>>()?
+            .into_iter()
+            .max()
     }
 
     /// Names of the criteria that failed, in the scenario's order.

@@ -82,6 +82,13 @@ impl Report {
                 counts(&f.auth_rejected)
             );
         }
+        if !f.revocations_refused.is_empty() {
+            let _ = writeln!(
+                out,
+                "  revocations   lists honest nodes did not apply: {}",
+                counts(&f.revocations_refused)
+            );
+        }
         if !f.auth_attacks_published.is_empty() {
             let sent: Vec<String> = f
                 .auth_attacks_published
@@ -195,6 +202,27 @@ impl Report {
                     );
                 }
             }
+        }
+        for list in &self.revocations {
+            let revoked = nodes_text(&list.revoked);
+            let _ = writeln!(
+                out,
+                "  revocation    list {} at {} ms by node {} revokes {revoked}: {}",
+                list.sequence,
+                list.at_ms,
+                list.publisher,
+                match (list.published, list.slowest_ms) {
+                    (false, _) => "not published (its publisher was down)".to_string(),
+                    (true, Some(ms)) => format!(
+                        "in force on all {} honest up nodes, slowest {ms} ms",
+                        list.honest_up
+                    ),
+                    (true, None) => format!(
+                        "in force on {} of {} honest up nodes",
+                        list.applied_by, list.honest_up
+                    ),
+                }
+            );
         }
         if !self.figures.ballot_refused.is_empty() || !self.figures.ballot_attacks.is_empty() {
             let _ = writeln!(

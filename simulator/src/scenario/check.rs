@@ -5,6 +5,8 @@
 
 use std::path::Path;
 
+use x0_core::auth::token::REVOCATION_IDS_PER_LIST_MAX;
+
 use super::{parse_choice, Behaviour, Fault, Latency, Scenario};
 
 /// Nodes, connections and events a scenario may ask for, at most: a scenario is input,
@@ -27,6 +29,8 @@ pub struct ScenarioError {
 pub const BALLOT_COMMITTEE_MAX: u32 = x0_core::ballot::wire::ELECTORATE_MAX as u32;
 /// Ballots a scenario may schedule, at most.
 pub const BALLOTS_MAX: usize = 64;
+/// Revocation lists a scenario may publish, at most.
+pub const REVOCATIONS_MAX: usize = 64;
 
 impl Scenario {
     pub fn from_file(path: &Path) -> Result<Scenario, ScenarioError> {
@@ -137,6 +141,33 @@ impl Scenario {
                 );
             }
         }
+        if self.revocations.len() > REVOCATIONS_MAX {
+            return err(
+                "revocations",
+                format!("at most {REVOCATIONS_MAX} revocation lists"),
+            );
+        }
+        for (index, revocation) in self.revocations.iter().enumerate() {
+            if revocation.publisher >= n {
+                return err(
+                    &format!("revocations[{index}].publisher"),
+                    format!("node {} is outside 0..{n}", revocation.publisher),
+                );
+            }
+            let revoked = revocation.revoked;
+            let count = u64::from(revoked.last.saturating_sub(revoked.first)) + 1;
+            if revoked.first > revoked.last
+                || revoked.last >= n
+                || count > REVOCATION_IDS_PER_LIST_MAX as u64
+            {
+                return err(
+                    &format!("revocations[{index}].revoked"),
+                    format!(
+                        "must be nodes (0..{n}), first <= last, at most {REVOCATION_IDS_PER_LIST_MAX} (one list's ids)"
+                    ),
+                );
+            }
+        }
         for (index, fault) in self.faults.iter().enumerate() {
             for range in fault.node_ranges() {
                 if range.first > range.last || range.last >= n {
@@ -226,6 +257,21 @@ impl Scenario {
                     format!(
                         "{behaviour:?} needs a seat in the electorate: members must be committee nodes (0..{m})"
                     ),
+                );
+            }
+        }
+        for (index, revocation) in self.revocations.iter().enumerate() {
+            let forger = self.byzantine.iter().find(|group| {
+                group.behaviours.contains(&Behaviour::ForgeTokens)
+                    && revocation
+                        .revoked
+                        .iter()
+                        .any(|node| group.members.contains(node))
+            });
+            if forger.is_some() {
+                return err(
+                    &format!("revocations[{index}].revoked"),
+                    "names a forge_tokens node: its credential is its own, not the authority's, so no list of the authority can revoke it".into(),
                 );
             }
         }

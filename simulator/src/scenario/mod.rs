@@ -58,6 +58,9 @@ pub struct Scenario {
     /// Local (fallback) ballots a member opens, in time order of `at_ms`.
     #[serde(default)]
     pub ballots: Vec<BallotSpec>,
+    /// Revocation lists the network authority publishes, in time order of `at_ms`.
+    #[serde(default)]
+    pub revocations: Vec<RevocationSpec>,
     /// Anti-entropy sync between the nodes.
     #[serde(default)]
     pub sync: SyncSettings,
@@ -241,6 +244,19 @@ pub struct ProposalSpec {
     pub payload: String,
 }
 
+/// A revocation list the network authority signs (`x0 revoke`) and an operator hands to
+/// one node, which applies and publishes it on `/x0/1/revocations`, as
+/// `POST /revocations` does. It revokes the credentials of `revoked`: every access token
+/// derived from them is refused from then on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationSpec {
+    pub at_ms: u64,
+    /// The node the operator hands the list to; if it is down then, nothing is published.
+    pub publisher: u32,
+    pub revoked: NodeRange,
+}
+
 /// Nodes `first..=last`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeRange {
@@ -281,4 +297,7 @@ pub struct Criteria {
     /// Every proposal is certified on every up honest node within this long of being made
     /// (or of the last heal/restart before that, when later).
     pub certified_within_ms: Option<u64>,
+    /// Every revocation list published is in force on every honest up node within this
+    /// long of going out (or of the last heal or restart before the node took it).
+    pub revocations_applied_within_ms: Option<u64>,
 }

@@ -24,11 +24,16 @@ use crate::seals::ModelSeals;
 use rand::Rng;
 use sha2::{Digest, Sha256};
 use x0_core::auth::envelope::Envelope;
-use x0_core::auth::gate::Gate;
+use x0_core::auth::gate::{Gate, Refusal};
 use x0_core::auth::replay::Nonce;
-use x0_core::auth::token::{Grant, Operation, Right, ACCESS_TTL_S_DEFAULT};
+use x0_core::auth::revocations::ListRefusal;
+use x0_core::auth::token::{
+    Grant, Operation, RevocationList, Revoked, Right, ACCESS_TTL_S_DEFAULT,
+};
 use x0_core::ids::PeerKey;
+use x0_core::ids::Verdict;
 use x0_core::known_topics::{KnownTopics, Payload};
+use x0_core::topics;
 
 use super::{peer_key, Sim, Store, ADMISSIONS_TRACKED_MAX, CREDENTIALS_EXPIRE_UNIX_S};
 use crate::crypto::SimSuite;
@@ -67,8 +72,9 @@ impl Store {
 }
 
 impl<S: SimSuite> Sim<S> {
-    /// Starts `node`'s gate from the nonces the node persisted, as the auth actor does (a
-    /// weakened run forgets them, to show that the replay invariant catches it), and
+    /// Starts `node`'s gate from the nonces and revoked ids the node persisted, as the auth
+    /// actor does (a weakened run forgets one or the other, to show that the replay or the
+    /// revocation invariant catches it), and
     /// drops its access token: a new life derives a new one when it first publishes.
     pub(super) fn boot_gate(&mut self, node: NodeId) {
         let clock_ms = self.node_clock_ms(node);
@@ -85,14 +91,16 @@ impl<S: SimSuite> Sim<S> {
             clock_ms,
         );
         let sim = &mut self.nodes[node as usize];
-        if self.weakness != Weakness::NoncesForgotten {
-            let skipped = gate.restore(
-                sim.store.nonces.iter().copied(),
-                std::iter::empty(),
-                clock_ms,
-            );
-            self.stats.nonces_not_restored += skipped as u64;
-        }
+        let nonces = match self.weakness {
+            Weakness::NoncesForgotten => &[][..],
+            _ => &sim.store.nonces[..],
+        };
+        let revoked = match self.weakness {
+            Weakness::RevocationsForgotten => &[][..],
+            _ => &sim.store.revoked[..],
+        };
+        let skipped = gate.restore(nonces.iter().copied(), revoked.iter().cloned(), clock_ms);
+        self.stats.nonces_not_restored += skipped as u64;
         sim.gate = Some(gate);
         sim.access = None;
     }
@@ -204,6 +212,9 @@ impl<S: SimSuite> Sim<S> {
                         .auth_rejected
                         .entry(refusal.reason())
                         .or_insert(0) += 1;
+                    if refusal == Refusal::Revoked {
+                        *self.stats.revoked_refused.entry(node).or_insert(0) += 1;
+                    }
                 }
                 // Reject only what is invalid in itself (the node's auth actor does the
                 // same): a replay or a stale timestamp costs the relay nothing.
@@ -232,6 +243,15 @@ impl<S: SimSuite> Sim<S> {
                     .byzantine_privileged_admitted
                     .entry(node)
                     .or_insert(0) += 1;
+            }
+            let revoked_here = self.revoked_nodes.get(&holder).is_some_and(|sequence| {
+                self.stats
+                    .revocations_applied
+                    .get(sequence)
+                    .is_some_and(|applied| applied.contains_key(&node))
+            });
+            if revoked_here {
+                *self.stats.revoked_admitted.entry(node).or_insert(0) += 1;
             }
             // One envelope is one message however many gossip messages carry it: it is
             // named by its holder and nonce.
@@ -279,6 +299,101 @@ impl<S: SimSuite> Sim<S> {
                 sequence: u64::from_be_bytes(nonce[..8].try_into().expect("16 bytes")),
             };
             self.admissions.remove(node as usize, &envelope);
+        }
+    }
+
+    /// The auth actor's revocation path: a list from the network authority is read, what
+    /// it adds is written to the store, and only then put in force in the gate (a list
+    /// applied but not written would be forgotten by a restart, and re-admit the member).
+    /// The verdict is the REJECT/IGNORE table's: a list that does not read is invalid in
+    /// itself; a known one or a full set depends on this node.
+    pub(super) fn take_revocations(&mut self, node: NodeId, data: &[u8], clock_ms: u64) -> Verdict {
+        let honest = self.nodes[node as usize].byzantine.is_empty();
+        let refused = |stats: &mut crate::report::Stats, refusal: ListRefusal| {
+            if honest {
+                *stats
+                    .revocations_refused
+                    .entry(refusal.reason())
+                    .or_insert(0) += 1;
+            }
+            refusal.verdict()
+        };
+        let list = match <S::Tokens as SimTokens>::read_revocations(&self.authority, data) {
+            Ok(list) => list,
+            Err(error) => return refused(&mut self.stats, ListRefusal::Read(error)),
+        };
+        let sim = &mut self.nodes[node as usize];
+        let gate = sim.gate.as_mut().expect("an up node has its gate");
+        let plan = match gate.plan_revocations(&list, clock_ms) {
+            Ok(plan) => plan,
+            Err(refusal) => return refused(&mut self.stats, refusal),
+        };
+        sim.store.revoked.extend(plan.added.iter().cloned());
+        gate.apply_revocations(&plan);
+        if honest {
+            let now_ms = self.engine.now_ms();
+            self.stats
+                .revocations_applied
+                .entry(list.sequence)
+                .or_default()
+                .entry(node)
+                .or_insert(now_ms);
+        }
+        Verdict::Accept
+    }
+
+    /// The scenario's revocation list `index`: the authority revokes the credentials of
+    /// its nodes (until they would have expired anyway), and the operator hands the list
+    /// to its publisher, which applies it and publishes it, as `POST /revocations` does.
+    pub(super) fn revoke(&mut self, index: usize, now_ms: u64) {
+        let spec = self.scenario.revocations[index].clone();
+        let sequence = index as u64 + 1;
+        let list = RevocationList {
+            sequence,
+            entries: spec
+                .revoked
+                .iter()
+                .map(|node| Revoked {
+                    id: <S::Tokens as SimTokens>::revocation_id(
+                        &self.authority,
+                        &self.nodes[node as usize].credential,
+                    ),
+                    until_unix_s: CREDENTIALS_EXPIRE_UNIX_S,
+                })
+                .collect(),
+        };
+        let mut entropy = Sha256::new();
+        entropy.update(b"x0/sim/revocation-entropy");
+        entropy.update(self.seed.to_be_bytes());
+        entropy.update(sequence.to_be_bytes());
+        let bytes = <S::Tokens as SimTokens>::mint_revocations(
+            &self.authority,
+            &list,
+            entropy.finalize().into(),
+        );
+        for node in spec.revoked.iter() {
+            self.revoked_nodes.entry(node).or_insert(sequence);
+        }
+        let publisher = spec.publisher;
+        let up = self.nodes[publisher as usize].up;
+        self.stats
+            .revocations
+            .push(crate::report::RevocationRecord {
+                sequence,
+                at_ms: now_ms,
+                publisher,
+                revoked: spec.revoked.iter().collect(),
+                published: up,
+            });
+        self.trace(format_args!("revoke {sequence} at {publisher} up {up}"));
+        if !up {
+            return;
+        }
+        let clock_ms = self.node_clock_ms(publisher);
+        // The publisher's own verdict decides, as the node's HTTP handler answers: a list
+        // adding nothing new there is not published again.
+        if self.take_revocations(publisher, &bytes, clock_ms) == Verdict::Accept {
+            self.publish(publisher, topics::REVOCATIONS, bytes);
         }
     }
 }

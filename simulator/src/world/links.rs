@@ -116,6 +116,7 @@ impl<S: SimSuite> Sim<S> {
                 match message.topic {
                     topics::PROBE => "probe",
                     topics::BALLOTS => "ballot",
+                    topics::REVOCATIONS => "revocation",
                     _ => "certify",
                 }
             }

@@ -31,7 +31,7 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 use x0_core::auth::gate::{is_privileged, Gate, GateConfig};
 use x0_core::auth::replay::Nonce;
-use x0_core::auth::token::{VerifierConfig, CREDENTIAL_TTL_S_DEFAULT};
+use x0_core::auth::token::{Revoked, VerifierConfig, CREDENTIAL_TTL_S_DEFAULT};
 use x0_core::ballot::book::{BallotBook, BallotConfig};
 use x0_core::ballot::wire::{Attestation, BallotId};
 use x0_core::certify::committee::Committee;
@@ -133,6 +133,10 @@ enum Event {
     OpenBallot {
         index: usize,
     },
+    /// The authority's revocation list `index` is handed to its publisher.
+    Revoke {
+        index: usize,
+    },
     /// A member votes on a ballot it has seen (as its behaviour says).
     Vote {
         node: NodeId,
@@ -187,6 +191,8 @@ struct Store {
     ballots: BallotStore,
     /// The sync archive as the node's journal keeps it (sync runs only).
     sync: sync_shell::SyncJournal,
+    /// Revoked token ids the gate took from lists, written before they are in force.
+    revoked: Vec<Revoked>,
 }
 
 type Authority<S> = <<S as SimSuite>::Tokens as SimTokens>::Authority;
@@ -317,6 +323,8 @@ pub struct Sim<S: SimSuite> {
     ballot_verified: BTreeMap<[u8; 32], Result<x0_core::ballot::rules::Outcome, String>>,
     /// The sync core's and archive's configuration, when the scenario runs sync.
     sync_config: Option<(SyncConfig, ArchiveConfig)>,
+    /// Nodes a scenario revocation list revoked, with that list's sequence.
+    revoked_nodes: BTreeMap<NodeId, u64>,
     losses: Vec<LossRule>,
     gossip_config: GossipConfig,
     /// Every node's seen cache, one column each.
@@ -446,11 +454,14 @@ impl<S: SimSuite> Sim<S> {
                 .collect(),
             quiet_probes: BTreeSet::new(),
             partitions: None,
-            topics: if scenario.has_ballots() {
-                TOPICS.iter().copied().chain([topics::BALLOTS]).collect()
-            } else {
-                TOPICS.to_vec()
-            },
+            // A topic joins only where the scenario uses it: a run without ballots or
+            // revocations draws the same randomness as before they existed.
+            topics: TOPICS
+                .iter()
+                .copied()
+                .chain(scenario.has_ballots().then_some(topics::BALLOTS))
+                .chain((!scenario.revocations.is_empty()).then_some(topics::REVOCATIONS))
+                .collect(),
             ballot_keys: scenario.has_ballots().then(|| KeyTable::new(seed, n)),
             ballot_config: BallotConfig::default(),
             members: {
@@ -460,6 +471,7 @@ impl<S: SimSuite> Sim<S> {
             },
             ballot_ids: BTreeMap::new(),
             ballot_verified: BTreeMap::new(),
+            revoked_nodes: BTreeMap::new(),
             sync_config: scenario.sync.enabled.then(|| {
                 let archive = ArchiveConfig {
                     envelope_hold_ms: GateConfig::default().lifetime_ms,
@@ -607,6 +619,10 @@ impl<S: SimSuite> Sim<S> {
             let at = self.scenario.ballots[index].at_ms;
             self.schedule(at, Event::OpenBallot { index });
         }
+        for index in 0..self.scenario.revocations.len() {
+            let at = self.scenario.revocations[index].at_ms;
+            self.schedule(at, Event::Revoke { index });
+        }
         let end_ms = self.scenario.duration_ms;
         let mut reported_s = 0;
         while let Some((now_ms, (life, event))) = self.engine.next_event() {
@@ -733,6 +749,7 @@ impl<S: SimSuite> Sim<S> {
                 }
             }
             Event::OpenBallot { index } => self.open_ballot(index, now_ms),
+            Event::Revoke { index } => self.revoke(index, now_ms),
             Event::Vote { node, ballot } => {
                 if self.timer_alive(node, life) {
                     self.vote(node, ballot);
@@ -802,6 +819,11 @@ impl<S: SimSuite> Sim<S> {
         }
         if message.topic == topics::BALLOTS {
             self.validate_ballot(node, &message, origin, clock, Some(item_from));
+            return;
+        }
+        if message.topic == topics::REVOCATIONS {
+            let verdict = self.take_revocations(node, &message.data, clock);
+            self.report(node, origin, verdict);
             return;
         }
         let author = peer_key(message.id.author);

@@ -319,6 +319,11 @@ impl<S: SimSuite> Sim<S> {
             self.validate_ballot(node, &message, origin, clock, None);
             return;
         }
+        if topic == topics::REVOCATIONS {
+            let verdict = self.take_revocations(node, &message.data, clock);
+            self.report(node, origin, verdict);
+            return;
+        }
         self.validate_certify(node, &message, origin, &from, is_privileged(topic), clock);
     }
 
