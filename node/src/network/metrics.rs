@@ -115,7 +115,7 @@ impl NetworkMetrics {
         );
         registry.register(
             "sync_transport_dropped",
-            "Sync requests or answers the network shell dropped (tables or mailbox full), by reason",
+            "Sync requests or answers the network shell dropped, by reason: inbound_full, mailbox_full, inbound_failed, inbound_abandoned (a request whose answer never came, freed once libp2p timed it out)",
             metrics.sync_dropped.clone(),
         );
         metrics

@@ -359,6 +359,15 @@ impl SwarmTask {
                     },
                 ..
             } => {
+                // A channel whose answer never came (a `SyncRespond` dropped on a full
+                // command queue) closes when libp2p times the request out: its slot is
+                // freed here, or the table would fill and refuse every peer for good.
+                let held = self.sync_inbound.len();
+                self.sync_inbound
+                    .retain(|_, (_, channel)| channel.is_open());
+                for _ in self.sync_inbound.len()..held {
+                    self.metrics.drop_sync("inbound_abandoned");
+                }
                 let from_peer = self
                     .sync_inbound
                     .values()
