@@ -6,7 +6,7 @@
 mod common;
 use common::scenario;
 use x0_simulator::model_crypto::Weakness;
-use x0_simulator::scenario::{Fault, NodeRange};
+use x0_simulator::scenario::{Behaviour, Byzantine, Fault, NodeRange};
 use x0_simulator::{Report, World};
 
 fn failed(report: &Report) -> Vec<String> {
@@ -137,6 +137,37 @@ fn a_restarted_gate_that_forgets_its_revocations_fails_the_invariant() {
         failures.iter().any(|f| f.starts_with("revoked_refused")),
         "a gate without its revocations must fail revoked_refused, failed: {failures:?}"
     );
+}
+
+/// Forgers publish lists signed by their own authority that revoke the whole committee,
+/// by gossip and to sync peers: honest nodes refuse every one as invalid in itself, and
+/// the committee keeps certifying.
+#[test]
+fn forged_revocation_lists_revoke_nobody() {
+    let mut scenario = scenario("sync-revocation-missed");
+    scenario.byzantine.push(Byzantine {
+        members: NodeRange {
+            first: 40,
+            last: 41,
+        },
+        behaviours: vec![Behaviour::ForgeTokens],
+        target: None,
+    });
+    let report = World::new(scenario.clone(), scenario.seed).run();
+    assert!(report.passed, "{:?}", failed(&report));
+    let forged = report
+        .figures
+        .auth_attacks_published
+        .get("forged_revocations");
+    assert!(forged.is_some_and(|n| *n > 10), "{forged:?}");
+    let refused = report
+        .figures
+        .revocations_refused
+        .get("revocations_signature");
+    assert!(refused.is_some_and(|n| *n > 0), "{refused:?}");
+    // The authority's list is in force on all 58 honest nodes, and no forged one is
+    // anywhere: the committee's proposals still certified (the report passed).
+    assert_eq!(report.revocations[0].applied_by, 58);
 }
 
 #[test]

@@ -13,6 +13,7 @@ use std::rc::Rc;
 use crate::seals::ModelSeals;
 use rand::Rng;
 use x0_core::auth::envelope::{Envelope, Sealed};
+use x0_core::auth::token::{RevocationList, Revoked};
 use x0_core::certify::proposal::{Proposal, ProposalId};
 use x0_core::certify::scheme::{signing_message, MemberIndex};
 use x0_core::certify::threshold::ChangeClass;
@@ -23,6 +24,7 @@ use super::{peer_key, Event, Sim};
 use crate::crypto::SimSuite;
 use crate::gossip::{GossipMessage, NodeId, Rpc};
 use crate::scenario::Behaviour;
+use crate::tokens::SimTokens;
 
 /// Nodes that never sign nor forward: withholders, and Sybils.
 pub(super) fn withholds(byzantine: &BTreeSet<Behaviour>) -> bool {
@@ -32,6 +34,8 @@ pub(super) fn withholds(byzantine: &BTreeSet<Behaviour>) -> bool {
 /// Messages a replaying Byzantine node keeps, and how often Byzantine timers fire.
 const REPLAY_MAX: usize = 64;
 const MISBEHAVE_INTERVAL_MS: u64 = 500;
+/// A forger in a run with revocations publishes a forged list this often.
+const FORGED_LIST_INTERVAL_MS: u64 = 5_000;
 /// Garbage messages a flooding node publishes per timer.
 const FLOOD_BURST: usize = 20;
 /// Valid shares over random ids a `share_flood` member publishes per timer.
@@ -84,6 +88,11 @@ impl<S: SimSuite> Sim<S> {
         }
         if behaviours.contains(&Behaviour::ForgeTokens) {
             self.publish_beyond_rights(node);
+            let window_started = now_ms / FORGED_LIST_INTERVAL_MS
+                != now_ms.saturating_sub(MISBEHAVE_INTERVAL_MS) / FORGED_LIST_INTERVAL_MS;
+            if self.topics.contains(&topics::REVOCATIONS) && window_started {
+                self.publish_forged_revocations(node, now_ms);
+            }
         }
         if behaviours.contains(&Behaviour::ReplayPrivileged) {
             self.replay_privileged(node, now_ms);
@@ -252,6 +261,33 @@ impl<S: SimSuite> Sim<S> {
             self.stats.count_attack("forged_shares", 1);
             self.publish_sealed(node, topics::SHARES, &message.encode());
         }
+    }
+
+    /// A forger in a run with revocations: a list revoking every committee member but
+    /// itself, signed by its own authority (the ids are public: every token names them),
+    /// so that honest nodes would cut the committee off if they took it.
+    fn publish_forged_revocations(&mut self, node: NodeId, now_ms: u64) {
+        let entries = (0..self.committee.size() as NodeId)
+            .filter(|member| *member != node && !self.forgers.contains_key(member))
+            .map(|member| Revoked {
+                id: <S::Tokens as SimTokens>::revocation_id(
+                    &self.authority,
+                    &self.nodes[member as usize].credential,
+                ),
+                until_unix_s: super::CREDENTIALS_EXPIRE_UNIX_S,
+            })
+            .collect();
+        let list = RevocationList {
+            sequence: now_ms,
+            entries,
+        };
+        let forger = &self.forgers[&node];
+        let mut entropy = [0u8; 32];
+        entropy[..8].copy_from_slice(&now_ms.to_be_bytes());
+        entropy[8..12].copy_from_slice(&node.to_be_bytes());
+        let bytes = <S::Tokens as SimTokens>::mint_revocations(forger, &list, entropy);
+        self.stats.count_attack("forged_revocations", 1);
+        self.publish(node, topics::REVOCATIONS, bytes);
     }
 
     /// One timer of a `replay_privileged` node: one captured token presented in an
