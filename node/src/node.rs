@@ -81,6 +81,11 @@ impl Node {
         if !lifecycle.previous_stop_clean {
             tracing::warn!(data_dir = %data_dir.display(), "the previous run on this data dir did not stop cleanly");
         }
+        if !config.sync.enabled && config.certify.republish_window_ms == 0 {
+            tracing::warn!(
+                "sync.enabled = false and certify.republish_window_ms = 0: a certificate formed while this node was cut off or down never reaches it; set certify.republish_window_ms (e.g. 3600000) or enable sync"
+            );
+        }
         let mut registry = Registry::default();
 
         // Network: actor first, then the task that owns the swarm.

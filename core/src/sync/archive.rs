@@ -72,6 +72,11 @@ pub enum NotArchived {
     /// so a node that missed one gets the next by gossip; serving it would only hand
     /// peers what they refuse as stale. Not a drop: nothing is counted.
     ShortLived,
+    /// A proposal envelope or share whose proposal's certificate is held here: peers
+    /// need the certificate, not this. Kept, it would make this node's digest differ
+    /// from every node that ignored the late share, and sync would fetch it over and
+    /// over only to have it refused. Not a drop: nothing is counted.
+    Superseded,
 }
 
 impl NotArchived {
@@ -80,6 +85,7 @@ impl NotArchived {
             NotArchived::Full => "archive_full",
             NotArchived::TooLarge => "archive_too_large",
             NotArchived::ShortLived => "archive_short_lived",
+            NotArchived::Superseded => "archive_superseded",
         }
     }
 }
@@ -149,12 +155,16 @@ impl Archive {
         if self.items.contains_key(&key) {
             return Ok((key, false));
         }
+        let proposal = proposal_of(&item);
+        if proposal.is_some_and(|id| self.items.contains_key(&ItemKey::certificate_of(&id))) {
+            return Err(NotArchived::Superseded);
+        }
         let used = &mut self.bytes[item.kind.index()];
         if *used + item.bytes.len() > self.config.kind_bytes_max() {
             return Err(NotArchived::Full);
         }
         *used += item.bytes.len();
-        if let Some(id) = proposal_of(&item) {
+        if let Some(id) = proposal {
             self.by_proposal.entry(id).or_default().insert(key);
         }
         self.expiries.insert((expires_ms, key));
@@ -421,9 +431,36 @@ mod tests {
         assert_eq!(archive.len(), 3);
         // Gone from the expiry walk too, and a second call finds nothing.
         assert!(archive.supersede(&a.id()).is_empty());
+        // Once a's certificate is held, a late share of a is not kept; b's still are.
+        let certificate = crate::certify::wire::CertificateMessage {
+            proposal: a.clone(),
+            signers: vec![0, 1],
+            signature: [7; crate::certify::scheme::SIGNATURE_BYTES],
+        };
+        let certificate = Item {
+            kind: Kind::Certificate,
+            bytes: certificate.encode(),
+        };
+        let (certificate_key, _) = archive.insert(certificate, 500).unwrap();
+        assert_eq!(certificate_key, ItemKey::certificate_of(&a.id()));
+        let late = |p: &Proposal, nonce: u8| {
+            sealed(
+                Kind::Share,
+                crate::topics::SHARES,
+                nonce,
+                &share(p.id(), 2).encode(),
+            )
+        };
+        assert_eq!(
+            archive.insert(late(&a, 30), 500),
+            Err(NotArchived::Superseded)
+        );
+        let (late_b, new) = archive.insert(late(&b, 31), 500).unwrap();
+        assert!(new);
         let mut expired = archive.expire(u64::MAX);
         expired.sort();
         let mut rest = of_b.clone();
+        rest.extend([late_b, certificate_key]);
         rest.sort();
         assert_eq!(expired, rest);
         assert_eq!(archive.bytes(Kind::Share), 0);

@@ -137,7 +137,7 @@ impl SyncHost {
                 }
             }
             Err(refused) => {
-                if refused != NotArchived::ShortLived {
+                if !matches!(refused, NotArchived::ShortLived | NotArchived::Superseded) {
                     effects.dropped(refused.what());
                 }
                 self.core.on_forgotten(&key);

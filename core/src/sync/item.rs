@@ -128,20 +128,26 @@ impl ItemKey {
     /// The key of `bytes` as an item of `kind`: the hash of the bytes, or for a
     /// certificate that decodes, of the proposal it certifies.
     pub fn of(kind: Kind, bytes: &[u8]) -> ItemKey {
-        let mut hasher = Sha256::new();
-        match certified_proposal(kind, bytes) {
-            Some(id) => {
-                hasher.update(DOMAIN_CERTIFIED);
-                hasher.update(id.0);
-            }
-            None => {
-                hasher.update(DOMAIN);
-                hasher.update([kind.code()]);
-                hasher.update(bytes);
-            }
+        if let Some(id) = certified_proposal(kind, bytes) {
+            return ItemKey::certificate_of(&id);
         }
+        let mut hasher = Sha256::new();
+        hasher.update(DOMAIN);
+        hasher.update([kind.code()]);
+        hasher.update(bytes);
         ItemKey {
             kind,
+            hash: hasher.finalize().into(),
+        }
+    }
+
+    /// The key of any certificate of `proposal`.
+    pub fn certificate_of(proposal: &ProposalId) -> ItemKey {
+        let mut hasher = Sha256::new();
+        hasher.update(DOMAIN_CERTIFIED);
+        hasher.update(proposal.0);
+        ItemKey {
+            kind: Kind::Certificate,
             hash: hasher.finalize().into(),
         }
     }

@@ -215,7 +215,8 @@ pub struct CommitteeSpec {
     #[serde(default)]
     pub certified_max: Option<usize>,
     /// How long t+1 members republish each certificate (`certify.republish_window_ms`;
-    /// default 3,600,000; 0: never).
+    /// 0: never). Default as the node's: 0 with sync on, else 3,600,000 (the node's
+    /// recommendation without sync).
     #[serde(default)]
     pub republish_window_ms: Option<u64>,
 }
