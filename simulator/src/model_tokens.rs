@@ -455,7 +455,12 @@ impl SimTokens for ModelTokens {
         if entries.is_empty() {
             return Err(RevocationError::Malformed);
         }
+        // As biscuit's datalog: repeated facts are one fact, and an integer is an i64.
+        if sequence > i64::MAX as u64 {
+            return Err(RevocationError::Malformed);
+        }
         entries.sort();
+        entries.dedup();
         Ok(RevocationList { sequence, entries })
     }
 }

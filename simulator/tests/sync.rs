@@ -6,7 +6,7 @@
 mod common;
 use common::scenario;
 use x0_simulator::model_crypto::Weakness;
-use x0_simulator::scenario::{Behaviour, Byzantine, Fault, NodeRange};
+use x0_simulator::scenario::{Behaviour, Byzantine, Fault, NodeRange, RevocationSpec};
 use x0_simulator::{Report, World};
 
 fn failed(report: &Report) -> Vec<String> {
@@ -168,6 +168,30 @@ fn forged_revocation_lists_revoke_nobody() {
     // The authority's list is in force on all 58 honest nodes, and no forged one is
     // anywhere: the committee's proposals still certified (the report passed).
     assert_eq!(report.revocations[0].applied_by, 58);
+}
+
+/// A second list revoking more (8 and 9) while the same nodes are down, and a third that
+/// adds nothing where it is handed in. A node that took the second list first ignores the
+/// first as known, yet holds it in force: lists count by their ids. The third is not
+/// published, and so not judged.
+#[test]
+fn overlapping_revocation_lists_are_in_force_by_their_ids() {
+    let mut scenario = scenario("sync-revocation-missed");
+    let list = |at_ms: u64, publisher: u32, first: u32| RevocationSpec {
+        at_ms,
+        publisher,
+        revoked: NodeRange { first, last: 9 },
+    };
+    scenario.revocations.push(list(20_000, 31, 8));
+    scenario.revocations.push(list(25_000, 32, 9));
+    let report = World::new(scenario.clone(), scenario.seed).run();
+    assert!(report.passed, "{:?}", failed(&report));
+    let published: Vec<(u64, bool, usize)> = report
+        .revocations
+        .iter()
+        .map(|r| (r.sequence, r.published, r.applied_by))
+        .collect();
+    assert_eq!(published, vec![(1, true, 60), (2, true, 60), (3, false, 0)]);
 }
 
 #[test]

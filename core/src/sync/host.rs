@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::archive::{Archive, ArchiveConfig, NotArchived};
 use super::item::{certified_proposal, Item, ItemKey, Kind};
 use super::machine::{Action, DeliveryId, SyncConfig, SyncCore};
+use crate::auth::revocations::ListRefusal;
 use crate::certify::proposal::ProposalId;
 use crate::ids::{PeerKey, Verdict};
 
@@ -84,6 +85,7 @@ impl SyncHost {
             certified.extend(certified_proposal(item.kind, &item.bytes));
             match self.archive.insert_until(item, expires_ms) {
                 Ok(_) => self.core.on_held(key, &mut actions),
+                Err(NotArchived::ShortLived | NotArchived::Superseded) => {}
                 Err(refused) => effects.dropped(refused.what()),
             }
         }
@@ -276,7 +278,15 @@ impl SyncHost {
         let mut actions = Vec::new();
         self.core
             .on_verdict(delivery, verdict, now_ms, &mut actions);
-        if let (Verdict::Accept, Some(item)) = (verdict, item) {
+        // A revocation list this node holds in force already is still the authority's
+        // (it read and verified): kept, or this node's digest would differ from its
+        // peers' and it would fetch the list again each time its refusal lapsed.
+        let known_list = kind == Some(Kind::RevocationList)
+            && verdict
+                == Verdict::Ignore {
+                    reason: ListRefusal::Known.reason(),
+                };
+        if let (true, Some(item)) = (verdict == Verdict::Accept || known_list, item) {
             self.hold(item, now_ms, effects, &mut actions);
         }
         self.carry_out(actions, now_ms, effects);

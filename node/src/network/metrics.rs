@@ -115,7 +115,7 @@ impl NetworkMetrics {
         );
         registry.register(
             "sync_transport_dropped",
-            "Sync requests or answers the network shell dropped, by reason: inbound_full, mailbox_full, inbound_failed, inbound_abandoned (a request whose answer never came, freed once libp2p timed it out)",
+            "Sync requests or answers the network shell dropped, by reason: inbound_full, mailbox_full, inbound_failed, inbound_abandoned (a request whose answer never came, freed once libp2p closed its channel: timed out, which also counts inbound_failed, or its peer gone)",
             metrics.sync_dropped.clone(),
         );
         metrics

@@ -244,11 +244,13 @@ impl<S: SimSuite> Sim<S> {
                     .entry(node)
                     .or_insert(0) += 1;
             }
-            let revoked_here = self.revoked_nodes.get(&holder).is_some_and(|sequence| {
-                self.stats
-                    .revocations_applied
-                    .get(sequence)
-                    .is_some_and(|applied| applied.contains_key(&node))
+            let revoked_here = self.revoked_nodes.get(&holder).is_some_and(|sequences| {
+                sequences.iter().any(|sequence| {
+                    self.stats
+                        .revocations_applied
+                        .get(sequence)
+                        .is_some_and(|applied| applied.contains_key(&node))
+                })
             });
             if revoked_here {
                 *self.stats.revoked_admitted.entry(node).or_insert(0) += 1;
@@ -330,16 +332,32 @@ impl<S: SimSuite> Sim<S> {
         };
         sim.store.revoked.extend(plan.added.iter().cloned());
         gate.apply_revocations(&plan);
-        if honest {
-            let now_ms = self.engine.now_ms();
-            self.stats
-                .revocations_applied
-                .entry(list.sequence)
-                .or_default()
-                .entry(node)
-                .or_insert(now_ms);
-        }
+        self.note_lists_in_force(node);
         Verdict::Accept
+    }
+
+    /// Records, for an honest up node, each published scenario list whose ids are all in
+    /// force in its gate now (by the ids, not by the list: a node that took a larger list
+    /// first holds a smaller one in force while ignoring it as known).
+    fn note_lists_in_force(&mut self, node: NodeId) {
+        let sim = &self.nodes[node as usize];
+        let (true, Some(gate)) = (sim.byzantine.is_empty(), sim.gate.as_ref()) else {
+            return;
+        };
+        let now_ms = self.engine.now_ms();
+        for (sequence, ids) in &self.revocation_lists {
+            let in_force = ids
+                .iter()
+                .all(|id| gate.revocations().is_revoked(std::slice::from_ref(id)));
+            if in_force {
+                self.stats
+                    .revocations_applied
+                    .entry(*sequence)
+                    .or_default()
+                    .entry(node)
+                    .or_insert(now_ms);
+            }
+        }
     }
 
     /// The scenario's revocation list `index`: the authority revokes the credentials of
@@ -371,11 +389,13 @@ impl<S: SimSuite> Sim<S> {
             &list,
             entropy.finalize().into(),
         );
-        for node in spec.revoked.iter() {
-            self.revoked_nodes.entry(node).or_insert(sequence);
-        }
         let publisher = spec.publisher;
-        let up = self.nodes[publisher as usize].up;
+        // The publisher's own verdict decides, as the node's HTTP handler answers: a list
+        // adding nothing new there (or a publisher that is down) publishes nothing.
+        let published = self.nodes[publisher as usize].up && {
+            let clock_ms = self.node_clock_ms(publisher);
+            self.take_revocations(publisher, &bytes, clock_ms) == Verdict::Accept
+        };
         self.stats
             .revocations
             .push(crate::report::RevocationRecord {
@@ -383,17 +403,25 @@ impl<S: SimSuite> Sim<S> {
                 at_ms: now_ms,
                 publisher,
                 revoked: spec.revoked.iter().collect(),
-                published: up,
+                published,
             });
-        self.trace(format_args!("revoke {sequence} at {publisher} up {up}"));
-        if !up {
+        self.trace(format_args!(
+            "revoke {sequence} at {publisher} published {published}"
+        ));
+        if !published {
             return;
         }
-        let clock_ms = self.node_clock_ms(publisher);
-        // The publisher's own verdict decides, as the node's HTTP handler answers: a list
-        // adding nothing new there is not published again.
-        if self.take_revocations(publisher, &bytes, clock_ms) == Verdict::Accept {
-            self.publish(publisher, topics::REVOCATIONS, bytes);
+        for node in spec.revoked.iter() {
+            self.revoked_nodes.entry(node).or_default().insert(sequence);
         }
+        let ids = list.entries.into_iter().map(|entry| entry.id).collect();
+        self.revocation_lists.push((sequence, ids));
+        // Nodes that hold these ids in force already (from a larger list) count now.
+        for node in 0..self.nodes.len() as NodeId {
+            if self.nodes[node as usize].up {
+                self.note_lists_in_force(node);
+            }
+        }
+        self.publish(publisher, topics::REVOCATIONS, bytes);
     }
 }

@@ -13,7 +13,7 @@ use std::rc::Rc;
 use crate::seals::ModelSeals;
 use rand::Rng;
 use x0_core::auth::envelope::{Envelope, Sealed};
-use x0_core::auth::token::{RevocationList, Revoked};
+use x0_core::auth::token::{RevocationList, Revoked, REVOCATION_IDS_PER_LIST_MAX};
 use x0_core::certify::proposal::{Proposal, ProposalId};
 use x0_core::certify::scheme::{signing_message, MemberIndex};
 use x0_core::certify::threshold::ChangeClass;
@@ -264,11 +264,12 @@ impl<S: SimSuite> Sim<S> {
     }
 
     /// A forger in a run with revocations: a list revoking every committee member but
-    /// itself, signed by its own authority (the ids are public: every token names them),
+    /// itself (as many as one list holds), signed by its own authority (the ids are public: every token names them),
     /// so that honest nodes would cut the committee off if they took it.
     fn publish_forged_revocations(&mut self, node: NodeId, now_ms: u64) {
-        let entries = (0..self.committee.size() as NodeId)
+        let entries: Vec<Revoked> = (0..self.committee.size() as NodeId)
             .filter(|member| *member != node && !self.forgers.contains_key(member))
+            .take(REVOCATION_IDS_PER_LIST_MAX)
             .map(|member| Revoked {
                 id: <S::Tokens as SimTokens>::revocation_id(
                     &self.authority,
@@ -277,6 +278,9 @@ impl<S: SimSuite> Sim<S> {
                 until_unix_s: super::CREDENTIALS_EXPIRE_UNIX_S,
             })
             .collect();
+        if entries.is_empty() {
+            return;
+        }
         let list = RevocationList {
             sequence: now_ms,
             entries,

@@ -323,8 +323,10 @@ pub struct Sim<S: SimSuite> {
     ballot_verified: BTreeMap<[u8; 32], Result<x0_core::ballot::rules::Outcome, String>>,
     /// The sync core's and archive's configuration, when the scenario runs sync.
     sync_config: Option<(SyncConfig, ArchiveConfig)>,
-    /// Nodes a scenario revocation list revoked, with that list's sequence.
-    revoked_nodes: BTreeMap<NodeId, u64>,
+    /// Nodes a published scenario revocation list revoked, with those lists' sequences.
+    revoked_nodes: BTreeMap<NodeId, BTreeSet<u64>>,
+    /// The published scenario lists: sequence and the ids each revokes.
+    revocation_lists: Vec<(u64, Vec<Vec<u8>>)>,
     losses: Vec<LossRule>,
     gossip_config: GossipConfig,
     /// Every node's seen cache, one column each.
@@ -390,8 +392,9 @@ impl<S: SimSuite> Sim<S> {
             proposal_age_ms_max: 3_600_000,
             retry_queue_max: 256,
             republish_interval_ms: 60_000,
-            // As the node: sync recovers certificates, so republishing is on only
-            // without it (docs/BENCHMARKS.md, issue 19).
+            // Sync recovers certificates, so with it nobody republishes (the node's
+            // default); without it a scenario keeps the window a node without sync is
+            // told to set, so files written before sync replay (docs/BENCHMARKS.md).
             republish_window_ms: scenario
                 .committee
                 .republish_window_ms
@@ -477,6 +480,7 @@ impl<S: SimSuite> Sim<S> {
             ballot_ids: BTreeMap::new(),
             ballot_verified: BTreeMap::new(),
             revoked_nodes: BTreeMap::new(),
+            revocation_lists: Vec::new(),
             sync_config: scenario.sync.enabled.then(|| {
                 let archive = ArchiveConfig {
                     envelope_hold_ms: GateConfig::default().lifetime_ms,
