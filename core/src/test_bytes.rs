@@ -72,3 +72,17 @@ impl crate::ids::NodeSigner for TestSigner {
         self.signing.sign(message).to_bytes().to_vec()
     }
 }
+
+/// A well-formed proposal of epoch 1 on `slot`, stamped `timestamp_unix_ms`: the sync
+/// tests' stand-in for what a member proposes.
+pub fn proposal(slot: &str, timestamp_unix_ms: u64) -> crate::certify::proposal::Proposal {
+    crate::certify::proposal::Proposal {
+        epoch: 1,
+        slot: slot.to_string(),
+        payload: b"9".to_vec(),
+        affected_ppm: 100_000,
+        proposer: vec![1; 38],
+        nonce: [2; 16],
+        timestamp_unix_ms,
+    }
+}

@@ -94,6 +94,8 @@ impl NotArchived {
 struct Kept {
     bytes: Vec<u8>,
     expires_ms: u64,
+    /// The proposal a proposal envelope or share belongs to (its `by_proposal` entry).
+    proposal: Option<ProposalId>,
 }
 
 /// Item bytes by key, with their expiry.
@@ -173,6 +175,7 @@ impl Archive {
             Kept {
                 bytes: item.bytes,
                 expires_ms,
+                proposal,
             },
         );
         Ok((key, true))
@@ -211,11 +214,7 @@ impl Archive {
         };
         self.bytes[key.kind.index()] -= kept.bytes.len();
         self.expiries.remove(&(kept.expires_ms, *key));
-        let item = Item {
-            kind: key.kind,
-            bytes: kept.bytes,
-        };
-        if let Some(id) = proposal_of(&item) {
+        if let Some(id) = kept.proposal {
             if let Some(keys) = self.by_proposal.get_mut(&id) {
                 keys.remove(key);
                 if keys.is_empty() {
@@ -382,15 +381,7 @@ mod tests {
             }
             .seal(topic, &signer),
         };
-        let proposal = |slot: &str| Proposal {
-            epoch: 1,
-            slot: slot.to_string(),
-            payload: b"9".to_vec(),
-            affected_ppm: 100_000,
-            proposer: vec![1; 38],
-            nonce: [2; 16],
-            timestamp_unix_ms: 400,
-        };
+        let proposal = |slot: &str| crate::test_bytes::proposal(slot, 400);
         let share = |id: ProposalId, member: u16| ShareMessage {
             class: ChangeClass::Standard,
             id,

@@ -206,16 +206,7 @@ mod tests {
 
     #[test]
     fn a_certificate_is_named_by_its_proposal_whoever_combined_it() {
-        use crate::certify::proposal::Proposal;
-        let proposal = |slot: &str| Proposal {
-            epoch: 1,
-            slot: slot.to_string(),
-            payload: b"9".to_vec(),
-            affected_ppm: 100_000,
-            proposer: vec![1; 38],
-            nonce: [2; 16],
-            timestamp_unix_ms: 1_800_000_000_000,
-        };
+        let proposal = |slot: &str| crate::test_bytes::proposal(slot, 1_800_000_000_000);
         let certificate = |slot: &str, signers: Vec<u16>| {
             CertificateMessage {
                 proposal: proposal(slot),
