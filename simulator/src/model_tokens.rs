@@ -57,10 +57,17 @@ impl ModelAuthority {
     }
 
     fn tag(&self, body: &[u8]) -> [u8; TAG_BYTES] {
+        self.tag_of(&[body])
+    }
+
+    /// The tag of the concatenated `parts`.
+    fn tag_of(&self, parts: &[&[u8]]) -> [u8; TAG_BYTES] {
         let mut hasher = Sha256::new();
         hasher.update(b"x0/sim/model-token");
         hasher.update(self.secret);
-        hasher.update(body);
+        for part in parts {
+            hasher.update(part);
+        }
         hasher.finalize().into()
     }
 
@@ -69,12 +76,7 @@ impl ModelAuthority {
     /// tag, and its revocation id.
     fn credential_tag(&self, body: &[u8]) -> [u8; TAG_BYTES] {
         let (claims, _access) = body.split_at(body.len() - 8);
-        let mut hasher = Sha256::new();
-        hasher.update(b"x0/sim/model-token");
-        hasher.update(self.secret);
-        hasher.update(claims);
-        hasher.update([0u8; 8]);
-        hasher.finalize().into()
+        self.tag_of(&[claims, &[0u8; 8]])
     }
 
     fn seal(&self, claims: &Claims) -> Vec<u8> {

@@ -363,7 +363,6 @@ mod tests {
 
     #[test]
     fn a_certified_proposal_and_its_shares_leave_and_nothing_else_does() {
-        use crate::certify::proposal::Proposal;
         use crate::certify::threshold::ChangeClass;
         let mut archive = Archive::new(ArchiveConfig {
             bytes_max: usize::MAX,

@@ -281,13 +281,12 @@ impl SyncHost {
         // A revocation list this node holds in force already is still the authority's
         // (it read and verified): kept, or this node's digest would differ from its
         // peers' and it would fetch the list again each time its refusal lapsed.
-        let known_list = kind == Some(Kind::RevocationList)
-            && verdict
-                == Verdict::Ignore {
-                    reason: ListRefusal::Known.reason(),
-                };
-        if let (true, Some(item)) = (verdict == Verdict::Accept || known_list, item) {
-            self.hold(item, now_ms, effects, &mut actions);
+        let known_list =
+            kind == Some(Kind::RevocationList) && verdict == ListRefusal::Known.verdict();
+        if verdict == Verdict::Accept || known_list {
+            if let Some(item) = item {
+                self.hold(item, now_ms, effects, &mut actions);
+            }
         }
         self.carry_out(actions, now_ms, effects);
         kind

@@ -199,8 +199,21 @@ pub struct RevocationFigures {
     pub slowest_ms: Option<u64>,
 }
 
+/// How long a node waited for something that started at `started_ms` and reached it at
+/// `reached_ms`, counted from the start or from the last heal or restart before it got
+/// there (a node cut off cannot be faster than its link).
+fn waited_ms(stats: &Stats, started_ms: u64, reached_ms: u64) -> u64 {
+    let base = stats
+        .heals_ms
+        .iter()
+        .copied()
+        .filter(|h| *h <= reached_ms)
+        .fold(started_ms, u64::max);
+    reached_ms.saturating_sub(base)
+}
+
 /// Per scenario revocation list: which honest up nodes put it in force, and how long the
-/// slowest waited, counted as certificates are ([`certificate_figures`]).
+/// slowest waited from the list going out ([`waited_ms`]).
 pub(super) fn revocation_figures(stats: &Stats, honest_up: &[&NodeEnd]) -> Vec<RevocationFigures> {
     stats
         .revocations
@@ -209,13 +222,7 @@ pub(super) fn revocation_figures(stats: &Stats, honest_up: &[&NodeEnd]) -> Vec<R
             let applied = stats.revocations_applied.get(&record.sequence);
             let waited = |node: NodeId| -> Option<u64> {
                 let at = *applied?.get(&node)?;
-                let base = stats
-                    .heals_ms
-                    .iter()
-                    .copied()
-                    .filter(|h| *h <= at)
-                    .fold(record.at_ms, u64::max);
-                Some(at.saturating_sub(base))
+                Some(waited_ms(stats, record.at_ms, at))
             };
             let waits: Vec<Option<u64>> = honest_up.iter().map(|n| waited(n.node)).collect();
             RevocationFigures {
@@ -317,22 +324,13 @@ pub(super) fn figures(stats: &Stats, nodes: &[NodeEnd], sync: bool, duration_ms:
 }
 
 /// Per certificate any honest node holds: how many honest up nodes hold it, and how
-/// long the slowest of them waited for it, counted from the proposal or from the last
-/// heal or restart before it got there (a node cut off cannot be faster than its link).
+/// long the slowest of them waited for it from the proposal ([`waited_ms`]).
 pub(super) fn certificate_figures(
     stats: &Stats,
     all: &BTreeMap<ProposalId, CertificateMessage>,
     honest_up: &[&NodeEnd],
     proposed: &BTreeMap<ProposalId, u64>,
 ) -> Vec<CertificateFigures> {
-    let recovery_base = |proposed_at: u64, held_at: u64| -> u64 {
-        stats
-            .heals_ms
-            .iter()
-            .copied()
-            .filter(|h| *h <= held_at)
-            .fold(proposed_at, u64::max)
-    };
     all.keys()
         .map(|id| {
             let holders = stats.certified.get(id);
@@ -344,11 +342,7 @@ pub(super) fn certificate_figures(
             let slowest_ms = match (proposed_at, holders) {
                 (Some(at), Some(holders)) => honest_up
                     .iter()
-                    .map(|n| {
-                        holders
-                            .get(&n.node)
-                            .map(|t| t - recovery_base(at, *t).min(*t))
-                    })
+                    .map(|n| holders.get(&n.node).map(|t| waited_ms(stats, at, *t)))
                     .collect::<Option<Vec<u64>>>()
                     .and_then(|v| v.into_iter().max()),
                 _ => None,

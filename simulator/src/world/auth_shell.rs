@@ -74,8 +74,8 @@ impl Store {
 impl<S: SimSuite> Sim<S> {
     /// Starts `node`'s gate from the nonces and revoked ids the node persisted, as the auth
     /// actor does (a weakened run forgets one or the other, to show that the replay or the
-    /// revocation invariant catches it), and
-    /// drops its access token: a new life derives a new one when it first publishes.
+    /// revocation invariant catches it), and drops its access token: a new life derives a
+    /// new one when it first publishes.
     pub(super) fn boot_gate(&mut self, node: NodeId) {
         let clock_ms = self.node_clock_ms(node);
         let verifier = <S::Tokens as SimTokens>::verifier(
@@ -360,6 +360,18 @@ impl<S: SimSuite> Sim<S> {
         }
     }
 
+    /// What revokes `node`'s credential (minted by the network authority) until it would
+    /// have expired anyway.
+    pub(super) fn revoked(&self, node: NodeId) -> Revoked {
+        Revoked {
+            id: <S::Tokens as SimTokens>::revocation_id(
+                &self.authority,
+                &self.nodes[node as usize].credential,
+            ),
+            until_unix_s: CREDENTIALS_EXPIRE_UNIX_S,
+        }
+    }
+
     /// The scenario's revocation list `index`: the authority revokes the credentials of
     /// its nodes (until they would have expired anyway), and the operator hands the list
     /// to its publisher, which applies it and publishes it, as `POST /revocations` does.
@@ -368,17 +380,7 @@ impl<S: SimSuite> Sim<S> {
         let sequence = index as u64 + 1;
         let list = RevocationList {
             sequence,
-            entries: spec
-                .revoked
-                .iter()
-                .map(|node| Revoked {
-                    id: <S::Tokens as SimTokens>::revocation_id(
-                        &self.authority,
-                        &self.nodes[node as usize].credential,
-                    ),
-                    until_unix_s: CREDENTIALS_EXPIRE_UNIX_S,
-                })
-                .collect(),
+            entries: spec.revoked.iter().map(|node| self.revoked(node)).collect(),
         };
         let mut entropy = Sha256::new();
         entropy.update(b"x0/sim/revocation-entropy");

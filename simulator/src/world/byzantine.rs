@@ -264,19 +264,14 @@ impl<S: SimSuite> Sim<S> {
     }
 
     /// A forger in a run with revocations: a list revoking every committee member but
-    /// itself (as many as one list holds), signed by its own authority (the ids are public: every token names them),
-    /// so that honest nodes would cut the committee off if they took it.
+    /// itself (as many as one list holds), signed by its own authority (the ids are
+    /// public: every token names them), so that honest nodes would cut the committee off
+    /// if they took it.
     fn publish_forged_revocations(&mut self, node: NodeId, now_ms: u64) {
         let entries: Vec<Revoked> = (0..self.committee.size() as NodeId)
             .filter(|member| *member != node && !self.forgers.contains_key(member))
             .take(REVOCATION_IDS_PER_LIST_MAX)
-            .map(|member| Revoked {
-                id: <S::Tokens as SimTokens>::revocation_id(
-                    &self.authority,
-                    &self.nodes[member as usize].credential,
-                ),
-                until_unix_s: super::CREDENTIALS_EXPIRE_UNIX_S,
-            })
+            .map(|member| self.revoked(member))
             .collect();
         if entries.is_empty() {
             return;
